@@ -1,0 +1,55 @@
+//! In-memory elementary streams: what encoders and demuxers produce and the packager consumes.
+
+use manifests::layout::MediaKind;
+
+/// One coded access unit (a video frame or an audio frame), in decode order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// Video: AVCC format (each NAL unit prefixed by its 4-byte big-endian length; no
+    /// start codes; SPS/PPS may be omitted since they live in `avcC`). Audio: one raw AAC frame.
+    pub data: Vec<u8>,
+    /// Duration in the track's timescale.
+    pub duration: u32,
+    /// Composition time minus decode time, in the track's timescale (0 without B-frames).
+    pub composition_offset: i32,
+    /// True for IDR frames (video) and for every audio frame.
+    pub is_sync: bool,
+}
+
+/// Decoder configuration of a track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodecConfig {
+    /// H.264/AVC: parameter sets as raw NAL units (no start code, no length prefix).
+    Avc {
+        /// Sequence parameter sets.
+        sps: Vec<Vec<u8>>,
+        /// Picture parameter sets.
+        pps: Vec<Vec<u8>>,
+    },
+    /// AAC: the AudioSpecificConfig bytes (ISO/IEC 14496-3) and the basic parameters.
+    Aac {
+        /// AudioSpecificConfig.
+        audio_specific_config: Vec<u8>,
+        /// Sampling rate in Hz.
+        sample_rate: u32,
+        /// Channel count.
+        channels: u16,
+    },
+}
+
+/// One elementary stream ready for packaging: configuration plus every sample.
+#[derive(Debug, Clone)]
+pub struct Track {
+    /// Representation id to use in the MPD and the content layout (e.g. `v720`, `a128`).
+    pub id: String,
+    /// Video or audio.
+    pub kind: MediaKind,
+    /// Ticks per second of sample durations.
+    pub timescale: u32,
+    /// Decoder configuration.
+    pub codec: CodecConfig,
+    /// ISO 639-2/T language code ("und" when unknown).
+    pub language: String,
+    /// Samples in decode order.
+    pub samples: Vec<Sample>,
+}
