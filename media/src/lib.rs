@@ -7,3 +7,9 @@
 //! of `manifests::layout`.
 
 pub mod track;
+pub mod codec;
+pub mod demux;
+pub mod fmp4;
+pub mod ladder;
+pub mod package;
+pub mod synth;

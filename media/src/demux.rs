@@ -1,0 +1,1 @@
+//! demux (being written)

@@ -1,0 +1,1 @@
+//! fmp4 (being written)

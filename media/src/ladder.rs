@@ -1,0 +1,1 @@
+//! ladder (being written)
