@@ -1,0 +1,32 @@
+# Shared helpers for demo.sh and test.sh: install what is missing, loudly.
+set -euo pipefail
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to run: $*" >&2; exit 1; fi
+}
+
+# apt_install PKG...: installs the Debian packages that are not installed yet.
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+# need_node: Node.js and npm (Debian's when absent).
+need_node() {
+  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+}
+
+# web_deps: dash.js (and playwright-core for the tests) from npm, and the vendored player script.
+web_deps() {
+  need_node
+  log "npm ci (web/: dashjs, playwright-core)"
+  (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent vendor)
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test: Rust unit + integration tests (real servers on 127.0.0.x, ffmpeg/ffprobe
+# decoding, xmllint schema validation), then dash.js in headless Chromium against the origin.
+# Installs what it needs first (Debian packages, npm packages, crates).
+ROOT="$(cd "$(dirname "$0")" && pwd)"
+source "$ROOT/scripts/lib.sh"
+cd "$ROOT"
+
+apt_install ca-certificates ffmpeg chromium libxml2-utils fonts-dejavu-core
+web_deps
+
+log "cargo build (workspace)"
+cargo build --workspace --all-targets --locked
+
+log "cargo test (workspace)"
+cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
+
+CONTENT="${DASHCDN_CONTENT:-$ROOT/content}"
+log "dashcdn package (embedded default) -> $CONTENT"
+"$ROOT/target/debug/dashcdn" package --out "$CONTENT"
+
+log "browser tests (dash.js $(node -p "require('$ROOT/web/node_modules/dashjs/package.json').version") in $(/usr/bin/chromium --version))"
+(cd "$ROOT/web" && DASHCDN_BIN="$ROOT/target/debug/dashcdn" DASHCDN_CONTENT="$CONTENT" npm test)
+
+log "all tests passed"

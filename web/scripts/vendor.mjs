@@ -1,0 +1,11 @@
+// Copies the dash.js build the page loads from node_modules into web/vendor/ (git-ignored),
+// so the page server only ever serves web/ and never node_modules.
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const web = join(dirname(fileURLToPath(import.meta.url)), '..');
+const src = join(web, 'node_modules', 'dashjs', 'dist', 'modern', 'umd', 'dash.all.min.js');
+mkdirSync(join(web, 'vendor'), { recursive: true });
+copyFileSync(src, join(web, 'vendor', 'dash.all.min.js'));
+console.log('web/vendor/dash.all.min.js <- dashjs/dist/modern/umd/dash.all.min.js');

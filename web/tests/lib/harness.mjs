@@ -1,0 +1,77 @@
+// Test harness: starts real dashcdn processes on loopback and a headless Debian Chromium.
+// Used by every browser test; nothing here is mocked.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const REPO_DIR = resolve(WEB_DIR, '..');
+
+/** Path of the dashcdn binary: $DASHCDN_BIN, else the release build, else the debug build. */
+export function dashcdnBin() {
+  if (process.env.DASHCDN_BIN) return process.env.DASHCDN_BIN;
+  for (const profile of ['release', 'debug']) {
+    const p = join(REPO_DIR, 'target', profile, 'dashcdn');
+    if (existsSync(p)) return p;
+  }
+  throw new Error('dashcdn binary not found: run `cargo build --release` (or set DASHCDN_BIN)');
+}
+
+/** Content root holding the packaged default asset: $DASHCDN_CONTENT or <repo>/content. */
+export function contentDir() {
+  return process.env.DASHCDN_CONTENT || join(REPO_DIR, 'content');
+}
+
+/**
+ * Runs `dashcdn ARGS...` as a server and resolves once it prints `listening on http://ADDR`.
+ * Returns { url, proc, stop() }. The process is killed when stop() is called or the test exits.
+ */
+export function startServer(args, { name = 'dashcdn', timeoutMs = 20000 } = {}) {
+  const proc = spawn(dashcdnBin(), args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
+  let output = '';
+  const stop = () => { if (proc.exitCode === null) proc.kill('SIGTERM'); };
+  process.on('exit', stop);
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => { stop(); reject(new Error(`${name} did not start within ${timeoutMs} ms:\n${output}`)); }, timeoutMs);
+    const onData = (chunk) => {
+      output += chunk.toString();
+      const m = output.match(/listening on (http:\/\/[^\s]+)/);
+      if (m) { clearTimeout(timer); resolvePromise({ url: m[1].replace(/\/$/, ''), proc, stop, output: () => output }); }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', (c) => { output += c.toString(); });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited with ${code} before listening:\n${output}`)); });
+  });
+}
+
+/** Launches Debian's Chromium headless with the flags this machine needs (no browser download). */
+export async function launchChromium() {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'dashcdn-chromium-'));
+  const browser = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required'],
+    viewport: { width: 1280, height: 900 },
+  });
+  const close = async () => { await browser.close(); rmSync(userDataDir, { recursive: true, force: true }); };
+  return { context: browser, close };
+}
+
+/** Polls `fn` in the page until it returns a truthy value or `timeoutMs` passes; returns the value. */
+export async function waitInPage(page, fn, arg, { timeoutMs = 60000, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await page.evaluate(fn, arg);
+    if (v) return v;
+    if (Date.now() > deadline) {
+      const state = await page.evaluate(() => JSON.stringify({ t: document.getElementById('video')?.currentTime, playback: window.playback }));
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; page state: ${state.slice(0, 4000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
