@@ -1,0 +1,111 @@
+//! Server configuration and startup errors.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Configuration of an origin server. `Default` gives a usable local setup
+/// (`./content` on `127.0.0.1:8080`); every field can be set from TOML/JSON via serde
+/// (missing fields take their defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginConfig {
+    /// Directory served at `/` (must exist and be a directory).
+    pub content_root: PathBuf,
+    /// Optional directory served at `/web/` (the player page); when unset, `/web/...`
+    /// is looked up under `content_root` like any other path.
+    pub web_root: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port, see `RunningOrigin::local_addr`).
+    pub listen: SocketAddr,
+    /// Byte budget of the in-memory hot cache (0 disables it).
+    pub hot_cache_bytes: u64,
+    /// Files up to this size are read whole into memory and kept in the hot cache;
+    /// larger files are streamed from disk.
+    pub hot_file_max_bytes: u64,
+    /// A hot-cache entry is served without touching the file system for this long after
+    /// its last validation; after that its (len, mtime, inode) is re-checked.
+    /// 0 re-checks on every request.
+    pub hot_cache_revalidate_ms: u64,
+    /// `Cache-Control: max-age` for MPDs.
+    pub mpd_max_age_secs: u64,
+    /// `Cache-Control: max-age` for media and init segments (also marked `immutable`).
+    pub segment_max_age_secs: u64,
+    /// `Cache-Control: max-age` for everything else (player page, JSON, ...).
+    pub other_max_age_secs: u64,
+    /// Read buffer size when streaming large files.
+    pub stream_buffer_bytes: usize,
+}
+
+impl Default for OriginConfig {
+    fn default() -> Self {
+        OriginConfig {
+            content_root: PathBuf::from("content"),
+            web_root: None,
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            hot_cache_bytes: 64 << 20,
+            hot_file_max_bytes: 4 << 20,
+            hot_cache_revalidate_ms: 500,
+            mpd_max_age_secs: 2,
+            segment_max_age_secs: 31_536_000,
+            other_max_age_secs: 60,
+            stream_buffer_bytes: 256 << 10,
+        }
+    }
+}
+
+impl OriginConfig {
+    /// Default configuration serving `content_root` on `listen`.
+    pub fn new(content_root: impl Into<PathBuf>, listen: SocketAddr) -> Self {
+        OriginConfig {
+            content_root: content_root.into(),
+            listen,
+            ..OriginConfig::default()
+        }
+    }
+}
+
+/// Configuration and startup errors.
+#[derive(Debug, thiserror::Error)]
+pub enum OriginError {
+    /// The content (or web) root does not exist.
+    #[error("content root {0} does not exist")]
+    RootMissing(PathBuf),
+    /// The content (or web) root exists but is not a directory.
+    #[error("content root {0} is not a directory")]
+    RootNotDirectory(PathBuf),
+    /// The content (or web) root could not be inspected or canonicalized.
+    #[error("content root {path} is not accessible: {source}")]
+    RootInaccessible {
+        /// The configured path.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Binding the listen address failed (port taken, no permission, bad address).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured listen address.
+        addr: SocketAddr,
+        /// Underlying error (e.g. `AddrInUse`).
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server task failed or panicked.
+    #[error("origin server failed: {0}")]
+    Server(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = OriginConfig::default();
+        assert_eq!(c.mpd_max_age_secs, 2);
+        assert_eq!(c.segment_max_age_secs, 31_536_000);
+        assert_eq!(c.hot_cache_bytes, 64 << 20);
+    }
+}
