@@ -453,7 +453,7 @@ pub fn parse_avc_decoder_config(data: &[u8]) -> Result<AvcDecoderConfig, MediaEr
         return Err(err("lengthSizeMinusOne 2 is invalid"));
     }
     let mut pos = 5;
-    let mut read_sets = |count: usize, pos: &mut usize| -> Result<Vec<Vec<u8>>, MediaError> {
+    let read_sets = |count: usize, pos: &mut usize| -> Result<Vec<Vec<u8>>, MediaError> {
         let mut sets = Vec::with_capacity(count);
         for _ in 0..count {
             let len = data.get(*pos..*pos + 2).ok_or_else(|| err("truncated"))?;

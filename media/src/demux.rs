@@ -1,1 +1,772 @@
-//! demux (being written)
+//! Progressive-MP4 demuxer: reads the sample tables of H.264 and AAC tracks and returns
+//! [`Track`]s with every sample's bytes, ready to be packaged without re-encoding.
+//!
+//! Memory: sample bytes are read chunk by chunk (seek + one read per `stsc` chunk) straight
+//! into the samples, so peak memory is about the size of the media data, with no second copy
+//! of the `mdat`. [`Track`] owns its bytes, so reading lazily would not save memory later;
+//! inputs up to a few hundred MB are the intended use.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use manifests::layout::MediaKind;
+use tracing::{debug, warn};
+
+pub use crate::codec::MediaError;
+use crate::codec::{self, nal};
+use crate::fmp4::{self, parse_box_header, BoxIter, BoxRef};
+use crate::track::{CodecConfig, Sample, Track};
+
+/// Top-level box types that mark a file as ISO-BMFF.
+const KNOWN_TOP_LEVEL: &[&[u8; 4]] = &[
+    b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"styp", b"sidx", b"pdin", b"uuid",
+    b"meta", b"moof", b"mfra", b"prft", b"emsg",
+];
+
+/// Reads a progressive MP4 and returns its H.264 video and AAC audio tracks (other tracks are
+/// skipped with a warning), in file order. Video tracks are named `v<height>`, audio tracks
+/// `a<kbps>` (made unique).
+pub fn demux_file(path: &Path) -> Result<Vec<Track>, MediaError> {
+    let io_err = |source| MediaError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    let file_len = file.metadata().map_err(io_err)?.len();
+    if file_len < 8 {
+        return Err(MediaError::NotMp4(format!(
+            "{} is only {file_len} bytes",
+            path.display()
+        )));
+    }
+
+    // Walk the top-level boxes reading only their headers.
+    let mut moov: Option<(u64, u64)> = None; // payload offset, payload length
+    let mut has_moof = false;
+    let mut pos = 0u64;
+    let mut first = true;
+    while pos < file_len {
+        let mut header = [0u8; 16];
+        let avail = (file_len - pos).min(16) as usize;
+        file.seek(SeekFrom::Start(pos)).map_err(io_err)?;
+        file.read_exact(&mut header[..avail]).map_err(io_err)?;
+        let parsed = parse_box_header(&header[..avail]);
+        let (fourcc, header_len, size) = match parsed {
+            Ok(h) => h,
+            Err(e) if first => return Err(MediaError::NotMp4(format!("{}: {e}", path.display()))),
+            Err(MediaError::Truncated(_)) => {
+                return Err(MediaError::Truncated(format!(
+                    "{}: {} trailing bytes at offset {pos} are not a complete box",
+                    path.display(),
+                    file_len - pos
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        if first && !KNOWN_TOP_LEVEL.contains(&&fourcc) {
+            return Err(MediaError::NotMp4(format!(
+                "{} does not start with an ISO-BMFF box (first 4CC {:?})",
+                path.display(),
+                String::from_utf8_lossy(&fourcc)
+            )));
+        }
+        first = false;
+        let size = size.unwrap_or(file_len - pos);
+        if pos + size > file_len {
+            return Err(MediaError::Truncated(format!(
+                "{}: box '{}' at offset {pos} needs {size} bytes but the file ends after {}",
+                path.display(),
+                String::from_utf8_lossy(&fourcc),
+                file_len - pos
+            )));
+        }
+        match &fourcc {
+            b"moov" => moov = Some((pos + header_len as u64, size - header_len as u64)),
+            b"moof" => has_moof = true,
+            _ => {}
+        }
+        pos += size;
+    }
+    let (moov_pos, moov_len) = moov.ok_or_else(|| {
+        MediaError::Truncated(format!(
+            "{}: no 'moov' box (incomplete or truncated file?)",
+            path.display()
+        ))
+    })?;
+    if moov_len > 1 << 30 {
+        return Err(MediaError::Unsupported(format!("moov of {moov_len} bytes")));
+    }
+    let mut moov_data = vec![0u8; moov_len as usize];
+    file.seek(SeekFrom::Start(moov_pos)).map_err(io_err)?;
+    file.read_exact(&mut moov_data).map_err(io_err)?;
+
+    let mut tracks = Vec::new();
+    let mut skipped = Vec::new();
+    for b in BoxIter::new(&moov_data) {
+        let b = b?;
+        if &b.fourcc != b"trak" {
+            continue;
+        }
+        match parse_trak(&b)? {
+            Parsed::Skip(why) => {
+                warn!(file = %path.display(), "skipping track: {why}");
+                skipped.push(why);
+            }
+            Parsed::Track(t) => {
+                if t.samples.is_empty() {
+                    if has_moof {
+                        return Err(MediaError::Unsupported(format!(
+                            "{}: fragmented MP4 input (samples in moof boxes); remux it progressive first \
+                             (ffmpeg -i IN -c copy OUT.mp4)",
+                            path.display()
+                        )));
+                    }
+                    warn!(file = %path.display(), track = t.track_id, "skipping track without samples");
+                    skipped.push(format!("track {} has no samples", t.track_id));
+                    continue;
+                }
+                tracks.push(t);
+            }
+        }
+    }
+    if tracks.is_empty() {
+        let why = if skipped.is_empty() {
+            "no tracks".to_string()
+        } else {
+            skipped.join("; ")
+        };
+        return Err(MediaError::NoUsableTrack(format!(
+            "{}: {why}",
+            path.display()
+        )));
+    }
+
+    let mut out = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    for t in tracks {
+        let track = read_samples(&mut file, file_len, path, t)?;
+        let mut id = track.id.clone();
+        let mut n = 2;
+        while ids.contains(&id) {
+            id = format!("{}-{n}", track.id);
+            n += 1;
+        }
+        ids.push(id.clone());
+        out.push(Track { id, ..track });
+    }
+    Ok(out)
+}
+
+/// A parsed track before its sample bytes are read.
+struct TrackTables {
+    track_id: u32,
+    kind: MediaKind,
+    timescale: u32,
+    language: String,
+    codec: CodecConfig,
+    /// NAL length size of the input samples (video only).
+    nal_length_size: u8,
+    /// Per-sample (offset, size, duration, composition offset, sync).
+    samples: Vec<(u64, u32, u32, i32, bool)>,
+    /// Chunks as (file offset, first sample index, sample count).
+    chunks: Vec<(u64, usize, usize)>,
+}
+
+enum Parsed {
+    Track(Box<TrackTables>),
+    Skip(String),
+}
+
+struct Cur<'a> {
+    d: &'a [u8],
+    p: usize,
+    ctx: &'static str,
+}
+
+impl<'a> Cur<'a> {
+    fn new(d: &'a [u8], ctx: &'static str) -> Self {
+        Cur { d, p: 0, ctx }
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], MediaError> {
+        let s = self
+            .d
+            .get(self.p..self.p + n)
+            .ok_or_else(|| MediaError::InvalidBox(format!("'{}' is too short", self.ctx)))?;
+        self.p += n;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, MediaError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, MediaError> {
+        Ok(u16::from_be_bytes(self.take(2)?.try_into().unwrap()))
+    }
+    fn u32(&mut self) -> Result<u32, MediaError> {
+        Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn u64(&mut self) -> Result<u64, MediaError> {
+        Ok(u64::from_be_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    /// Entry count checked against the bytes left (guards allocations on corrupt input).
+    fn count(&mut self, entry_size: usize) -> Result<usize, MediaError> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(entry_size) > self.d.len() - self.p {
+            return Err(MediaError::InvalidBox(format!(
+                "'{}' entry count {n} exceeds the box",
+                self.ctx
+            )));
+        }
+        Ok(n)
+    }
+}
+
+fn need<'a>(parent: &BoxRef<'a>, fourcc: &[u8; 4]) -> Result<BoxRef<'a>, MediaError> {
+    parent.child(fourcc).ok_or_else(|| {
+        MediaError::InvalidBox(format!(
+            "'{}' has no '{}'",
+            parent.type_str(),
+            String::from_utf8_lossy(fourcc)
+        ))
+    })
+}
+
+fn parse_trak(trak: &BoxRef) -> Result<Parsed, MediaError> {
+    let tkhd = need(trak, b"tkhd")?;
+    let (v, _, body) = tkhd.full()?;
+    let mut c = Cur::new(body, "tkhd");
+    c.take(if v == 1 { 16 } else { 8 })?;
+    let track_id = c.u32()?;
+
+    let mdia = need(trak, b"mdia")?;
+    let hdlr = need(&mdia, b"hdlr")?;
+    let (_, _, hb) = hdlr.full()?;
+    let handler: [u8; 4] = Cur::new(hb, "hdlr").take(8)?[4..8].try_into().unwrap();
+    let kind = match &handler {
+        b"vide" => MediaKind::Video,
+        b"soun" => MediaKind::Audio,
+        other => {
+            return Ok(Parsed::Skip(format!(
+                "track {track_id}: handler '{}' is neither video nor audio",
+                String::from_utf8_lossy(other)
+            )))
+        }
+    };
+    let mdhd = need(&mdia, b"mdhd")?;
+    let (v, _, body) = mdhd.full()?;
+    let mut c = Cur::new(body, "mdhd");
+    c.take(if v == 1 { 16 } else { 8 })?;
+    let timescale = c.u32()?;
+    c.take(if v == 1 { 8 } else { 4 })?;
+    let language = fmp4::unpack_language(c.u16()? & 0x7fff);
+    if timescale == 0 {
+        return Err(MediaError::InvalidBox(format!(
+            "track {track_id}: mdhd timescale 0"
+        )));
+    }
+
+    let stbl = need(&need(&mdia, b"minf")?, b"stbl")?;
+    let stsd = need(&stbl, b"stsd")?;
+    let (_, _, sb) = stsd.full()?;
+    let entry = BoxIter::new(sb.get(4..).unwrap_or(&[]))
+        .next()
+        .ok_or_else(|| MediaError::InvalidBox(format!("track {track_id}: empty stsd")))??;
+    let (codec, nal_length_size) = match (&entry.fourcc, kind) {
+        (b"avc1" | b"avc3", MediaKind::Video) => {
+            let children = entry
+                .payload
+                .get(78..)
+                .ok_or_else(|| MediaError::InvalidBox("avc1 sample entry too short".into()))?;
+            let avcc = fmp4::find_box(children, &["avcC"]).ok_or_else(|| {
+                MediaError::InvalidAvc(format!("track {track_id}: avc1 without avcC"))
+            })?;
+            let cfg = codec::parse_avc_decoder_config(avcc.payload)?;
+            (
+                CodecConfig::Avc {
+                    sps: cfg.sps,
+                    pps: cfg.pps,
+                },
+                cfg.length_size,
+            )
+        }
+        (b"mp4a", MediaKind::Audio) => {
+            let mut c = Cur::new(entry.payload, "mp4a");
+            c.take(16)?;
+            let entry_channels = c.u16()?;
+            c.take(6)?;
+            let entry_rate = c.u32()? >> 16;
+            let version = u16::from_be_bytes([entry.payload[8], entry.payload[9]]);
+            let skip = match version {
+                0 => 28,
+                1 => 28 + 16,
+                2 => 28 + 36,
+                v => {
+                    return Ok(Parsed::Skip(format!(
+                        "track {track_id}: mp4a sample entry version {v}"
+                    )))
+                }
+            };
+            let children = entry.payload.get(skip..).unwrap_or(&[]);
+            let esds = match fmp4::find_box(children, &["esds"]) {
+                Some(e) => e,
+                None => return Ok(Parsed::Skip(format!("track {track_id}: mp4a without esds"))),
+            };
+            let (oti, asc) = parse_esds(esds.full()?.2)?;
+            if oti != 0x40 {
+                return Ok(Parsed::Skip(format!(
+                    "track {track_id}: mp4a objectTypeIndication 0x{oti:02x} is not MPEG-4 AAC"
+                )));
+            }
+            let parsed = codec::parse_audio_specific_config(&asc)?;
+            if !matches!(parsed.object_type, 2 | 5 | 29) {
+                return Ok(Parsed::Skip(format!(
+                    "track {track_id}: AAC object type {} not supported",
+                    parsed.object_type
+                )));
+            }
+            let channels = parsed.channels().unwrap_or(entry_channels);
+            let sample_rate = parsed.extension_sample_rate.unwrap_or(parsed.sample_rate);
+            debug!(track_id, entry_rate, sample_rate, channels, "AAC track");
+            (
+                CodecConfig::Aac {
+                    audio_specific_config: asc,
+                    sample_rate,
+                    channels,
+                },
+                0,
+            )
+        }
+        (fourcc, _) => {
+            return Ok(Parsed::Skip(format!(
+                "track {track_id}: codec '{}' not supported (need avc1/avc3 or mp4a)",
+                String::from_utf8_lossy(fourcc)
+            )))
+        }
+    };
+
+    // Sample tables.
+    let (sizes, count) = if let Some(stsz) = stbl.child(b"stsz") {
+        let (_, _, b) = stsz.full()?;
+        let mut c = Cur::new(b, "stsz");
+        let fixed = c.u32()?;
+        let n = c.u32()? as usize;
+        if fixed != 0 {
+            (vec![fixed; n.min(1 << 28)], n)
+        } else {
+            if n.saturating_mul(4) > b.len() - 8 {
+                return Err(MediaError::InvalidBox(
+                    "'stsz' entry count exceeds the box".into(),
+                ));
+            }
+            ((0..n).map(|_| c.u32()).collect::<Result<Vec<_>, _>>()?, n)
+        }
+    } else if let Some(stz2) = stbl.child(b"stz2") {
+        let (_, _, b) = stz2.full()?;
+        let mut c = Cur::new(b, "stz2");
+        c.take(3)?;
+        let field = c.u8()?;
+        let n = c.u32()? as usize;
+        let rest = &b[8..];
+        let sizes: Vec<u32> = match field {
+            4 => {
+                if rest.len() * 2 < n {
+                    return Err(MediaError::InvalidBox("'stz2' too short".into()));
+                }
+                (0..n)
+                    .map(|i| ((rest[i / 2] >> if i % 2 == 0 { 4 } else { 0 }) & 0xf) as u32)
+                    .collect()
+            }
+            8 => rest
+                .get(..n)
+                .ok_or_else(|| MediaError::InvalidBox("'stz2' too short".into()))?
+                .iter()
+                .map(|&x| x as u32)
+                .collect(),
+            16 => rest
+                .get(..n * 2)
+                .ok_or_else(|| MediaError::InvalidBox("'stz2' too short".into()))?
+                .chunks(2)
+                .map(|x| u16::from_be_bytes([x[0], x[1]]) as u32)
+                .collect(),
+            f => return Err(MediaError::InvalidBox(format!("'stz2' field size {f}"))),
+        };
+        (sizes, n)
+    } else {
+        return Err(MediaError::InvalidBox(format!(
+            "track {track_id}: no stsz/stz2"
+        )));
+    };
+    if sizes.len() != count {
+        return Err(MediaError::InvalidBox("sample count too large".into()));
+    }
+
+    let mut tables = TrackTables {
+        track_id,
+        kind,
+        timescale,
+        language,
+        codec,
+        nal_length_size,
+        samples: Vec::with_capacity(count),
+        chunks: Vec::new(),
+    };
+    if count == 0 {
+        return Ok(Parsed::Track(Box::new(tables)));
+    }
+
+    // stts → durations
+    let stts = need(&stbl, b"stts")?;
+    let mut c = Cur::new(stts.full()?.2, "stts");
+    let n = c.count(8)?;
+    let mut durations = Vec::with_capacity(count);
+    for _ in 0..n {
+        let k = c.u32()? as usize;
+        let d = c.u32()?;
+        let k = k.min(count - durations.len());
+        durations.extend(std::iter::repeat_n(d, k));
+    }
+    if durations.len() < count {
+        return Err(MediaError::InvalidBox(format!(
+            "track {track_id}: stts covers {} of {count} samples",
+            durations.len()
+        )));
+    }
+
+    // ctts → composition offsets
+    let mut ctos = vec![0i32; count];
+    if let Some(ctts) = stbl.child(b"ctts") {
+        let (v, _, b) = ctts.full()?;
+        let mut c = Cur::new(b, "ctts");
+        let n = c.count(8)?;
+        let mut i = 0usize;
+        for _ in 0..n {
+            let k = c.u32()? as usize;
+            let raw = c.u32()?;
+            let off = if v == 1 {
+                raw as i32
+            } else {
+                raw.min(i32::MAX as u32) as i32
+            };
+            for _ in 0..k {
+                if i < count {
+                    ctos[i] = off;
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    // stss → sync samples (absent: all sync)
+    let sync: Vec<bool> = if let Some(stss) = stbl.child(b"stss") {
+        let mut c = Cur::new(stss.full()?.2, "stss");
+        let n = c.count(4)?;
+        let mut s = vec![false; count];
+        for _ in 0..n {
+            let idx = c.u32()? as usize;
+            if idx >= 1 && idx <= count {
+                s[idx - 1] = true;
+            }
+        }
+        s
+    } else {
+        vec![true; count]
+    };
+
+    // stco / co64 → chunk offsets
+    let chunk_offsets: Vec<u64> = if let Some(stco) = stbl.child(b"stco") {
+        let mut c = Cur::new(stco.full()?.2, "stco");
+        let n = c.count(4)?;
+        (0..n)
+            .map(|_| c.u32().map(u64::from))
+            .collect::<Result<_, _>>()?
+    } else if let Some(co64) = stbl.child(b"co64") {
+        let mut c = Cur::new(co64.full()?.2, "co64");
+        let n = c.count(8)?;
+        (0..n).map(|_| c.u64()).collect::<Result<_, _>>()?
+    } else {
+        return Err(MediaError::InvalidBox(format!(
+            "track {track_id}: no stco/co64"
+        )));
+    };
+
+    // stsc → samples per chunk
+    let stsc = need(&stbl, b"stsc")?;
+    let mut c = Cur::new(stsc.full()?.2, "stsc");
+    let n = c.count(12)?;
+    let mut runs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let first_chunk = c.u32()?;
+        let per_chunk = c.u32()?;
+        let _sdi = c.u32()?;
+        runs.push((first_chunk, per_chunk));
+    }
+    let mut sample = 0usize;
+    for (ri, &(first_chunk, per_chunk)) in runs.iter().enumerate() {
+        let last_chunk = runs
+            .get(ri + 1)
+            .map(|r| r.0 - 1)
+            .unwrap_or(chunk_offsets.len() as u32);
+        if first_chunk == 0 || last_chunk as usize > chunk_offsets.len() {
+            return Err(MediaError::InvalidBox(format!(
+                "track {track_id}: stsc refers to missing chunks"
+            )));
+        }
+        for chunk in first_chunk..=last_chunk {
+            if sample >= count {
+                break;
+            }
+            let k = (per_chunk as usize).min(count - sample);
+            tables
+                .chunks
+                .push((chunk_offsets[chunk as usize - 1], sample, k));
+            sample += k;
+        }
+    }
+    if sample < count {
+        return Err(MediaError::InvalidBox(format!(
+            "track {track_id}: chunks hold {sample} of {count} samples"
+        )));
+    }
+    for &(off, first, k) in &tables.chunks {
+        let mut o = off;
+        for i in first..first + k {
+            tables
+                .samples
+                .push((o, sizes[i], durations[i], ctos[i], sync[i]));
+            o += sizes[i] as u64;
+        }
+    }
+
+    // Edit list: the first non-empty edit's media_time is where presentation starts.
+    if let Some(elst) = trak.child(b"edts").and_then(|e| e.child(b"elst")) {
+        let (v, _, b) = elst.full()?;
+        let mut c = Cur::new(b, "elst");
+        let n = c.count(if v == 1 { 20 } else { 12 })?;
+        let mut media_time = None;
+        for _ in 0..n {
+            let (_dur, mt) = if v == 1 {
+                (c.u64()?, c.u64()? as i64)
+            } else {
+                (c.u32()? as u64, c.u32()? as i32 as i64)
+            };
+            c.take(4)?;
+            if mt == -1 {
+                debug!(track_id, "edit list: initial empty edit ignored");
+                continue;
+            }
+            media_time = Some(mt);
+            break;
+        }
+        if let Some(mt) = media_time.filter(|&m| m > 0) {
+            match kind {
+                MediaKind::Video => {
+                    // Presentation starts at media_time: fold it into the composition offsets
+                    // (CMAF-style, negative offsets allowed) so the first frame presents at 0.
+                    debug!(
+                        track_id,
+                        media_time = mt,
+                        "edit list: shifting composition offsets"
+                    );
+                    let shift = i32::try_from(mt).map_err(|_| {
+                        MediaError::Unsupported(format!("edit list media_time {mt}"))
+                    })?;
+                    for s in &mut tables.samples {
+                        s.3 = s.3.saturating_sub(shift);
+                    }
+                }
+                MediaKind::Audio => {
+                    // Encoder priming (typically 1024 samples for AAC): kept in the stream, as
+                    // most packagers do; the decoder output leads by at most a frame or two.
+                    debug!(track_id, media_time = mt, "edit list: audio priming kept");
+                }
+            }
+        }
+    }
+    Ok(Parsed::Track(Box::new(tables)))
+}
+
+/// Returns (objectTypeIndication, DecoderSpecificInfo) from an `esds` payload (after version/flags).
+fn parse_esds(data: &[u8]) -> Result<(u8, Vec<u8>), MediaError> {
+    fn read_desc(d: &[u8]) -> Result<(u8, &[u8], &[u8]), MediaError> {
+        let err = || MediaError::InvalidBox("malformed esds descriptor".into());
+        let tag = *d.first().ok_or_else(err)?;
+        let mut len = 0usize;
+        let mut i = 1;
+        loop {
+            let b = *d.get(i).ok_or_else(err)?;
+            len = (len << 7) | (b & 0x7f) as usize;
+            i += 1;
+            if b & 0x80 == 0 || i > 4 {
+                break;
+            }
+        }
+        let body = d.get(i..i + len).ok_or_else(err)?;
+        Ok((tag, body, &d[i + len..]))
+    }
+    let (tag, es, _) = read_desc(data)?;
+    if tag != 3 {
+        return Err(MediaError::InvalidBox(format!(
+            "esds: expected ES_Descriptor, got tag {tag}"
+        )));
+    }
+    let flags = *es
+        .get(2)
+        .ok_or_else(|| MediaError::InvalidBox("esds too short".into()))?;
+    let mut p = 3;
+    if flags & 0x80 != 0 {
+        p += 2;
+    }
+    if flags & 0x40 != 0 {
+        p += 1 + *es.get(p).unwrap_or(&0) as usize;
+    }
+    if flags & 0x20 != 0 {
+        p += 2;
+    }
+    let mut rest = es
+        .get(p..)
+        .ok_or_else(|| MediaError::InvalidBox("esds too short".into()))?;
+    while !rest.is_empty() {
+        let (tag, body, next) = read_desc(rest)?;
+        if tag == 4 {
+            let oti = *body
+                .first()
+                .ok_or_else(|| MediaError::InvalidBox("empty DecoderConfigDescriptor".into()))?;
+            let mut inner = body.get(13..).unwrap_or(&[]);
+            while !inner.is_empty() {
+                let (t, b, n) = read_desc(inner)?;
+                if t == 5 {
+                    return Ok((oti, b.to_vec()));
+                }
+                inner = n;
+            }
+            return Err(MediaError::InvalidAac(
+                "esds has no DecoderSpecificInfo".into(),
+            ));
+        }
+        rest = next;
+    }
+    Err(MediaError::InvalidBox(
+        "esds has no DecoderConfigDescriptor".into(),
+    ))
+}
+
+fn read_samples(
+    file: &mut File,
+    file_len: u64,
+    path: &Path,
+    t: Box<TrackTables>,
+) -> Result<Track, MediaError> {
+    let io_err = |source| MediaError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let t = *t;
+    let mut samples: Vec<Sample> = Vec::with_capacity(t.samples.len());
+    let mut buf = Vec::new();
+    for &(offset, first, k) in &t.chunks {
+        let len: u64 = t.samples[first..first + k].iter().map(|s| s.1 as u64).sum();
+        if offset + len > file_len {
+            return Err(MediaError::Truncated(format!(
+                "{}: track {} sample data at {offset}..{} lies beyond the end of the file ({file_len} bytes)",
+                path.display(),
+                t.track_id,
+                offset + len
+            )));
+        }
+        buf.resize(len as usize, 0);
+        file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+        file.read_exact(&mut buf).map_err(io_err)?;
+        let mut p = 0usize;
+        for &(_, size, duration, cto, sync) in &t.samples[first..first + k] {
+            let raw = &buf[p..p + size as usize];
+            p += size as usize;
+            let data = if t.kind == MediaKind::Video {
+                codec::avcc_to_length4(raw, t.nal_length_size).map_err(|e| {
+                    MediaError::InvalidAvc(format!(
+                        "track {} sample {}: {e}",
+                        t.track_id,
+                        samples.len() + 1
+                    ))
+                })?
+            } else {
+                raw.to_vec()
+            };
+            samples.push(Sample {
+                data,
+                duration,
+                composition_offset: cto,
+                is_sync: sync,
+            });
+        }
+    }
+
+    let mut codec = t.codec;
+    if let CodecConfig::Avc { sps, pps } = &mut codec {
+        // avc3 may carry parameter sets only in band: take them from the first sync sample.
+        if sps.is_empty() || pps.is_empty() {
+            if let Some(s) = samples.iter().find(|s| s.is_sync) {
+                for u in codec::split_avcc(&s.data, 4)? {
+                    match codec::nal_type(u) {
+                        nal::SPS if sps.is_empty() => sps.push(u.to_vec()),
+                        nal::PPS if pps.is_empty() => pps.push(u.to_vec()),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if sps.is_empty() || pps.is_empty() {
+            return Err(MediaError::InvalidAvc(format!(
+                "track {}: no SPS/PPS found",
+                t.track_id
+            )));
+        }
+    }
+
+    let id = match &codec {
+        CodecConfig::Avc { sps, .. } => format!("v{}", codec::parse_sps(&sps[0])?.height),
+        CodecConfig::Aac { .. } => {
+            let bytes: u64 = samples.iter().map(|s| s.data.len() as u64).sum();
+            let dur: u64 = samples.iter().map(|s| s.duration as u64).sum();
+            let kbps = if dur > 0 {
+                (bytes * 8 * t.timescale as u64 / dur + 500) / 1000
+            } else {
+                0
+            };
+            format!("a{kbps}")
+        }
+    };
+    Ok(Track {
+        id,
+        kind: t.kind,
+        timescale: t.timescale,
+        codec,
+        language: t.language,
+        samples,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_mp4_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.mp4");
+        std::fs::write(&p, b"this is definitely not an mp4 file at all").unwrap();
+        let e = demux_file(&p).unwrap_err();
+        assert!(matches!(e, MediaError::NotMp4(_)), "{e}");
+        std::fs::write(&p, b"abc").unwrap();
+        assert!(matches!(demux_file(&p).unwrap_err(), MediaError::NotMp4(_)));
+    }
+
+    #[test]
+    fn esds_parsing() {
+        // ES_Descriptor(ES_ID 1) { DecoderConfig(0x40, ...) { DSI 11 90 } SLConfig }
+        let esds = [
+            3, 25, 0, 1, 0, 4, 17, 0x40, 0x15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 2, 0x11, 0x90,
+            6, 1, 2,
+        ];
+        assert_eq!(parse_esds(&esds).unwrap(), (0x40, vec![0x11, 0x90]));
+    }
+}

@@ -1,1 +1,319 @@
-//! ladder (being written)
+//! Transcodes a file into an ABR ladder with `ffmpeg` (one H.264 MP4 per rung with a fixed
+//! GOP of one segment, AAC audio once), then packages all renditions as one asset.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, ensure, Context, Result};
+use indicatif::ProgressBar;
+use manifests::layout::MediaKind;
+use tracing::{debug, info};
+
+use crate::demux;
+use crate::package::{self, FileIdentity, InputRecord, PackageOptions, PackageReport};
+use crate::synth::{self, Rung, SynthOptions};
+
+/// Audio bitrate of ladder transcodes (the same as the generated content's audio).
+pub const LADDER_AUDIO_BITRATE_BPS: u32 = synth::AUDIO_BITRATE_BPS;
+
+/// The default ladder: the rungs of the default generated content.
+pub fn default_rungs() -> Vec<Rung> {
+    SynthOptions::default().rungs
+}
+
+/// Finds an executable on `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| {
+            use std::os::unix::fs::PermissionsExt;
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// Paths of `ffmpeg` and `ffprobe`, or an error saying how to install them.
+pub fn find_ffmpeg() -> Result<(PathBuf, PathBuf)> {
+    let hint = "install it (Debian/Ubuntu: `apt-get install ffmpeg`) and make sure it is on PATH";
+    let ffmpeg = which("ffmpeg").with_context(|| format!("`ffmpeg` not found on PATH: {hint}"))?;
+    let ffprobe =
+        which("ffprobe").with_context(|| format!("`ffprobe` not found on PATH: {hint}"))?;
+    Ok((ffmpeg, ffprobe))
+}
+
+/// What the transcode needs to know about the input.
+#[derive(Debug)]
+struct Probe {
+    fps: Option<f64>,
+    has_audio: bool,
+    duration_secs: Option<f64>,
+}
+
+fn parse_rate(s: &str) -> Option<f64> {
+    let (n, d) = s.split_once('/').unwrap_or((s, "1"));
+    let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
+    (n > 0.0 && d > 0.0).then(|| n / d)
+}
+
+fn probe(ffprobe: &Path, input: &Path) -> Result<Probe> {
+    let out = Command::new(ffprobe)
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,avg_frame_rate,r_frame_rate:format=duration",
+        ])
+        .args(["-of", "json"])
+        .arg(input)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {}", ffprobe.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} is not a media file ffmpeg can read: {}",
+            input.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("parsing ffprobe output")?;
+    let streams = v["streams"].as_array().cloned().unwrap_or_default();
+    let video = streams.iter().find(|s| s["codec_type"] == "video");
+    ensure!(video.is_some(), "{} has no video stream", input.display());
+    let fps = video.and_then(|s| {
+        s["avg_frame_rate"]
+            .as_str()
+            .and_then(parse_rate)
+            .or_else(|| s["r_frame_rate"].as_str().and_then(parse_rate))
+    });
+    Ok(Probe {
+        fps,
+        has_audio: streams.iter().any(|s| s["codec_type"] == "audio"),
+        duration_secs: v["format"]["duration"]
+            .as_str()
+            .and_then(|d| d.parse().ok()),
+    })
+}
+
+fn validate_rungs(rungs: &[Rung]) -> Result<()> {
+    ensure!(!rungs.is_empty(), "the ladder has no rungs");
+    for (i, r) in rungs.iter().enumerate() {
+        ensure!(
+            r.width >= 16 && r.height >= 16 && r.width % 2 == 0 && r.height % 2 == 0,
+            "rung {}: {}x{} must be even and at least 16x16",
+            r.id,
+            r.width,
+            r.height
+        );
+        ensure!(
+            r.bitrate_bps >= 10_000,
+            "rung {}: bitrate {} too low",
+            r.id,
+            r.bitrate_bps
+        );
+        ensure!(
+            !rungs[..i].iter().any(|o| o.id == r.id),
+            "duplicate rung id {}",
+            r.id
+        );
+        ensure!(
+            r.id != synth::AUDIO_ID,
+            "rung id {} is reserved for audio",
+            r.id
+        );
+    }
+    Ok(())
+}
+
+/// Transcodes `input` into `rungs` (H.264 main profile, IDR every segment, AAC audio once)
+/// with ffmpeg in a temporary directory under the content root, then packages every
+/// rendition as one asset (video rungs in one AdaptationSet). Asset name defaults to the
+/// file stem. A no-op when the same input, ladder and options are already packaged.
+pub fn package_ladder(
+    input: &Path,
+    rungs: &[Rung],
+    opts: &PackageOptions,
+    progress: &ProgressBar,
+) -> Result<PackageReport> {
+    let start = Instant::now();
+    validate_rungs(rungs)?;
+    let d = opts.segment_duration_secs;
+    ensure!(
+        d.is_finite() && (0.1..=60.0).contains(&d),
+        "segment duration must be 0.1..=60 s, got {d}"
+    );
+    let asset = if opts.asset.is_empty() {
+        package::default_asset_for(input)?
+    } else {
+        opts.asset.clone()
+    };
+    let opts = PackageOptions {
+        asset,
+        ..opts.clone()
+    };
+    let record = InputRecord::Ladder {
+        file: FileIdentity::of(input)?,
+        rungs: package::rung_records(rungs),
+        audio_bitrate_bps: LADDER_AUDIO_BITRATE_BPS,
+    };
+    if !opts.force {
+        if let Some(report) = package::existing_report(&opts, record.clone(), start) {
+            return Ok(report);
+        }
+    }
+    let (ffmpeg, ffprobe) = find_ffmpeg()?;
+    let info = probe(&ffprobe, input)?;
+    let fps = info.fps.unwrap_or(25.0);
+    let gop = ((d * fps).round() as u32).max(1);
+    debug!(?info, gop, "transcoding ladder");
+
+    std::fs::create_dir_all(&opts.content_root)
+        .with_context(|| format!("cannot create content root {}", opts.content_root.display()))?;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let work = opts.content_root.join(format!(
+        ".{}.ladder-{}-{nanos}",
+        opts.asset,
+        std::process::id()
+    ));
+    std::fs::create_dir(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    let _cleanup = RemoveOnDrop(work.clone());
+
+    let mut cmd = Command::new(&ffmpeg);
+    cmd.args([
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-nostats",
+        "-progress",
+        "pipe:1",
+        "-y",
+        "-i",
+    ])
+    .arg(input);
+    let force_kf = format!("expr:gte(t,n_forced*{d})");
+    let mut outputs = Vec::new();
+    for r in rungs {
+        let out = work.join(format!("{}.mp4", r.id));
+        let vf = format!(
+            "scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1",
+            w = r.width,
+            h = r.height
+        );
+        cmd.args(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", &vf]);
+        cmd.args([
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "main",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+        ]);
+        cmd.args([
+            "-b:v",
+            &r.bitrate_bps.to_string(),
+            "-maxrate",
+            &(r.bitrate_bps as u64 * 11 / 10).to_string(),
+        ]);
+        cmd.args(["-bufsize", &(r.bitrate_bps as u64 * 2).to_string()]);
+        cmd.args([
+            "-g",
+            &gop.to_string(),
+            "-keyint_min",
+            &gop.to_string(),
+            "-sc_threshold",
+            "0",
+        ]);
+        cmd.args(["-force_key_frames", &force_kf]);
+        cmd.arg(&out);
+        outputs.push((r, out));
+    }
+    let audio_out = work.join(format!("{}.mp4", synth::AUDIO_ID));
+    if info.has_audio {
+        cmd.args([
+            "-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", "aac", "-ac", "2",
+        ]);
+        cmd.args(["-b:a", &LADDER_AUDIO_BITRATE_BPS.to_string()])
+            .arg(&audio_out);
+    }
+    run_ffmpeg(cmd, info.duration_secs, progress)?;
+
+    let mut tracks = Vec::new();
+    for (r, path) in &outputs {
+        let mut t = demux::demux_file(path)
+            .with_context(|| format!("reading the transcoded rung {}", r.id))?
+            .into_iter()
+            .find(|t| t.kind == MediaKind::Video)
+            .with_context(|| format!("rung {}: ffmpeg produced no video", r.id))?;
+        t.id = r.id.clone();
+        tracks.push(t);
+    }
+    if info.has_audio {
+        let mut a = demux::demux_file(&audio_out)
+            .context("reading the transcoded audio")?
+            .into_iter()
+            .find(|t| t.kind == MediaKind::Audio)
+            .context("ffmpeg produced no audio")?;
+        a.id = synth::AUDIO_ID.to_string();
+        tracks.push(a);
+    }
+    info!(rungs = rungs.len(), audio = info.has_audio, elapsed = ?start.elapsed(), "transcoded ladder");
+    package::package_tracks_for(tracks, &opts, record, progress, start)
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run_ffmpeg(mut cmd: Command, duration_secs: Option<f64>, progress: &ProgressBar) -> Result<()> {
+    debug!(?cmd, "running ffmpeg");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting ffmpeg")?;
+    let mut stderr = child.stderr.take().context("ffmpeg stderr")?;
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let total_ms = duration_secs.map(|d| (d * 1000.0) as u64).unwrap_or(0);
+    progress.set_length(total_ms.max(1));
+    progress.set_position(0);
+    progress.set_message("transcoding");
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            // `out_time_us` (newer) / `out_time_ms` (microseconds as well, historically).
+            if let Some(v) = line
+                .strip_prefix("out_time_us=")
+                .or_else(|| line.strip_prefix("out_time_ms="))
+            {
+                if let Ok(us) = v.trim().parse::<u64>() {
+                    progress.set_position((us / 1000).min(total_ms.max(1)));
+                }
+            }
+        }
+    }
+    let status = child.wait().context("waiting for ffmpeg")?;
+    let stderr = err_reader.join().unwrap_or_default();
+    if !status.success() {
+        bail!("ffmpeg failed ({status}): {}", stderr.trim());
+    }
+    Ok(())
+}

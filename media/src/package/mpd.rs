@@ -1,0 +1,227 @@
+//! Builds the asset's MPD from what was actually written (every value measured or parsed
+//! from the bitstream) with the `manifests` model.
+
+use anyhow::{Context, Result};
+use manifests::layout::{self, MediaKind};
+use manifests::mpd::{
+    AdaptationSet, Descriptor, Mpd, Period, Representation, SegmentTemplate, SegmentTimeline,
+    AUDIO_CHANNEL_CONFIGURATION_SCHEME, S,
+};
+use manifests::values::{FrameRate, IsoDuration, Ratio};
+
+use super::WrittenRepresentation;
+
+/// `SegmentTemplate` of one representation: `@duration` when every segment but a shorter last
+/// one has the same duration and the first starts at 0, else a `SegmentTimeline`.
+fn segment_template(w: &WrittenRepresentation) -> Result<SegmentTemplate> {
+    let mut st = SegmentTemplate {
+        timescale: Some(w.timescale),
+        initialization: Some(layout::init_template(w.report.kind)),
+        media: Some(layout::media_template()),
+        start_number: Some(u32::try_from(layout::START_NUMBER)?),
+        ..Default::default()
+    };
+    let tl = &w.timeline;
+    let d0 = tl[0].1;
+    let contiguous = tl.windows(2).all(|p| p[0].0 + p[0].1 == p[1].0);
+    let constant = tl[0].0 == 0
+        && contiguous
+        && tl[..tl.len() - 1].iter().all(|s| s.1 == d0)
+        && tl.last().is_some_and(|s| s.1 <= d0)
+        && d0 > 0;
+    if constant {
+        st.duration = Some(u32::try_from(d0).context("segment duration too large for @duration")?);
+    } else {
+        let mut entries: Vec<S> = Vec::new();
+        let mut expected_next: Option<u64> = None;
+        for &(t, d) in tl {
+            let continues = expected_next == Some(t);
+            match entries.last_mut() {
+                Some(last) if continues && last.d == d => last.r = Some(last.r.unwrap_or(0) + 1),
+                _ => entries.push(S::new((!continues).then_some(t), d, 0)),
+            }
+            expected_next = Some(t + d);
+        }
+        st.segment_timeline = Some(SegmentTimeline {
+            entries,
+            ..Default::default()
+        });
+    }
+    Ok(st)
+}
+
+fn frame_rate_value(s: &str) -> Option<FrameRate> {
+    s.parse().ok()
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+fn representation(
+    w: &WrittenRepresentation,
+    template: Option<SegmentTemplate>,
+) -> Result<Representation> {
+    let r = &w.report;
+    let mut rep = Representation {
+        id: r.id.clone(),
+        bandwidth: u32::try_from(r.bandwidth).context("bandwidth above 4 Gbit/s")?,
+        segment_template: template,
+        ..Default::default()
+    };
+    rep.common.codecs = Some(r.codecs.clone());
+    match r.kind {
+        MediaKind::Video => {
+            rep.common.width = r.width;
+            rep.common.height = r.height;
+            rep.common.frame_rate = r.frame_rate.as_deref().and_then(frame_rate_value);
+            rep.common.sar = Some(match w.sar {
+                Some((h, v)) => Ratio::new(h as u32, v as u32),
+                None => Ratio::new(1, 1),
+            });
+        }
+        MediaKind::Audio => {
+            rep.common.audio_sampling_rate = r.sample_rate.map(|s| vec![s]);
+            if let Some(ch) = r.channels {
+                rep.common
+                    .audio_channel_configurations
+                    .push(Descriptor::new(
+                        AUDIO_CHANNEL_CONFIGURATION_SCHEME,
+                        ch.to_string(),
+                    ));
+            }
+        }
+    }
+    Ok(rep)
+}
+
+fn adaptation_set(
+    id: u32,
+    kind: MediaKind,
+    reps: &[&WrittenRepresentation],
+    aligned: bool,
+    lang: Option<&str>,
+) -> Result<AdaptationSet> {
+    let mut reps: Vec<&WrittenRepresentation> = reps.to_vec();
+    reps.sort_by_key(|w| w.report.bandwidth);
+    let templates: Vec<SegmentTemplate> = reps
+        .iter()
+        .map(|w| segment_template(w))
+        .collect::<Result<_>>()?;
+    let shared = templates.windows(2).all(|p| p[0] == p[1]);
+    let mut set = AdaptationSet {
+        id: Some(id),
+        content_type: Some(kind.content_type().to_string()),
+        segment_alignment: Some(aligned),
+        lang: lang.map(str::to_string),
+        ..Default::default()
+    };
+    set.common.mime_type = Some(kind.mime_type().to_string());
+    set.common.start_with_sap = Some(1);
+    if shared {
+        set.segment_template = templates.first().cloned();
+    }
+    for (w, t) in reps.iter().zip(templates) {
+        set.representations
+            .push(representation(w, (!shared).then_some(t))?);
+    }
+    if kind == MediaKind::Video {
+        set.max_width = reps.iter().filter_map(|w| w.report.width).max();
+        set.max_height = reps.iter().filter_map(|w| w.report.height).max();
+        set.max_frame_rate = reps
+            .iter()
+            .filter_map(|w| w.report.frame_rate.as_deref().and_then(frame_rate_value))
+            .max_by(|a, b| a.as_f64().total_cmp(&b.as_f64()));
+        // Picture aspect ratio of the largest rung, when all rungs agree.
+        let pars: Vec<(u32, u32)> = reps
+            .iter()
+            .filter_map(|w| {
+                let (wd, ht) = (w.report.width?, w.report.height?);
+                let (sh, sv) = w.sar.map(|(h, v)| (h as u32, v as u32)).unwrap_or((1, 1));
+                let (pw, ph) = (wd * sh, ht * sv);
+                let g = gcd(pw, ph).max(1);
+                Some((pw / g, ph / g))
+            })
+            .collect();
+        if let Some(&first) = pars.first() {
+            if pars.iter().all(|&p| p == first) {
+                set.par = Some(Ratio::new(first.0, first.1));
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// The MPD of an asset: static, isoff-live, one Period, one video AdaptationSet with every
+/// video representation and one audio AdaptationSet per language.
+pub(crate) fn build_mpd(
+    written: &[WrittenRepresentation],
+    duration_secs: f64,
+    segment_duration: f64,
+    aligned: bool,
+) -> Result<String> {
+    let max_segment = written
+        .iter()
+        .flat_map(|w| {
+            w.timeline
+                .iter()
+                .map(move |&(_, d)| d as f64 / w.timescale as f64)
+        })
+        .fold(0.0, f64::max)
+        .max(segment_duration.min(duration_secs));
+    let mut mpd = Mpd::new_static(
+        IsoDuration::from_millis((duration_secs * 1000.0).round() as u64),
+        IsoDuration::from_millis((max_segment * 1000.0).ceil() as u64),
+    );
+    mpd.max_segment_duration = Some(IsoDuration::from_millis(
+        (max_segment * 1000.0).ceil() as u64
+    ));
+    let mut period = Period {
+        id: Some("0".into()),
+        start: Some(IsoDuration::ZERO),
+        ..Default::default()
+    };
+
+    let videos: Vec<&WrittenRepresentation> = written
+        .iter()
+        .filter(|w| w.report.kind == MediaKind::Video)
+        .collect();
+    let mut next_id = 0;
+    if !videos.is_empty() {
+        period.adaptation_sets.push(adaptation_set(
+            next_id,
+            MediaKind::Video,
+            &videos,
+            aligned,
+            None,
+        )?);
+        next_id += 1;
+    }
+    let mut langs: Vec<String> = Vec::new();
+    for w in written.iter().filter(|w| w.report.kind == MediaKind::Audio) {
+        if !langs.contains(&w.language) {
+            langs.push(w.language.clone());
+        }
+    }
+    for lang in langs {
+        let audios: Vec<&WrittenRepresentation> = written
+            .iter()
+            .filter(|w| w.report.kind == MediaKind::Audio && w.language == lang)
+            .collect();
+        let lang = (lang != "und").then_some(lang.as_str());
+        period.adaptation_sets.push(adaptation_set(
+            next_id,
+            MediaKind::Audio,
+            &audios,
+            true,
+            lang,
+        )?);
+        next_id += 1;
+    }
+    mpd.periods.push(period);
+    mpd.to_xml().context("serializing the MPD")
+}
