@@ -6,10 +6,10 @@
 //! media segments with the fMP4 writer, and writes the MPD (`manifests`) into the layout
 //! of `manifests::layout`.
 
-pub mod track;
 pub mod codec;
 pub mod demux;
 pub mod fmp4;
 pub mod ladder;
 pub mod package;
 pub mod synth;
+pub mod track;
