@@ -144,6 +144,11 @@ dash_element! {
 }
 
 impl Descriptor {
+    /// `<AudioChannelConfiguration>` with the MPEG scheme and a channel count.
+    pub fn audio_channels(channels: u32) -> Self {
+        Descriptor::new(AUDIO_CHANNEL_CONFIGURATION_SCHEME, channels.to_string())
+    }
+
     /// A descriptor with a scheme and a value.
     pub fn new(scheme_id_uri: impl Into<String>, value: impl Into<String>) -> Self {
         Descriptor {
@@ -883,6 +888,19 @@ fn collect_prefixes(el: &XmlElement, out: &mut Vec<String>) {
 }
 
 impl AdaptationSet {
+    /// An AdaptationSet for one media kind as this product writes it: `contentType`,
+    /// `mimeType`, `segmentAlignment="true"`, `startWithSAP="1"`.
+    pub fn for_kind(kind: crate::layout::MediaKind) -> Self {
+        let mut set = AdaptationSet {
+            content_type: Some(kind.content_type().to_string()),
+            segment_alignment: Some(true),
+            ..Default::default()
+        };
+        set.common.mime_type = Some(kind.mime_type().to_string());
+        set.common.start_with_sap = Some(1);
+        set
+    }
+
     /// The Representation with this `@id`.
     pub fn representation(&self, id: &str) -> Option<&Representation> {
         self.representations.iter().find(|r| r.id == id)
@@ -899,6 +917,17 @@ impl AdaptationSet {
                     .iter()
                     .find_map(|r| r.common.mime_type.as_deref()?.split('/').next())
             })
+    }
+}
+
+impl Representation {
+    /// A Representation with its required `@id` and `@bandwidth`.
+    pub fn new(id: impl Into<String>, bandwidth: u32) -> Self {
+        Representation {
+            id: id.into(),
+            bandwidth,
+            ..Default::default()
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The schema folder (`DASH-MPD.xsd`, `xlink.xsd`, `xml.xsd`, `catalog.xml`) is found from
 //! the `DASH_SCHEMA_DIR` environment variable, else at `../shared/dash-schema` next to the
-//! workspace root. `xmllint` comes from `libxml2-utils`; if it is missing, validation
+//! workspace root. `xmllint` (or `$XMLLINT`) comes from `libxml2-utils`; if it is missing, validation
 //! fails with an error saying so (it never passes silently).
 
 use std::io::Write;
@@ -13,6 +13,8 @@ use crate::ManifestError;
 
 /// Environment variable naming the schema folder.
 pub const SCHEMA_DIR_ENV: &str = "DASH_SCHEMA_DIR";
+/// Environment variable naming the xmllint program (default `xmllint` on the `PATH`).
+pub const XMLLINT_ENV: &str = "XMLLINT";
 
 /// The schema folder: `$DASH_SCHEMA_DIR`, else `<workspace root>/../shared/dash-schema`.
 pub fn schema_dir() -> PathBuf {
@@ -47,7 +49,10 @@ fn run_xmllint(
     if !xsd.is_file() || !catalog.is_file() {
         return Err(ManifestError::SchemaMissing(dir));
     }
-    let mut cmd = Command::new("xmllint");
+    let program = std::env::var_os(XMLLINT_ENV)
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "xmllint".into());
+    let mut cmd = Command::new(&program);
     cmd.env("XML_CATALOG_FILES", &catalog)
         .arg("--nonet")
         .arg("--noout")
@@ -63,7 +68,7 @@ fn run_xmllint(
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            ManifestError::XmllintMissing(e.to_string())
+            ManifestError::XmllintMissing(format!("{}: {e}", program.to_string_lossy()))
         } else {
             ManifestError::Io {
                 path: "xmllint".into(),

@@ -666,10 +666,17 @@ macro_rules! dash_element {
                 Ok(v)
             }
 
+            /// Writes own attributes first (`id`, `bandwidth`, ...), then the base type's.
             #[allow(unused_variables)]
-            pub(crate) fn write_part(&self, el: &mut $crate::xml::XmlElement) {
-                $( self.$bfield.write_part(el); )?
+            pub(crate) fn write_attrs(&self, el: &mut $crate::xml::XmlElement) {
                 $( $crate::xml::push_attr(el, $aname, &self.$afield); )*
+                $( self.$bfield.write_attrs(el); )?
+            }
+
+            /// Writes the base type's children, then own children in schema order, then text.
+            #[allow(unused_variables)]
+            pub(crate) fn write_children(&self, el: &mut $crate::xml::XmlElement) {
+                $( self.$bfield.write_children(el); )?
                 $( $crate::xml::ChildField::write_children(&self.$cfield, $cname, &mut el.children); )*
                 $(
                     if !self.$tfield.is_empty() {
@@ -697,7 +704,8 @@ macro_rules! dash_element {
         impl $crate::xml::ToXml for $name {
             fn to_xml_element(&self, name: &str) -> $crate::xml::XmlElement {
                 let mut el = $crate::xml::XmlElement::new(name);
-                self.write_part(&mut el);
+                self.write_attrs(&mut el);
+                self.write_children(&mut el);
                 el.attrs.extend(self.extra.attrs.iter().cloned());
                 el.children.extend(self.extra.children.iter().cloned());
                 el
