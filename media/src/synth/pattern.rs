@@ -73,7 +73,7 @@ pub(crate) struct Frame {
 impl Frame {
     /// A black frame. `width` and `height` must be even.
     pub(crate) fn new(width: usize, height: usize) -> Frame {
-        debug_assert!(width % 2 == 0 && height % 2 == 0);
+        debug_assert!(width & 1 == 0 && height & 1 == 0);
         let c = (width / 2) * (height / 2);
         Frame {
             width,
@@ -196,6 +196,33 @@ pub(crate) struct Pattern {
     band_y: usize,
     /// Small text scale (label, frame counter); the clock uses twice this.
     scale: usize,
+    /// [`NOISE_PLANES`] luma planes of dim noise, `width × (height - band_y)` each.
+    noise: Vec<Vec<u8>>,
+}
+
+/// Number of distinct noise planes the motion band cycles through.
+const NOISE_PLANES: usize = 7;
+/// Mean and half-range of the motion band's noise luma.
+const NOISE_MEAN: u8 = 48;
+const NOISE_SPREAD: u8 = 32;
+
+/// Deterministic dim noise (xorshift64*), regenerated identically on every run.
+fn noise_plane(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+        let n = (len - out.len()).min(8);
+        out.extend(
+            r[..n]
+                .iter()
+                .map(|b| NOISE_MEAN - NOISE_SPREAD + b % (2 * NOISE_SPREAD + 1)),
+        );
+    }
+    out
 }
 
 impl Pattern {
@@ -235,12 +262,17 @@ impl Pattern {
         while scale > 1 && text_size(&label, scale).0 + 8 * scale > width {
             scale -= 1;
         }
+        let band_len = width * (height - band_y);
+        let noise = (0..NOISE_PLANES)
+            .map(|k| noise_plane(band_len, k as u64 + 1))
+            .collect();
         Pattern {
             fps,
             label,
             background: bg,
             band_y,
             scale,
+            noise,
         }
     }
 
@@ -255,6 +287,17 @@ impl Pattern {
         // Sync flash: every frame whose start lies in the first FLASH_MS of a second.
         let flash = frame_in_sec * 1000 < u64::from(FLASH_MS) * fps;
         out.fill_rect(0, self.band_y, w, h, if flash { WHITE } else { BLACK });
+        if !flash {
+            // Moving noise: keeps the encoder busy so the rungs' bitrates are realistic.
+            // Plane `index % 7`, rows rotated by a per-frame amount: never like the last frame.
+            let plane = &self.noise[index as usize % NOISE_PLANES];
+            let rows = h - self.band_y;
+            let shift = (index as usize / NOISE_PLANES * 5) % rows;
+            let band = &mut out.y[self.band_y * w..];
+            let split = (rows - shift) * w;
+            band[..split].copy_from_slice(&plane[shift * w..]);
+            band[split..].copy_from_slice(&plane[..shift * w]);
+        }
 
         // Bouncing box: triangle wave across the width, 4 s per round trip.
         let band_h = h - self.band_y;

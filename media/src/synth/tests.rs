@@ -158,90 +158,31 @@ fn deterministic() {
 
 // ---------- SPS ----------
 
-/// Exp-Golomb reader over an RBSP (emulation prevention removed).
-struct Bits {
-    data: Vec<u8>,
-    pos: usize,
-}
-
-impl Bits {
-    fn new(nal_payload: &[u8]) -> Bits {
-        let mut data = Vec::with_capacity(nal_payload.len());
-        let mut zeros = 0;
-        for &b in nal_payload {
-            if zeros >= 2 && b == 3 {
-                zeros = 0;
-                continue;
-            }
-            zeros = if b == 0 { zeros + 1 } else { 0 };
-            data.push(b);
-        }
-        Bits { data, pos: 0 }
-    }
-    fn bit(&mut self) -> u32 {
-        let b = (self.data[self.pos / 8] >> (7 - self.pos % 8)) & 1;
-        self.pos += 1;
-        u32::from(b)
-    }
-    fn bits(&mut self, n: u32) -> u32 {
-        (0..n).fold(0, |acc, _| (acc << 1) | self.bit())
-    }
-    fn ue(&mut self) -> u32 {
-        let mut zeros = 0;
-        while self.bit() == 0 {
-            zeros += 1;
-        }
-        (1 << zeros) - 1 + self.bits(zeros)
-    }
-}
-
-/// (profile_idc, constraint byte, level_idc, width, height) of a Baseline SPS.
-fn parse_sps(sps: &[u8]) -> (u8, u8, u8, u32, u32) {
-    assert_eq!(sps[0] & 0x1f, 7);
-    let (profile, constraints, level) = (sps[1], sps[2], sps[3]);
-    assert_eq!(profile, 66, "expected Baseline");
-    let mut r = Bits::new(&sps[4..]);
-    let _sps_id = r.ue();
-    let _log2_max_frame_num = r.ue();
-    match r.ue() {
-        0 => {
-            r.ue();
-        }
-        1 => panic!("poc type 1 not expected from openh264"),
-        _ => {}
-    }
-    let _max_refs = r.ue();
-    let _gaps = r.bit();
-    let w_mbs = r.ue() + 1;
-    let h_map = r.ue() + 1;
-    let frame_mbs_only = r.bit();
-    if frame_mbs_only == 0 {
-        r.bit();
-    }
-    let _direct8x8 = r.bit();
-    let (mut cl, mut cr, mut ct, mut cb) = (0, 0, 0, 0);
-    if r.bit() == 1 {
-        (cl, cr, ct, cb) = (r.ue(), r.ue(), r.ue(), r.ue());
-    }
-    let mult = 2 - frame_mbs_only;
-    let width = w_mbs * 16 - 2 * (cl + cr);
-    let height = mult * h_map * 16 - 2 * mult * (ct + cb);
-    (profile, constraints, level, width, height)
-}
-
 #[test]
 fn sps_is_constrained_baseline_with_rung_size() {
     for (t, rung) in small_tracks().iter().zip(&small_opts().rungs) {
         let (sps, pps) = avc(t);
         assert_eq!(pps[0] & 0x1f, 8);
-        let (_, constraints, level, w, h) = parse_sps(sps);
+        let info = crate::codec::parse_sps(sps).expect("SPS parses");
+        assert_eq!(info.profile_idc, 66, "Baseline");
         assert_ne!(
-            constraints & 0x40,
+            info.constraint_flags & 0x40,
             0,
             "constraint_set1_flag (Constrained Baseline)"
         );
-        assert!((10..=52).contains(&level), "level {level}");
-        assert_eq!((w, h), (rung.width, rung.height), "{}", t.id);
+        assert!(
+            (10..=52).contains(&info.level_idc),
+            "level {}",
+            info.level_idc
+        );
+        assert_eq!(
+            (info.width, info.height),
+            (rung.width, rung.height),
+            "{}",
+            t.id
+        );
+        let codecs = crate::codec::avc_codec_string(sps).unwrap();
+        assert!(codecs.starts_with("avc1.42"), "{codecs}");
     }
 }
 

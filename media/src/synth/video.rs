@@ -39,7 +39,7 @@ pub(crate) fn encode_rung(
 ) -> anyhow::Result<Track> {
     let (width, height) = (rung.width as usize, rung.height as usize);
     ensure!(
-        width >= 16 && height >= 16 && width % 2 == 0 && height % 2 == 0,
+        width >= 16 && height >= 16 && width & 1 == 0 && height & 1 == 0,
         "rung {}: {}x{} must be even and at least 16x16",
         rung.id,
         width,
@@ -65,6 +65,7 @@ pub(crate) fn encode_rung(
         .vui(VuiConfig::bt709());
     let mut encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
         .with_context(|| format!("rung {}: creating the openh264 encoder", rung.id))?;
+    silence_openh264(&mut encoder);
 
     let pattern = Pattern::new(width, height, opts.fps, rung_label(rung));
     let mut frame = Frame::new(width, height);
@@ -147,6 +148,23 @@ pub(crate) fn encode_rung(
         language: "und".to_string(),
         samples,
     })
+}
+
+/// Sets openh264's trace level to quiet before it initialises, so it does not print its
+/// expected warning that rate control is looser without frame skipping (frame skipping would
+/// break the exact frame timing; the achieved bitrates stay close to the targets anyway).
+/// The crate only sets the level after initialisation; openh264 accepts this option earlier.
+fn silence_openh264(encoder: &mut Encoder) {
+    // From openh264's codec_app_def.h: ENCODER_OPTION_TRACE_LEVEL = 25, WELS_LOG_QUIET = 0.
+    const ENCODER_OPTION_TRACE_LEVEL: std::os::raw::c_int = 25;
+    let mut level: std::os::raw::c_int = 0;
+    // SAFETY: the encoder handle is valid (created above and owned by `encoder`), and the
+    // option reads one 32-bit integer from the pointer, which lives for the whole call.
+    unsafe {
+        encoder
+            .raw_api()
+            .set_option(ENCODER_OPTION_TRACE_LEVEL, (&raw mut level).cast());
+    }
 }
 
 /// Removes a leading Annex-B start code (3 or 4 bytes) if present.
