@@ -767,11 +767,13 @@ dash_element! {
 // ---------------------------------------------------------------------------------------
 
 /// Namespace declarations this crate adds itself (so they are not kept from the input).
+/// That is the default namespace, any prefix bound to the DASH namespace (output uses the
+/// default namespace), and the canonical `xlink` / `cenc` / `xsi` prefixes.
 fn is_managed_declaration(name: &str, value: &str) -> bool {
     name == "xmlns"
-        || name
-            .strip_prefix("xmlns:")
-            .is_some_and(|p| xml::KNOWN_PREFIXES.contains(&(p, value)))
+        || name.strip_prefix("xmlns:").is_some_and(|p| {
+            value.eq_ignore_ascii_case(xml::DASH_NS) || xml::KNOWN_PREFIXES.contains(&(p, value))
+        })
 }
 
 impl Mpd {

@@ -155,8 +155,14 @@ impl RawEl {
     }
 
     fn to_generic(&self) -> XmlElement {
+        // DASH-namespace elements are written unprefixed (the output's default namespace).
+        let name = if self.ns.is_some() && self.is_dash() {
+            self.local.clone()
+        } else {
+            self.qname.clone()
+        };
         XmlElement {
-            name: self.qname.clone(),
+            name,
             attrs: self
                 .attrs
                 .iter()
