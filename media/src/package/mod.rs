@@ -159,7 +159,7 @@ pub struct FileIdentity {
     /// Size in bytes.
     pub size: u64,
     /// Modification time, nanoseconds since the Unix epoch.
-    pub mtime_unix_nanos: u128,
+    pub mtime_unix_nanos: u64,
 }
 
 impl FileIdentity {
@@ -171,7 +171,7 @@ impl FileIdentity {
             .modified()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos())
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
             .unwrap_or(0);
         Ok(FileIdentity {
             path: fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
@@ -777,8 +777,12 @@ fn package_with_record(
             progress,
         )?);
     }
+    // Presentation duration: the video's (audio usually runs a few ms longer because of
+    // encoder priming/padding; that must not announce a video segment that does not exist).
+    let has_video = plans.iter().any(|p| p.track.kind == MediaKind::Video);
     let duration_secs = plans
         .iter()
+        .filter(|p| !has_video || p.track.kind == MediaKind::Video)
         .map(|p| track_duration_secs(&p.track))
         .fold(0.0, f64::max);
     let mpd = crate::package::mpd::build_mpd(
@@ -1028,5 +1032,23 @@ mod tests {
             frame_rate(&v).map(frame_rate_string).as_deref(),
             Some("30000/1001")
         );
+    }
+}
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+    #[test]
+    fn record_round_trips() {
+        let rec = job_record(
+            InputRecord::File(FileIdentity {
+                path: "/x/y.mp4".into(),
+                size: 5,
+                mtime_unix_nanos: 1_700_000_000_123_456_789,
+            }),
+            &PackageOptions::default(),
+        );
+        let json = serde_json::to_string_pretty(&rec).unwrap();
+        let back: PackageRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, rec);
     }
 }

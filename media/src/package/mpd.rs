@@ -13,7 +13,9 @@ use super::WrittenRepresentation;
 
 /// `SegmentTemplate` of one representation: `@duration` when every segment but a shorter last
 /// one has the same duration and the first starts at 0, else a `SegmentTimeline`.
-fn segment_template(w: &WrittenRepresentation) -> Result<SegmentTemplate> {
+/// `presentation_secs` is the MPD duration: `@duration` is only used when it implies exactly
+/// the segments that exist.
+fn segment_template(w: &WrittenRepresentation, presentation_secs: f64) -> Result<SegmentTemplate> {
     let mut st = SegmentTemplate {
         timescale: Some(w.timescale),
         initialization: Some(layout::init_template(w.report.kind)),
@@ -28,7 +30,12 @@ fn segment_template(w: &WrittenRepresentation) -> Result<SegmentTemplate> {
         && contiguous
         && tl[..tl.len() - 1].iter().all(|s| s.1 == d0)
         && tl.last().is_some_and(|s| s.1 <= d0)
-        && d0 > 0;
+        && d0 > 0
+        && {
+            // Number of segments a player derives: ceil(duration / @duration).
+            let implied = (presentation_secs * w.timescale as f64 / d0 as f64 - 1e-6).ceil();
+            implied == tl.len() as f64
+        };
     if constant {
         st.duration = Some(u32::try_from(d0).context("segment duration too large for @duration")?);
     } else {
@@ -100,6 +107,7 @@ fn representation(
 }
 
 fn adaptation_set(
+    presentation_secs: f64,
     id: u32,
     kind: MediaKind,
     reps: &[&WrittenRepresentation],
@@ -110,7 +118,7 @@ fn adaptation_set(
     reps.sort_by_key(|w| w.report.bandwidth);
     let templates: Vec<SegmentTemplate> = reps
         .iter()
-        .map(|w| segment_template(w))
+        .map(|w| segment_template(w, presentation_secs))
         .collect::<Result<_>>()?;
     let shared = templates.windows(2).all(|p| p[0] == p[1]);
     let mut set = AdaptationSet {
@@ -193,6 +201,7 @@ pub(crate) fn build_mpd(
     let mut next_id = 0;
     if !videos.is_empty() {
         period.adaptation_sets.push(adaptation_set(
+            duration_secs,
             next_id,
             MediaKind::Video,
             &videos,
@@ -214,6 +223,7 @@ pub(crate) fn build_mpd(
             .collect();
         let lang = (lang != "und").then_some(lang.as_str());
         period.adaptation_sets.push(adaptation_set(
+            duration_secs,
             next_id,
             MediaKind::Audio,
             &audios,
