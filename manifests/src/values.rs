@@ -250,7 +250,7 @@ impl fmt::Display for IsoDuration {
 
 /// An `xs:dateTime` such as `2024-01-02T03:04:05.5Z`, kept as written (so it round-trips
 /// exactly) and checked on parse. [`unix_millis`](Self::unix_millis) gives the instant.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DateTime(String);
 
 impl DateTime {

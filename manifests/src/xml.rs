@@ -3,7 +3,7 @@
 //! `dash_element!` macro that gives every MPD element its typed reading and writing.
 //!
 //! Reading is two-step: quick-xml events → a raw tree with resolved namespaces → typed
-//! structs (through a [`Cursor`] that hands out attributes and children by name and keeps
+//! structs (through a `Cursor` that hands out attributes and children by name and keeps
 //! whatever is left over as [`Extensions`]). Writing goes typed struct → [`XmlElement`] →
 //! quick-xml `Writer` with indentation, children in the order the struct declares them,
 //! which follows the schema's `xs:sequence`.
@@ -534,15 +534,7 @@ macro_rules! required_attr {
         }
     )*};
 }
-required_attr!(
-    String,
-    u32,
-    u64,
-    i64,
-    crate::values::IsoDuration,
-    crate::values::DateTime,
-    Vec<u32>
-);
+required_attr!(String, u32, u64, i64, crate::values::IsoDuration, Vec<u32>);
 
 /// An element type that can be read from the raw tree.
 pub(crate) trait FromXml: Sized {

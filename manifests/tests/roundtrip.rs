@@ -190,6 +190,15 @@ fn namespaces_are_resolved_not_matched_by_prefix() {
 }
 
 #[test]
+fn byte_order_mark_and_no_declaration_are_fine() {
+    let xml = "\u{feff}<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"p\" minBufferTime=\"PT1S\"/>";
+    assert_eq!(
+        Mpd::parse(xml).unwrap().min_buffer_time,
+        IsoDuration::from_secs(1)
+    );
+}
+
+#[test]
 fn unknown_dash_attributes_and_elements_are_kept() {
     let xml = r#"<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="p" minBufferTime="PT1S" futureAttr="x">
   <Period><AdaptationSet><FutureElement k="v"/><Representation id="r" bandwidth="1" newAttr="7"/></AdaptationSet></Period>
