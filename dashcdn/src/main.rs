@@ -1,1 +1,45 @@
-fn main() {}
+//! `dashcdn`: one binary, one subcommand per role of the DASH delivery system.
+//!
+//! Each subcommand is a thin wrapper: it parses flags (and an optional TOML config), then
+//! calls the library crate that owns that hop (`media` for `package`, `origin` for `origin`).
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// A DASH delivery system: packager, origin, (soon) CDN edges, redirector and player simulator.
+#[derive(Debug, Parser)]
+#[command(name = "dashcdn", version, propagate_version = true)]
+struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `info`, `origin=debug`); `RUST_LOG` also works.
+    #[arg(long, global = true, env = "DASHCDN_LOG", default_value = "info")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Package content into a CMAF/fMP4 DASH ladder: with no INPUT, the embedded test pattern.
+    Package(cmd::package::PackageArgs),
+    /// Serve packaged content over HTTP (MPDs and segments, Range, ETag, CORS, metrics).
+    Origin(cmd::origin::OriginArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .map_or_else(|| EnvFilter::try_new(&cli.log), Ok)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Package(args) => cmd::package::run(args),
+        Command::Origin(args) => cmd::origin::run(args),
+    }
+}

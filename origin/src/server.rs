@@ -319,7 +319,8 @@ pub async fn serve(config: OriginConfig) -> anyhow::Result<()> {
     origin.stop(SHUTDOWN_GRACE).await
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM (the signals `serve` stops on).
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

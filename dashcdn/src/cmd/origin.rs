@@ -1,0 +1,74 @@
+//! `dashcdn origin`: serve a content directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use origin::OriginConfig;
+
+/// Flags of `dashcdn origin`. Flags override the values of `--config`.
+#[derive(Debug, Args)]
+pub struct OriginArgs {
+    /// Content root to serve (the `--out` of `dashcdn package`).
+    #[arg(long, value_name = "DIR")]
+    content: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// TOML file with any field of the origin configuration (content_root, listen,
+    /// hot_cache_bytes, hot_file_max_bytes, mpd_max_age_secs, segment_max_age_secs, ...).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// `Cache-Control: max-age` of MPDs, in seconds.
+    #[arg(long, value_name = "SECS")]
+    mpd_max_age: Option<u64>,
+    /// Byte budget of the in-memory cache of hot files (0 disables it).
+    #[arg(long, value_name = "BYTES")]
+    hot_cache_bytes: Option<u64>,
+}
+
+impl OriginArgs {
+    fn config(&self) -> anyhow::Result<OriginConfig> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config {}", path.display()))?;
+                toml::from_str::<OriginConfig>(&text)
+                    .with_context(|| format!("invalid origin config {}", path.display()))?
+            }
+            None => OriginConfig::default(),
+        };
+        if let Some(c) = &self.content {
+            config.content_root = c.clone();
+        }
+        if let Some(l) = self.listen {
+            config.listen = l;
+        }
+        if let Some(s) = self.mpd_max_age {
+            config.mpd_max_age_secs = s;
+        }
+        if let Some(b) = self.hot_cache_bytes {
+            config.hot_cache_bytes = b;
+        }
+        Ok(config)
+    }
+}
+
+/// Runs the origin until Ctrl-C or SIGTERM.
+pub fn run(args: OriginArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let running = origin::bind(config).await?;
+        // Scripts and tests wait for this exact line to learn the bound address.
+        println!("listening on http://{}", running.local_addr());
+        origin::server::shutdown_signal().await;
+        tracing::info!("shutting down");
+        running.stop(Duration::from_secs(5)).await
+    })
+}

@@ -1,0 +1,195 @@
+//! `dashcdn package`: the embedded default, an MP4 as is, or an MP4 through an ffmpeg ladder.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use manifests::layout;
+use media::package::{PackageOptions, PackageReport};
+use media::synth::{Rung, SynthOptions};
+
+/// Flags of `dashcdn package`.
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    /// An H.264/AAC MP4 to package without re-encoding (or to transcode with `--ladder`).
+    /// Without it, the embedded default test pattern is generated and packaged.
+    input: Option<PathBuf>,
+    /// Content root to write into; the asset goes to `<out>/<asset>/`.
+    #[arg(long, short, value_name = "DIR", default_value = "content")]
+    out: PathBuf,
+    /// Asset name (default: `default` for the test pattern, the input's file stem otherwise).
+    #[arg(long, value_name = "NAME")]
+    asset: Option<String>,
+    /// Target segment duration in seconds (segments are cut at keyframes).
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    segment_duration: f64,
+    /// Transcode INPUT with ffmpeg into a ladder first. Without a value, the default ladder;
+    /// or a list `ID=WxH@KBPS,...`, e.g. `v360=640x360@700,v720=1280x720@3000`.
+    #[arg(long, value_name = "RUNGS", num_args = 0..=1, default_missing_value = "default", requires = "input")]
+    ladder: Option<String>,
+    /// Video rungs of the embedded default, as `ID=WxH@KBPS,...` (default: four rungs, 144p to 720p).
+    #[arg(long, value_name = "RUNGS", conflicts_with = "input")]
+    rungs: Option<String>,
+    /// Length of the embedded default, in seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60,
+        conflicts_with = "input"
+    )]
+    duration: u32,
+    /// Frame rate of the embedded default.
+    #[arg(
+        long,
+        value_name = "FPS",
+        default_value_t = 30,
+        conflicts_with = "input"
+    )]
+    fps: u32,
+    /// Leave out the audio track of the embedded default.
+    #[arg(long, conflicts_with = "input")]
+    no_audio: bool,
+    /// Package again even when the same input is already packaged with the same options.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Parses `ID=WxH@KBPS[,...]` into ladder rungs.
+fn parse_rungs(spec: &str) -> anyhow::Result<Vec<Rung>> {
+    let rungs = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let bad = || {
+                format!("bad rung `{item}`: expected ID=WIDTHxHEIGHT@KBPS, e.g. v720=1280x720@3000")
+            };
+            let (id, rest) = item.split_once('=').with_context(bad)?;
+            let (size, kbps) = rest.split_once('@').with_context(bad)?;
+            let (w, h) = size.split_once('x').with_context(bad)?;
+            let width: u32 = w.trim().parse().with_context(bad)?;
+            let height: u32 = h.trim().parse().with_context(bad)?;
+            let kbps: u32 = kbps
+                .trim()
+                .trim_end_matches("kbps")
+                .trim_end_matches('k')
+                .parse()
+                .with_context(bad)?;
+            Ok(Rung::new(
+                id.trim(),
+                width,
+                height,
+                kbps.saturating_mul(1000),
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if rungs.is_empty() {
+        bail!("empty rung list `{spec}`");
+    }
+    Ok(rungs)
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg:24} [{elapsed_precise}] {wide_bar} {pos}/{len} (eta {eta})",
+        )
+        .expect("valid progress template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Runs the packager and prints a summary of what was written.
+pub fn run(args: PackageArgs) -> anyhow::Result<()> {
+    let mut opts = PackageOptions::new(&args.out, args.asset.clone().unwrap_or_default());
+    opts.segment_duration_secs = args.segment_duration;
+    opts.force = args.force;
+    let bar = progress_bar();
+    let report = match (&args.input, &args.ladder) {
+        (None, _) => {
+            let mut synth = SynthOptions {
+                duration_secs: args.duration,
+                fps: args.fps,
+                audio: !args.no_audio,
+                ..SynthOptions::default()
+            };
+            if let Some(spec) = &args.rungs {
+                synth.rungs = parse_rungs(spec)?;
+            }
+            media::package::package_default(&opts, &synth, &bar)
+        }
+        (Some(input), None) => media::package::package_file(input, &opts, &bar),
+        (Some(input), Some(spec)) => {
+            let rungs = if spec == "default" {
+                media::ladder::default_rungs()
+            } else {
+                parse_rungs(spec)?
+            };
+            media::ladder::package_ladder(input, &rungs, &opts, &bar)
+        }
+    };
+    bar.finish_and_clear();
+    print_report(&report?);
+    Ok(())
+}
+
+fn print_report(report: &PackageReport) {
+    let mpd = report.asset_dir.join(layout::MANIFEST_FILE);
+    if report.skipped {
+        println!(
+            "already packaged, unchanged (use --force to redo): {}",
+            mpd.display()
+        );
+    } else {
+        println!(
+            "packaged {:.1} s of media in {:.1} s: {}",
+            report.duration_secs,
+            report.elapsed.as_secs_f64(),
+            mpd.display()
+        );
+    }
+    println!(
+        "{:<8} {:<6} {:<14} {:>11} {:>10} {:>6} {:>10}",
+        "id", "kind", "codecs", "bandwidth", "size", "fps", "segments"
+    );
+    for r in &report.representations {
+        let size = match (r.width, r.height) {
+            (Some(w), Some(h)) => format!("{w}x{h}"),
+            _ => r.sample_rate.map(|s| format!("{s} Hz")).unwrap_or_default(),
+        };
+        println!(
+            "{:<8} {:<6} {:<14} {:>11} {:>10} {:>6} {:>10}",
+            r.id,
+            r.kind.content_type(),
+            r.codecs,
+            r.bandwidth,
+            size,
+            r.frame_rate.clone().unwrap_or_default(),
+            r.segments
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rung_specs() {
+        let r = parse_rungs("v360=640x360@700, v720=1280x720@3000k").unwrap();
+        assert_eq!(
+            r,
+            vec![
+                Rung::new("v360", 640, 360, 700_000),
+                Rung::new("v720", 1280, 720, 3_000_000)
+            ]
+        );
+        assert!(parse_rungs("v360=640x360").is_err());
+        assert!(parse_rungs("v360=640by360@700").is_err());
+        assert!(parse_rungs("").is_err());
+    }
+}
