@@ -842,9 +842,11 @@ mod tests {
         assert_eq!((info.profile_idc, info.chroma_format_idc), (244, 3));
         assert_eq!((info.width, info.height), (176, 144));
         assert_eq!(avc_codec_string(&sps).unwrap(), "avc1.F4000B");
-        let rec =
-            build_avc_decoder_config(&[sps.clone()], &[vec![0x68, 0xeb, 0xe3, 0xc4, 0x48, 0x44]])
-                .unwrap();
+        let rec = build_avc_decoder_config(
+            std::slice::from_ref(&sps),
+            &[vec![0x68, 0xeb, 0xe3, 0xc4, 0x48, 0x44]],
+        )
+        .unwrap();
         let parsed = parse_avc_decoder_config(&rec).unwrap();
         assert_eq!(
             (parsed.profile, parsed.level, parsed.length_size),

@@ -145,7 +145,7 @@ pub fn demux_file(path: &Path) -> Result<Vec<Track>, MediaError> {
     let mut out = Vec::new();
     let mut ids: Vec<String> = Vec::new();
     for t in tracks {
-        let track = read_samples(&mut file, file_len, path, t)?;
+        let track = read_samples(&mut file, file_len, path, *t)?;
         let mut id = track.id.clone();
         let mut n = 2;
         while ids.contains(&id) {
@@ -654,13 +654,12 @@ fn read_samples(
     file: &mut File,
     file_len: u64,
     path: &Path,
-    t: Box<TrackTables>,
+    t: TrackTables,
 ) -> Result<Track, MediaError> {
     let io_err = |source| MediaError::Io {
         path: path.display().to_string(),
         source,
     };
-    let t = *t;
     let mut samples: Vec<Sample> = Vec::with_capacity(t.samples.len());
     let mut buf = Vec::new();
     for &(offset, first, k) in &t.chunks {
@@ -727,11 +726,9 @@ fn read_samples(
         CodecConfig::Aac { .. } => {
             let bytes: u64 = samples.iter().map(|s| s.data.len() as u64).sum();
             let dur: u64 = samples.iter().map(|s| s.duration as u64).sum();
-            let kbps = if dur > 0 {
-                (bytes * 8 * t.timescale as u64 / dur + 500) / 1000
-            } else {
-                0
-            };
+            let kbps = (bytes * 8 * t.timescale as u64)
+                .checked_div(dur)
+                .map_or(0, |b| (b + 500) / 1000);
             format!("a{kbps}")
         }
     };

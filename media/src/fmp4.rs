@@ -153,11 +153,7 @@ impl Bitrates {
         let ts = track.timescale.max(1) as u64;
         let total_bytes: u64 = track.samples.iter().map(|s| s.data.len() as u64).sum();
         let total_dur: u64 = track.samples.iter().map(|s| s.duration as u64).sum();
-        let avg = if total_dur > 0 {
-            total_bytes * 8 * ts / total_dur
-        } else {
-            0
-        };
+        let avg = (total_bytes * 8 * ts).checked_div(total_dur).unwrap_or(0);
         // Sliding one-second window over decode times.
         let mut max = 0u64;
         let (mut lo, mut bytes_in, mut t_lo, mut t_hi) = (0usize, 0u64, 0u64, 0u64);

@@ -14,36 +14,81 @@ fn transcodes_two_rungs_into_one_aligned_asset() {
     // Source GOP deliberately not 2 s: the transcode must force IDRs at every boundary.
     let input = dir.path().join("src.mp4");
     common::ffmpeg(&[
-        "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
-        "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=44100",
-        "-t", "5", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "250",
-        "-c:a", "aac", input.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=300:sample_rate=44100",
+        "-t",
+        "5",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "250",
+        "-c:a",
+        "aac",
+        input.to_str().unwrap(),
     ]);
-    let rungs = [Rung::new("v90", 160, 90, 150_000), Rung::new("v180", 320, 180, 400_000)];
+    let rungs = [
+        Rung::new("v90", 160, 90, 150_000),
+        Rung::new("v180", 320, 180, 400_000),
+    ];
     let root = dir.path().join("content");
     let opts = PackageOptions::new(&root, "ladder");
     let started = std::time::Instant::now();
     let report = package_ladder(&input, &rungs, &opts, &ProgressBar::hidden()).unwrap();
-    eprintln!("transcoded + packaged 5 s into 2 rungs in {:?}", started.elapsed());
+    eprintln!(
+        "transcoded + packaged 5 s into 2 rungs in {:?}",
+        started.elapsed()
+    );
     assert!(!report.skipped);
-    let ids: Vec<_> = report.representations.iter().map(|r| (r.id.as_str(), r.kind)).collect();
-    assert_eq!(ids, [("v90", MediaKind::Video), ("v180", MediaKind::Video), ("a128", MediaKind::Audio)]);
+    let ids: Vec<_> = report
+        .representations
+        .iter()
+        .map(|r| (r.id.as_str(), r.kind))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("v90", MediaKind::Video),
+            ("v180", MediaKind::Video),
+            ("a128", MediaKind::Audio)
+        ]
+    );
     for (r, rung) in report.representations.iter().zip(&rungs) {
         assert_eq!((r.width, r.height), (Some(rung.width), Some(rung.height)));
         assert_eq!(r.segments, 3);
         assert_eq!(r.frame_rate.as_deref(), Some("30"));
-        assert!(r.codecs.starts_with("avc1.4D"), "main profile: {}", r.codecs);
+        assert!(
+            r.codecs.starts_with("avc1.4D"),
+            "main profile: {}",
+            r.codecs
+        );
     }
     let scratch = dir.path().join("scratch");
     std::fs::create_dir(&scratch).unwrap();
     let mpd = common::check_asset(&report, 2.0, &scratch);
     common::assert_video_aligned(&report);
-    let video_sets: Vec<_> =
-        mpd.periods[0].adaptation_sets.iter().filter(|a| a.content_type.as_deref() == Some("video")).collect();
+    let video_sets: Vec<_> = mpd.periods[0]
+        .adaptation_sets
+        .iter()
+        .filter(|a| a.content_type.as_deref() == Some("video"))
+        .collect();
     assert_eq!(video_sets.len(), 1);
     assert_eq!(video_sets[0].representations.len(), 2);
     assert_eq!(video_sets[0].max_width, Some(320));
-    assert!(common::leftovers(&root).is_empty(), "{:?}", common::leftovers(&root));
+    assert!(
+        common::leftovers(&root).is_empty(),
+        "{:?}",
+        common::leftovers(&root)
+    );
 
     // Unchanged: no transcode, no write.
     let t = std::time::Instant::now();
@@ -60,7 +105,10 @@ fn ladder_errors_are_clear() {
     let junk = dir.path().join("junk.mp4");
     std::fs::write(&junk, b"not media at all").unwrap();
     common::require_ffmpeg();
-    let err = format!("{:#}", package_ladder(&junk, &default_rungs(), &opts, &ProgressBar::hidden()).unwrap_err());
+    let err = format!(
+        "{:#}",
+        package_ladder(&junk, &default_rungs(), &opts, &ProgressBar::hidden()).unwrap_err()
+    );
     assert!(err.contains("not a media file"), "{err}");
     assert!(!root.join("junk").exists());
     let odd = [Rung::new("v", 161, 90, 100_000)];

@@ -56,13 +56,29 @@ fn packages_decodable_aligned_segments_and_reruns_are_noops() {
 
     // --force rewrites.
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let forced = package_file(&input, &PackageOptions { force: true, ..opts.clone() }, &ProgressBar::hidden()).unwrap();
+    let forced = package_file(
+        &input,
+        &PackageOptions {
+            force: true,
+            ..opts.clone()
+        },
+        &ProgressBar::hidden(),
+    )
+    .unwrap();
     assert!(!forced.skipped);
     assert!(mtime(&mpd_path) > before);
     assert_eq!(forced.representations, report.representations);
 
     // Other options (segment duration) repackage too.
-    let four = package_file(&input, &PackageOptions { segment_duration_secs: 4.0, ..opts.clone() }, &ProgressBar::hidden()).unwrap();
+    let four = package_file(
+        &input,
+        &PackageOptions {
+            segment_duration_secs: 4.0,
+            ..opts.clone()
+        },
+        &ProgressBar::hidden(),
+    )
+    .unwrap();
     assert!(!four.skipped);
     assert_eq!(four.representations[0].segments, 2);
     assert!(common::leftovers(&root).is_empty());
@@ -76,7 +92,10 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
 
     let text = dir.path().join("notes.mp4");
     std::fs::write(&text, "this is a text file, not a movie\n".repeat(10)).unwrap();
-    let err = format!("{:#}", package_file(&text, &opts, &ProgressBar::hidden()).unwrap_err());
+    let err = format!(
+        "{:#}",
+        package_file(&text, &opts, &ProgressBar::hidden()).unwrap_err()
+    );
     assert!(err.contains("not an MP4"), "{err}");
     assert!(!root.join("notes").exists());
 
@@ -84,21 +103,39 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
     let data = std::fs::read(&input).unwrap();
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &data[..data.len() * 6 / 10]).unwrap();
-    let err = format!("{:#}", package_file(&cut, &opts, &ProgressBar::hidden()).unwrap_err());
+    let err = format!(
+        "{:#}",
+        package_file(&cut, &opts, &ProgressBar::hidden()).unwrap_err()
+    );
     assert!(err.contains("truncated"), "{err}");
     assert!(!root.join("cut").exists());
 
     // moov first (faststart), sample data cut off.
     let fast = dir.path().join("fast.mp4");
-    common::ffmpeg(&["-i", input.to_str().unwrap(), "-c", "copy", "-movflags", "+faststart", fast.to_str().unwrap()]);
+    common::ffmpeg(&[
+        "-i",
+        input.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        fast.to_str().unwrap(),
+    ]);
     let data = std::fs::read(&fast).unwrap();
     let cut2 = dir.path().join("cut2.mp4");
     std::fs::write(&cut2, &data[..data.len() * 6 / 10]).unwrap();
-    let err = format!("{:#}", package_file(&cut2, &opts, &ProgressBar::hidden()).unwrap_err());
+    let err = format!(
+        "{:#}",
+        package_file(&cut2, &opts, &ProgressBar::hidden()).unwrap_err()
+    );
     assert!(err.contains("truncated"), "{err}");
     assert!(!root.join("cut2").exists());
 
     let missing = dir.path().join("nope.mp4");
     assert!(package_file(&missing, &opts, &ProgressBar::hidden()).is_err());
-    assert!(common::leftovers(&root).is_empty(), "{:?}", common::leftovers(&root));
+    assert!(
+        common::leftovers(&root).is_empty(),
+        "{:?}",
+        common::leftovers(&root)
+    );
 }

@@ -13,7 +13,11 @@ use media::package::{PackageReport, RepresentationReport};
 /// Panics with install instructions unless ffmpeg and ffprobe run.
 pub fn require_ffmpeg() {
     for tool in ["ffmpeg", "ffprobe"] {
-        let ok = Command::new(tool).arg("-version").output().map(|o| o.status.success()).unwrap_or(false);
+        let ok = Command::new(tool)
+            .arg("-version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
         assert!(ok, "`{tool}` is required by this test but not found: install it with `apt-get install ffmpeg`");
     }
 }
@@ -21,8 +25,16 @@ pub fn require_ffmpeg() {
 /// Runs ffmpeg with `args`, panicking with its stderr on failure.
 pub fn ffmpeg(args: &[&str]) {
     require_ffmpeg();
-    let out = Command::new("ffmpeg").args(["-nostdin", "-hide_banner", "-v", "error", "-y"]).args(args).output().unwrap();
-    assert!(out.status.success(), "ffmpeg {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-v", "error", "-y"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A test MP4: testsrc2 video (H.264 high, B-frames, IDR every 2 s) + a sine tone (AAC).
@@ -30,12 +42,36 @@ pub fn make_input(dir: &Path, name: &str, secs: u32, size: &str, fps: u32) -> Pa
     let out = dir.join(name);
     let gop = (2 * fps).to_string();
     ffmpeg(&[
-        "-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate={fps}"),
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-t", &secs.to_string(),
-        "-c:v", "libx264", "-profile:v", "high", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-        "-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0",
-        "-c:a", "aac", "-b:a", "96k", "-ac", "2",
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=size={size}:rate={fps}"),
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        &secs.to_string(),
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "high",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        &gop,
+        "-keyint_min",
+        &gop,
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        "-ac",
+        "2",
         out.to_str().unwrap(),
     ]);
     out
@@ -44,8 +80,18 @@ pub fn make_input(dir: &Path, name: &str, secs: u32, size: &str, fps: u32) -> Pa
 /// ffprobe JSON of a file.
 pub fn ffprobe_json(path: &Path, args: &[&str]) -> serde_json::Value {
     require_ffmpeg();
-    let out = Command::new("ffprobe").args(["-v", "error", "-of", "json"]).args(args).arg(path).output().unwrap();
-    assert!(out.status.success(), "ffprobe {} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json"])
+        .args(args)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -68,7 +114,9 @@ pub fn decode_errors(path: &Path) -> String {
 /// Paths of a representation's init segment and media segments.
 pub fn rep_files(asset: &Path, r: &RepresentationReport) -> (PathBuf, Vec<PathBuf>) {
     let init = asset.join(layout::init_path(&r.id, r.kind));
-    let segs = (0..r.segments).map(|k| asset.join(layout::media_path(&r.id, layout::START_NUMBER + k))).collect();
+    let segs = (0..r.segments)
+        .map(|k| asset.join(layout::media_path(&r.id, layout::START_NUMBER + k)))
+        .collect();
     (init, segs)
 }
 
@@ -102,8 +150,12 @@ pub fn segment_times(asset: &Path, r: &RepresentationReport) -> (u32, Vec<u64>, 
         let (_, hflags, hb) = traf.child(b"tfhd").unwrap().full().unwrap();
         let default_dur = if hflags & 0x08 != 0 {
             let mut p = 4;
-            if hflags & 0x01 != 0 { p += 8; }
-            if hflags & 0x02 != 0 { p += 4; }
+            if hflags & 0x01 != 0 {
+                p += 8;
+            }
+            if hflags & 0x02 != 0 {
+                p += 4;
+            }
             Some(u32::from_be_bytes(hb[p..p + 4].try_into().unwrap()))
         } else {
             None
@@ -111,9 +163,17 @@ pub fn segment_times(asset: &Path, r: &RepresentationReport) -> (u32, Vec<u64>, 
         let (_, tflags, tb) = traf.child(b"trun").unwrap().full().unwrap();
         let n = u32::from_be_bytes(tb[..4].try_into().unwrap()) as usize;
         let mut p = 4;
-        if tflags & 0x1 != 0 { p += 4; }
-        if tflags & 0x4 != 0 { p += 4; }
-        let per = [0x100, 0x200, 0x400, 0x800].iter().filter(|&&f| tflags & f != 0).count() * 4;
+        if tflags & 0x1 != 0 {
+            p += 4;
+        }
+        if tflags & 0x4 != 0 {
+            p += 4;
+        }
+        let per = [0x100, 0x200, 0x400, 0x800]
+            .iter()
+            .filter(|&&f| tflags & f != 0)
+            .count()
+            * 4;
         let mut dur = 0u64;
         for i in 0..n {
             let e = &tb[p + i * per..];
@@ -137,7 +197,10 @@ pub fn packets(path: &Path) -> Vec<(f64, bool)> {
         .iter()
         .map(|p| {
             (
-                p["pts_time"].as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN),
+                p["pts_time"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(f64::NAN),
                 p["flags"].as_str().unwrap_or("").contains('K'),
             )
         })
@@ -152,7 +215,8 @@ pub fn packets(path: &Path) -> Vec<(f64, bool)> {
 pub fn check_asset(report: &PackageReport, seg: f64, scratch: &Path) -> Mpd {
     let asset = &report.asset_dir;
     let mpd_path = asset.join(layout::MANIFEST_FILE);
-    manifests::schema::validate_with_xmllint(&mpd_path).expect("MPD must validate against DASH-MPD.xsd");
+    manifests::schema::validate_with_xmllint(&mpd_path)
+        .expect("MPD must validate against DASH-MPD.xsd");
     let mpd = Mpd::parse(&std::fs::read_to_string(&mpd_path).unwrap()).unwrap();
     assert!(asset.join(layout::PACKAGE_RECORD_FILE).is_file());
     for r in &report.representations {
@@ -160,16 +224,33 @@ pub fn check_asset(report: &PackageReport, seg: f64, scratch: &Path) -> Mpd {
         assert!(!segs.is_empty());
         let whole = concat(&scratch.join(format!("{}-all.mp4", r.id)), &init, &segs);
         let errors = decode_errors(&whole);
-        assert!(errors.trim().is_empty(), "{}: decoding init + segments reported: {errors}", r.id);
+        assert!(
+            errors.trim().is_empty(),
+            "{}: decoding init + segments reported: {errors}",
+            r.id
+        );
 
         let (ts, tfdts, end) = segment_times(asset, r);
         for (k, w) in tfdts.windows(2).enumerate() {
             let d = (w[1] - w[0]) as f64 / ts as f64;
-            let tol = if r.kind == MediaKind::Audio { 0.03 } else { 0.001 };
-            assert!((d - seg).abs() <= tol, "{} segment {}: duration {d} s, expected {seg}", r.id, k + 1);
+            let tol = if r.kind == MediaKind::Audio {
+                0.03
+            } else {
+                0.001
+            };
+            assert!(
+                (d - seg).abs() <= tol,
+                "{} segment {}: duration {d} s, expected {seg}",
+                r.id,
+                k + 1
+            );
         }
         let last = (end - tfdts.last().unwrap()) as f64 / ts as f64;
-        assert!(last > 0.0 && last <= seg + 0.03, "{}: last segment {last} s", r.id);
+        assert!(
+            last > 0.0 && last <= seg + 0.03,
+            "{}: last segment {last} s",
+            r.id
+        );
 
         let xml_rep = mpd
             .periods
@@ -185,10 +266,24 @@ pub fn check_asset(report: &PackageReport, seg: f64, scratch: &Path) -> Mpd {
         match r.kind {
             MediaKind::Video => {
                 assert_eq!(st["codec_name"], "h264");
-                assert_eq!(Some(st["width"].as_u64().unwrap() as u32), xml_rep.common.width, "{} width", r.id);
-                assert_eq!(Some(st["height"].as_u64().unwrap() as u32), xml_rep.common.height, "{} height", r.id);
+                assert_eq!(
+                    Some(st["width"].as_u64().unwrap() as u32),
+                    xml_rep.common.width,
+                    "{} width",
+                    r.id
+                );
+                assert_eq!(
+                    Some(st["height"].as_u64().unwrap() as u32),
+                    xml_rep.common.height,
+                    "{} height",
+                    r.id
+                );
                 let level = st["level"].as_i64().unwrap();
-                assert!(r.codecs.ends_with(&format!("{level:02X}")), "{} vs level {level}", r.codecs);
+                assert!(
+                    r.codecs.ends_with(&format!("{level:02X}")),
+                    "{} vs level {level}",
+                    r.codecs
+                );
                 let profile = st["profile"].as_str().unwrap();
                 let pidc = &r.codecs[5..7];
                 let expected = match profile {
@@ -199,19 +294,40 @@ pub fn check_asset(report: &PackageReport, seg: f64, scratch: &Path) -> Mpd {
                 };
                 assert_eq!(pidc, expected, "profile {profile}");
                 let fr = xml_rep.common.frame_rate.unwrap();
-                let probe_fr: Vec<f64> = st["r_frame_rate"].as_str().unwrap().split('/').map(|x| x.parse().unwrap()).collect();
-                assert!((fr.as_f64() - probe_fr[0] / probe_fr[1]).abs() < 0.01, "{} frame rate", r.id);
+                let probe_fr: Vec<f64> = st["r_frame_rate"]
+                    .as_str()
+                    .unwrap()
+                    .split('/')
+                    .map(|x| x.parse().unwrap())
+                    .collect();
+                assert!(
+                    (fr.as_f64() - probe_fr[0] / probe_fr[1]).abs() < 0.01,
+                    "{} frame rate",
+                    r.id
+                );
                 // Every segment starts with a keyframe.
                 for (k, s) in segs.iter().enumerate() {
-                    let one = concat(&scratch.join(format!("{}-seg{}.mp4", r.id, k + 1)), &init, std::slice::from_ref(s));
+                    let one = concat(
+                        &scratch.join(format!("{}-seg{}.mp4", r.id, k + 1)),
+                        &init,
+                        std::slice::from_ref(s),
+                    );
                     let p = packets(&one);
-                    assert!(p.first().is_some_and(|x| x.1), "{} segment {} does not start with a keyframe", r.id, k + 1);
+                    assert!(
+                        p.first().is_some_and(|x| x.1),
+                        "{} segment {} does not start with a keyframe",
+                        r.id,
+                        k + 1
+                    );
                 }
             }
             MediaKind::Audio => {
                 assert_eq!(st["codec_name"], "aac");
                 let rate: u32 = st["sample_rate"].as_str().unwrap().parse().unwrap();
-                assert_eq!(xml_rep.common.audio_sampling_rate.as_deref(), Some(&[rate][..]));
+                assert_eq!(
+                    xml_rep.common.audio_sampling_rate.as_deref(),
+                    Some(&[rate][..])
+                );
                 let ch = st["channels"].as_u64().unwrap();
                 let mpd_ch = &xml_rep.common.audio_channel_configurations[0];
                 assert_eq!(mpd_ch.value.as_deref(), Some(ch.to_string().as_str()));
@@ -225,7 +341,11 @@ pub fn check_asset(report: &PackageReport, seg: f64, scratch: &Path) -> Mpd {
 /// The tfdt lists of the video representations must be identical in seconds (aligned).
 pub fn assert_video_aligned(report: &PackageReport) {
     let mut reference: Option<Vec<f64>> = None;
-    for r in report.representations.iter().filter(|r| r.kind == MediaKind::Video) {
+    for r in report
+        .representations
+        .iter()
+        .filter(|r| r.kind == MediaKind::Video)
+    {
         let (ts, tfdts, _) = segment_times(&report.asset_dir, r);
         let secs: Vec<f64> = tfdts.iter().map(|&t| t as f64 / ts as f64).collect();
         match &reference {
