@@ -386,7 +386,28 @@ fn full_default_timed() {
         let bytes: usize = t.samples.iter().map(|s| s.data.len()).sum();
         let dur: u64 = t.samples.iter().map(|s| u64::from(s.duration)).sum();
         let kbps = bytes as f64 * 8.0 / (dur as f64 / f64::from(t.timescale)) / 1000.0;
-        println!("{}: {} samples, {kbps:.0} kbps", t.id, t.samples.len());
+        let codec = match &t.codec {
+            CodecConfig::Avc { sps, .. } => crate::codec::avc_codec_string(&sps[0]).unwrap(),
+            CodecConfig::Aac {
+                audio_specific_config,
+                ..
+            } => format!("asc {audio_specific_config:02x?}"),
+        };
+        println!(
+            "{}: {} samples, {kbps:.0} kbps, {codec}",
+            t.id,
+            t.samples.len()
+        );
     }
     assert_eq!(tracks.len(), 5);
+    // Compare this digest between runs for a full-length determinism check.
+    let mut h = std::hash::DefaultHasher::new();
+    for t in &tracks {
+        std::hash::Hash::hash(&t.id, &mut h);
+        std::hash::Hash::hash(&format!("{:?}", t.codec), &mut h);
+        for s in &t.samples {
+            std::hash::Hash::hash(&(&s.data, s.duration, s.is_sync), &mut h);
+        }
+    }
+    println!("digest: {:016x}", std::hash::Hasher::finish(&h));
 }
