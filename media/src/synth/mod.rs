@@ -5,8 +5,9 @@
 //!
 //! - **Video** (see [`pattern`] for the picture): colour bars, a bouncing box, a per-second
 //!   sweep bar, a burnt-in media-time clock `mm:ss.mmm`, a frame counter and the rendition
-//!   label (`v720 1280x720 3000 kbps`); the bottom band flashes white for the first 100 ms of
-//!   every whole second, together with the audio beep. Encoded with openh264 (Constrained
+//!   label (`v720 1280x720 3000 kbps`); the bottom band (moving noise, so the rungs reach
+//!   their bitrates) flashes white for the first 100 ms of every whole second, together
+//!   with the audio beep. Encoded with openh264 (Constrained
 //!   Baseline, bitrate rate control, no frame skipping, one encoder thread per rung so the
 //!   output is byte-identical across runs) with an IDR at exactly every keyframe interval and
 //!   nowhere else. Samples are AVCC (4-byte lengths) without SPS/PPS, which are taken from

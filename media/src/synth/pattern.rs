@@ -6,9 +6,11 @@
 //! Layout (proportional to the frame size):
 //! - top 60 %: 75 % colour bars (grey, yellow, cyan, green, magenta, red, blue);
 //! - 60–67 %: reversed "castellation" bars;
-//! - bottom 33 %: the motion band: black, or WHITE during the first 100 ms of every whole
-//!   second (the sync flash, aligned with the audio beep), with a box bouncing left/right
-//!   (period 4 s) and, along the bottom edge, a cyan bar that sweeps across once per second;
+//! - bottom 33 %: the motion band: dim moving luma noise (new every frame, so the encoder
+//!   really spends each rung's bitrate), or plain WHITE during the first 100 ms of every
+//!   whole second (the sync flash, aligned with the audio beep); over it an orange box
+//!   bouncing left/right (period 4 s) and, along the bottom edge, a cyan bar that sweeps
+//!   across once per second;
 //! - text on black plates: top left the rendition label (`v720 1280x720 3000 kbps`), in the
 //!   middle of the bars the media-time clock `mm:ss.mmm` (large), under it `frame NNNNNN`.
 //!
