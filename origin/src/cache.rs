@@ -80,7 +80,8 @@ impl HotCache {
     }
 
     /// Looks up `key`. Returns the entry and whether it is still fresh (validated within
-    /// the revalidation interval); stale entries must be checked with [`HotCache::matches`].
+    /// the revalidation interval). Stale entries must be re-checked against the file by the
+    /// caller, then [`HotCache::touch`]ed or replaced.
     pub fn get(&self, key: &str) -> Option<(Arc<CachedFile>, bool)> {
         let entry = self.inner.read().ok()?.map.get(key).cloned()?;
         entry
