@@ -1,0 +1,1 @@
+//! player-sim (being written)
