@@ -235,3 +235,88 @@ pub(crate) fn build_mpd(
     mpd.periods.push(period);
     mpd.to_xml().context("serializing the MPD")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::RepresentationReport;
+
+    fn written(
+        kind: MediaKind,
+        timescale: u32,
+        timeline: Vec<(u64, u64)>,
+    ) -> WrittenRepresentation {
+        WrittenRepresentation {
+            report: RepresentationReport {
+                id: "r".into(),
+                kind,
+                codecs: "avc1.42C01E".into(),
+                bandwidth: 1000,
+                width: Some(640),
+                height: Some(360),
+                frame_rate: Some("30000/1001".into()),
+                sample_rate: Some(48000),
+                channels: Some(2),
+                segments: timeline.len() as u64,
+                bytes: 1,
+            },
+            timeline,
+            timescale,
+            sar: None,
+            language: "und".into(),
+        }
+    }
+
+    #[test]
+    fn constant_durations_use_duration_attribute() {
+        let w = written(
+            MediaKind::Video,
+            90000,
+            vec![(0, 180000), (180000, 180000), (360000, 90000)],
+        );
+        let st = segment_template(&w, 5.0).unwrap();
+        assert_eq!(st.duration, Some(180000));
+        assert!(st.segment_timeline.is_none());
+        // An MPD duration implying a fourth segment falls back to an explicit timeline.
+        let st = segment_template(&w, 6.5).unwrap();
+        assert_eq!(st.duration, None);
+        assert!(st.segment_timeline.is_some());
+    }
+
+    #[test]
+    fn varying_durations_use_compressed_timeline() {
+        let tl = vec![
+            (0, 96256),
+            (96256, 96256),
+            (192512, 95232),
+            (287744, 96256),
+            (400000, 1000),
+        ];
+        let w = written(MediaKind::Audio, 48000, tl);
+        let st = segment_template(&w, 8.0).unwrap();
+        let s = st.segment_timeline.unwrap().entries;
+        let runs: Vec<_> = s.iter().map(|e| (e.t, e.d, e.r)).collect();
+        assert_eq!(
+            runs,
+            [
+                (Some(0), 96256, Some(1)),
+                (None, 95232, None),
+                (None, 96256, None),
+                (Some(400000), 1000, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn mpd_validates_and_carries_measured_values() {
+        let v = written(MediaKind::Video, 30000, vec![(0, 60060), (60060, 30030)]);
+        let mut a = written(MediaKind::Audio, 48000, vec![(0, 96256), (96256, 48000)]);
+        a.report.id = "a".into();
+        a.report.codecs = "mp4a.40.2".into();
+        let xml = build_mpd(&[v, a], 3.003, 2.0, true).unwrap();
+        manifests::schema::validate_xml_with_xmllint(&xml).unwrap();
+        assert!(xml.contains(r#"frameRate="30000/1001""#), "{xml}");
+        assert!(xml.contains(r#"audioSamplingRate="48000""#));
+        assert!(xml.contains(r#"par="16:9""#));
+    }
+}
