@@ -9,17 +9,22 @@ cd "$ROOT"
 apt_install ca-certificates ffmpeg chromium libxml2-utils fonts-dejavu-core
 web_deps
 
+log "cargo fmt --check, cargo clippy -D warnings"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 log "cargo build (workspace)"
 cargo build --workspace --all-targets --locked
+
+# Package the embedded default once; the Rust tests decode it with ffmpeg and the browser plays it.
+export DASHCDN_CONTENT="${DASHCDN_CONTENT:-$ROOT/content}"
+log "dashcdn package (embedded default) -> $DASHCDN_CONTENT"
+"$ROOT/target/debug/dashcdn" package --out "$DASHCDN_CONTENT"
 
 log "cargo test (workspace)"
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
 
-CONTENT="${DASHCDN_CONTENT:-$ROOT/content}"
-log "dashcdn package (embedded default) -> $CONTENT"
-"$ROOT/target/debug/dashcdn" package --out "$CONTENT"
-
 log "browser tests (dash.js $(node -p "require('$ROOT/web/node_modules/dashjs/package.json').version") in $(/usr/bin/chromium --version))"
-(cd "$ROOT/web" && DASHCDN_BIN="$ROOT/target/debug/dashcdn" DASHCDN_CONTENT="$CONTENT" npm test)
+(cd "$ROOT/web" && DASHCDN_BIN="$ROOT/target/debug/dashcdn" npm test)
 
 log "all tests passed"
