@@ -131,6 +131,28 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
     assert!(err.contains("truncated"), "{err}");
     assert!(!root.join("cut2").exists());
 
+    // Fragmented input: a clear "unsupported" error with the remux hint.
+    let frag = dir.path().join("frag.mp4");
+    common::ffmpeg(&[
+        "-i",
+        input.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-movflags",
+        "frag_keyframe+empty_moov",
+        frag.to_str().unwrap(),
+    ]);
+    let err = format!(
+        "{:#}",
+        package_file(&frag, &opts, &ProgressBar::hidden()).unwrap_err()
+    );
+    assert!(err.contains("fragmented"), "{err}");
+
+    // A work directory of a crashed run (dead pid) is cleaned up by the next run.
+    std::fs::create_dir_all(root.join(".clip.tmp-999999999-1/v240")).unwrap();
+    package_file(&input, &opts, &ProgressBar::hidden()).unwrap();
+    assert!(!root.join(".clip.tmp-999999999-1").exists());
+
     let missing = dir.path().join("nope.mp4");
     assert!(package_file(&missing, &opts, &ProgressBar::hidden()).is_err());
     assert!(

@@ -730,6 +730,35 @@ pub(crate) struct WrittenRepresentation {
     pub language: String,
 }
 
+/// Removes work directories (`.<asset>.tmp-<pid>-…`, `.old-`, `.ladder-`) left by packager
+/// runs of this asset whose process no longer exists (a crash or kill mid-run).
+pub(crate) fn remove_stale_work_dirs(root: &Path, asset: &str) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    let prefix = format!(".{asset}.");
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((kind, tail)) = rest.split_once('-') else {
+            continue;
+        };
+        if !matches!(kind, "tmp" | "old" | "ladder") {
+            continue;
+        }
+        let Some(pid) = tail.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive {
+            warn!(path = %e.path().display(), "removing work directory of an interrupted run");
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Removes a directory tree on drop unless disarmed.
 struct TempDirGuard(Option<PathBuf>);
 
@@ -756,6 +785,7 @@ fn package_with_record(
 
     fs::create_dir_all(&opts.content_root)
         .with_context(|| format!("cannot create content root {}", opts.content_root.display()))?;
+    remove_stale_work_dirs(&opts.content_root, &opts.asset);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
