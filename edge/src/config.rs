@@ -1,0 +1,279 @@
+//! Edge configuration (TOML via serde; every field has a default) and size parsing.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::freshness::Defaults;
+
+/// A byte count that parses from `512MiB`, `20GiB`, `1.5GB`, `4096` (plain bytes), ...
+/// Binary (`KiB`, `MiB`, `GiB`, `TiB`, and the short `K`, `M`, `G`, `T`) and decimal
+/// (`KB`, `MB`, `GB`, `TB`) units, case-insensitive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct ByteSize(pub u64);
+
+/// A size string that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid size {0:?} (expected e.g. 4096, 512MiB, 20GiB, 1.5GB)")]
+pub struct SizeError(String);
+
+impl FromStr for ByteSize {
+    type Err = SizeError;
+
+    fn from_str(s: &str) -> Result<ByteSize, SizeError> {
+        let err = || SizeError(s.to_owned());
+        let t = s.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        if num.is_empty() {
+            return Err(err());
+        }
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kib" => 1 << 10,
+            "m" | "mib" => 1 << 20,
+            "g" | "gib" => 1 << 30,
+            "t" | "tib" => 1 << 40,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            "tb" => 1_000_000_000_000,
+            _ => return Err(err()),
+        };
+        if let Ok(n) = num.parse::<u64>() {
+            return n.checked_mul(mult).map(ByteSize).ok_or_else(err);
+        }
+        let f: f64 = num.parse().map_err(|_| err())?;
+        let v = f * mult as f64;
+        if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
+            return Err(err());
+        }
+        Ok(ByteSize(v as u64))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(&str, u64); 4] = [
+            ("TiB", 1 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ];
+        for (name, m) in UNITS {
+            if self.0 >= m && self.0 % m == 0 {
+                return write!(f, "{}{name}", self.0 / m);
+            }
+        }
+        write!(f, "{}B", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ByteSize(n)),
+            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Eviction policy of the memory tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EvictionPolicy {
+    /// S3-FIFO (scan resistant; the default).
+    #[default]
+    S3fifo,
+    /// Plain LRU.
+    Lru,
+}
+
+impl FromStr for EvictionPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "s3fifo" | "s3-fifo" => Ok(EvictionPolicy::S3fifo),
+            "lru" => Ok(EvictionPolicy::Lru),
+            _ => Err(format!("unknown eviction policy {s:?} (s3fifo or lru)")),
+        }
+    }
+}
+
+/// Configuration of one edge. `Default` is a local setup in front of an origin on
+/// `127.0.0.1:8080`; every field can be set in TOML (missing fields take their default).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Name of this edge, sent in `X-Served-By` and `Via`.
+    pub id: String,
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Base URL of the origin (`http://host:port`); all fills go here unless `parent` is set.
+    pub upstream: String,
+    /// Base URL of a parent (mid-tier) edge, tried before `upstream`; `upstream` is used
+    /// when the parent cannot be reached.
+    pub parent: Option<String>,
+    /// Memory tier budget.
+    pub mem: ByteSize,
+    /// Directory of the optional disk tier.
+    pub disk: Option<PathBuf>,
+    /// Disk tier budget.
+    pub disk_size: ByteSize,
+    /// Memory-tier eviction policy.
+    pub policy: EvictionPolicy,
+    /// Include the query string in the cache key (and forward it upstream).
+    pub cache_query: bool,
+    /// Number of following media segments to prefetch on a segment request (0 = off).
+    pub prefetch: u32,
+    /// Bearer token allowing `PURGE`; unset disables purging (403).
+    pub admin_token: Option<String>,
+    /// TCP connect timeout to the upstream, ms.
+    pub connect_timeout_ms: u64,
+    /// Time allowed from sending an upstream request to its response head, ms.
+    pub upstream_timeout_ms: u64,
+    /// Longest silence allowed between two body chunks from upstream, ms.
+    pub upstream_idle_timeout_ms: u64,
+    /// How long a coalesced waiter waits for the fill leader's next event, ms.
+    pub fill_wait_timeout_ms: u64,
+    /// Freshness of segments without `max-age`/`Expires`, s.
+    pub default_segment_ttl_secs: u64,
+    /// Freshness of MPDs without `max-age`/`Expires`, s.
+    pub default_mpd_ttl_secs: u64,
+    /// Freshness of other files without `max-age`/`Expires`, s.
+    pub default_other_ttl_secs: u64,
+    /// stale-if-error grace when the upstream response sends none, s.
+    pub stale_if_error_secs: u64,
+    /// Largest total request header size accepted (431 beyond), bytes.
+    pub max_header_bytes: usize,
+    /// Longest request URI accepted (414 beyond), bytes.
+    pub max_uri_bytes: usize,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            id: "edge".to_owned(),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8081)),
+            upstream: "http://127.0.0.1:8080".to_owned(),
+            parent: None,
+            mem: ByteSize(512 << 20),
+            disk: None,
+            disk_size: ByteSize(20 << 30),
+            policy: EvictionPolicy::S3fifo,
+            cache_query: false,
+            prefetch: 0,
+            admin_token: None,
+            connect_timeout_ms: 1_500,
+            upstream_timeout_ms: 10_000,
+            upstream_idle_timeout_ms: 10_000,
+            fill_wait_timeout_ms: 30_000,
+            default_segment_ttl_secs: 86_400,
+            default_mpd_ttl_secs: 2,
+            default_other_ttl_secs: 60,
+            stale_if_error_secs: 3_600,
+            max_header_bytes: 16 << 10,
+            max_uri_bytes: 4 << 10,
+        }
+    }
+}
+
+impl EdgeConfig {
+    /// Default configuration in front of `upstream`, listening on `listen`.
+    pub fn new(upstream: impl Into<String>, listen: SocketAddr) -> Self {
+        EdgeConfig {
+            upstream: upstream.into(),
+            listen,
+            ..EdgeConfig::default()
+        }
+    }
+
+    /// The freshness defaults of this configuration.
+    pub fn freshness_defaults(&self) -> Defaults {
+        Defaults {
+            segment_ttl: Duration::from_secs(self.default_segment_ttl_secs),
+            manifest_ttl: Duration::from_secs(self.default_mpd_ttl_secs),
+            other_ttl: Duration::from_secs(self.default_other_ttl_secs),
+            stale_if_error: Duration::from_secs(self.stale_if_error_secs),
+        }
+    }
+}
+
+/// Configuration and startup errors.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    /// An upstream or parent URL is not an absolute `http(s)://host[:port]` URL.
+    #[error("invalid upstream URL {0:?}: {1}")]
+    BadUpstream(String, String),
+    /// The cache could not be opened (disk directory unusable, ...).
+    #[error("cannot open the cache: {0}")]
+    Cache(String),
+    /// The HTTP client could not be built.
+    #[error("cannot build the upstream HTTP client: {0}")]
+    Client(String),
+    /// Binding the listen address failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server task failed.
+    #[error("edge server failed: {0}")]
+    Server(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        let p = |s: &str| s.parse::<ByteSize>().map(|b| b.0);
+        assert_eq!(p("4096"), Ok(4096));
+        assert_eq!(p("512MiB"), Ok(512 << 20));
+        assert_eq!(p("20GiB"), Ok(20 << 30));
+        assert_eq!(p("20 gib"), Ok(20 << 30));
+        assert_eq!(p("1M"), Ok(1 << 20));
+        assert_eq!(p("1.5GB"), Ok(1_500_000_000));
+        assert_eq!(p("0.5KiB"), Ok(512));
+        assert_eq!(p("10B"), Ok(10));
+        assert!(p("").is_err());
+        assert!(p("MiB").is_err());
+        assert!(p("12 parsecs").is_err());
+        assert!(p("-1").is_err());
+        assert!(p("99999999999TiB").is_err());
+        assert_eq!(ByteSize(512 << 20).to_string(), "512MiB");
+        assert_eq!(ByteSize(1000).to_string(), "1000B");
+    }
+
+    #[test]
+    fn toml_config() {
+        let c: EdgeConfig = toml::from_str(
+            "id = \"e1\"\nmem = \"64MiB\"\ndisk_size = 1048576\npolicy = \"lru\"\nprefetch = 2\n",
+        )
+        .unwrap();
+        assert_eq!(c.id, "e1");
+        assert_eq!(c.mem, ByteSize(64 << 20));
+        assert_eq!(c.disk_size, ByteSize(1 << 20));
+        assert_eq!(c.policy, EvictionPolicy::Lru);
+        assert_eq!(c.prefetch, 2);
+        assert_eq!(c.connect_timeout_ms, 1_500);
+        assert!(toml::from_str::<EdgeConfig>("nope = 1").is_err());
+    }
+}

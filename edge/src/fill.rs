@@ -1,0 +1,233 @@
+//! The fill task: one upstream fetch per key, pushed into a [`FillWriter`] that every
+//! waiting client (and the cache) reads from.
+//!
+//! The task runs on its own (`tokio::spawn`), independent of any client connection, so
+//! a slow or vanished client never slows or cancels the fetch for the others. It decides
+//! the answer for all waiters at once:
+//! - a `304` to a revalidation → the stored body with a refreshed head
+//!   ([`Outcome::Revalidated`]; the cache entry's meta is updated in place);
+//! - a connection failure, timeout or `5xx` while a stored copy is within its
+//!   stale-if-error window → the stored copy ([`Outcome::Stale`]);
+//! - any other response → streamed as it arrives ([`Outcome::Miss`]) and stored at the
+//!   end if cacheable (a stored copy that is no longer cacheable is removed);
+//! - a failure with nothing to fall back on → [`FillWriter::abort`] with the status the
+//!   waiters should answer (`502`/`504`).
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use cache::FillWriter;
+use futures::StreamExt;
+use http::{header, HeaderMap, StatusCode};
+
+use crate::freshness::{self, Policy};
+use crate::head::{is_dropped_header, Outcome, StoredHead};
+use crate::server::EdgeState;
+use crate::upstream::{Conditional, UpstreamError};
+
+/// What a fill is for (only changes logging and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A client request missed or found a stale copy.
+    Client,
+    /// A stale-while-revalidate background refresh.
+    Background,
+    /// A DASH prefetch.
+    Prefetch,
+}
+
+/// What to fetch and what is already stored.
+#[derive(Debug, Clone)]
+pub struct FillJob {
+    /// Cache key.
+    pub key: String,
+    /// Normalized request path (starts with `/`).
+    pub path: String,
+    /// Query forwarded upstream (only with `cache_query`).
+    pub query: Option<String>,
+    /// The stored copy, if any (to revalidate, or to fall back on).
+    pub cached: Option<(StoredHead, Bytes)>,
+    /// Why the fill runs.
+    pub purpose: Purpose,
+}
+
+/// Runs one fill to completion. Returns the upstream status (`None` if the upstream
+/// could not be reached or the body broke).
+pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Option<StatusCode> {
+    let inner = &state.inner;
+    let m = &inner.metrics;
+    let cond = job
+        .cached
+        .as_ref()
+        .map(|(h, _)| Conditional {
+            if_none_match: h.headers.get(header::ETAG).cloned(),
+            if_modified_since: h.last_modified().cloned(),
+        })
+        .unwrap_or_default();
+    if cond.if_none_match.is_some() || cond.if_modified_since.is_some() {
+        m.revalidations.inc();
+    }
+    m.upstream_requests.inc();
+    let request_time = SystemTime::now();
+    let res = inner
+        .upstream
+        .get(&job.path, job.query.as_deref(), &cond)
+        .await;
+    let res = match res {
+        Ok(r) => r,
+        Err(e) => {
+            m.upstream_errors.inc();
+            if let Some((h, b)) = usable_on_error(&job) {
+                tracing::warn!(key = job.key, error = %e, "upstream failed, serving stale");
+                serve_stored(writer, h, b, Outcome::Stale);
+            } else {
+                writer.abort(e.abort_reason());
+            }
+            return None;
+        }
+    };
+    let status = res.status();
+    let response_time = SystemTime::now();
+
+    if status == StatusCode::NOT_MODIFIED {
+        if let Some((mut h, body)) = job.cached.clone() {
+            refresh(
+                &mut h,
+                res.headers(),
+                request_time,
+                response_time,
+                &job.path,
+                &state,
+            );
+            let meta = h.encode();
+            let key = job.key.clone();
+            let m2 = meta.clone();
+            state.blocking(&key, move |c, k| c.update_meta(k, m2)).await;
+            serve_stored(writer, h, body, Outcome::Revalidated);
+            return Some(status);
+        }
+    }
+    if status.is_server_error() {
+        if let Some((h, b)) = usable_on_error(&job) {
+            m.upstream_errors.inc();
+            tracing::warn!(key = job.key, %status, "upstream error status, serving stale");
+            serve_stored(writer, h, b, Outcome::Stale);
+            return Some(status);
+        }
+    }
+
+    let policy = Policy::from_response(status, res.headers(), &job.path, &inner.defaults);
+    let mut headers = HeaderMap::with_capacity(res.headers().len());
+    for (name, value) in res.headers() {
+        if !is_dropped_header(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let head = StoredHead {
+        status,
+        response_time_ms: freshness::unix_ms(response_time),
+        initial_age: freshness::initial_age(res.headers(), request_time, response_time),
+        policy: policy.unwrap_or_default(),
+        storable: policy.is_some(),
+        body_len: res.content_length(),
+        outcome: Outcome::Miss,
+        headers,
+    };
+    let meta = head.encode();
+    writer.set_head(meta);
+
+    let mut stream = res.bytes_stream();
+    let mut received: u64 = 0;
+    loop {
+        match tokio::time::timeout(inner.upstream.idle_timeout, stream.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                received += chunk.len() as u64;
+                m.upstream_bytes.inc_by(chunk.len() as u64);
+                writer.push(chunk);
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                m.upstream_errors.inc();
+                let e = UpstreamError::Other(format!("body: {e:#}"));
+                tracing::warn!(key = job.key, error = %e, "upstream body failed");
+                writer.abort(e.abort_reason());
+                return None;
+            }
+            Err(_) => {
+                m.upstream_errors.inc();
+                let e = UpstreamError::Timeout("body stalled".into());
+                tracing::warn!(key = job.key, error = %e, "upstream body stalled");
+                writer.abort(e.abort_reason());
+                return None;
+            }
+        }
+    }
+    if head.body_len.is_some_and(|l| l != received) {
+        m.upstream_errors.inc();
+        writer.abort(UpstreamError::Other("truncated body".into()).abort_reason());
+        return None;
+    }
+    if head.storable {
+        // finish() keeps the fill joinable until the insert has landed (see cache::fill)
+        let entry = writer.finish();
+        if !state.insert(&job.key, entry).await {
+            tracing::debug!(
+                key = job.key,
+                "object not stored (too large for the budget?)"
+            );
+        }
+    } else {
+        let _ = writer.finish_and_release();
+        if job.cached.is_some() {
+            // the stored copy is gone or no longer cacheable upstream
+            state.blocking(&job.key, |c, k| c.remove(k)).await;
+        }
+    }
+    tracing::debug!(key = job.key, %status, bytes = received, purpose = ?job.purpose, "fill done");
+    Some(status)
+}
+
+/// The stored copy if it may be served because the upstream failed.
+fn usable_on_error(job: &FillJob) -> Option<(StoredHead, Bytes)> {
+    let (h, b) = job.cached.as_ref()?;
+    let age = freshness::current_age(h.initial_age, h.response_time_ms, SystemTime::now());
+    h.policy
+        .usable_on_error(age)
+        .then(|| (h.clone(), b.clone()))
+}
+
+/// Hands a stored response to every waiter of a fill.
+fn serve_stored(mut writer: FillWriter, mut head: StoredHead, body: Bytes, outcome: Outcome) {
+    head.outcome = outcome;
+    writer.set_head(head.encode());
+    if !body.is_empty() {
+        writer.push(body);
+    }
+    let _ = writer.finish();
+}
+
+/// Applies a `304`'s headers to a stored head (RFC 9111 §4.3.4) and restarts its age.
+fn refresh(
+    h: &mut StoredHead,
+    not_modified: &HeaderMap,
+    request_time: SystemTime,
+    response_time: SystemTime,
+    path: &str,
+    state: &EdgeState,
+) {
+    for name in not_modified.keys() {
+        if is_dropped_header(name) || *name == header::CONTENT_TYPE {
+            continue;
+        }
+        h.headers.remove(name);
+        for v in not_modified.get_all(name) {
+            h.headers.append(name.clone(), v.clone());
+        }
+    }
+    h.response_time_ms = freshness::unix_ms(response_time);
+    h.initial_age = freshness::initial_age(not_modified, request_time, response_time);
+    if let Some(p) = Policy::from_response(StatusCode::OK, &h.headers, path, &state.inner.defaults)
+    {
+        h.policy = p;
+    }
+}

@@ -1,0 +1,403 @@
+//! Prometheus metrics of the edge and their names.
+//!
+//! The `*_NAME` constants are the names as they appear in the `/metrics` exposition
+//! (counters carry the `_total` suffix added by prometheus-client), following
+//! [`origin::metrics`]' `dashcdn_<component>_` convention. Tests and load tools import them.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+pub use origin::metrics::{method_label, RequestLabels, LATENCY_BUCKETS};
+
+/// Prefix of every edge metric.
+pub const PREFIX: &str = "dashcdn_edge";
+/// Counter of requests, labels `method` and `code`.
+pub const REQUESTS_TOTAL_NAME: &str = "dashcdn_edge_requests_total";
+/// Histogram of time from request to response head, seconds.
+pub const REQUEST_DURATION_SECONDS_NAME: &str = "dashcdn_edge_request_duration_seconds";
+/// Counter of response body bytes handed to client connections.
+pub const SENT_BYTES_TOTAL_NAME: &str = "dashcdn_edge_sent_bytes_total";
+/// Counter of responses served fresh from the cache (`X-Cache: HIT`).
+pub const HITS_TOTAL_NAME: &str = "dashcdn_edge_hits_total";
+/// Counter of responses that waited for an upstream fetch (`X-Cache: MISS`), leaders
+/// and coalesced waiters alike.
+pub const MISSES_TOTAL_NAME: &str = "dashcdn_edge_misses_total";
+/// Counter of stale responses served (`X-Cache: STALE`: stale-while-revalidate or
+/// stale-if-error).
+pub const STALE_TOTAL_NAME: &str = "dashcdn_edge_stale_total";
+/// Counter of responses served after a `304` from upstream (`X-Cache: REVALIDATED`).
+pub const REVALIDATED_TOTAL_NAME: &str = "dashcdn_edge_revalidated_total";
+/// Counter of conditional requests sent upstream to revalidate a stored object.
+pub const REVALIDATIONS_TOTAL_NAME: &str = "dashcdn_edge_revalidations_total";
+/// Counter of requests that joined another request's in-flight fetch (coalesced waiters).
+pub const COALESCED_TOTAL_NAME: &str = "dashcdn_edge_coalesced_total";
+/// Counter of requests sent upstream (fills, revalidations, prefetches).
+pub const UPSTREAM_REQUESTS_TOTAL_NAME: &str = "dashcdn_edge_upstream_requests_total";
+/// Counter of upstream requests that failed (connect error, timeout, broken body).
+pub const UPSTREAM_ERRORS_TOTAL_NAME: &str = "dashcdn_edge_upstream_errors_total";
+/// Counter of body bytes received from upstream.
+pub const UPSTREAM_BYTES_TOTAL_NAME: &str = "dashcdn_edge_upstream_bytes_total";
+/// Counter of prefetch fills started.
+pub const PREFETCHES_TOTAL_NAME: &str = "dashcdn_edge_prefetches_total";
+/// Counter of objects removed by `PURGE`.
+pub const PURGED_OBJECTS_TOTAL_NAME: &str = "dashcdn_edge_purged_objects_total";
+/// Counter of evictions, label `tier` (`memory`, `disk`).
+pub const EVICTIONS_TOTAL_NAME: &str = "dashcdn_edge_evictions_total";
+/// Counter of disk objects found truncated or corrupt (never served, refetched).
+pub const CORRUPT_DISK_OBJECTS_TOTAL_NAME: &str = "dashcdn_edge_corrupt_disk_objects_total";
+/// Gauge of bytes held, label `tier`.
+pub const CACHE_BYTES_NAME: &str = "dashcdn_edge_cache_bytes";
+/// Gauge of objects held, label `tier`.
+pub const CACHE_OBJECTS_NAME: &str = "dashcdn_edge_cache_objects";
+/// Gauge of the configured budget, label `tier`.
+pub const CACHE_BUDGET_BYTES_NAME: &str = "dashcdn_edge_cache_budget_bytes";
+/// Gauge of open client connections.
+pub const OPEN_CONNECTIONS_NAME: &str = "dashcdn_edge_open_connections";
+
+/// Label set `tier="memory"|"disk"`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TierLabels {
+    /// `memory` or `disk`.
+    pub tier: &'static str,
+}
+
+/// Memory tier label.
+pub const MEMORY: TierLabels = TierLabels { tier: "memory" };
+/// Disk tier label.
+pub const DISK: TierLabels = TierLabels { tier: "disk" };
+
+/// The edge's metrics in their own registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by method and status.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Request latency to response head.
+    pub duration: Histogram,
+    /// Body bytes sent to clients.
+    pub sent_bytes: Counter,
+    /// Fresh hits.
+    pub hits: Counter,
+    /// Misses (including coalesced waiters).
+    pub misses: Counter,
+    /// Stale serves.
+    pub stale: Counter,
+    /// Serves after a 304.
+    pub revalidated: Counter,
+    /// Conditional upstream requests.
+    pub revalidations: Counter,
+    /// Coalesced waiters.
+    pub coalesced: Counter,
+    /// Upstream requests.
+    pub upstream_requests: Counter,
+    /// Upstream failures.
+    pub upstream_errors: Counter,
+    /// Upstream body bytes.
+    pub upstream_bytes: Counter,
+    /// Prefetch fills.
+    pub prefetches: Counter,
+    /// Purged objects.
+    pub purged: Counter,
+    /// Evictions by tier.
+    pub evictions: Family<TierLabels, Counter>,
+    /// Corrupt disk objects.
+    pub corrupt_disk: Counter,
+    /// Bytes held by tier.
+    pub cache_bytes: Family<TierLabels, Gauge>,
+    /// Objects held by tier.
+    pub cache_objects: Family<TierLabels, Gauge>,
+    /// Budget by tier.
+    pub cache_budget: Family<TierLabels, Gauge>,
+    /// Open client connections.
+    pub open_connections: Gauge,
+    /// Last cumulative values copied from the cache's stats (for counter deltas).
+    last_stats: Mutex<[u64; 3]>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers all metrics.
+    pub fn new() -> Self {
+        let mut r = Registry::with_prefix(PREFIX);
+        let m = Metrics {
+            requests: Family::default(),
+            duration: Histogram::new(LATENCY_BUCKETS),
+            sent_bytes: Counter::default(),
+            hits: Counter::default(),
+            misses: Counter::default(),
+            stale: Counter::default(),
+            revalidated: Counter::default(),
+            revalidations: Counter::default(),
+            coalesced: Counter::default(),
+            upstream_requests: Counter::default(),
+            upstream_errors: Counter::default(),
+            upstream_bytes: Counter::default(),
+            prefetches: Counter::default(),
+            purged: Counter::default(),
+            evictions: Family::default(),
+            corrupt_disk: Counter::default(),
+            cache_bytes: Family::default(),
+            cache_objects: Family::default(),
+            cache_budget: Family::default(),
+            open_connections: Gauge::default(),
+            last_stats: Mutex::new([0; 3]),
+            registry: Registry::default(),
+        };
+        r.register(
+            "requests",
+            "HTTP requests by method and status code",
+            m.requests.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Time from request to response head",
+            m.duration.clone(),
+        );
+        r.register(
+            "sent_bytes",
+            "Response body bytes sent",
+            m.sent_bytes.clone(),
+        );
+        r.register(
+            "hits",
+            "Responses served fresh from the cache",
+            m.hits.clone(),
+        );
+        r.register(
+            "misses",
+            "Responses that waited for an upstream fetch",
+            m.misses.clone(),
+        );
+        r.register("stale", "Stale responses served", m.stale.clone());
+        r.register(
+            "revalidated",
+            "Responses served after a 304 from upstream",
+            m.revalidated.clone(),
+        );
+        r.register(
+            "revalidations",
+            "Conditional requests sent upstream",
+            m.revalidations.clone(),
+        );
+        r.register(
+            "coalesced",
+            "Requests that joined an in-flight fetch",
+            m.coalesced.clone(),
+        );
+        r.register(
+            "upstream_requests",
+            "Requests sent upstream",
+            m.upstream_requests.clone(),
+        );
+        r.register(
+            "upstream_errors",
+            "Failed upstream requests",
+            m.upstream_errors.clone(),
+        );
+        r.register(
+            "upstream_bytes",
+            "Body bytes received from upstream",
+            m.upstream_bytes.clone(),
+        );
+        r.register("prefetches", "Prefetch fills started", m.prefetches.clone());
+        r.register(
+            "purged_objects",
+            "Objects removed by PURGE",
+            m.purged.clone(),
+        );
+        r.register("evictions", "Objects evicted, by tier", m.evictions.clone());
+        r.register(
+            "corrupt_disk_objects",
+            "Disk objects found corrupt or truncated",
+            m.corrupt_disk.clone(),
+        );
+        r.register("cache_bytes", "Bytes held, by tier", m.cache_bytes.clone());
+        r.register(
+            "cache_objects",
+            "Objects held, by tier",
+            m.cache_objects.clone(),
+        );
+        r.register(
+            "cache_budget_bytes",
+            "Configured budget, by tier",
+            m.cache_budget.clone(),
+        );
+        r.register(
+            "open_connections",
+            "Open client connections",
+            m.open_connections.clone(),
+        );
+        Metrics { registry: r, ..m }
+    }
+
+    /// Copies the storage statistics into the tier gauges and eviction counters.
+    pub fn observe_cache(&self, s: &cache::CacheStats) {
+        let set = |f: &Family<TierLabels, Gauge>, l: &TierLabels, v: u64| {
+            f.get_or_create(l).set(i64::try_from(v).unwrap_or(i64::MAX));
+        };
+        set(&self.cache_bytes, &MEMORY, s.mem_bytes);
+        set(&self.cache_bytes, &DISK, s.disk_bytes);
+        set(&self.cache_objects, &MEMORY, s.mem_objects as u64);
+        set(&self.cache_objects, &DISK, s.disk_objects as u64);
+        set(&self.cache_budget, &MEMORY, s.mem_budget);
+        set(&self.cache_budget, &DISK, s.disk_budget);
+        let mut last = self.last_stats.lock().unwrap_or_else(|e| e.into_inner());
+        let now = [s.evictions_mem, s.evictions_disk, s.corrupt_disk_objects];
+        let delta = |i: usize| now[i].saturating_sub(last[i]);
+        self.evictions.get_or_create(&MEMORY).inc_by(delta(0));
+        self.evictions.get_or_create(&DISK).inc_by(delta(1));
+        self.corrupt_disk.inc_by(delta(2));
+        *last = now;
+    }
+
+    /// Prometheus text exposition of all metrics.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(8192);
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// Axum middleware recording request count, latency and sent bytes.
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = method_label(req.method());
+    let res = next.run(req).await;
+    metrics.duration.observe(start.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            code: res.status().as_u16(),
+        })
+        .inc();
+    let (parts, body) = res.into_parts();
+    Response::from_parts(
+        parts,
+        Body::new(CountingBody {
+            inner: body,
+            counter: metrics.sent_bytes.clone(),
+        }),
+    )
+}
+
+struct CountingBody {
+    inner: Body,
+    counter: Counter,
+}
+
+impl http_body::Body for CountingBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.counter.inc_by(data.len() as u64);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Reads one sample from a Prometheus text exposition: the value of the first line whose
+/// name and labels start with `series` (e.g. `dashcdn_edge_cache_bytes{tier="memory"}`).
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| {
+            l.starts_with(series)
+                && matches!(
+                    l.as_bytes().get(series.len()),
+                    Some(b' ') | Some(b'{') | Some(b',')
+                )
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_exposition() {
+        let m = Metrics::new();
+        m.requests
+            .get_or_create(&RequestLabels {
+                method: "GET",
+                code: 200,
+            })
+            .inc();
+        m.hits.inc();
+        m.evictions.get_or_create(&MEMORY).inc();
+        m.cache_bytes.get_or_create(&MEMORY).set(5);
+        m.cache_objects.get_or_create(&MEMORY).set(1);
+        m.cache_budget.get_or_create(&MEMORY).set(10);
+        let text = m.encode();
+        for name in [
+            REQUESTS_TOTAL_NAME,
+            REQUEST_DURATION_SECONDS_NAME,
+            SENT_BYTES_TOTAL_NAME,
+            HITS_TOTAL_NAME,
+            MISSES_TOTAL_NAME,
+            STALE_TOTAL_NAME,
+            REVALIDATED_TOTAL_NAME,
+            REVALIDATIONS_TOTAL_NAME,
+            COALESCED_TOTAL_NAME,
+            UPSTREAM_REQUESTS_TOTAL_NAME,
+            UPSTREAM_ERRORS_TOTAL_NAME,
+            UPSTREAM_BYTES_TOTAL_NAME,
+            PREFETCHES_TOTAL_NAME,
+            PURGED_OBJECTS_TOTAL_NAME,
+            EVICTIONS_TOTAL_NAME,
+            CORRUPT_DISK_OBJECTS_TOTAL_NAME,
+            CACHE_BYTES_NAME,
+            CACHE_OBJECTS_NAME,
+            CACHE_BUDGET_BYTES_NAME,
+            OPEN_CONNECTIONS_NAME,
+        ] {
+            assert!(text.contains(name), "{name} missing from:\n{text}");
+            assert!(name.starts_with(PREFIX));
+        }
+        assert_eq!(sample(&text, HITS_TOTAL_NAME), Some(1.0));
+        assert_eq!(
+            sample(&text, &format!("{CACHE_BYTES_NAME}{{tier=\"memory\"}}")),
+            Some(5.0)
+        );
+        assert_eq!(sample(&text, "dashcdn_edge_nope"), None);
+    }
+}

@@ -1,0 +1,232 @@
+//! The upstream HTTP client: fetches `base + path` from the configured origin (or parent
+//! edge), never anything else.
+//!
+//! The request carries no client header except the validators the edge itself chose
+//! (`If-None-Match` / `If-Modified-Since` when revalidating) and `Via`; redirects are not
+//! followed and environment proxies are ignored, so a client cannot steer the fetch
+//! anywhere (no open proxy, no SSRF).
+
+use std::time::Duration;
+
+use http::{header, HeaderValue, StatusCode};
+use reqwest::Url;
+
+use crate::config::{EdgeConfig, EdgeError};
+
+/// Why an upstream request failed before a response head arrived.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// Could not connect (refused, unreachable, connect timeout): answered `502`.
+    #[error("upstream unreachable: {0}")]
+    Connect(String),
+    /// No response head within the configured time: answered `504`.
+    #[error("upstream timed out: {0}")]
+    Timeout(String),
+    /// Any other failure (protocol error, ...): answered `502`.
+    #[error("upstream failed: {0}")]
+    Other(String),
+}
+
+impl UpstreamError {
+    /// The status a client gets when nothing stale can be served instead.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// Encodes the error as a fill-abort reason (`"<status> <message>"`).
+    pub fn abort_reason(&self) -> String {
+        format!("{} {}", self.status().as_u16(), self)
+    }
+
+    fn from_reqwest(e: reqwest::Error) -> UpstreamError {
+        let msg = format!("{e:#}");
+        if e.is_timeout() {
+            UpstreamError::Timeout(msg)
+        } else if e.is_connect() {
+            UpstreamError::Connect(msg)
+        } else {
+            UpstreamError::Other(msg)
+        }
+    }
+}
+
+/// Parses the status out of a fill-abort reason written by [`UpstreamError::abort_reason`].
+pub fn status_of_abort_reason(reason: &str) -> StatusCode {
+    reason
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse::<u16>().ok())
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::BAD_GATEWAY)
+}
+
+/// Validators to send when revalidating a stored response.
+#[derive(Debug, Clone, Default)]
+pub struct Conditional {
+    /// `If-None-Match` value (the stored `ETag`).
+    pub if_none_match: Option<HeaderValue>,
+    /// `If-Modified-Since` value (the stored `Last-Modified`).
+    pub if_modified_since: Option<HeaderValue>,
+}
+
+/// Client for the configured upstreams (parent first, then origin).
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    client: reqwest::Client,
+    bases: Vec<Url>,
+    via: HeaderValue,
+    head_timeout: Duration,
+    /// Longest silence between two body chunks.
+    pub idle_timeout: Duration,
+}
+
+/// Checks that `url` is an absolute http(s) URL without query, fragment or credentials.
+fn parse_base(url: &str) -> Result<Url, EdgeError> {
+    let bad = |why: &str| EdgeError::BadUpstream(url.to_owned(), why.to_owned());
+    let u = Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(bad("scheme must be http or https"));
+    }
+    if u.host_str().is_none() {
+        return Err(bad("no host"));
+    }
+    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
+        return Err(bad("no query, fragment or credentials allowed"));
+    }
+    Ok(u)
+}
+
+impl Upstream {
+    /// Builds the client from the configuration.
+    pub fn new(config: &EdgeConfig) -> Result<Upstream, EdgeError> {
+        let mut bases = Vec::new();
+        if let Some(p) = &config.parent {
+            bases.push(parse_base(p)?);
+        }
+        bases.push(parse_base(&config.upstream)?);
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(256)
+            .user_agent(concat!("dashcdn-edge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| EdgeError::Client(e.to_string()))?;
+        let via = HeaderValue::from_str(&format!("1.1 {}", config.id))
+            .unwrap_or_else(|_| HeaderValue::from_static("1.1 dashcdn-edge"));
+        Ok(Upstream {
+            client,
+            bases,
+            via,
+            head_timeout: Duration::from_millis(config.upstream_timeout_ms),
+            idle_timeout: Duration::from_millis(config.upstream_idle_timeout_ms),
+        })
+    }
+
+    /// The URL of `path_and_query` (which starts with `/` and passed
+    /// [`origin::path::sanitize`]) on upstream number `i`. Only the path and query of
+    /// the base are replaced, so scheme, host and port are always the configured ones.
+    pub fn url(&self, i: usize, path: &str, query: Option<&str>) -> Url {
+        let mut u = self.bases[i].clone();
+        let base_path = u.path().trim_end_matches('/').to_owned();
+        u.set_path(&format!("{base_path}{path}"));
+        u.set_query(query);
+        u
+    }
+
+    /// Sends `GET path` upstream (trying the parent, then the origin, on connect
+    /// failures) and returns the response once its head has arrived.
+    pub async fn get(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        cond: &Conditional,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut last = None;
+        for i in 0..self.bases.len() {
+            let url = self.url(i, path, query);
+            let mut req = self.client.get(url).header(header::VIA, self.via.clone());
+            if let Some(v) = &cond.if_none_match {
+                req = req.header(header::IF_NONE_MATCH, v.clone());
+            }
+            if let Some(v) = &cond.if_modified_since {
+                req = req.header(header::IF_MODIFIED_SINCE, v.clone());
+            }
+            match tokio::time::timeout(self.head_timeout, req.send()).await {
+                Ok(Ok(res)) => return Ok(res),
+                Ok(Err(e)) => {
+                    let err = UpstreamError::from_reqwest(e);
+                    tracing::warn!(upstream = %self.bases[i], path, error = %err, "upstream request failed");
+                    let retry = matches!(err, UpstreamError::Connect(_));
+                    last = Some(err);
+                    if !retry {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    last = Some(UpstreamError::Timeout(format!(
+                        "no response head within {:?}",
+                        self.head_timeout
+                    )));
+                    break;
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| UpstreamError::Other("no upstream configured".into())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_stay_on_the_upstream() {
+        let mut c = EdgeConfig::new("http://127.0.0.1:9/base/", "127.0.0.1:0".parse().unwrap());
+        c.parent = Some("http://127.0.0.2:7".into());
+        let u = Upstream::new(&c).unwrap();
+        assert_eq!(
+            u.url(0, "/a/b.m4s", None).as_str(),
+            "http://127.0.0.2:7/a/b.m4s"
+        );
+        assert_eq!(
+            u.url(1, "/a/b.m4s", Some("x=1")).as_str(),
+            "http://127.0.0.1:9/base/a/b.m4s?x=1"
+        );
+        // a path that looks like an authority stays a path
+        assert_eq!(
+            u.url(0, "/@evil.example/x", None).host_str(),
+            Some("127.0.0.2")
+        );
+        for bad in [
+            "ftp://x",
+            "not a url",
+            "http://u:p@h/",
+            "http://h/?q",
+            "/rel",
+        ] {
+            c.parent = Some(bad.into());
+            assert!(Upstream::new(&c).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn abort_reasons() {
+        let e = UpstreamError::Timeout("x".into());
+        assert_eq!(
+            status_of_abort_reason(&e.abort_reason()),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        let e = UpstreamError::Connect("x".into());
+        assert_eq!(
+            status_of_abort_reason(&e.abort_reason()),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(status_of_abort_reason("junk"), StatusCode::BAD_GATEWAY);
+    }
+}
