@@ -26,6 +26,9 @@ enum Command {
     Package(cmd::package::PackageArgs),
     /// Serve packaged content over HTTP (MPDs and segments, Range, ETag, CORS, metrics).
     Origin(cmd::origin::OriginArgs),
+    /// Cache and serve an origin's content as a CDN edge (pull-through, coalesced misses,
+    /// memory + disk tiers, RFC 9111 freshness, stale serving, purge, prefetch, metrics).
+    Edge(cmd::edge::EdgeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +44,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Package(args) => cmd::package::run(args),
         Command::Origin(args) => cmd::origin::run(args),
+        Command::Edge(args) => cmd::edge::run(args),
     }
 }

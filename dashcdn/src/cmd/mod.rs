@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
+pub mod edge;
 pub mod origin;
 pub mod package;

@@ -1,0 +1,142 @@
+//! `dashcdn edge`: a caching CDN edge in front of an origin (or a parent edge).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use edge::{ByteSize, EdgeConfig, EvictionPolicy};
+
+/// Flags of `dashcdn edge`. Flags override the values of `--config`.
+#[derive(Debug, Args)]
+pub struct EdgeArgs {
+    /// Base URL of the origin every miss is fetched from (e.g. `http://127.0.0.1:8080`).
+    /// Only this host (or `--parent`) is ever contacted, whatever the request says.
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed as
+    /// `listening on http://ADDR`).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Name of this edge, sent in `X-Served-By` and `Via`.
+    #[arg(long, value_name = "NAME")]
+    id: Option<String>,
+    /// Memory tier budget, e.g. `512MiB`, `2GiB`, `100MB` or plain bytes.
+    #[arg(long, value_name = "SIZE")]
+    mem: Option<ByteSize>,
+    /// Directory of the disk tier (objects spill there and survive restarts); off when unset.
+    #[arg(long, value_name = "DIR")]
+    disk: Option<PathBuf>,
+    /// Disk tier budget, e.g. `20GiB`.
+    #[arg(long, value_name = "SIZE")]
+    disk_size: Option<ByteSize>,
+    /// Base URL of a parent (mid-tier) edge to fetch from instead of the origin; the
+    /// origin (`--upstream`) is used when the parent cannot be reached.
+    #[arg(long, value_name = "URL")]
+    parent: Option<String>,
+    /// Memory-tier eviction policy: `s3fifo` (scan resistant, default) or `lru`.
+    #[arg(long, value_name = "POLICY")]
+    policy: Option<EvictionPolicy>,
+    /// Include the query string in the cache key (and forward it upstream); by default
+    /// queries are ignored and not forwarded.
+    #[arg(long)]
+    cache_query: bool,
+    /// On a request for media segment k, fetch segments k+1..k+N in the background
+    /// (stops at the first 404). 0 = off.
+    #[arg(long, value_name = "N")]
+    prefetch: Option<u32>,
+    /// Bearer token that allows `PURGE` (`Authorization: Bearer TOKEN`); without it,
+    /// purging is disabled. Also read from `DASHCDN_EDGE_ADMIN_TOKEN`.
+    #[arg(long, value_name = "TOKEN", env = "DASHCDN_EDGE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Upstream TCP connect timeout in milliseconds (uncached requests fail with 502
+    /// after it when the upstream is down).
+    #[arg(long, value_name = "MS")]
+    connect_timeout_ms: Option<u64>,
+    /// Time allowed for the upstream's response head in milliseconds (504 after it).
+    #[arg(long, value_name = "MS")]
+    upstream_timeout_ms: Option<u64>,
+    /// Seconds a stored object may still be served when the upstream fails and the
+    /// response did not send `stale-if-error` itself.
+    #[arg(long, value_name = "SECS")]
+    stale_if_error: Option<u64>,
+    /// Freshness of MPDs that carry no `max-age`/`Expires`, in seconds.
+    #[arg(long, value_name = "SECS")]
+    default_mpd_ttl: Option<u64>,
+    /// Freshness of segments that carry no `max-age`/`Expires`, in seconds.
+    #[arg(long, value_name = "SECS")]
+    default_segment_ttl: Option<u64>,
+    /// TOML file with any field of the edge configuration (id, listen, upstream, parent,
+    /// mem, disk, disk_size, policy, cache_query, prefetch, admin_token, connect_timeout_ms,
+    /// upstream_timeout_ms, upstream_idle_timeout_ms, fill_wait_timeout_ms,
+    /// default_segment_ttl_secs, default_mpd_ttl_secs, default_other_ttl_secs,
+    /// stale_if_error_secs, max_header_bytes, max_uri_bytes).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl EdgeArgs {
+    fn config(&self) -> anyhow::Result<EdgeConfig> {
+        let mut c = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config {}", path.display()))?;
+                toml::from_str::<EdgeConfig>(&text)
+                    .with_context(|| format!("invalid edge config {}", path.display()))?
+            }
+            None => EdgeConfig::default(),
+        };
+        macro_rules! set {
+            ($flag:ident => $field:ident) => {
+                if let Some(v) = &self.$flag {
+                    c.$field = v.clone();
+                }
+            };
+            ($flag:ident => Some $field:ident) => {
+                if let Some(v) = &self.$flag {
+                    c.$field = Some(v.clone());
+                }
+            };
+        }
+        set!(upstream => upstream);
+        set!(listen => listen);
+        set!(id => id);
+        set!(mem => mem);
+        set!(disk => Some disk);
+        set!(disk_size => disk_size);
+        set!(parent => Some parent);
+        set!(policy => policy);
+        set!(prefetch => prefetch);
+        set!(admin_token => Some admin_token);
+        set!(connect_timeout_ms => connect_timeout_ms);
+        set!(upstream_timeout_ms => upstream_timeout_ms);
+        set!(stale_if_error => stale_if_error_secs);
+        set!(default_mpd_ttl => default_mpd_ttl_secs);
+        set!(default_segment_ttl => default_segment_ttl_secs);
+        if self.cache_query {
+            c.cache_query = true;
+        }
+        if self.config.is_none() && self.upstream.is_none() {
+            anyhow::bail!("--upstream URL is required (or set `upstream` in --config)");
+        }
+        Ok(c)
+    }
+}
+
+/// Runs the edge until Ctrl-C or SIGTERM.
+pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let running = edge::bind(config).await?;
+        // Scripts and tests wait for this exact line to learn the bound address.
+        println!("listening on http://{}", running.local_addr());
+        origin::server::shutdown_signal().await;
+        tracing::info!("shutting down");
+        running.stop(Duration::from_secs(5)).await
+    })
+}
