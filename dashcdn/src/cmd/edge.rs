@@ -48,7 +48,12 @@ pub struct EdgeArgs {
     prefetch: Option<u32>,
     /// Bearer token that allows `PURGE` (`Authorization: Bearer TOKEN`); without it,
     /// purging is disabled. Also read from `DASHCDN_EDGE_ADMIN_TOKEN`.
-    #[arg(long, value_name = "TOKEN", env = "DASHCDN_EDGE_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "DASHCDN_EDGE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     admin_token: Option<String>,
     /// Upstream TCP connect timeout in milliseconds (uncached requests fail with 502
     /// after it when the upstream is down).
