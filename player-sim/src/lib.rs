@@ -1,1 +1,50 @@
-//! player-sim (being written)
+//! player-sim: an adaptive-bitrate (ABR) DASH player simulator — `dashcdn player`.
+//!
+//! Data flow:
+//!
+//! ```text
+//! inputs (input)                 session (session + model)                    outputs
+//! ladder: Sabre movie JSON  ─┐   ┌ network model: trace → download times ┐
+//!   | Pensieve video_size_N  ├─▶ │ buffer model: waits, stalls, startup  │─▶ per-segment ─▶ metrics ─▶ study (rayon)
+//!   | our MPD + segment files│   │ ABR (abr::Abr) decides each segment   │   events          (QoE…)    summary table, JSON,
+//! trace: Sabre JSON | cooked ┘   └ estimator (estimator::Estimator)      ┘   (SegmentEvent)             CSV/JSONL, SVG plots
+//!   | Mahimahi                                                                                          (output)
+//! ```
+//!
+//! * [`input`] reads and validates ladders and traces (errors name the file and line).
+//! * [`model`] holds the network/buffer models: `sabre` and `pensieve` reproduce those simulators
+//!   exactly (`../shared/abr-traces/MODELS.md`); `generic` is the Sabre engine with our startup
+//!   rule, payload factor and latency options. [`session::run`] plays one ladder × trace × ABR.
+//! * [`abr`] is one trait ([`abr::Abr`]) and one file per algorithm: fixed, throughput, BBA,
+//!   FESTIVE, BOLA-BASIC/BOLA(-U)/BOLA-O, BOLA-E, DYNAMIC (Sabre's and dash.js's rules),
+//!   robustMPC/fastMPC, and an offline optimum. [`estimator`] is the throughput-estimator trait
+//!   (EWMA with two half-lives, sliding window, harmonic mean).
+//! * [`metrics`] scores a playback (bitrates, startup, rebuffering, switches, QoE_lin/log/hd,
+//!   bytes wasted); [`study`] runs traces × algorithms in parallel and summarises them;
+//!   [`output`] writes the table, JSON, CSV/JSONL and plots.
+//!
+//! # The seam for `play` and `swarm`
+//!
+//! The Sabre-style player loop [`model::sabre::run_player`] is generic over
+//! [`model::Network`]: `idle(ms)` and `download(request, abandon-callback) -> Download`. The
+//! simulator implements it with [`model::sabre::TraceNetwork`] (trace time, no sleeping). `play`
+//! will implement it with an HTTP client that resolves segment URLs through the redirector and
+//! edges (wall-clock times, `idle` sleeps, the callback is polled as bytes arrive and cancels
+//! the request), and `swarm` will run many such players on a tokio runtime. The ABR objects,
+//! estimators, events, metrics and outputs are shared unchanged.
+
+#![warn(missing_docs)]
+
+pub mod abr;
+pub mod estimator;
+pub mod input;
+pub mod metrics;
+pub mod model;
+pub mod output;
+pub mod session;
+pub mod study;
+
+pub use input::{read_ladder, read_trace, read_trace_dir, InputError, Ladder, Trace};
+pub use metrics::{Metrics, QoeOptions};
+pub use model::ModelKind;
+pub use session::{run, Playback, SegmentEvent, SessionConfig};

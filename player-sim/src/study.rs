@@ -1,0 +1,180 @@
+//! Batch studies: traces × algorithms in parallel (rayon), with a progress bar and per-algorithm
+//! summary statistics (mean, median, p10, p90).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+
+use crate::input::{Ladder, Trace};
+use crate::metrics::{self, Metrics, QoeOptions};
+use crate::model::ModelKind;
+use crate::session::{self, Playback, SessionConfig};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct StudyConfig {
+    /// Algorithms (names from [`crate::abr::ALGORITHMS`]).
+    pub algorithms: Vec<String>,
+    /// Session settings.
+    pub session: SessionConfig,
+    /// Scoring.
+    pub qoe: QoeOptions,
+    /// Pensieve model: carry robustMPC's error history from trace to trace in trace order, as
+    /// `mpc.py` does (B7.6). `false` resets per trace (a labelled deviation, order-independent).
+    pub carry_state: bool,
+    /// Keep every playback's events (for CSV/JSONL/plots); otherwise only metrics.
+    pub keep_events: bool,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// One (trace, algorithm) result.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The playback (events), if kept.
+    pub playback: Option<Playback>,
+}
+
+/// Distribution summary.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Stats {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub median: f64,
+    /// 10th percentile.
+    pub p10: f64,
+    /// 90th percentile.
+    pub p90: f64,
+}
+
+impl Stats {
+    /// Summary of `v` (linear interpolation between order statistics).
+    pub fn of(v: &[f64]) -> Stats {
+        if v.is_empty() {
+            return Stats { mean: 0.0, median: 0.0, p10: 0.0, p90: 0.0 };
+        }
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            let x = p * (s.len() - 1) as f64;
+            let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
+            s[lo] + (s[hi] - s[lo]) * (x - lo as f64)
+        };
+        Stats { mean: s.iter().sum::<f64>() / s.len() as f64, median: pct(0.5), p10: pct(0.1), p90: pct(0.9) }
+    }
+}
+
+/// Per-algorithm summary.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AlgoSummary {
+    /// Algorithm.
+    pub abr: String,
+    /// Playbacks.
+    pub playbacks: usize,
+    /// QoE_lin.
+    pub qoe_lin: Stats,
+    /// QoE_log.
+    pub qoe_log: Stats,
+    /// QoE_hd (Pensieve ladder only).
+    pub qoe_hd: Option<Stats>,
+    /// Mean segment bitrate, kbps.
+    pub bitrate_kbps: Stats,
+    /// Rebuffer time, s.
+    pub rebuffer_s: Stats,
+    /// Rebuffer ratio.
+    pub rebuffer_ratio: Stats,
+    /// Startup delay, s.
+    pub startup_s: Stats,
+    /// Switch count.
+    pub switches: Stats,
+}
+
+/// A finished study.
+#[derive(Debug, Clone)]
+pub struct Study {
+    /// Results ordered by algorithm (as given) then trace (as given).
+    pub results: Vec<RunResult>,
+    /// One summary per algorithm, in the given order.
+    pub summary: Vec<AlgoSummary>,
+}
+
+/// Runs every algorithm on every trace. Results are in a fixed order whatever the parallelism.
+pub fn run(ladder: &Ladder, traces: &[Trace], cfg: &StudyConfig) -> anyhow::Result<Study> {
+    let total = traces.len() * cfg.algorithms.len();
+    let bar = if cfg.progress {
+        let b = indicatif::ProgressBar::new(total as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} playbacks {elapsed_precise} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let done = AtomicUsize::new(0);
+    let one = |abr: &mut dyn crate::abr::Abr, name: &str, trace: &Trace| -> RunResult {
+        let mut p = session::run_with(ladder, trace, abr, &cfg.session);
+        p.abr = name.to_string();
+        let m = metrics::compute(&p, &ladder.bitrates_kbps, &cfg.qoe);
+        if done.fetch_add(1, Ordering::Relaxed) % 64 == 0 {
+            bar.set_position(done.load(Ordering::Relaxed) as u64);
+        }
+        RunResult { metrics: m, playback: cfg.keep_events.then_some(p) }
+    };
+    let per_algo: Vec<anyhow::Result<Vec<RunResult>>> = cfg
+        .algorithms
+        .par_iter()
+        .map(|name| {
+            let probe = session::build_abr(name, ladder, &traces[0], &cfg.session)?;
+            if cfg.carry_state && cfg.session.model == ModelKind::Pensieve && probe.carries_state() {
+                // Sequential, one object for the whole run, as the reference driver does.
+                let mut a = probe;
+                let mut out = Vec::with_capacity(traces.len());
+                for (i, t) in traces.iter().enumerate() {
+                    if i > 0 {
+                        a.new_video();
+                    }
+                    out.push(one(a.as_mut(), name, t));
+                }
+                Ok(out)
+            } else {
+                traces
+                    .par_iter()
+                    .map(|t| {
+                        let mut a = session::build_abr(name, ladder, t, &cfg.session)?;
+                        Ok(one(a.as_mut(), name, t))
+                    })
+                    .collect()
+            }
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut results = Vec::with_capacity(total);
+    let mut summary = Vec::new();
+    for (name, r) in cfg.algorithms.iter().zip(per_algo) {
+        let r = r?;
+        summary.push(summarize(name, &r));
+        results.extend(r);
+    }
+    Ok(Study { results, summary })
+}
+
+fn summarize(name: &str, r: &[RunResult]) -> AlgoSummary {
+    let col = |f: &dyn Fn(&Metrics) -> f64| Stats::of(&r.iter().map(|x| f(&x.metrics)).collect::<Vec<_>>());
+    let hd: Option<Vec<f64>> = r.iter().map(|x| x.metrics.qoe_hd).collect();
+    AlgoSummary {
+        abr: name.to_string(),
+        playbacks: r.len(),
+        qoe_lin: col(&|m| m.qoe_lin),
+        qoe_log: col(&|m| m.qoe_log),
+        qoe_hd: hd.map(|v| Stats::of(&v)),
+        bitrate_kbps: col(&|m| m.mean_bitrate_kbps),
+        rebuffer_s: col(&|m| m.rebuffer_s),
+        rebuffer_ratio: col(&|m| m.rebuffer_ratio),
+        startup_s: col(&|m| m.startup_s),
+        switches: col(&|m| m.switches as f64),
+    }
+}
