@@ -88,6 +88,10 @@ pub async fn purge(state: EdgeState, req: Request) -> Response {
             None => (None, Some(raw.to_owned())),
         },
     };
+    state
+        .inner
+        .purge_generation
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     let removed = if let Some(prefix) = prefix {
         // the prefix must itself be a clean path (a trailing `/` is kept)
         let clean = if prefix == "/" {

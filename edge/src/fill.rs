@@ -13,6 +13,7 @@
 //! - a failure with nothing to fall back on → [`FillWriter::abort`] with the status the
 //!   waiters should answer (`502`/`504`).
 
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -68,6 +69,7 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
         m.revalidations.inc();
     }
     m.upstream_requests.inc();
+    let generation = inner.purge_generation.load(Ordering::Acquire);
     let request_time = SystemTime::now();
     let res = inner
         .upstream
@@ -170,7 +172,9 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
     if head.storable {
         // finish() keeps the fill joinable until the insert has landed (see cache::fill)
         let entry = writer.finish();
-        if !state.insert(&job.key, entry).await {
+        if inner.purge_generation.load(Ordering::Acquire) != generation {
+            tracing::debug!(key = job.key, "purge during fill: not stored");
+        } else if !state.insert(&job.key, entry).await {
             tracing::debug!(
                 key = job.key,
                 "object not stored (too large for the budget?)"

@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     pub served_by: HeaderValue,
     pub via: HeaderValue,
     pub disk: bool,
+    /// Bumped by every PURGE; a fill that started before a purge does not store its object.
+    pub purge_generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for EdgeState {
@@ -84,6 +86,7 @@ impl EdgeState {
                 locks: FillLocks::new(Duration::from_millis(config.fill_wait_timeout_ms)),
                 defaults: config.freshness_defaults(),
                 disk: config.disk.is_some(),
+                purge_generation: std::sync::atomic::AtomicU64::new(0),
                 cache: Arc::new(cache),
                 metrics: Arc::new(Metrics::new()),
                 upstream,
