@@ -207,7 +207,12 @@ fn serve_stored(mut writer: FillWriter, mut head: StoredHead, body: Bytes, outco
     if !body.is_empty() {
         writer.push(body);
     }
-    let _ = writer.finish();
+    if outcome == Outcome::Stale {
+        // the next request tries the upstream again rather than replaying this answer
+        let _ = writer.finish_and_release();
+    } else {
+        let _ = writer.finish();
+    }
 }
 
 /// Applies a `304`'s headers to a stored head (RFC 9111 §4.3.4) and restarts its age.
