@@ -36,17 +36,17 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Checks the `Authorization` header against the configured token.
-fn authorize(state: &EdgeState, req: &Request) -> Result<(), Response> {
+fn authorize(state: &EdgeState, req: &Request) -> Result<(), Box<Response>> {
     let Some(token) = state
         .config()
         .admin_token
         .as_deref()
         .filter(|t| !t.is_empty())
     else {
-        return Err(text(
+        return Err(Box::new(text(
             StatusCode::FORBIDDEN,
             "purge is disabled (no admin token configured)\n",
-        ));
+        )));
     };
     let given = req
         .headers()
@@ -63,17 +63,17 @@ fn authorize(state: &EdgeState, req: &Request) -> Result<(), Response> {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"dashcdn-edge\""),
             );
-            Err(res)
+            Err(Box::new(res))
         }
         Some(t) if same(t.as_bytes(), token.as_bytes()) => Ok(()),
-        Some(_) => Err(text(StatusCode::FORBIDDEN, "wrong token\n")),
+        Some(_) => Err(Box::new(text(StatusCode::FORBIDDEN, "wrong token\n"))),
     }
 }
 
 /// Handles `PURGE`.
 pub async fn purge(state: EdgeState, req: Request) -> Response {
     if let Err(res) = authorize(&state, &req) {
-        return res;
+        return *res;
     }
     let header_prefix = req
         .headers()

@@ -67,7 +67,7 @@ impl fmt::Display for ByteSize {
             ("KiB", 1 << 10),
         ];
         for (name, m) in UNITS {
-            if self.0 >= m && self.0 % m == 0 {
+            if self.0 >= m && (self.0 / m) * m == self.0 {
                 return write!(f, "{}{name}", self.0 / m);
             }
         }

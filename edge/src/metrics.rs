@@ -257,8 +257,8 @@ impl Metrics {
         };
         set(&self.cache_bytes, &MEMORY, s.mem_bytes);
         set(&self.cache_bytes, &DISK, s.disk_bytes);
-        set(&self.cache_objects, &MEMORY, s.mem_objects as u64);
-        set(&self.cache_objects, &DISK, s.disk_objects as u64);
+        set(&self.cache_objects, &MEMORY, s.mem_objects);
+        set(&self.cache_objects, &DISK, s.disk_objects);
         set(&self.cache_budget, &MEMORY, s.mem_budget);
         set(&self.cache_budget, &DISK, s.disk_budget);
         let mut last = self.last_stats.lock().unwrap_or_else(|e| e.into_inner());

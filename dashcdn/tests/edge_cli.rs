@@ -1,0 +1,120 @@
+//! `dashcdn edge` as a real process: `--help`, TOML config with flag overrides, the
+//! `listening on http://ADDR` line, and size-flag validation.
+
+mod edge_common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use edge_common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dashcdn");
+
+#[test]
+fn help_explains_every_flag() {
+    let out = Command::new(BIN).args(["edge", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--upstream",
+        "--listen",
+        "--id",
+        "--mem",
+        "--disk",
+        "--disk-size",
+        "--parent",
+        "--policy",
+        "--cache-query",
+        "--prefetch",
+        "--admin-token",
+        "--connect-timeout-ms",
+        "--stale-if-error",
+        "--config",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from --help:\n{text}");
+    }
+    let out = Command::new(BIN)
+        .args([
+            "edge",
+            "--upstream",
+            "http://127.0.0.1:1",
+            "--mem",
+            "12 parsecs",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid size"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_process_serves_through_with_config_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = make_content(dir.path());
+    let o = origin(&root).await;
+    let cfg = dir.path().join("edge.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "id = \"from-toml\"\nupstream = \"http://{}\"\nmem = \"32MiB\"\nprefetch = 0\n",
+            o.local_addr()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["edge", "--config"])
+        .arg(&cfg)
+        .args(["--listen", "127.0.0.3:0", "--id", "cli-edge"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.3:"), "{url}");
+    let c = client();
+    let seg = format!("{url}/default/v144/1.m4s");
+    let r = c.get(&seg).send().await.unwrap();
+    assert_eq!(
+        r.headers()["x-served-by"],
+        "cli-edge",
+        "flag overrides the TOML id"
+    );
+    assert_eq!(r.headers()["x-cache"], "MISS");
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        file(&root, "/default/v144/1.m4s").as_slice()
+    );
+    warm(&c, &seg).await;
+    let text = c
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        edge::metrics::sample(
+            &text,
+            &format!(
+                "{}{{tier=\"memory\"}}",
+                edge::metrics::CACHE_BUDGET_BYTES_NAME
+            )
+        ),
+        Some((32u64 << 20) as f64)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
