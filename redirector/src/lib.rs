@@ -1,0 +1,1 @@
+//! redirector (being written)
