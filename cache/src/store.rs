@@ -262,6 +262,16 @@ mod tests {
     }
 
     #[test]
+    fn shared_types_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Cache>();
+        send_sync::<crate::FillLocks>();
+        send::<crate::FillWriter>();
+        send::<crate::FillReader>();
+    }
+
+    #[test]
     fn shard_count_scales_with_budget() {
         assert_eq!(mem_cache(1 << 20).shards.len(), 1);
         assert_eq!(mem_cache(256 << 20).shards.len(), 4);
