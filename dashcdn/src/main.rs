@@ -29,6 +29,9 @@ enum Command {
     /// Cache and serve an origin's content as a CDN edge (pull-through, coalesced misses,
     /// memory + disk tiers, RFC 9111 freshness, stale serving, purge, prefetch, metrics).
     Edge(cmd::edge::EdgeArgs),
+    /// ABR player simulator: `simulate` / `study` (Sabre- and Pensieve-compatible models).
+    #[command(subcommand)]
+    Player(cmd::player::PlayerCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,5 +48,6 @@ fn main() -> anyhow::Result<()> {
         Command::Package(args) => cmd::package::run(args),
         Command::Origin(args) => cmd::origin::run(args),
         Command::Edge(args) => cmd::edge::run(args),
+        Command::Player(cmd) => cmd::player::run(cmd),
     }
 }

@@ -178,3 +178,11 @@ fn summarize(name: &str, r: &[RunResult]) -> AlgoSummary {
         switches: col(&|m| m.switches as f64),
     }
 }
+
+/// [`run`] on a pool of `jobs` threads (`None`: one per core).
+pub fn run_with_jobs(jobs: Option<usize>, ladder: &Ladder, traces: &[Trace], cfg: &StudyConfig) -> anyhow::Result<Study> {
+    match jobs {
+        Some(j) => rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build()?.install(|| run(ladder, traces, cfg)),
+        None => run(ladder, traces, cfg),
+    }
+}

@@ -3,3 +3,4 @@
 pub mod edge;
 pub mod origin;
 pub mod package;
+pub mod player;

@@ -18,9 +18,9 @@ use crate::model::ModelKind;
 use crate::session::{periods_for, SessionConfig};
 
 /// Quantisation of time and buffer, ms.
-pub const GRID_MS: f64 = 100.0;
+pub const GRID_MS: f64 = 250.0;
 /// States kept per stage.
-pub const BEAM: usize = 4000;
+pub const BEAM: usize = 1000;
 
 /// Plays a precomputed plan.
 #[derive(Debug, Clone)]
