@@ -57,3 +57,46 @@ impl Abr for Throughput {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Ladder;
+    use crate::model::ModelKind;
+
+    #[test]
+    fn ibr_factor_sequence() {
+        // MODELS.md D4: 0.9, 0.81, 0.729, 0.6561, 0.59049, 0.531441, then 0.5 forever.
+        let l = Ladder { name: "t".into(), bitrates_kbps: vec![100.0, 200.0], segment_duration_ms: 1000.0, sizes_bits: vec![vec![1.0, 2.0]] };
+        let ctx = Ctx {
+            ladder: &l,
+            model: ModelKind::Sabre,
+            index: 0,
+            segments: 1,
+            buffer_ms: 5000.0,
+            buffer_max_ms: 25000.0,
+            last_quality: 0,
+            throughput_kbps: Some(1000.0),
+            latency_ms: Some(0.0),
+        };
+        let mut t = Throughput::new(false);
+        let mut seen = Vec::new();
+        for _ in 0..9 {
+            seen.push(t.ibr);
+            t.decide(&ctx);
+        }
+        let mut f = 0.9f64;
+        let want: Vec<f64> = (0..9)
+            .map(|_| {
+                let x = f;
+                f = (f * 0.9).max(0.5);
+                x
+            })
+            .collect();
+        assert_eq!(seen, want);
+        for (x, w) in seen.iter().zip([0.9, 0.81, 0.729, 0.6561, 0.59049, 0.531441]) {
+            assert!((x - w).abs() < 1e-12);
+        }
+        assert_eq!(&seen[6..], &[0.5, 0.5, 0.5]);
+    }
+}
