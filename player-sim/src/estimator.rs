@@ -59,7 +59,16 @@ impl Ewma {
         let h_ms: Vec<f64> = half_lives_s.iter().map(|h| h * 1000.0).collect();
         let hl_seg = h_ms.iter().map(|h| h / segment_ms).collect();
         let n = h_ms.len();
-        Ewma { h_ms, hl_seg, t: vec![0.0; n], l: vec![0.0; n], wt: 0.0, wl: 0.0, tput: None, lat: None }
+        Ewma {
+            h_ms,
+            hl_seg,
+            t: vec![0.0; n],
+            l: vec![0.0; n],
+            wt: 0.0,
+            wl: 0.0,
+            tput: None,
+            lat: None,
+        }
     }
 }
 
@@ -105,7 +114,11 @@ pub struct Sliding {
 impl Sliding {
     /// Window sizes in samples.
     pub fn new(windows: Vec<usize>) -> Self {
-        Sliding { windows, t: Vec::new(), l: Vec::new() }
+        Sliding {
+            windows,
+            t: Vec::new(),
+            l: Vec::new(),
+        }
     }
     fn mean_last(v: &[f64], w: usize) -> f64 {
         let s = &v[v.len() - w.min(v.len())..];
@@ -126,13 +139,19 @@ impl Estimator for Sliding {
         if self.t.is_empty() {
             return None;
         }
-        self.windows.iter().map(|&w| Self::mean_last(&self.t, w)).reduce(f64::min)
+        self.windows
+            .iter()
+            .map(|&w| Self::mean_last(&self.t, w))
+            .reduce(f64::min)
     }
     fn latency(&self) -> Option<f64> {
         if self.l.is_empty() {
             return None;
         }
-        self.windows.iter().map(|&w| Self::mean_last(&self.l, w)).reduce(f64::max)
+        self.windows
+            .iter()
+            .map(|&w| Self::mean_last(&self.l, w))
+            .reduce(f64::max)
     }
 }
 
@@ -147,7 +166,11 @@ pub struct HarmonicMean {
 impl HarmonicMean {
     /// Window of `n` samples.
     pub fn new(n: usize) -> Self {
-        HarmonicMean { n: n.max(1), t: Vec::new(), l: Vec::new() }
+        HarmonicMean {
+            n: n.max(1),
+            t: Vec::new(),
+            l: Vec::new(),
+        }
     }
 }
 

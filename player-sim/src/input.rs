@@ -36,13 +36,23 @@ pub enum InputError {
 }
 
 fn at(path: &Path, line: usize, msg: impl Into<String>) -> InputError {
-    InputError::At { path: path.to_path_buf(), line, msg: msg.into() }
+    InputError::At {
+        path: path.to_path_buf(),
+        line,
+        msg: msg.into(),
+    }
 }
 fn file(path: &Path, msg: impl Into<String>) -> InputError {
-    InputError::File { path: path.to_path_buf(), msg: msg.into() }
+    InputError::File {
+        path: path.to_path_buf(),
+        msg: msg.into(),
+    }
 }
 fn read(path: &Path) -> Result<String, InputError> {
-    std::fs::read_to_string(path).map_err(|source| InputError::Io { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| InputError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The Pensieve ladder (kbps), hard-coded in its scripts.
@@ -81,14 +91,27 @@ impl Ladder {
             return Err(file(path, "no segments"));
         }
         if !(self.segment_duration_ms.is_finite() && self.segment_duration_ms > 0.0) {
-            return Err(file(path, format!("segment duration {} ms is not positive", self.segment_duration_ms)));
+            return Err(file(
+                path,
+                format!(
+                    "segment duration {} ms is not positive",
+                    self.segment_duration_ms
+                ),
+            ));
         }
         for w in self.bitrates_kbps.windows(2) {
-            if !(w[1] > w[0]) {
-                return Err(file(path, format!("bitrates not strictly ascending: {} then {}", w[0], w[1])));
+            if w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater) {
+                return Err(file(
+                    path,
+                    format!("bitrates not strictly ascending: {} then {}", w[0], w[1]),
+                ));
             }
         }
-        if let Some(b) = self.bitrates_kbps.iter().find(|b| !(b.is_finite() && **b > 0.0)) {
+        if let Some(b) = self
+            .bitrates_kbps
+            .iter()
+            .find(|b| !(b.is_finite() && **b > 0.0))
+        {
             return Err(file(path, format!("bitrate {b} is not positive")));
         }
         Ok(())
@@ -168,7 +191,10 @@ impl Trace {
         let p = self.to_periods(0.0);
         let d: f64 = p.iter().map(|p| p.duration_ms).sum();
         if d > 0.0 {
-            p.iter().map(|p| p.duration_ms * p.bandwidth_kbps).sum::<f64>() / d
+            p.iter()
+                .map(|p| p.duration_ms * p.bandwidth_kbps)
+                .sum::<f64>()
+                / d
         } else {
             0.0
         }
@@ -176,17 +202,29 @@ impl Trace {
 }
 
 fn stem(path: &Path) -> String {
-    path.file_name().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
 }
 
 /// Line (1-based) of byte offset `pos` in `text`.
 fn line_at(text: &str, pos: usize) -> usize {
-    text.as_bytes()[..pos.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..pos.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Byte offset of the `n`-th (0-based) occurrence of `ch` at or after `from`.
 fn nth_char(text: &str, from: usize, ch: u8, n: usize) -> Option<usize> {
-    text.as_bytes()[from..].iter().enumerate().filter(|(_, &b)| b == ch).nth(n).map(|(i, _)| from + i)
+    text.as_bytes()[from..]
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == ch)
+        .nth(n)
+        .map(|(i, _)| from + i)
 }
 
 fn json_err(path: &Path, e: serde_json::Error) -> InputError {
@@ -201,11 +239,24 @@ fn num(v: &serde_json::Value) -> Option<f64> {
 pub fn read_sabre_movie(path: &Path) -> Result<Ladder, InputError> {
     let text = read(path)?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| json_err(path, e))?;
-    let obj = v.as_object().ok_or_else(|| at(path, 1, "expected a JSON object"))?;
-    let key_line = |k: &str| text.find(&format!("\"{k}\"")).map_or(1, |p| line_at(&text, p));
-    let get = |k: &str| obj.get(k).ok_or_else(|| file(path, format!("missing key \"{k}\"")));
-    let d = num(get("segment_duration_ms")?)
-        .ok_or_else(|| at(path, key_line("segment_duration_ms"), "segment_duration_ms is not a number"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| at(path, 1, "expected a JSON object"))?;
+    let key_line = |k: &str| {
+        text.find(&format!("\"{k}\""))
+            .map_or(1, |p| line_at(&text, p))
+    };
+    let get = |k: &str| {
+        obj.get(k)
+            .ok_or_else(|| file(path, format!("missing key \"{k}\"")))
+    };
+    let d = num(get("segment_duration_ms")?).ok_or_else(|| {
+        at(
+            path,
+            key_line("segment_duration_ms"),
+            "segment_duration_ms is not a number",
+        )
+    })?;
     let bl = key_line("bitrates_kbps");
     let bitrates: Vec<f64> = get("bitrates_kbps")?
         .as_array()
@@ -214,37 +265,62 @@ pub fn read_sabre_movie(path: &Path) -> Result<Ladder, InputError> {
         .map(|x| num(x).ok_or_else(|| at(path, bl, format!("bitrate {x} is not a number"))))
         .collect::<Result<_, _>>()?;
     let sizes_pos = text.find("\"segment_sizes_bits\"").unwrap_or(0);
-    let seg_line = |i: usize| nth_char(&text, sizes_pos, b'[', i + 1).map_or(1, |p| line_at(&text, p));
-    let segs = get("segment_sizes_bits")?
-        .as_array()
-        .ok_or_else(|| at(path, line_at(&text, sizes_pos), "segment_sizes_bits is not a list"))?;
+    let seg_line =
+        |i: usize| nth_char(&text, sizes_pos, b'[', i + 1).map_or(1, |p| line_at(&text, p));
+    let segs = get("segment_sizes_bits")?.as_array().ok_or_else(|| {
+        at(
+            path,
+            line_at(&text, sizes_pos),
+            "segment_sizes_bits is not a list",
+        )
+    })?;
     let mut sizes = Vec::with_capacity(segs.len());
     for (i, s) in segs.iter().enumerate() {
-        let row = s.as_array().ok_or_else(|| at(path, seg_line(i), format!("segment {i}: not a list")))?;
+        let row = s
+            .as_array()
+            .ok_or_else(|| at(path, seg_line(i), format!("segment {i}: not a list")))?;
         if row.len() != bitrates.len() {
             return Err(at(
                 path,
                 seg_line(i),
-                format!("segment {i} has {} sizes but the ladder has {} bitrates", row.len(), bitrates.len()),
+                format!(
+                    "segment {i} has {} sizes but the ladder has {} bitrates",
+                    row.len(),
+                    bitrates.len()
+                ),
             ));
         }
         let mut r = Vec::with_capacity(row.len());
         for x in row {
             match num(x) {
                 Some(b) if b.is_finite() && b > 0.0 => r.push(b),
-                _ => return Err(at(path, seg_line(i), format!("segment {i}: size {x} is not a positive number"))),
+                _ => {
+                    return Err(at(
+                        path,
+                        seg_line(i),
+                        format!("segment {i}: size {x} is not a positive number"),
+                    ))
+                }
             }
         }
         sizes.push(r);
     }
-    let ladder = Ladder { name: stem(path), bitrates_kbps: bitrates, segment_duration_ms: d, sizes_bits: sizes };
+    let ladder = Ladder {
+        name: stem(path),
+        bitrates_kbps: bitrates,
+        segment_duration_ms: d,
+        sizes_bits: sizes,
+    };
     ladder.validate(path)?;
     Ok(ladder)
 }
 
 /// Reads Pensieve's `video_size_0..` files (bytes per chunk, one per line) from `dir`.
 /// `bitrates_kbps` defaults to the Pensieve ladder when there are six files.
-pub fn read_pensieve_video_sizes(dir: &Path, bitrates_kbps: Option<&[f64]>) -> Result<Ladder, InputError> {
+pub fn read_pensieve_video_sizes(
+    dir: &Path,
+    bitrates_kbps: Option<&[f64]>,
+) -> Result<Ladder, InputError> {
     let mut cols: Vec<Vec<f64>> = Vec::new();
     loop {
         let p = dir.join(format!("video_size_{}", cols.len()));
@@ -261,7 +337,9 @@ pub fn read_pensieve_video_sizes(dir: &Path, bitrates_kbps: Option<&[f64]>) -> R
                 }
                 return Err(at(&p, i + 1, "empty line"));
             };
-            let v: u64 = tok.parse().map_err(|_| at(&p, i + 1, format!("\"{tok}\" is not a size in bytes")))?;
+            let v: u64 = tok
+                .parse()
+                .map_err(|_| at(&p, i + 1, format!("\"{tok}\" is not a size in bytes")))?;
             if v == 0 {
                 return Err(at(&p, i + 1, "size 0"));
             }
@@ -288,13 +366,28 @@ pub fn read_pensieve_video_sizes(dir: &Path, bitrates_kbps: Option<&[f64]>) -> R
         Some(b) => b.to_vec(),
         None if cols.len() == 6 => PENSIEVE_BITRATES_KBPS.to_vec(),
         None => {
-            return Err(file(dir, format!("{} video_size files: give the ladder's bitrates", cols.len())));
+            return Err(file(
+                dir,
+                format!(
+                    "{} video_size files: give the ladder's bitrates",
+                    cols.len()
+                ),
+            ));
         }
     };
     if bitrates.len() != cols.len() {
-        return Err(file(dir, format!("{} bitrates for {} video_size files", bitrates.len(), cols.len())));
+        return Err(file(
+            dir,
+            format!(
+                "{} bitrates for {} video_size files",
+                bitrates.len(),
+                cols.len()
+            ),
+        ));
     }
-    let sizes = (0..n).map(|i| cols.iter().map(|c| c[i]).collect()).collect();
+    let sizes = (0..n)
+        .map(|i| cols.iter().map(|c| c[i]).collect())
+        .collect();
     let ladder = Ladder {
         name: stem(dir),
         bitrates_kbps: bitrates,
@@ -308,19 +401,34 @@ pub fn read_pensieve_video_sizes(dir: &Path, bitrates_kbps: Option<&[f64]>) -> R
 /// Reads our packaged content: `<asset dir>/manifest.mpd` (or an MPD path) plus the sizes of
 /// its video segment files. The video Representations, ascending by `@bandwidth`, are the ladder.
 pub fn read_mpd_ladder(path: &Path) -> Result<Ladder, InputError> {
-    let mpd_path = if path.is_dir() { path.join(manifests::layout::MANIFEST_FILE) } else { path.to_path_buf() };
+    let mpd_path = if path.is_dir() {
+        path.join(manifests::layout::MANIFEST_FILE)
+    } else {
+        path.to_path_buf()
+    };
     let base = mpd_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let text = read(&mpd_path)?;
     let mpd = manifests::Mpd::parse(&text).map_err(|e| file(&mpd_path, e.to_string()))?;
-    let period = mpd.periods.first().ok_or_else(|| file(&mpd_path, "no Period"))?;
+    let period = mpd
+        .periods
+        .first()
+        .ok_or_else(|| file(&mpd_path, "no Period"))?;
     let pdur = mpd.period_duration(0);
     let set = period
         .adaptation_sets
         .iter()
         .find(|s| {
             s.content_type.as_deref() == Some("video")
-                || s.common.mime_type.as_deref().is_some_and(|m| m.starts_with("video"))
-                || s.representations.iter().any(|r| r.common.mime_type.as_deref().is_some_and(|m| m.starts_with("video")))
+                || s.common
+                    .mime_type
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("video"))
+                || s.representations.iter().any(|r| {
+                    r.common
+                        .mime_type
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with("video"))
+                })
         })
         .ok_or_else(|| file(&mpd_path, "no video AdaptationSet"))?;
     let mut reps: Vec<_> = set.representations.iter().collect();
@@ -328,25 +436,38 @@ pub fn read_mpd_ladder(path: &Path) -> Result<Ladder, InputError> {
     let mut cols = Vec::new();
     let mut dur_ms = 0.0;
     for r in &reps {
-        let segs = r.media_segments(period, set, pdur).map_err(|e| file(&mpd_path, e.to_string()))?;
+        let segs = r
+            .media_segments(period, set, pdur)
+            .map_err(|e| file(&mpd_path, e.to_string()))?;
         if let Some(s) = segs.first() {
             dur_ms = s.segment.duration_secs() * 1000.0;
         }
         let mut col = Vec::with_capacity(segs.len());
         for s in segs {
             let p = base.join(&s.url);
-            let len = std::fs::metadata(&p).map_err(|source| InputError::Io { path: p.clone(), source })?.len();
+            let len = std::fs::metadata(&p)
+                .map_err(|source| InputError::Io {
+                    path: p.clone(),
+                    source,
+                })?
+                .len();
             col.push(len as f64 * 8.0);
         }
         cols.push(col);
     }
     let n = cols.iter().map(Vec::len).min().unwrap_or(0);
-    let name = if path.is_dir() { stem(path) } else { stem(&base) };
+    let name = if path.is_dir() {
+        stem(path)
+    } else {
+        stem(&base)
+    };
     let ladder = Ladder {
         name,
         bitrates_kbps: reps.iter().map(|r| r.bandwidth as f64 / 1000.0).collect(),
         segment_duration_ms: dur_ms,
-        sizes_bits: (0..n).map(|i| cols.iter().map(|c| c[i]).collect()).collect(),
+        sizes_bits: (0..n)
+            .map(|i| cols.iter().map(|c| c[i]).collect())
+            .collect(),
     };
     ladder.validate(&mpd_path)?;
     Ok(ladder)
@@ -362,12 +483,18 @@ pub fn read_ladder(path: &Path) -> Result<Ladder, InputError> {
         if path.join(manifests::layout::MANIFEST_FILE).exists() {
             return read_mpd_ladder(path);
         }
-        return Err(file(path, "directory has neither video_size_0 nor manifest.mpd"));
+        return Err(file(
+            path,
+            "directory has neither video_size_0 nor manifest.mpd",
+        ));
     }
     match path.extension().and_then(|e| e.to_str()) {
         Some("json") => read_sabre_movie(path),
         Some("mpd") => read_mpd_ladder(path),
-        _ => Err(file(path, "unknown movie format (want a Sabre .json, a Pensieve video_size dir or an MPD)")),
+        _ => Err(file(
+            path,
+            "unknown movie format (want a Sabre .json, a Pensieve video_size dir or an MPD)",
+        )),
     }
 }
 
@@ -386,27 +513,50 @@ pub enum TraceFormat {
 pub fn read_sabre_network(path: &Path) -> Result<Trace, InputError> {
     let text = read(path)?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| json_err(path, e))?;
-    let arr = v.as_array().ok_or_else(|| at(path, 1, "expected a JSON list of periods"))?;
+    let arr = v
+        .as_array()
+        .ok_or_else(|| at(path, 1, "expected a JSON list of periods"))?;
     if arr.is_empty() {
         return Err(file(path, "no periods"));
     }
     let mut periods = Vec::with_capacity(arr.len());
     for (i, p) in arr.iter().enumerate() {
         let line = nth_char(&text, 0, b'{', i).map_or(1, |p| line_at(&text, p));
-        let o = p.as_object().ok_or_else(|| at(path, line, format!("period {i} is not an object")))?;
+        let o = p
+            .as_object()
+            .ok_or_else(|| at(path, line, format!("period {i} is not an object")))?;
         let f = |k: &str| -> Result<f64, InputError> {
-            let x = o.get(k).ok_or_else(|| at(path, line, format!("period {i}: missing \"{k}\"")))?;
+            let x = o
+                .get(k)
+                .ok_or_else(|| at(path, line, format!("period {i}: missing \"{k}\"")))?;
             match num(x) {
                 Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
-                _ => Err(at(path, line, format!("period {i}: {k} {x} is not a non-negative number"))),
+                _ => Err(at(
+                    path,
+                    line,
+                    format!("period {i}: {k} {x} is not a non-negative number"),
+                )),
             }
         };
-        periods.push(Period { duration_ms: f("duration_ms")?, bandwidth_kbps: f("bandwidth_kbps")?, latency_ms: f("latency_ms")? });
+        periods.push(Period {
+            duration_ms: f("duration_ms")?,
+            bandwidth_kbps: f("bandwidth_kbps")?,
+            latency_ms: f("latency_ms")?,
+        });
     }
-    if periods.iter().all(|p| p.bandwidth_kbps <= 0.0 || p.duration_ms <= 0.0) {
-        return Err(file(path, "no period delivers any bits (all bandwidth or duration 0)"));
+    if periods
+        .iter()
+        .all(|p| p.bandwidth_kbps <= 0.0 || p.duration_ms <= 0.0)
+    {
+        return Err(file(
+            path,
+            "no period delivers any bits (all bandwidth or duration 0)",
+        ));
     }
-    Ok(Trace { name: stem(path), data: TraceData::Periods(periods) })
+    Ok(Trace {
+        name: stem(path),
+        data: TraceData::Periods(periods),
+    })
 }
 
 /// Reads a Pensieve cooked trace: lines `time_s throughput_Mbps`.
@@ -419,19 +569,34 @@ pub fn read_pensieve_trace(path: &Path) -> Result<Trace, InputError> {
             break;
         }
         if fields.len() != 2 {
-            return Err(at(path, i + 1, format!("expected 2 columns (time_s throughput_Mbps), found {}", fields.len())));
+            return Err(at(
+                path,
+                i + 1,
+                format!(
+                    "expected 2 columns (time_s throughput_Mbps), found {}",
+                    fields.len()
+                ),
+            ));
         }
         let parse = |s: &str, what: &str| -> Result<f64, InputError> {
             match s.parse::<f64>() {
                 Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-                Ok(_) => Err(at(path, i + 1, format!("{what} \"{s}\" is negative or not finite"))),
+                Ok(_) => Err(at(
+                    path,
+                    i + 1,
+                    format!("{what} \"{s}\" is negative or not finite"),
+                )),
                 Err(_) => Err(at(path, i + 1, format!("{what} \"{s}\" is not a number"))),
             }
         };
         let ti = parse(fields[0], "time")?;
         if let Some(&prev) = t.last() {
             if ti < prev {
-                return Err(at(path, i + 1, format!("time {ti} goes backwards (previous {prev})")));
+                return Err(at(
+                    path,
+                    i + 1,
+                    format!("time {ti} goes backwards (previous {prev})"),
+                ));
             }
         }
         t.push(ti);
@@ -441,9 +606,15 @@ pub fn read_pensieve_trace(path: &Path) -> Result<Trace, InputError> {
         return Err(file(path, "fewer than 2 samples"));
     }
     if (1..t.len()).all(|i| bw[i] <= 0.0 || t[i] <= t[i - 1]) {
-        return Err(file(path, "no interval delivers any bits (all throughput 0)"));
+        return Err(file(
+            path,
+            "no interval delivers any bits (all throughput 0)",
+        ));
     }
-    Ok(Trace { name: stem(path), data: TraceData::Samples { t, bw_mbps: bw } })
+    Ok(Trace {
+        name: stem(path),
+        data: TraceData::Samples { t, bw_mbps: bw },
+    })
 }
 
 /// Reads a Mahimahi trace (ms timestamps of 1500-byte delivery opportunities), binned into
@@ -456,13 +627,21 @@ pub fn read_mahimahi_trace(path: &Path, bin_ms: u64, latency_ms: f64) -> Result<
         if s.is_empty() {
             continue;
         }
-        let v: u64 = s.parse().map_err(|_| at(path, i + 1, format!("\"{s}\" is not a millisecond timestamp")))?;
+        let v: u64 = s.parse().map_err(|_| {
+            at(
+                path,
+                i + 1,
+                format!("\"{s}\" is not a millisecond timestamp"),
+            )
+        })?;
         if stamps.last().is_some_and(|&p| v < p) {
             return Err(at(path, i + 1, "timestamps go backwards"));
         }
         stamps.push(v);
     }
-    let Some(&last) = stamps.last() else { return Err(file(path, "no timestamps")) };
+    let Some(&last) = stamps.last() else {
+        return Err(file(path, "no timestamps"));
+    };
     let bins = last.max(1).div_ceil(bin_ms) as usize;
     let mut counts = vec![0u64; bins];
     for s in stamps {
@@ -470,9 +649,16 @@ pub fn read_mahimahi_trace(path: &Path, bin_ms: u64, latency_ms: f64) -> Result<
     }
     let periods = counts
         .iter()
-        .map(|&c| Period { duration_ms: bin_ms as f64, bandwidth_kbps: (c * 12000) as f64 / bin_ms as f64, latency_ms })
+        .map(|&c| Period {
+            duration_ms: bin_ms as f64,
+            bandwidth_kbps: (c * 12000) as f64 / bin_ms as f64,
+            latency_ms,
+        })
         .collect();
-    Ok(Trace { name: stem(path), data: TraceData::Periods(periods) })
+    Ok(Trace {
+        name: stem(path),
+        data: TraceData::Periods(periods),
+    })
 }
 
 /// Guesses a trace file's format: `.json` → Sabre; two numeric columns → Pensieve; one → Mahimahi.
@@ -481,7 +667,10 @@ pub fn detect_trace_format(path: &Path) -> Result<TraceFormat, InputError> {
         return Ok(TraceFormat::Sabre);
     }
     let text = read(path)?;
-    let first = text.lines().find(|l| !l.trim().is_empty()).ok_or_else(|| file(path, "empty trace"))?;
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .ok_or_else(|| file(path, "empty trace"))?;
     match first.split_whitespace().count() {
         1 => Ok(TraceFormat::Mahimahi),
         _ => Ok(TraceFormat::Pensieve),
@@ -499,10 +688,18 @@ pub fn read_trace(path: &Path, format: Option<TraceFormat>) -> Result<Trace, Inp
 
 /// Reads every regular file of `dir` (sorted by name; hidden files skipped) as a trace.
 pub fn read_trace_dir(dir: &Path, format: Option<TraceFormat>) -> Result<Vec<Trace>, InputError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| InputError::Io { path: dir.to_path_buf(), source })?;
+    let rd = std::fs::read_dir(dir).map_err(|source| InputError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut paths: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            p.is_file()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     paths.sort();
     if paths.is_empty() {

@@ -15,7 +15,10 @@ pub struct QoeOptions {
 
 impl Default for QoeOptions {
     fn default() -> Self {
-        QoeOptions { skip_first: false, log_rebuf_penalty: 4.3 }
+        QoeOptions {
+            skip_first: false,
+            log_rebuf_penalty: 4.3,
+        }
     }
 }
 
@@ -82,26 +85,46 @@ pub fn compute(p: &Playback, bitrates: &[f64], o: &QoeOptions) -> Metrics {
             continue;
         }
         lin += r / 1000.0 - 4.3 * rebuf_s - 1.0 * dr / 1000.0;
-        log += (r / r_min).ln() - o.log_rebuf_penalty * rebuf_s - ((r / r_min).ln() - (prev.bitrate_kbps / r_min).ln()).abs();
+        log += (r / r_min).ln()
+            - o.log_rebuf_penalty * rebuf_s
+            - ((r / r_min).ln() - (prev.bitrate_kbps / r_min).ln()).abs();
         if let Some(h) = hd {
             hdq += h[c.quality] - 8.0 * rebuf_s - (h[c.quality] - h[prev.quality]).abs();
         }
     }
     let sum_rate: f64 = chunks.iter().map(|c| c.bitrate_kbps).sum();
     let downloaded: f64 = p.events.iter().map(|e| e.downloaded_bits).sum::<f64>() / 8.0;
-    let wasted: f64 = p.events.iter().filter(|e| e.abandoned).map(|e| e.downloaded_bits).sum::<f64>() / 8.0;
+    let wasted: f64 = p
+        .events
+        .iter()
+        .filter(|e| e.abandoned)
+        .map(|e| e.downloaded_bits)
+        .sum::<f64>()
+        / 8.0;
     Metrics {
         trace: p.trace.clone(),
         abr: p.abr.clone(),
         segments: n,
         mean_bitrate_kbps: if n > 0 { sum_rate / n as f64 } else { 0.0 },
-        time_avg_bitrate_kbps: if p.total_play_ms > 0.0 { sum_rate * p.segment_ms / p.total_play_ms } else { 0.0 },
+        time_avg_bitrate_kbps: if p.total_play_ms > 0.0 {
+            sum_rate * p.segment_ms / p.total_play_ms
+        } else {
+            0.0
+        },
         startup_s: p.startup_ms / 1000.0,
         rebuffer_s: p.rebuffer_ms / 1000.0,
         rebuffer_count: p.rebuffer_events,
-        rebuffer_ratio: if p.total_play_ms > 0.0 { p.rebuffer_ms / p.total_play_ms } else { 0.0 },
+        rebuffer_ratio: if p.total_play_ms > 0.0 {
+            p.rebuffer_ms / p.total_play_ms
+        } else {
+            0.0
+        },
         switches,
-        switch_magnitude_kbps: if switches > 0 { sw_mag / switches as f64 } else { 0.0 },
+        switch_magnitude_kbps: if switches > 0 {
+            sw_mag / switches as f64
+        } else {
+            0.0
+        },
         qoe_lin: lin,
         qoe_log: log,
         qoe_hd: hd.map(|_| hdq),

@@ -16,11 +16,25 @@ use crate::study::{AlgoSummary, Study};
 /// The summary table: one row per algorithm.
 pub fn summary_table(summary: &[AlgoSummary], skip_first: bool) -> String {
     let mut s = String::new();
-    let qoe = if skip_first { "QoE_lin(2..N)" } else { "QoE_lin" };
+    let qoe = if skip_first {
+        "QoE_lin(2..N)"
+    } else {
+        "QoE_lin"
+    };
     let _ = writeln!(
         s,
         "{:<15} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7}",
-        "abr", "runs", format!("{qoe} mean"), "median", "p10", "p90", "kbps", "rebuf s", "startup", "rebuf %", "switch"
+        "abr",
+        "runs",
+        format!("{qoe} mean"),
+        "median",
+        "p10",
+        "p90",
+        "kbps",
+        "rebuf s",
+        "startup",
+        "rebuf %",
+        "switch"
     );
     for a in summary {
         let _ = writeln!(
@@ -47,7 +61,10 @@ pub fn summary_table(summary: &[AlgoSummary], skip_first: bool) -> String {
 pub fn write_study(dir: &Path, study: &Study, meta: &serde_json::Value) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let json = serde_json::json!({ "run": meta, "algorithms": study.summary });
-    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&json)? + "\n")?;
+    std::fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(&json)? + "\n",
+    )?;
 
     let mut csv = String::from("abr,trace,segments,mean_bitrate_kbps,time_avg_bitrate_kbps,startup_s,rebuffer_s,rebuffer_count,rebuffer_ratio,switches,switch_magnitude_kbps,qoe_lin,qoe_log,qoe_hd,bytes_downloaded,bytes_wasted,abandoned\n");
     for r in &study.results {
@@ -76,13 +93,27 @@ pub fn write_study(dir: &Path, study: &Study, meta: &serde_json::Value) -> anyho
     }
     std::fs::write(dir.join("metrics.csv"), csv)?;
 
-    let playbacks: Vec<&Playback> = study.results.iter().filter_map(|r| r.playback.as_ref()).collect();
+    let playbacks: Vec<&Playback> = study
+        .results
+        .iter()
+        .filter_map(|r| r.playback.as_ref())
+        .collect();
     if !playbacks.is_empty() {
         write_events(dir, &playbacks)?;
         let names: Vec<&str> = study.summary.iter().map(|a| a.abr.as_str()).collect();
         let series: Vec<(String, Vec<f64>)> = names
             .iter()
-            .map(|n| (n.to_string(), study.results.iter().filter(|r| r.metrics.abr == *n).map(|r| r.metrics.qoe_lin).collect()))
+            .map(|n| {
+                (
+                    n.to_string(),
+                    study
+                        .results
+                        .iter()
+                        .filter(|r| r.metrics.abr == *n)
+                        .map(|r| r.metrics.qoe_lin)
+                        .collect(),
+                )
+            })
             .collect();
         plot_cdf(&dir.join("cdf_qoe.svg"), "QoE_lin per trace", &series)?;
         if let Some(first) = playbacks.first() {
@@ -155,7 +186,11 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
 
 /// Writes an SVG CDF of each named series.
 pub fn plot_cdf(path: &Path, title: &str, series: &[(String, Vec<f64>)]) -> anyhow::Result<()> {
-    let all: Vec<f64> = series.iter().flat_map(|s| s.1.iter().copied()).filter(|x| x.is_finite()).collect();
+    let all: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.1.iter().copied())
+        .filter(|x| x.is_finite())
+        .collect();
     if all.is_empty() {
         return Ok(());
     }
@@ -171,7 +206,12 @@ pub fn plot_cdf(path: &Path, title: &str, series: &[(String, Vec<f64>)]) -> anyh
         .y_label_area_size(50)
         .build_cartesian_2d((lo - pad)..(hi + pad), 0.0..1.0)
         .map_err(err)?;
-    chart.configure_mesh().x_desc("QoE").y_desc("CDF").draw().map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("QoE")
+        .y_desc("CDF")
+        .draw()
+        .map_err(err)?;
     for (i, (name, v)) in series.iter().enumerate() {
         let mut s = v.clone();
         s.sort_by(f64::total_cmp);
@@ -188,7 +228,13 @@ pub fn plot_cdf(path: &Path, title: &str, series: &[(String, Vec<f64>)]) -> anyh
             .label(name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).position(SeriesLabelPosition::UpperLeft).draw().map_err(err)?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
 }
@@ -196,13 +242,30 @@ pub fn plot_cdf(path: &Path, title: &str, series: &[(String, Vec<f64>)]) -> anyh
 /// Writes an SVG timeline of one playback: chosen bitrate and measured throughput (kbps, left
 /// axis) and buffer level (s, right axis) against the session clock.
 pub fn plot_timeline(path: &Path, p: &Playback) -> anyhow::Result<()> {
-    let end = p.events.last().map_or(1.0, |e| (e.request_ms + e.time_ms + e.idle_ms) / 1000.0).max(1.0);
-    let top_kbps = p.events.iter().map(|e| e.bitrate_kbps.max(e.throughput_kbps)).fold(1.0, f64::max) * 1.05;
-    let top_buf = p.events.iter().map(|e| e.buffer_after_ms / 1000.0).fold(1.0, f64::max) * 1.05;
+    let end = p
+        .events
+        .last()
+        .map_or(1.0, |e| (e.request_ms + e.time_ms + e.idle_ms) / 1000.0)
+        .max(1.0);
+    let top_kbps = p
+        .events
+        .iter()
+        .map(|e| e.bitrate_kbps.max(e.throughput_kbps))
+        .fold(1.0, f64::max)
+        * 1.05;
+    let top_buf = p
+        .events
+        .iter()
+        .map(|e| e.buffer_after_ms / 1000.0)
+        .fold(1.0, f64::max)
+        * 1.05;
     let root = SVGBackend::new(path, (1000, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{} on {} ({})", p.abr, p.trace, p.model), ("sans-serif", 20))
+        .caption(
+            format!("{} on {} ({})", p.abr, p.trace, p.model),
+            ("sans-serif", 20),
+        )
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(60)
@@ -210,8 +273,17 @@ pub fn plot_timeline(path: &Path, p: &Playback) -> anyhow::Result<()> {
         .build_cartesian_2d(0.0..end, 0.0..top_kbps)
         .map_err(err)?
         .set_secondary_coord(0.0..end, 0.0..top_buf);
-    chart.configure_mesh().x_desc("time (s)").y_desc("kbps").draw().map_err(err)?;
-    chart.configure_secondary_axes().y_desc("buffer (s)").draw().map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("time (s)")
+        .y_desc("kbps")
+        .draw()
+        .map_err(err)?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("buffer (s)")
+        .draw()
+        .map_err(err)?;
     let done: Vec<_> = p.chunks().collect();
     let mut rate = Vec::new();
     let mut tput = Vec::new();
@@ -225,10 +297,28 @@ pub fn plot_timeline(path: &Path, p: &Playback) -> anyhow::Result<()> {
         buf.push((t1, e.buffer_after_ms / 1000.0));
     }
     let (c0, c1, c2) = (COLORS[0], COLORS[1], COLORS[2]);
-    chart.draw_series(LineSeries::new(rate, c0.stroke_width(2))).map_err(err)?.label("bitrate (kbps)").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c0.stroke_width(2)));
-    chart.draw_series(LineSeries::new(tput, c1.stroke_width(1))).map_err(err)?.label("throughput sample (kbps)").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c1.stroke_width(1)));
-    chart.draw_secondary_series(LineSeries::new(buf, c2.stroke_width(1))).map_err(err)?.label("buffer (s)").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c2.stroke_width(1)));
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).position(SeriesLabelPosition::UpperRight).draw().map_err(err)?;
+    chart
+        .draw_series(LineSeries::new(rate, c0.stroke_width(2)))
+        .map_err(err)?
+        .label("bitrate (kbps)")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c0.stroke_width(2)));
+    chart
+        .draw_series(LineSeries::new(tput, c1.stroke_width(1)))
+        .map_err(err)?
+        .label("throughput sample (kbps)")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c1.stroke_width(1)));
+    chart
+        .draw_secondary_series(LineSeries::new(buf, c2.stroke_width(1)))
+        .map_err(err)?
+        .label("buffer (s)")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c2.stroke_width(1)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
 }

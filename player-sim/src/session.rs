@@ -38,7 +38,11 @@ impl SessionConfig {
     pub fn for_model(model: ModelKind) -> Self {
         SessionConfig {
             model,
-            buffer_max_ms: if model == ModelKind::Pensieve { pensieve::BUFFER_THRESH_MS } else { 25000.0 },
+            buffer_max_ms: if model == ModelKind::Pensieve {
+                pensieve::BUFFER_THRESH_MS
+            } else {
+                25000.0
+            },
             abandonment: true,
             startup_segments: 1,
             payload: 1.0,
@@ -51,7 +55,8 @@ impl SessionConfig {
     }
     /// Segments played for `ladder`.
     pub fn segment_count(&self, ladder: &Ladder) -> usize {
-        self.segments.map_or(ladder.segments(), |n| n.min(ladder.segments()))
+        self.segments
+            .map_or(ladder.segments(), |n| n.min(ladder.segments()))
     }
 }
 
@@ -135,7 +140,9 @@ pub(crate) fn periods_for<'a>(trace: &'a Trace, cfg: &SessionConfig) -> Cow<'a, 
         p
     };
     match &trace.data {
-        TraceData::Periods(p) if !cfg.force_latency && (cfg.model != ModelKind::Generic || cfg.payload == 1.0) => {
+        TraceData::Periods(p)
+            if !cfg.force_latency && (cfg.model != ModelKind::Generic || cfg.payload == 1.0) =>
+        {
             Cow::Borrowed(p)
         }
         _ => Cow::Owned(scale(trace.to_periods(cfg.latency_ms))),
@@ -143,7 +150,12 @@ pub(crate) fn periods_for<'a>(trace: &'a Trace, cfg: &SessionConfig) -> Cow<'a, 
 }
 
 /// Runs one playback with the algorithm `abr_name` (see [`abr::ALGORITHMS`]).
-pub fn run(ladder: &Ladder, trace: &Trace, abr_name: &str, cfg: &SessionConfig) -> anyhow::Result<Playback> {
+pub fn run(
+    ladder: &Ladder,
+    trace: &Trace,
+    abr_name: &str,
+    cfg: &SessionConfig,
+) -> anyhow::Result<Playback> {
     let mut a = build_abr(abr_name, ladder, trace, cfg)?;
     let mut p = run_with(ladder, trace, a.as_mut(), cfg);
     p.abr = abr_name.to_string();
@@ -151,7 +163,12 @@ pub fn run(ladder: &Ladder, trace: &Trace, abr_name: &str, cfg: &SessionConfig) 
 }
 
 /// Builds an algorithm for this session (`optimal` plans over the trace here).
-pub fn build_abr(name: &str, ladder: &Ladder, trace: &Trace, cfg: &SessionConfig) -> anyhow::Result<Box<dyn Abr>> {
+pub fn build_abr(
+    name: &str,
+    ladder: &Ladder,
+    trace: &Trace,
+    cfg: &SessionConfig,
+) -> anyhow::Result<Box<dyn Abr>> {
     if name == "optimal" {
         return Ok(Box::new(abr::optimal::plan(ladder, trace, cfg)));
     }
@@ -159,7 +176,12 @@ pub fn build_abr(name: &str, ladder: &Ladder, trace: &Trace, cfg: &SessionConfig
 }
 
 /// Runs one playback with a given algorithm object.
-pub fn run_with(ladder: &Ladder, trace: &Trace, abr: &mut dyn Abr, cfg: &SessionConfig) -> Playback {
+pub fn run_with(
+    ladder: &Ladder,
+    trace: &Trace,
+    abr: &mut dyn Abr,
+    cfg: &SessionConfig,
+) -> Playback {
     match cfg.model {
         ModelKind::Pensieve => {
             let (t, bw) = match &trace.data {

@@ -54,7 +54,12 @@ impl Stats {
     /// Summary of `v` (linear interpolation between order statistics).
     pub fn of(v: &[f64]) -> Stats {
         if v.is_empty() {
-            return Stats { mean: 0.0, median: 0.0, p10: 0.0, p90: 0.0 };
+            return Stats {
+                mean: 0.0,
+                median: 0.0,
+                p10: 0.0,
+                p90: 0.0,
+            };
         }
         let mut s = v.to_vec();
         s.sort_by(f64::total_cmp);
@@ -63,7 +68,12 @@ impl Stats {
             let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
             s[lo] + (s[hi] - s[lo]) * (x - lo as f64)
         };
-        Stats { mean: s.iter().sum::<f64>() / s.len() as f64, median: pct(0.5), p10: pct(0.1), p90: pct(0.9) }
+        Stats {
+            mean: s.iter().sum::<f64>() / s.len() as f64,
+            median: pct(0.5),
+            p10: pct(0.1),
+            p90: pct(0.9),
+        }
     }
 }
 
@@ -107,8 +117,10 @@ pub fn run(ladder: &Ladder, traces: &[Trace], cfg: &StudyConfig) -> anyhow::Resu
     let bar = if cfg.progress {
         let b = indicatif::ProgressBar::new(total as u64);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} playbacks {elapsed_precise} eta {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} playbacks {elapsed_precise} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     } else {
@@ -119,17 +131,21 @@ pub fn run(ladder: &Ladder, traces: &[Trace], cfg: &StudyConfig) -> anyhow::Resu
         let mut p = session::run_with(ladder, trace, abr, &cfg.session);
         p.abr = name.to_string();
         let m = metrics::compute(&p, &ladder.bitrates_kbps, &cfg.qoe);
-        if done.fetch_add(1, Ordering::Relaxed) % 64 == 0 {
+        if done.fetch_add(1, Ordering::Relaxed) & 63 == 0 {
             bar.set_position(done.load(Ordering::Relaxed) as u64);
         }
-        RunResult { metrics: m, playback: cfg.keep_events.then_some(p) }
+        RunResult {
+            metrics: m,
+            playback: cfg.keep_events.then_some(p),
+        }
     };
     let per_algo: Vec<anyhow::Result<Vec<RunResult>>> = cfg
         .algorithms
         .par_iter()
         .map(|name| {
             let probe = session::build_abr(name, ladder, &traces[0], &cfg.session)?;
-            if cfg.carry_state && cfg.session.model == ModelKind::Pensieve && probe.carries_state() {
+            if cfg.carry_state && cfg.session.model == ModelKind::Pensieve && probe.carries_state()
+            {
                 // Sequential, one object for the whole run, as the reference driver does.
                 let mut a = probe;
                 let mut out = Vec::with_capacity(traces.len());
@@ -163,7 +179,9 @@ pub fn run(ladder: &Ladder, traces: &[Trace], cfg: &StudyConfig) -> anyhow::Resu
 }
 
 fn summarize(name: &str, r: &[RunResult]) -> AlgoSummary {
-    let col = |f: &dyn Fn(&Metrics) -> f64| Stats::of(&r.iter().map(|x| f(&x.metrics)).collect::<Vec<_>>());
+    let col = |f: &dyn Fn(&Metrics) -> f64| {
+        Stats::of(&r.iter().map(|x| f(&x.metrics)).collect::<Vec<_>>())
+    };
     let hd: Option<Vec<f64>> = r.iter().map(|x| x.metrics.qoe_hd).collect();
     AlgoSummary {
         abr: name.to_string(),
@@ -180,9 +198,17 @@ fn summarize(name: &str, r: &[RunResult]) -> AlgoSummary {
 }
 
 /// [`run`] on a pool of `jobs` threads (`None`: one per core).
-pub fn run_with_jobs(jobs: Option<usize>, ladder: &Ladder, traces: &[Trace], cfg: &StudyConfig) -> anyhow::Result<Study> {
+pub fn run_with_jobs(
+    jobs: Option<usize>,
+    ladder: &Ladder,
+    traces: &[Trace],
+    cfg: &StudyConfig,
+) -> anyhow::Result<Study> {
     match jobs {
-        Some(j) => rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build()?.install(|| run(ladder, traces, cfg)),
+        Some(j) => rayon::ThreadPoolBuilder::new()
+            .num_threads(j.max(1))
+            .build()?
+            .install(|| run(ladder, traces, cfg)),
         None => run(ladder, traces, cfg),
     }
 }

@@ -13,16 +13,27 @@ use player_sim::session::{run, SessionConfig};
 use player_sim::study::{self, StudyConfig};
 
 fn shared(p: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/abr-traces")).join(p)
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/abr-traces"
+    ))
+    .join(p)
 }
 
 fn expected() -> BTreeMap<String, BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/compat_expected.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/compat_expected.json"
+    ))
+    .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
 fn seq(p: &player_sim::Playback) -> String {
-    p.chunks().map(|e| e.quality.to_string()).collect::<Vec<_>>().join(",")
+    p.chunks()
+        .map(|e| e.quality.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[test]
@@ -67,18 +78,28 @@ fn pensieve_robustmpc_with_carried_errors_matches_reference() {
     ];
     let mut names: Vec<String> = order.iter().map(|s| s.to_string()).collect();
     names.extend(exp.keys().filter(|k| k.starts_with("fcc")).cloned());
-    let traces: Vec<_> = names.iter().map(|n| read_trace(&shared(&format!("pensieve/{n}")), None).unwrap()).collect();
+    let traces: Vec<_> = names
+        .iter()
+        .map(|n| read_trace(&shared(&format!("pensieve/{n}")), None).unwrap())
+        .collect();
     let cfg = StudyConfig {
         algorithms: vec!["robustmpc".into()],
         session: SessionConfig::for_model(ModelKind::Pensieve),
-        qoe: QoeOptions { skip_first: true, ..Default::default() },
+        qoe: QoeOptions {
+            skip_first: true,
+            ..Default::default()
+        },
         carry_state: true,
         keep_events: true,
         progress: false,
     };
     let s = study::run(&movie, &traces, &cfg).unwrap();
     for (name, r) in names.iter().zip(&s.results) {
-        assert_eq!(&seq(r.playback.as_ref().unwrap()), &exp[name], "robustmpc on {name}");
+        assert_eq!(
+            &seq(r.playback.as_ref().unwrap()),
+            &exp[name],
+            "robustmpc on {name}"
+        );
     }
 }
 

@@ -21,7 +21,15 @@ fn ladder(bitrates: &[f64], d_ms: f64, sizes: &[f64], n: usize) -> Ladder {
 fn periods(p: &[(f64, f64, f64)]) -> Trace {
     Trace {
         name: "p".into(),
-        data: TraceData::Periods(p.iter().map(|&(d, b, l)| Period { duration_ms: d, bandwidth_kbps: b, latency_ms: l }).collect()),
+        data: TraceData::Periods(
+            p.iter()
+                .map(|&(d, b, l)| Period {
+                    duration_ms: d,
+                    bandwidth_kbps: b,
+                    latency_ms: l,
+                })
+                .collect(),
+        ),
     }
 }
 fn close(a: f64, b: f64) {
@@ -63,8 +71,8 @@ fn step_down_link() {
     let p = run(&l, &t, "fixed", &cfg).unwrap();
     let after: Vec<f64> = p.events.iter().map(|e| e.buffer_after_ms).collect();
     let want = [
-        2000.0, 3000.0, 4000.0, 5000.0, 6000.0, 7000.0, 8000.0, 9000.0, 10000.0, 11000.0, 9000.0, 7000.0, 5000.0, 3000.0,
-        2000.0, 2000.0, 2000.0, 2000.0,
+        2000.0, 3000.0, 4000.0, 5000.0, 6000.0, 7000.0, 8000.0, 9000.0, 10000.0, 11000.0, 9000.0,
+        7000.0, 5000.0, 3000.0, 2000.0, 2000.0, 2000.0, 2000.0,
     ];
     for (a, w) in after.iter().zip(want) {
         close(*a, w);
@@ -84,7 +92,11 @@ fn outage_rebuffer_sabre() {
     // 1000 kbps, a 6 s outage at t = 5 s; 1 s segments of 0.5 Mbit. After 10 downloads
     // (t = 5 s) the level is 5500 ms; download #10 takes 6000 + 500 ms: stall exactly 1000 ms.
     let l = ladder(&[500.0], 1000.0, &[500_000.0], 14);
-    let t = periods(&[(5000.0, 1000.0, 0.0), (6000.0, 0.0, 0.0), (1e9, 1000.0, 0.0)]);
+    let t = periods(&[
+        (5000.0, 1000.0, 0.0),
+        (6000.0, 0.0, 0.0),
+        (1e9, 1000.0, 0.0),
+    ]);
     for abandonment in [false, true] {
         let mut cfg = SessionConfig::for_model(ModelKind::Sabre);
         cfg.abandonment = abandonment;
@@ -109,7 +121,10 @@ fn outage_rebuffer_pensieve() {
     let t = input::read_trace(&tr, None).unwrap();
     let l = ladder(&[300.0, 750.0], 4000.0, &[1_000_000.0, 950_000.0 * 8.0], 12);
     let mut cfg = SessionConfig::for_model(ModelKind::Pensieve);
-    cfg.abr = AbrOptions { fixed_quality: 1, ..Default::default() };
+    cfg.abr = AbrOptions {
+        fixed_quality: 1,
+        ..Default::default()
+    };
     let p = run(&l, &t, "fixed", &cfg).unwrap();
     close(p.events[0].time_ms, 1080.0);
     close(p.startup_ms, 1080.0);
@@ -119,7 +134,14 @@ fn outage_rebuffer_pensieve() {
     close(p.rebuffer_ms, 10800.0);
     let m = compute(&p, &l.bitrates_kbps, &QoeOptions::default());
     close(m.qoe_lin, 12.0 * 0.75 - 4.3 * (1.08 + 10.8));
-    let m2 = compute(&p, &l.bitrates_kbps, &QoeOptions { skip_first: true, ..Default::default() });
+    let m2 = compute(
+        &p,
+        &l.bitrates_kbps,
+        &QoeOptions {
+            skip_first: true,
+            ..Default::default()
+        },
+    );
     close(m2.qoe_lin, 11.0 * 0.75 - 4.3 * 10.8);
 }
 
@@ -143,7 +165,13 @@ fn buffer_cap_sabre_and_pensieve() {
     let tr = dir.path().join("fast");
     std::fs::write(&tr, "0 50\n1 50\n2 50\n").unwrap();
     let t = input::read_trace(&tr, None).unwrap();
-    let p = run(&l, &t, "fixed", &SessionConfig::for_model(ModelKind::Pensieve)).unwrap();
+    let p = run(
+        &l,
+        &t,
+        "fixed",
+        &SessionConfig::for_model(ModelKind::Pensieve),
+    )
+    .unwrap();
     let slept: Vec<_> = p.events.iter().filter(|e| e.idle_ms > 0.0).collect();
     assert!(slept.len() > 20);
     for e in slept {
@@ -156,8 +184,16 @@ fn buffer_cap_sabre_and_pensieve() {
 fn sabre_latency_straddles_a_boundary() {
     // MODELS.md D4: 30 ms left at latency 100, next period latency 200 → 30 + 0.7 * 200 = 170.
     let ps = [
-        Period { duration_ms: 30.0, bandwidth_kbps: 1000.0, latency_ms: 100.0 },
-        Period { duration_ms: 1000.0, bandwidth_kbps: 1000.0, latency_ms: 200.0 },
+        Period {
+            duration_ms: 30.0,
+            bandwidth_kbps: 1000.0,
+            latency_ms: 100.0,
+        },
+        Period {
+            duration_ms: 1000.0,
+            bandwidth_kbps: 1000.0,
+            latency_ms: 200.0,
+        },
     ];
     let mut n = TraceNetwork::new(&ps);
     close(n.latency_delay(), 170.0);
@@ -165,7 +201,12 @@ fn sabre_latency_straddles_a_boundary() {
 
 #[test]
 fn bb_boundaries() {
-    let l = ladder(&[300.0, 750.0, 1200.0, 1850.0, 2850.0, 4300.0], 4000.0, &[1.0; 6], 48);
+    let l = ladder(
+        &[300.0, 750.0, 1200.0, 1850.0, 2850.0, 4300.0],
+        4000.0,
+        &[1.0; 6],
+        48,
+    );
     let ctx = |b: f64| Ctx {
         ladder: &l,
         model: ModelKind::Pensieve,
@@ -178,13 +219,24 @@ fn bb_boundaries() {
         latency_ms: Some(0.0),
     };
     let mut bb = abr::build("bba", &l, 60000.0, &AbrOptions::default()).unwrap();
-    for (b, q) in [(6990.0, 0), (7000.0, 1), (14990.0, 4), (15000.0, 5), (0.0, 0), (99000.0, 5)] {
+    for (b, q) in [
+        (6990.0, 0),
+        (7000.0, 1),
+        (14990.0, 4),
+        (15000.0, 5),
+        (0.0, 0),
+        (99000.0, 5),
+    ] {
         assert_eq!(bb.decide(&ctx(b)).quality, q, "buffer {b}");
     }
 }
 
 fn shared(p: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/abr-traces")).join(p)
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/abr-traces"
+    ))
+    .join(p)
 }
 
 fn read_dir_bytes(d: &Path) -> Vec<(String, Vec<u8>)> {
@@ -192,7 +244,10 @@ fn read_dir_bytes(d: &Path) -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .map(|e| {
             let p = e.unwrap().path();
-            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
         })
         .collect();
     v.sort();
@@ -205,9 +260,17 @@ fn determinism_same_inputs_same_bytes() {
     let mut traces = input::read_trace_dir(&shared("pensieve/hsdpa_test"), None).unwrap();
     traces.truncate(12);
     let cfg = StudyConfig {
-        algorithms: vec!["bba".into(), "bola-e".into(), "robustmpc".into(), "throughput".into()],
+        algorithms: vec![
+            "bba".into(),
+            "bola-e".into(),
+            "robustmpc".into(),
+            "throughput".into(),
+        ],
         session: SessionConfig::for_model(ModelKind::Pensieve),
-        qoe: QoeOptions { skip_first: true, ..Default::default() },
+        qoe: QoeOptions {
+            skip_first: true,
+            ..Default::default()
+        },
         carry_state: true,
         keep_events: true,
         progress: false,
@@ -219,7 +282,9 @@ fn determinism_same_inputs_same_bytes() {
     let s2 = study::run_with_jobs(Some(2), &movie, &traces, &cfg).unwrap();
     player_sim::output::write_study(b.path(), &s2, &meta).unwrap();
     let (x, y) = (read_dir_bytes(a.path()), read_dir_bytes(b.path()));
-    assert!(x.iter().any(|(n, _)| n == "cdf_qoe.svg") && x.iter().any(|(n, _)| n == "events.jsonl"));
+    assert!(
+        x.iter().any(|(n, _)| n == "cdf_qoe.svg") && x.iter().any(|(n, _)| n == "events.jsonl")
+    );
     assert_eq!(x.len(), y.len());
     for ((n1, b1), (n2, b2)) in x.iter().zip(&y) {
         assert_eq!(n1, n2);
@@ -256,7 +321,10 @@ fn bad_inputs_name_file_and_line() {
     // Sabre network: negative bandwidth on line 3; not JSON.
     let p = w("n.json", "[\n {\"duration_ms\": 1000, \"bandwidth_kbps\": 100, \"latency_ms\": 5},\n {\"duration_ms\": 1000, \"bandwidth_kbps\": -1, \"latency_ms\": 5}\n]\n");
     let e = err_of(input::read_trace(&p, None));
-    assert!(e.contains("n.json:3:") && e.contains("bandwidth_kbps"), "{e}");
+    assert!(
+        e.contains("n.json:3:") && e.contains("bandwidth_kbps"),
+        "{e}"
+    );
     let p = w("bad.json", "[\n {\"duration_ms\": 1000,,}\n]");
     assert!(err_of(input::read_trace(&p, None)).contains("bad.json:2:"));
     // Sabre movie: mismatched sizes on line 5.
@@ -265,14 +333,21 @@ fn bad_inputs_name_file_and_line() {
         "{\"segment_duration_ms\": 3000,\n \"bitrates_kbps\": [100, 200],\n \"segment_sizes_bits\": [\n  [1, 2],\n  [1]\n ]\n}\n",
     );
     let e = err_of(input::read_ladder(&p));
-    assert!(e.contains("m.json:5:") && e.contains("1 sizes but the ladder has 2"), "{e}");
+    assert!(
+        e.contains("m.json:5:") && e.contains("1 sizes but the ladder has 2"),
+        "{e}"
+    );
     let p = w("m2.json", "{\"segment_duration_ms\": 3000, \"bitrates_kbps\": [200, 100], \"segment_sizes_bits\": [[1, 2]]}");
     assert!(err_of(input::read_ladder(&p)).contains("ascending"));
     // Pensieve sizes: non-numeric on line 2; mismatched counts.
     let v = d.path().join("v");
     std::fs::create_dir(&v).unwrap();
     for q in 0..6 {
-        std::fs::write(v.join(format!("video_size_{q}")), if q == 3 { "10\nx\n" } else { "10\n20\n" }).unwrap();
+        std::fs::write(
+            v.join(format!("video_size_{q}")),
+            if q == 3 { "10\nx\n" } else { "10\n20\n" },
+        )
+        .unwrap();
     }
     let e = err_of(input::read_ladder(&v));
     assert!(e.contains("video_size_3:2:"), "{e}");
@@ -292,7 +367,9 @@ fn mahimahi_binning() {
     // 10 packets in the first 100 ms, none in the second.
     std::fs::write(&p, "1\n2\n3\n4\n5\n6\n7\n8\n9\n100\n200\n").unwrap();
     let t = input::read_trace(&p, None).unwrap();
-    let TraceData::Periods(ps) = &t.data else { panic!() };
+    let TraceData::Periods(ps) = &t.data else {
+        panic!()
+    };
     assert_eq!(ps.len(), 2);
     close(ps[0].bandwidth_kbps, 10.0 * 12000.0 / 100.0);
     close(ps[1].bandwidth_kbps, 12000.0 / 100.0);

@@ -118,7 +118,9 @@ fn parse_format(s: &str) -> Result<TraceFormat, String> {
         "sabre" => Ok(TraceFormat::Sabre),
         "pensieve" => Ok(TraceFormat::Pensieve),
         "mahimahi" => Ok(TraceFormat::Mahimahi),
-        _ => Err(format!("unknown trace format {s} (sabre, pensieve, mahimahi)")),
+        _ => Err(format!(
+            "unknown trace format {s} (sabre, pensieve, mahimahi)"
+        )),
     }
 }
 
@@ -137,7 +139,10 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
         (None, Some(d)) => input::read_trace_dir(d, a.trace_format)?,
         _ => anyhow::bail!("give --trace FILE or --traces DIR"),
     };
-    anyhow::ensure!(!study_mode || a.traces.is_some(), "study needs --traces DIR");
+    anyhow::ensure!(
+        !study_mode || a.traces.is_some(),
+        "study needs --traces DIR"
+    );
     let mut session = SessionConfig::for_model(a.model);
     if let Some(b) = a.buffer {
         session.buffer_max_ms = b * 1000.0;
@@ -150,19 +155,28 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
     if a.segments.is_some() {
         session.segments = a.segments;
     }
-    session.abr = abr::AbrOptions { gp: a.gp, no_ibr: a.no_ibr, fixed_quality: a.fixed_quality };
+    session.abr = abr::AbrOptions {
+        gp: a.gp,
+        no_ibr: a.no_ibr,
+        fixed_quality: a.fixed_quality,
+    };
     session.estimator = match a.estimator.as_str() {
         "ewma" => EstimatorKind::Ewma(a.half_lives.clone()),
         "sliding" => EstimatorKind::Sliding(a.window.clone()),
         "harmonic" => EstimatorKind::Harmonic(a.window.first().copied().unwrap_or(5)),
         e => anyhow::bail!("unknown estimator {e} (ewma, sliding, harmonic)"),
     };
-    let score_from = a.score_from.unwrap_or(if a.model == ModelKind::Pensieve { 2 } else { 1 });
+    let score_from = a
+        .score_from
+        .unwrap_or(if a.model == ModelKind::Pensieve { 2 } else { 1 });
     anyhow::ensure!(score_from == 1 || score_from == 2, "--score-from is 1 or 2");
     let cfg = StudyConfig {
         algorithms: abr::parse_list(&a.abr)?,
         session,
-        qoe: QoeOptions { skip_first: score_from == 2, log_rebuf_penalty: a.log_rebuf_penalty },
+        qoe: QoeOptions {
+            skip_first: score_from == 2,
+            log_rebuf_penalty: a.log_rebuf_penalty,
+        },
         carry_state: !a.reset_state,
         keep_events: a.out.is_some(),
         progress: !a.quiet && traces.len() > 1,
@@ -174,7 +188,10 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
     let start = Instant::now();
     let result = study::run_with_jobs(a.jobs, &ladder, &traces, &cfg)?;
     let secs = start.elapsed().as_secs_f64();
-    print!("{}", player_sim::output::summary_table(&result.summary, cfg.qoe.skip_first));
+    print!(
+        "{}",
+        player_sim::output::summary_table(&result.summary, cfg.qoe.skip_first)
+    );
     eprintln!(
         "{} playbacks ({} traces x {} algorithms) in {:.3} s: {:.0} playbacks/s",
         result.results.len(),
@@ -196,7 +213,8 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
             "score_from": score_from,
             "carry_state": cfg.carry_state,
         });
-        player_sim::output::write_study(out, &result, &meta).with_context(|| format!("writing {}", out.display()))?;
+        player_sim::output::write_study(out, &result, &meta)
+            .with_context(|| format!("writing {}", out.display()))?;
         eprintln!("wrote {}", out.display());
     }
     Ok(())

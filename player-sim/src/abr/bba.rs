@@ -15,7 +15,10 @@ pub struct Bba {
 
 impl Default for Bba {
     fn default() -> Self {
-        Bba { reservoir_ms: 5000.0, cushion_ms: 10000.0 }
+        Bba {
+            reservoir_ms: 5000.0,
+            cushion_ms: 10000.0,
+        }
     }
 }
 
@@ -25,7 +28,11 @@ impl Bba {
     pub fn quality_for(&self, ctx: &Ctx) -> usize {
         let top = ctx.levels() - 1;
         let (b, r, c) = match ctx.model {
-            ModelKind::Pensieve => (ctx.buffer_ms / 1000.0, self.reservoir_ms / 1000.0, self.cushion_ms / 1000.0),
+            ModelKind::Pensieve => (
+                ctx.buffer_ms / 1000.0,
+                self.reservoir_ms / 1000.0,
+                self.cushion_ms / 1000.0,
+            ),
             _ => (ctx.buffer_ms, self.reservoir_ms, self.cushion_ms),
         };
         if b < r {

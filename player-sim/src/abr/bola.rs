@@ -24,7 +24,16 @@ impl Bola {
         let b = &ladder.bitrates_kbps;
         let v: Vec<f64> = b.iter().map(|x| x.ln() + (-b[0].ln())).collect();
         let vp = (buffer_max_ms - ladder.segment_duration_ms) / (v[v.len() - 1] + gp);
-        Bola { v, gp, vp, bmax: buffer_max_ms, basic, osc, last_quality: 0, last_seek_index: 0 }
+        Bola {
+            v,
+            gp,
+            vp,
+            bmax: buffer_max_ms,
+            basic,
+            osc,
+            last_quality: 0,
+            last_seek_index: 0,
+        }
     }
 
     /// The buffer-based choice at level `buffer_ms` (strictly greater score wins).
@@ -70,7 +79,10 @@ impl Abr for Bola {
             }
         }
         self.last_quality = q;
-        Decision { quality: q, delay_ms: delay }
+        Decision {
+            quality: q,
+            delay_ms: delay,
+        }
     }
 
     fn check_abandon(&mut self, ctx: &Ctx, p: &Progress, level: f64) -> Option<usize> {

@@ -30,9 +30,22 @@ impl BolaE {
             (g, 10000.0 / g)
         } else {
             let g = gp - 1.0;
-            (g, (buffer_max_ms - ladder.segment_duration_ms) / (w[l - 1] + g))
+            (
+                g,
+                (buffer_max_ms - ladder.segment_duration_ms) / (w[l - 1] + g),
+            )
         };
-        BolaE { w, gp, vp, no_ibr, osc, startup: true, placeholder: 0.0, last_quality: 0, ibr: 0.9 }
+        BolaE {
+            w,
+            gp,
+            vp,
+            no_ibr,
+            osc,
+            startup: true,
+            placeholder: 0.0,
+            last_quality: 0,
+            ibr: 0.9,
+        }
     }
 
     fn choice(&self, b: &[f64], level: f64) -> usize {
@@ -52,7 +65,8 @@ impl BolaE {
         let mut m = 0.0f64;
         for j in 0..q {
             if self.w[j] < self.w[q] {
-                let x = self.vp * (self.gp + (((b[q] * self.w[j]) - (b[j] * self.w[q])) / (b[q] - b[j])));
+                let x = self.vp
+                    * (self.gp + (((b[q] * self.w[j]) - (b[j] * self.w[q])) / (b[q] - b[j])));
                 if x > m {
                     m = x;
                 }
@@ -75,7 +89,9 @@ impl Abr for BolaE {
     fn decide(&mut self, ctx: &Ctx) -> Decision {
         let b = &ctx.ladder.bitrates_kbps;
         let lvl = ctx.buffer_ms;
-        let Some(tput) = ctx.throughput_kbps else { return Decision::q(self.last_quality) };
+        let Some(tput) = ctx.throughput_kbps else {
+            return Decision::q(self.last_quality);
+        };
         if self.startup {
             self.startup = false;
             self.ibr = 0.9;
@@ -119,7 +135,10 @@ impl Abr for BolaE {
                 }
             }
         }
-        Decision { quality: q, delay_ms: delay }
+        Decision {
+            quality: q,
+            delay_ms: delay,
+        }
     }
 
     fn report_delay(&mut self, ms: f64) {
@@ -133,7 +152,9 @@ impl Abr for BolaE {
         match d.abandon_to {
             None => {
                 let was = lvl + d.time_ms;
-                self.placeholder = self.placeholder.min((self.max_level(d.quality) - was).max(0.0));
+                self.placeholder = self
+                    .placeholder
+                    .min((self.max_level(d.quality) - was).max(0.0));
                 if lvl > 0.0 {
                     self.placeholder = self.placeholder.max(self.min_level(b, d.quality) - was);
                 }

@@ -23,7 +23,11 @@ pub struct Dynamic {
 impl Dynamic {
     /// BOLA-U + THROUGHPUT with a 10 s threshold.
     pub fn new(ladder: &Ladder, bmax: f64, o: &AbrOptions) -> Self {
-        Dynamic { bola: Bola::new(ladder, bmax, o.gp, false, false), tput: Throughput::new(o.no_ibr), use_bola: false }
+        Dynamic {
+            bola: Bola::new(ladder, bmax, o.gp, false, false),
+            tput: Throughput::new(o.no_ibr),
+            use_bola: false,
+        }
     }
 }
 
@@ -77,7 +81,13 @@ impl DynamicDash {
         Self::with_thresholds(ladder, bmax, o, 9000.0, 18000.0)
     }
     /// Custom thresholds (ms).
-    pub fn with_thresholds(ladder: &Ladder, bmax: f64, o: &AbrOptions, low_ms: f64, high_ms: f64) -> Self {
+    pub fn with_thresholds(
+        ladder: &Ladder,
+        bmax: f64,
+        o: &AbrOptions,
+        low_ms: f64,
+        high_ms: f64,
+    ) -> Self {
         DynamicDash {
             bola: BolaE::new(ladder, bmax, o.gp, o.no_ibr, false),
             tput: Throughput::new(o.no_ibr),

@@ -23,7 +23,14 @@ pub struct Festive {
 
 impl Default for Festive {
     fn default() -> Self {
-        Festive { samples: Vec::new(), switches: Vec::new(), held: 0, alpha: 12.0, p: 0.85, window: 20 }
+        Festive {
+            samples: Vec::new(),
+            switches: Vec::new(),
+            held: 0,
+            alpha: 12.0,
+            p: 0.85,
+            window: 20,
+        }
     }
 }
 
@@ -49,9 +56,15 @@ impl Abr for Festive {
         };
         let mut q = cur;
         if b_ref != cur {
-            let recent = self.switches.iter().filter(|&&i| i + self.window > ctx.index).count() as i32;
+            let recent = self
+                .switches
+                .iter()
+                .filter(|&&i| i + self.window > ctx.index)
+                .count() as i32;
             let w = target.min(b[b_ref]);
-            let score = |x: usize| 2f64.powi(recent + i32::from(x != cur)) + self.alpha * (b[x] / w - 1.0).abs();
+            let score = |x: usize| {
+                2f64.powi(recent + i32::from(x != cur)) + self.alpha * (b[x] / w - 1.0).abs()
+            };
             if score(b_ref) < score(cur) {
                 q = b_ref;
             }

@@ -79,7 +79,10 @@ pub struct Decision {
 impl Decision {
     /// A quality with no delay.
     pub fn q(quality: usize) -> Self {
-        Decision { quality, delay_ms: 0.0 }
+        Decision {
+            quality,
+            delay_ms: 0.0,
+        }
     }
 }
 
@@ -176,13 +179,22 @@ pub struct AbrOptions {
 
 impl Default for AbrOptions {
     fn default() -> Self {
-        AbrOptions { gp: 5.0, no_ibr: false, fixed_quality: 0 }
+        AbrOptions {
+            gp: 5.0,
+            no_ibr: false,
+            fixed_quality: 0,
+        }
     }
 }
 
 /// Builds an algorithm by name (see [`ALGORITHMS`]). `optimal` needs the session's oracle and is
 /// built by [`crate::session::run`] instead; here it returns an error.
-pub fn build(name: &str, ladder: &Ladder, buffer_max_ms: f64, o: &AbrOptions) -> anyhow::Result<Box<dyn Abr>> {
+pub fn build(
+    name: &str,
+    ladder: &Ladder,
+    buffer_max_ms: f64,
+    o: &AbrOptions,
+) -> anyhow::Result<Box<dyn Abr>> {
     Ok(match name {
         "fixed" => Box::new(fixed::Fixed::new(o.fixed_quality.min(ladder.levels() - 1))),
         "throughput" => Box::new(throughput::Throughput::new(o.no_ibr)),
@@ -191,13 +203,22 @@ pub fn build(name: &str, ladder: &Ladder, buffer_max_ms: f64, o: &AbrOptions) ->
         "bola-basic" => Box::new(bola::Bola::new(ladder, buffer_max_ms, o.gp, true, false)),
         "bola" => Box::new(bola::Bola::new(ladder, buffer_max_ms, o.gp, false, false)),
         "bola-o" => Box::new(bola::Bola::new(ladder, buffer_max_ms, o.gp, false, true)),
-        "bola-e" => Box::new(bolae::BolaE::new(ladder, buffer_max_ms, o.gp, o.no_ibr, false)),
+        "bola-e" => Box::new(bolae::BolaE::new(
+            ladder,
+            buffer_max_ms,
+            o.gp,
+            o.no_ibr,
+            false,
+        )),
         "dynamic" => Box::new(dynamic::Dynamic::new(ladder, buffer_max_ms, o)),
         "dynamicdash" => Box::new(dynamic::DynamicDash::sabre(ladder, buffer_max_ms, o)),
         "dynamic-dashjs" => Box::new(dynamic::DynamicDash::dashjs(ladder, buffer_max_ms, o)),
         "robustmpc" => Box::new(mpc::Mpc::robust()),
         "fastmpc" => Box::new(mpc::Mpc::fast()),
-        other => anyhow::bail!("unknown ABR algorithm \"{other}\" (known: {}, all)", ALGORITHMS.join(", ")),
+        other => anyhow::bail!(
+            "unknown ABR algorithm \"{other}\" (known: {}, all)",
+            ALGORITHMS.join(", ")
+        ),
     })
 }
 
@@ -210,7 +231,10 @@ pub fn parse_list(list: &str) -> anyhow::Result<Vec<String>> {
         } else if ALGORITHMS.contains(&n) {
             out.push(n.to_string());
         } else {
-            anyhow::bail!("unknown ABR algorithm \"{n}\" (known: {}, all)", ALGORITHMS.join(", "));
+            anyhow::bail!(
+                "unknown ABR algorithm \"{n}\" (known: {}, all)",
+                ALGORITHMS.join(", ")
+            );
         }
     }
     out.dedup();

@@ -27,11 +27,21 @@ pub struct Mpc {
 impl Mpc {
     /// robustMPC.
     pub fn robust() -> Self {
-        Mpc { robust: true, horizon: 5, rebuf_penalty: 4.3, history: Vec::new(), past_errors: Vec::new(), past_estimates: Vec::new() }
+        Mpc {
+            robust: true,
+            horizon: 5,
+            rebuf_penalty: 4.3,
+            history: Vec::new(),
+            past_errors: Vec::new(),
+            past_estimates: Vec::new(),
+        }
     }
     /// fastMPC.
     pub fn fast() -> Self {
-        Mpc { robust: false, ..Self::robust() }
+        Mpc {
+            robust: false,
+            ..Self::robust()
+        }
     }
 }
 
@@ -48,7 +58,16 @@ struct Search<'a> {
 
 impl Search<'_> {
     #[allow(clippy::too_many_arguments)]
-    fn go(&mut self, depth: usize, buffer: f64, stall: f64, sum_rate: f64, sum_switch: f64, prev: usize, first: usize) {
+    fn go(
+        &mut self,
+        depth: usize,
+        buffer: f64,
+        stall: f64,
+        sum_rate: f64,
+        sum_switch: f64,
+        prev: usize,
+        first: usize,
+    ) {
         if depth == self.h {
             let value = (sum_rate / 1000.0) - (self.penalty * stall) - (sum_switch / 1000.0);
             if value > self.best || (self.ties_to_later && value == self.best) {
@@ -59,7 +78,11 @@ impl Search<'_> {
         }
         for c in 0..self.rates.len() {
             let d = self.dt[depth][c];
-            let (mut nb, ns) = if buffer < d { (0.0, stall + (d - buffer)) } else { (buffer - d, stall) };
+            let (mut nb, ns) = if buffer < d {
+                (0.0, stall + (d - buffer))
+            } else {
+                (buffer - d, stall)
+            };
             nb += self.chunk_s;
             let first = if depth == 0 { c } else { first };
             self.go(
@@ -81,7 +104,9 @@ impl Abr for Mpc {
     }
 
     fn decide(&mut self, ctx: &Ctx) -> Decision {
-        let Some(&x) = self.history.last() else { return Decision::q(ctx.last_quality) };
+        let Some(&x) = self.history.last() else {
+            return Decision::q(ctx.last_quality);
+        };
         let err = match self.past_estimates.last() {
             Some(&e) => (e - x).abs() / x,
             None => 0.0,
@@ -89,8 +114,15 @@ impl Abr for Mpc {
         self.past_errors.push(err);
         let win = &self.history[self.history.len().saturating_sub(5)..];
         let h_mean = harmonic_mean(win);
-        let e = self.past_errors[self.past_errors.len().saturating_sub(5)..].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let predicted = if self.robust { h_mean / (1.0 + e) } else { h_mean };
+        let e = self.past_errors[self.past_errors.len().saturating_sub(5)..]
+            .iter()
+            .cloned()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let predicted = if self.robust {
+            h_mean / (1.0 + e)
+        } else {
+            h_mean
+        };
         self.past_estimates.push(h_mean);
 
         let n = ctx.index;
@@ -103,7 +135,10 @@ impl Abr for Mpc {
         let dt: Vec<Vec<f64>> = (0..h)
             .map(|j| {
                 let sizes = &ctx.ladder.sizes_bits[(n + j + ahead).min(last_seg)];
-                sizes.iter().map(|bits| ((bits / 8.0) / 1000000.0) / predicted).collect()
+                sizes
+                    .iter()
+                    .map(|bits| ((bits / 8.0) / 1000000.0) / predicted)
+                    .collect()
             })
             .collect();
         let mut s = Search {
@@ -116,13 +151,22 @@ impl Abr for Mpc {
             best: -100000000.0,
             best_first: 0,
         };
-        s.go(0, ctx.buffer_ms / 1000.0, 0.0, 0.0, 0.0, ctx.last_quality, 0);
+        s.go(
+            0,
+            ctx.buffer_ms / 1000.0,
+            0.0,
+            0.0,
+            0.0,
+            ctx.last_quality,
+            0,
+        );
         Decision::q(s.best_first)
     }
 
     fn report_download(&mut self, _ctx: &Ctx, d: &Download) {
         if d.abandon_to.is_none() {
-            self.history.push(((d.size_bits / 8.0) / d.time_ms) / 1000.0);
+            self.history
+                .push(((d.size_bits / 8.0) / d.time_ms) / 1000.0);
         }
     }
 

@@ -57,20 +57,43 @@ fn search<S: Clone>(
 ) -> Vec<usize> {
     let b = &ladder.bitrates_kbps;
     let mut stages: Vec<Vec<Node<S>>> = Vec::with_capacity(n);
-    let root = Node { s: start, level: 0.0, value: 0.0, q: usize::MAX, parent: 0 };
+    let root = Node {
+        s: start,
+        level: 0.0,
+        value: 0.0,
+        q: usize::MAX,
+        parent: 0,
+    };
     let mut frontier = vec![root];
     for i in 0..n {
         let mut best: HashMap<(i64, i64), Node<S>> = HashMap::new();
         for (pi, node) in frontier.iter().enumerate() {
-            let choices: Vec<usize> = if i == 0 { first_choices.to_vec() } else { (0..b.len()).collect() };
+            let choices: Vec<usize> = if i == 0 {
+                first_choices.to_vec()
+            } else {
+                (0..b.len()).collect()
+            };
             for q in choices {
                 let mut s = node.s.clone();
                 let mut level = node.level;
                 let stall = step(&mut s, &mut level, i, q);
-                let sw = if node.q == usize::MAX { 0.0 } else { (b[q] - b[node.q]).abs() / 1000.0 };
+                let sw = if node.q == usize::MAX {
+                    0.0
+                } else {
+                    (b[q] - b[node.q]).abs() / 1000.0
+                };
                 let value = node.value + b[q] / 1000.0 - 4.3 * (stall / 1000.0) - sw;
-                let key = ((clock(&s) / GRID_MS).round() as i64, (level / GRID_MS).round() as i64);
-                let cand = Node { s, level, value, q, parent: pi };
+                let key = (
+                    (clock(&s) / GRID_MS).round() as i64,
+                    (level / GRID_MS).round() as i64,
+                );
+                let cand = Node {
+                    s,
+                    level,
+                    value,
+                    q,
+                    parent: pi,
+                };
                 match best.get(&key) {
                     Some(old) if old.value >= value => {}
                     _ => {
@@ -80,7 +103,12 @@ fn search<S: Clone>(
             }
         }
         let mut next: Vec<Node<S>> = best.into_values().collect();
-        next.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.q.cmp(&b.q)).then(a.parent.cmp(&b.parent)));
+        next.sort_by(|a, b| {
+            b.value
+                .total_cmp(&a.value)
+                .then(a.q.cmp(&b.q))
+                .then(a.parent.cmp(&b.parent))
+        });
         next.truncate(BEAM);
         stages.push(std::mem::replace(&mut frontier, next));
     }
@@ -114,7 +142,13 @@ pub fn plan(ladder: &Ladder, trace: &Trace, cfg: &SessionConfig) -> Plan {
                 (TracePos::new(&t, &bw), 0.0f64),
                 &first,
                 |s: &mut (TracePos, f64), level, i, q| {
-                    let st = pensieve::chunk_step(&mut s.0, level, ladder.sizes_bits[i][q] / 8.0, d, cfg.buffer_max_ms);
+                    let st = pensieve::chunk_step(
+                        &mut s.0,
+                        level,
+                        ladder.sizes_bits[i][q] / 8.0,
+                        d,
+                        cfg.buffer_max_ms,
+                    );
                     s.1 += st.delay_ms + st.sleep_ms;
                     st.rebuf_ms
                 },
@@ -143,7 +177,7 @@ pub fn plan(ladder: &Ladder, trace: &Trace, cfg: &SessionConfig) -> Plan {
                     *level = (*level - t).max(0.0) + d;
                     stall
                 },
-                |net| crate::model::Network::now_ms(net),
+                crate::model::Network::now_ms,
             )
         }
     };

@@ -23,7 +23,9 @@ impl Throughput {
 
 impl Abr for Throughput {
     fn decide(&mut self, ctx: &Ctx) -> Decision {
-        let Some(tput) = ctx.throughput_kbps else { return Decision::q(0) };
+        let Some(tput) = ctx.throughput_kbps else {
+            return Decision::q(0);
+        };
         let mut q = ctx.quality_from_throughput(tput * SAFETY);
         if !self.no_ibr {
             let lat = ctx.latency_ms.unwrap_or(0.0);
@@ -67,7 +69,12 @@ mod tests {
     #[test]
     fn ibr_factor_sequence() {
         // MODELS.md D4: 0.9, 0.81, 0.729, 0.6561, 0.59049, 0.531441, then 0.5 forever.
-        let l = Ladder { name: "t".into(), bitrates_kbps: vec![100.0, 200.0], segment_duration_ms: 1000.0, sizes_bits: vec![vec![1.0, 2.0]] };
+        let l = Ladder {
+            name: "t".into(),
+            bitrates_kbps: vec![100.0, 200.0],
+            segment_duration_ms: 1000.0,
+            sizes_bits: vec![vec![1.0, 2.0]],
+        };
         let ctx = Ctx {
             ladder: &l,
             model: ModelKind::Sabre,
@@ -94,7 +101,10 @@ mod tests {
             })
             .collect();
         assert_eq!(seen, want);
-        for (x, w) in seen.iter().zip([0.9, 0.81, 0.729, 0.6561, 0.59049, 0.531441]) {
+        for (x, w) in seen
+            .iter()
+            .zip([0.9, 0.81, 0.729, 0.6561, 0.59049, 0.531441])
+        {
             assert!((x - w).abs() < 1e-12);
         }
         assert_eq!(&seen[6..], &[0.5, 0.5, 0.5]);

@@ -29,7 +29,12 @@ pub struct TracePos<'a> {
 impl<'a> TracePos<'a> {
     /// Test-environment start: `p = 1`, `last = t[0]`.
     pub fn new(t: &'a [f64], bw: &'a [f64]) -> Self {
-        TracePos { t, bw, p: 1, last: t[0] }
+        TracePos {
+            t,
+            bw,
+            p: 1,
+            last: t[0],
+        }
     }
     fn step(&mut self) {
         self.last = self.t[self.p];
@@ -84,7 +89,13 @@ pub struct ChunkStep {
 }
 
 /// `get_video_chunk` for one chunk of `size_bytes` with buffer `buf` (ms), updating both.
-pub fn chunk_step(pos: &mut TracePos, buf: &mut f64, size_bytes: f64, chunk_ms: f64, thresh: f64) -> ChunkStep {
+pub fn chunk_step(
+    pos: &mut TracePos,
+    buf: &mut f64,
+    size_bytes: f64,
+    chunk_ms: f64,
+    thresh: f64,
+) -> ChunkStep {
     let delay_ms = pos.transfer_s(size_bytes) * 1000.0 + RTT_MS;
     let rebuf_ms = (delay_ms - *buf).max(0.0);
     *buf = (*buf - delay_ms).max(0.0);
@@ -95,12 +106,23 @@ pub fn chunk_step(pos: &mut TracePos, buf: &mut f64, size_bytes: f64, chunk_ms: 
         *buf -= sleep_ms;
         pos.sleep(sleep_ms);
     }
-    ChunkStep { delay_ms, sleep_ms, rebuf_ms }
+    ChunkStep {
+        delay_ms,
+        sleep_ms,
+        rebuf_ms,
+    }
 }
 
 /// One video in Pensieve's test environment, driven as `bb.py`/`mpc.py` drive it: chunk 1 at
 /// quality 1, a decision after every chunk (including the discarded one after the last).
-pub fn run(ladder: &Ladder, trace_name: &str, t: &[f64], bw: &[f64], abr: &mut dyn Abr, cfg: &SessionConfig) -> Playback {
+pub fn run(
+    ladder: &Ladder,
+    trace_name: &str,
+    t: &[f64],
+    bw: &[f64],
+    abr: &mut dyn Abr,
+    cfg: &SessionConfig,
+) -> Playback {
     let n = cfg.segment_count(ladder);
     let d = ladder.segment_duration_ms;
     let top = ladder.levels() - 1;

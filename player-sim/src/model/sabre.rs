@@ -25,7 +25,12 @@ pub struct TraceNetwork<'a> {
 impl<'a> TraceNetwork<'a> {
     /// Starts at the beginning of period 0. `periods` must deliver some bits.
     pub fn new(periods: &'a [Period]) -> Self {
-        TraceNetwork { periods, k: 0, ttn: periods[0].duration_ms, clock: 0.0 }
+        TraceNetwork {
+            periods,
+            k: 0,
+            ttn: periods[0].duration_ms,
+            clock: 0.0,
+        }
     }
     fn next_period(&mut self) {
         self.k += 1;
@@ -97,7 +102,12 @@ impl<'a> TraceNetwork<'a> {
     }
 
     /// One progress step (A3.5): until both minimums are met or the download completes.
-    pub fn progress_step(&mut self, mut remaining: f64, mut need_bits: f64, mut need_ms: f64) -> (f64, f64) {
+    pub fn progress_step(
+        &mut self,
+        mut remaining: f64,
+        mut need_bits: f64,
+        mut need_ms: f64,
+    ) -> (f64, f64) {
         let (mut bits_total, mut t_total) = (0.0, 0.0);
         while remaining > 0.0 && (need_bits > 0.0 || need_ms > 0.0) {
             let b = self.periods[self.k].bandwidth_kbps;
@@ -254,12 +264,22 @@ impl Player {
 
 /// Plays `ladder` over `net` with `abr` following Sabre's session loop (A4.3). With the generic
 /// model, playback starts once `cfg.startup_segments` segments are buffered.
-pub fn run_player<N: Network>(ladder: &Ladder, trace_name: &str, net: &mut N, abr: &mut dyn Abr, cfg: &SessionConfig) -> Playback {
+pub fn run_player<N: Network>(
+    ladder: &Ladder,
+    trace_name: &str,
+    net: &mut N,
+    abr: &mut dyn Abr,
+    cfg: &SessionConfig,
+) -> Playback {
     let d = ladder.segment_duration_ms;
     let n = cfg.segment_count(ladder);
     let top = ladder.levels() - 1;
     let bmax = cfg.buffer_max_ms;
-    let startup_needed = if cfg.model == ModelKind::Generic { cfg.startup_segments.max(1) } else { 1 };
+    let startup_needed = if cfg.model == ModelKind::Generic {
+        cfg.startup_segments.max(1)
+    } else {
+        1
+    };
     let mut est = cfg.estimator.build(d);
     let mut pl = Player {
         buffer: VecDeque::with_capacity(16),
@@ -272,21 +292,26 @@ pub fn run_player<N: Network>(ladder: &Ladder, trace_name: &str, net: &mut N, ab
         startup: 0.0,
     };
     let mut events = Vec::with_capacity(n + 4);
-    let ctx_at = |index: usize, level: f64, last: usize, est: &dyn crate::estimator::Estimator| Ctx {
-        ladder,
-        model: cfg.model,
-        index,
-        segments: n,
-        buffer_ms: level,
-        buffer_max_ms: bmax,
-        last_quality: last,
-        throughput_kbps: est.throughput(),
-        latency_ms: est.latency(),
-    };
+    let ctx_at =
+        |index: usize, level: f64, last: usize, est: &dyn crate::estimator::Estimator| Ctx {
+            ladder,
+            model: cfg.model,
+            index,
+            segments: n,
+            buffer_ms: level,
+            buffer_max_ms: bmax,
+            last_quality: last,
+            throughput_kbps: est.throughput(),
+            latency_ms: est.latency(),
+        };
 
     // First segment: simple download, no ABR callbacks.
     let q0 = abr.first_quality(&ctx_at(0, 0.0, 0, est.as_ref())).min(top);
-    let req = Request { index: 0, quality: q0, size_bits: ladder.sizes_bits[0][q0] };
+    let req = Request {
+        index: 0,
+        quality: q0,
+        size_bits: ladder.sizes_bits[0][q0],
+    };
     let request_ms = pl.tpt;
     let r = net.download(&req, None);
     pl.buffer.push_back(q0);
@@ -300,7 +325,17 @@ pub fn run_player<N: Network>(ladder: &Ladder, trace_name: &str, net: &mut N, ab
     if startup_needed <= 1 || n == 1 {
         pl.started = true;
     }
-    events.push(event(ladder, &r, request_ms, 0.0, 0.0, pl.level(), 0.0, sample, est.throughput()));
+    events.push(event(
+        ladder,
+        &r,
+        request_ms,
+        0.0,
+        0.0,
+        pl.level(),
+        0.0,
+        sample,
+        est.throughput(),
+    ));
     let mut last_q = q0;
     let mut next = 1;
     let mut stall = 0.0;
@@ -326,11 +361,16 @@ pub fn run_player<N: Network>(ladder: &Ladder, trace_name: &str, net: &mut N, ab
         }
         let level_req = pl.level();
         let request_ms = pl.tpt;
-        let req = Request { index: next, quality: q, size_bits: ladder.sizes_bits[next][q] };
+        let req = Request {
+            index: next,
+            quality: q,
+            size_bits: ladder.sizes_bits[next][q],
+        };
         let r = if cfg.abandonment {
             let actx = ctx_at(next, level_req, last_q, est.as_ref());
             let abr_ref = &mut *abr;
-            let mut cb = |p: &Progress| abr_ref.check_abandon(&actx, p, (level_req - p.time_ms).max(0.0));
+            let mut cb =
+                |p: &Progress| abr_ref.check_abandon(&actx, p, (level_req - p.time_ms).max(0.0));
             net.download(&req, Some(&mut cb))
         } else {
             net.download(&req, None)
@@ -343,11 +383,25 @@ pub fn run_player<N: Network>(ladder: &Ladder, trace_name: &str, net: &mut N, ab
         }
         abr.report_download(&ctx_at(next, pl.level(), last_q, est.as_ref()), &r);
         let dl = r.time_ms - r.ttfb_ms;
-        let sample = if dl > 0.0 { r.downloaded_bits / dl } else { 0.0 };
+        let sample = if dl > 0.0 {
+            r.downloaded_bits / dl
+        } else {
+            0.0
+        };
         if r.abandon_to.is_none() && dl > 0.0 {
             est.push(dl, sample, r.ttfb_ms);
         }
-        events.push(event(ladder, &r, request_ms, idle, level_req, pl.level(), stall, sample, est.throughput()));
+        events.push(event(
+            ladder,
+            &r,
+            request_ms,
+            idle,
+            level_req,
+            pl.level(),
+            stall,
+            sample,
+            est.throughput(),
+        ));
         stall = 0.0;
         if !pl.started && pl.buffer.len() >= startup_needed {
             pl.started = true;

@@ -1,0 +1,73 @@
+//! Speed benchmark: `cargo run --release -p player-sim --example speed`.
+//!
+//! * BBA on 48-segment movies (Pensieve's Envivio ladder) over the HSDPA test traces, on one
+//!   thread: playbacks per second per core, for the pensieve and the sabre/generic engines.
+//! * robustMPC (pensieve model, errors carried trace to trace as mpc.py does) over all HSDPA and
+//!   FCC test traces, on one thread: wall time.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use player_sim::input;
+use player_sim::metrics::{compute, QoeOptions};
+use player_sim::model::ModelKind;
+use player_sim::session::{build_abr, run_with, SessionConfig};
+use player_sim::study::{run_with_jobs, StudyConfig};
+
+fn shared(p: &str) -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/abr-traces"
+    ))
+    .join(p)
+}
+
+fn main() -> anyhow::Result<()> {
+    let movie = input::read_ladder(&shared("pensieve/envivio"))?;
+    let hsdpa = input::read_trace_dir(&shared("pensieve/hsdpa_test"), None)?;
+    let fcc = input::read_trace_dir(&shared("pensieve/fcc_test_every6th"), None)?;
+    for model in [ModelKind::Pensieve, ModelKind::Sabre, ModelKind::Generic] {
+        let mut cfg = SessionConfig::for_model(model);
+        cfg.segments = Some(48);
+        let rounds = 100;
+        let start = Instant::now();
+        let mut n = 0usize;
+        let mut acc = 0.0;
+        for _ in 0..rounds {
+            for t in &hsdpa {
+                let mut a = build_abr("bba", &movie, t, &cfg)?;
+                let p = run_with(&movie, t, a.as_mut(), &cfg);
+                acc += compute(&p, &movie.bitrates_kbps, &QoeOptions::default()).qoe_lin;
+                n += 1;
+            }
+        }
+        let s = start.elapsed().as_secs_f64();
+        println!(
+            "BBA, {model} model, 48 segments, 1 thread: {n} playbacks in {s:.3} s = {:.0} playbacks/s/core (checksum {acc:.3})",
+            n as f64 / s
+        );
+    }
+    for (name, traces) in [("HSDPA", &hsdpa), ("FCC", &fcc)] {
+        let cfg = StudyConfig {
+            algorithms: vec!["robustmpc".into()],
+            session: SessionConfig::for_model(ModelKind::Pensieve),
+            qoe: QoeOptions {
+                skip_first: true,
+                ..Default::default()
+            },
+            carry_state: true,
+            keep_events: false,
+            progress: false,
+        };
+        let start = Instant::now();
+        let s = run_with_jobs(Some(1), &movie, traces, &cfg)?;
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "robustMPC, pensieve model, {} {name} traces x 48 chunks, 1 thread: {secs:.3} s ({:.0} playbacks/s/core), mean QoE_lin(2..48) {:.3}",
+            traces.len(),
+            traces.len() as f64 / secs,
+            s.summary[0].qoe_lin.mean
+        );
+    }
+    Ok(())
+}
