@@ -18,13 +18,28 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use cache::FillWriter;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use http::{header, HeaderMap, StatusCode};
 
 use crate::freshness::{self, Policy};
 use crate::head::{is_dropped_header, Outcome, StoredHead};
 use crate::server::EdgeState;
 use crate::upstream::{Conditional, UpstreamError};
+
+/// Largest batch of already-received upstream chunks pushed to the waiters at once.
+pub const PUSH_BATCH: usize = 256 << 10;
+
+/// Joins chunks into one (no copy for a single chunk).
+pub fn concat(mut chunks: Vec<Bytes>, size: usize) -> Bytes {
+    if chunks.len() == 1 {
+        return chunks.pop().unwrap_or_default();
+    }
+    let mut buf = bytes::BytesMut::with_capacity(size);
+    for c in chunks {
+        buf.extend_from_slice(&c);
+    }
+    buf.freeze()
+}
 
 /// What a fill is for (only changes logging and metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,12 +155,36 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
 
     let mut stream = res.bytes_stream();
     let mut received: u64 = 0;
+    // An item read ahead while batching, handled on the next turn.
+    let mut peeked = None;
     loop {
-        match tokio::time::timeout(inner.upstream.idle_timeout, stream.next()).await {
-            Ok(Some(Ok(chunk))) => {
-                received += chunk.len() as u64;
-                m.upstream_bytes.inc_by(chunk.len() as u64);
-                writer.push(chunk);
+        let next = match peeked.take() {
+            Some(item) => Ok(item),
+            None => tokio::time::timeout(inner.upstream.idle_timeout, stream.next()).await,
+        };
+        match next {
+            Ok(Some(Ok(first))) => {
+                // Batch whatever else is already buffered (up to PUSH_BATCH bytes) into one
+                // push: fewer wake-ups for the waiters and larger writes to their sockets,
+                // without ever waiting for more data.
+                let mut batch = vec![first];
+                let mut size = batch[0].len();
+                while size < PUSH_BATCH {
+                    match stream.next().now_or_never() {
+                        Some(Some(Ok(c))) => {
+                            size += c.len();
+                            batch.push(c);
+                        }
+                        Some(other) => {
+                            peeked = Some(other);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                received += size as u64;
+                m.upstream_bytes.inc_by(size as u64);
+                writer.push(concat(batch, size));
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {

@@ -9,7 +9,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 use cache::{Acquire, FillError, FillReader};
-use futures::Stream;
+use futures::{FutureExt, Stream};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 use origin::http::conditional::{self, Precondition, Validators};
@@ -408,6 +408,21 @@ impl RangeStream {
                         }
                         Some(Ok(c)) => c,
                     };
+                    // A reader behind the fill (late joiner, slow client) takes what is
+                    // already there in one larger piece.
+                    let mut batch = vec![chunk];
+                    let mut size = batch[0].len();
+                    while size < fill::PUSH_BATCH {
+                        match reader.next_chunk().now_or_never() {
+                            Some(Some(Ok(c))) => {
+                                size += c.len();
+                                batch.push(c);
+                            }
+                            // the end and errors are sticky: they surface on the next call
+                            Some(Some(Err(_)) | None) | None => break,
+                        }
+                    }
+                    let chunk = fill::concat(batch, size);
                     let (c_start, c_end) = (pos, pos + chunk.len() as u64); // [c_start, c_end)
                     pos = c_end;
                     let from = start.max(c_start);
