@@ -1,1 +1,277 @@
-//! redirector (being written)
+//! # redirector — send each client to the nearest healthy edge
+//!
+//! A request router in the style of Apache Traffic Control's Traffic Router, speaking
+//! three protocols over one routing core:
+//!
+//! - **DNS** ([`dns`]): `A`/`AAAA` for the CDN name answered with the chosen edge's
+//!   address (short TTL, EDNS Client Subnet honoured and its scope echoed).
+//! - **HTTP** ([`http`]): `GET /<path>` answers `302 Location: <edge URL>/<path>`.
+//! - **DASH-IF Content Steering** ([`steering`]): `/steer` returns a pathway priority
+//!   list; `/steered/<asset>/manifest.mpd` is the origin's MPD with one `BaseURL` per
+//!   edge and a `ContentSteering` element pointing back here.
+//!
+//! ## How a query flows
+//! 1. The client is located ([`choice::Snapshot::locate`]): HTTP uses the peer address
+//!    (or `X-Forwarded-For` when the peer is a trusted proxy), DNS the ECS subnet or the
+//!    resolver's address; longest-prefix match over the coverage zones
+//!    ([`topology::ZoneTable`]), else the default location.
+//! 2. [`choice::Snapshot::choose`] ranks the service's healthy edges by great-circle
+//!    distance (or the RTT table) adjusted by bias, hashes the content key (rendezvous)
+//!    among the edges within slack of the best, and applies bounded load.
+//! 3. The answer is written and counted ([`metrics`]).
+//!
+//! Health ([`health`]) probes every edge in the background; the topology
+//! ([`topology`]) is reloaded on SIGHUP or file change and swapped atomically — a bad
+//! file keeps the previous topology, so answers never stop during a reload.
+
+pub mod choice;
+pub mod dns;
+pub mod geo;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod steering;
+pub mod topology;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+
+pub use choice::{Decision, Snapshot};
+pub use topology::{Topology, TopologyError};
+
+/// State shared by every interface: the current snapshot, health and metrics.
+#[derive(Debug)]
+pub struct Shared {
+    current: RwLock<Arc<Snapshot>>,
+    registry: health::HealthRegistry,
+    /// Metrics.
+    pub metrics: metrics::Metrics,
+    topology_path: PathBuf,
+    epoch: Instant,
+}
+
+impl Shared {
+    /// Loads the topology at `path`.
+    pub fn load(path: &Path) -> Result<Shared, TopologyError> {
+        let topology = Topology::load(path)?;
+        let registry = health::HealthRegistry::default();
+        let epoch = Instant::now();
+        let snap = Self::build(&registry, topology, epoch);
+        Ok(Shared {
+            current: RwLock::new(Arc::new(snap)),
+            registry,
+            metrics: metrics::Metrics::new(),
+            topology_path: path.to_path_buf(),
+            epoch,
+        })
+    }
+
+    fn build(registry: &health::HealthRegistry, topology: Topology, epoch: Instant) -> Snapshot {
+        let health = topology
+            .edges
+            .iter()
+            .map(|e| registry.get(&e.id, &e.url))
+            .collect();
+        let keep: Vec<(String, String)> = topology
+            .edges
+            .iter()
+            .map(|e| (e.id.clone(), e.url.clone()))
+            .collect();
+        registry.retain(&keep);
+        Snapshot::new(topology, health, epoch)
+    }
+
+    /// The current snapshot (cheap: an `Arc` clone).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.read().expect("snapshot lock poisoned").clone()
+    }
+
+    /// Re-reads the topology file; on error the current topology stays in place.
+    pub fn reload(&self) -> Result<(), TopologyError> {
+        match Topology::load(&self.topology_path) {
+            Ok(t) => {
+                let snap = Arc::new(Self::build(&self.registry, t, self.epoch));
+                *self.current.write().expect("snapshot lock poisoned") = snap;
+                self.metrics.reload(true);
+                tracing::info!(file = %self.topology_path.display(), "topology reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.reload(false);
+                tracing::error!(error = %e, "topology reload failed; keeping the previous topology");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RedirectorConfig {
+    /// The topology file.
+    pub topology: PathBuf,
+    /// DNS listen address (UDP and TCP); `None`: no DNS.
+    pub dns: Option<SocketAddr>,
+    /// HTTP listen address; `None`: no HTTP.
+    pub http: Option<SocketAddr>,
+    /// Poll the topology file for changes this often (`None`: only SIGHUP / [`Shared::reload`]).
+    pub watch_interval: Option<Duration>,
+    /// Reload on SIGHUP.
+    pub reload_on_sighup: bool,
+    /// Probe edges' health (tests may turn it off and drive health by hand).
+    pub health_checks: bool,
+}
+
+impl RedirectorConfig {
+    /// Defaults: file watching every second, SIGHUP, health checks on.
+    pub fn new(topology: impl Into<PathBuf>) -> RedirectorConfig {
+        RedirectorConfig {
+            topology: topology.into(),
+            dns: None,
+            http: None,
+            watch_interval: Some(Duration::from_secs(1)),
+            reload_on_sighup: true,
+            health_checks: true,
+        }
+    }
+}
+
+/// A running redirector (background tasks and threads).
+#[derive(Debug)]
+pub struct RunningRedirector {
+    shared: Arc<Shared>,
+    http_addr: Option<SocketAddr>,
+    dns: Option<dns::RunningDns>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    http_shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl RunningRedirector {
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The bound DNS address (UDP and TCP).
+    pub fn dns_addr(&self) -> Option<SocketAddr> {
+        self.dns.as_ref().map(|d| d.local_addr())
+    }
+
+    /// The shared state.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops everything.
+    pub fn stop(mut self) {
+        if let Some(tx) = self.http_shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(d) = self.dns.take() {
+            d.stop();
+        }
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for RunningRedirector {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Loads the topology and starts the configured interfaces, health checks and reloads.
+pub async fn bind(config: RedirectorConfig) -> anyhow::Result<RunningRedirector> {
+    let shared = Arc::new(Shared::load(&config.topology)?);
+    let mut tasks = Vec::new();
+    if config.health_checks {
+        tasks.push(tokio::spawn(health::run(shared.clone(), shared.epoch)));
+    }
+    if let Some(every) = config.watch_interval {
+        let s = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut last = file_stamp(&s.topology_path);
+            loop {
+                tokio::time::sleep(every).await;
+                let now = file_stamp(&s.topology_path);
+                if now.is_some() && now != last {
+                    last = now;
+                    let _ = s.reload();
+                }
+            }
+        }));
+    }
+    if config.reload_on_sighup {
+        let s = shared.clone();
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot install the SIGHUP handler")?;
+        tasks.push(tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the topology");
+                let _ = s.reload();
+            }
+        }));
+    }
+    let dns = match config.dns {
+        Some(addr) => Some(dns::bind(addr, shared.clone()).await?),
+        None => None,
+    };
+    let (mut http_addr, mut http_shutdown) = (None, None);
+    if let Some(addr) = config.http {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        http_addr = Some(listener.local_addr()?);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        http_shutdown = Some(tx);
+        let app = http::router(shared.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "http server failed");
+            }
+        }));
+    }
+    Ok(RunningRedirector {
+        shared,
+        http_addr,
+        dns,
+        tasks,
+        http_shutdown,
+    })
+}
+
+/// Global stop flag helper for blocking threads.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    pub(crate) fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,290 @@
+//! HTTP interface: `302` redirects, `/steer` and `/steered/...` (content steering),
+//! `/debug/route`, `/healthz` and `/metrics`. Every response carries CORS headers
+//! (`origin::http::cors`); redirects carry `Cache-Control: no-store`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, StatusCode, Uri};
+use serde::Deserialize;
+
+use crate::choice::{content_key, Decision, Family, Snapshot};
+use crate::topology::canonical_ip;
+use crate::{steering, Shared};
+
+#[derive(Clone)]
+struct AppState {
+    shared: Arc<Shared>,
+    client: reqwest::Client,
+}
+
+/// The redirector's HTTP router (serve with `into_make_service_with_connect_info::<SocketAddr>`).
+pub fn router(shared: Arc<Shared>) -> Router {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .expect("reqwest client");
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/debug/route", get(debug_route))
+        .route("/steer", get(steer))
+        .route("/steered/{*rest}", get(steered))
+        .fallback(redirect)
+        .layer(origin::http::cors::CorsLayer)
+        .with_state(AppState { shared, client })
+}
+
+/// The client address: the peer, or — when the peer is a trusted proxy — the right-most
+/// `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub fn client_ip(snap: &Snapshot, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let peer = canonical_ip(peer);
+    if !snap.topology.is_trusted_proxy(peer) {
+        return peer;
+    }
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for v in headers.get_all("x-forwarded-for") {
+        let Ok(s) = v.to_str() else { return peer };
+        for part in s.split(',') {
+            match part.trim().parse::<IpAddr>() {
+                Ok(ip) => hops.push(canonical_ip(ip)),
+                Err(_) => return peer,
+            }
+        }
+    }
+    hops.into_iter()
+        .rev()
+        .find(|ip| !snap.topology.is_trusted_proxy(*ip))
+        .unwrap_or(peer)
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    let mut r = st.shared.metrics.encode().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    no_store(r)
+}
+
+fn decide(
+    st: &AppState,
+    snap: &Snapshot,
+    ip: IpAddr,
+    host: Option<&str>,
+    key: &str,
+    proto: &'static str,
+) -> Decision {
+    let service = snap.topology.service_for_host(host);
+    let (loc, prefix) = snap.locate(ip);
+    let d = snap.choose(service, loc, prefix, key.as_bytes(), None, true);
+    if let Some(e) = &d.chosen_edge {
+        st.shared.metrics.answer(e, &d.location, proto, d.degraded);
+    }
+    d
+}
+
+fn host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok())
+}
+
+async fn redirect(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = (StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD only\n").into_response();
+        r.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
+        return r;
+    }
+    let snap = st.shared.snapshot();
+    let ip = client_ip(&snap, peer.ip(), &headers);
+    // Raw bytes as received: the path is never decoded or re-encoded.
+    let pq = uri.path_and_query().map_or("/", |p| p.as_str());
+    let d = decide(&st, &snap, ip, host(&headers), &content_key(pq), "http");
+    let Some(e) = d.chosen else {
+        return no_store((StatusCode::SERVICE_UNAVAILABLE, "no edge\n").into_response());
+    };
+    let location = format!("{}{}", snap.topology.edges[e].url, pq);
+    let Ok(v) = HeaderValue::from_str(&location) else {
+        return (StatusCode::BAD_REQUEST, "bad path\n").into_response();
+    };
+    let mut r = (StatusCode::FOUND, format!("{location}\n")).into_response();
+    r.headers_mut().insert(header::LOCATION, v);
+    no_store(r)
+}
+
+#[derive(Debug, Deserialize)]
+struct RouteQuery {
+    client: IpAddr,
+    #[serde(default = "slash")]
+    path: String,
+    service: Option<String>,
+    family: Option<u8>,
+}
+
+fn slash() -> String {
+    "/".into()
+}
+
+async fn debug_route(State(st): State<AppState>, Query(q): Query<RouteQuery>) -> Response {
+    let snap = st.shared.snapshot();
+    let t = &snap.topology;
+    let service = match &q.service {
+        Some(name) => match t.services.iter().position(|s| &s.name == name) {
+            Some(s) => s,
+            None => return (StatusCode::NOT_FOUND, "no such service\n").into_response(),
+        },
+        None => 0,
+    };
+    let family = match q.family {
+        Some(4) => Some(Family::V4),
+        Some(6) => Some(Family::V6),
+        _ => None,
+    };
+    let key = content_key(&q.path);
+    let (loc, prefix) = snap.locate(q.client);
+    let d = snap.choose(service, loc, prefix, key.as_bytes(), family, false);
+    let health: Vec<serde_json::Value> = t
+        .edges
+        .iter()
+        .zip(&snap.health)
+        .map(|(e, h)| {
+            serde_json::json!({
+                "edge": e.id, "url": e.url, "state": h.state(),
+                "fail_streak": h.fail_streak(), "last_error": h.last_error(),
+            })
+        })
+        .collect();
+    no_store(
+        Json(serde_json::json!({
+            "client": q.client,
+            "service": t.services[service].name,
+            "key": key,
+            "decision": d,
+            "health": health,
+        }))
+        .into_response(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct SteerQuery {
+    #[serde(default)]
+    asset: String,
+}
+
+async fn steer(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(q): Query<SteerQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let snap = st.shared.snapshot();
+    let ip = client_ip(&snap, peer.ip(), &headers);
+    let key = content_key(&format!("/{}", q.asset));
+    let d = decide(&st, &snap, ip, host(&headers), &key, "steering");
+    let m = steering::manifest(&d, snap.topology.steering.ttl);
+    no_store(Json(m).into_response())
+}
+
+async fn steered(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let rest = uri.path().trim_start_matches("/steered");
+    if origin::path::sanitize(rest).is_err() || !rest.ends_with(".mpd") {
+        return (StatusCode::NOT_FOUND, "not an MPD path\n").into_response();
+    }
+    let dir = rest
+        .rsplit_once('/')
+        .map_or("", |(d, _)| d)
+        .trim_matches('/');
+    let snap = st.shared.snapshot();
+    let ip = client_ip(&snap, peer.ip(), &headers);
+    let key = content_key(&format!("/{dir}"));
+    let d = decide(&st, &snap, ip, host(&headers), &key, "steering");
+    let Some(first) = d.chosen_edge.clone() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no edge\n").into_response();
+    };
+    // Fetch the original MPD from the configured origin, else from the ranked edges.
+    let sources: Vec<String> = match &snap.topology.steering.origin {
+        Some(o) => vec![o.trim_end_matches('/').to_string()],
+        None => d
+            .candidates
+            .iter()
+            .filter_map(|c| snap.topology.edge_index(&c.edge))
+            .map(|i| snap.topology.edges[i].url.clone())
+            .collect(),
+    };
+    let mut original = None;
+    let mut last_err = String::from("no source");
+    for s in sources {
+        match st.client.get(format!("{s}{rest}")).send().await {
+            Ok(r) if r.status().is_success() => match r.text().await {
+                Ok(t) => {
+                    original = Some(t);
+                    break;
+                }
+                Err(e) => last_err = e.to_string(),
+            },
+            Ok(r) => last_err = format!("{s}{rest}: status {}", r.status()),
+            Err(e) => last_err = format!("{s}{rest}: {e}"),
+        }
+    }
+    let Some(original) = original else {
+        return (
+            StatusCode::BAD_GATEWAY,
+            format!("cannot fetch the MPD: {last_err}\n"),
+        )
+            .into_response();
+    };
+    let svc = snap.topology.service_for_host(host(&headers));
+    let edges: Vec<(String, String)> = snap.topology.services[svc]
+        .edges
+        .iter()
+        .map(|&i| {
+            (
+                snap.topology.edges[i].id.clone(),
+                snap.topology.edges[i].url.clone(),
+            )
+        })
+        .collect();
+    let host = host(&headers).unwrap_or("localhost");
+    let steer_url = format!("http://{host}/steer?asset={dir}");
+    match steering::steered_mpd(&original, dir, &edges, &steer_url, &first) {
+        Ok(xml) => {
+            let mut r = xml.into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/dash+xml"),
+            );
+            no_store(r)
+        }
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            format!("cannot rewrite the MPD: {e}\n"),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,163 @@
+//! Prometheus metrics (`/metrics`): answers per edge, zone and protocol, DNS response
+//! codes, health state and flips, topology reloads.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::health::HealthState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnswerLabels {
+    edge: String,
+    zone: String,
+    proto: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlipLabels {
+    edge: String,
+    to: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EdgeLabels {
+    edge: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RcodeLabels {
+    rcode: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// All redirector metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    answers: Family<AnswerLabels, Counter>,
+    flips: Family<FlipLabels, Counter>,
+    edge_up: Family<EdgeLabels, Gauge>,
+    dns_responses: Family<RcodeLabels, Counter>,
+    reloads: Family<ResultLabels, Counter>,
+    degraded: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("redirector");
+        let answers = Family::<AnswerLabels, Counter>::default();
+        registry.register(
+            "answers",
+            "Routing answers by chosen edge, client zone and protocol (dns, http, steering)",
+            answers.clone(),
+        );
+        let flips = Family::<FlipLabels, Counter>::default();
+        registry.register("health_flips", "Edge health state changes", flips.clone());
+        let edge_up = Family::<EdgeLabels, Gauge>::default();
+        registry.register(
+            "edge_up",
+            "1 if health considers the edge up",
+            edge_up.clone(),
+        );
+        let dns_responses = Family::<RcodeLabels, Counter>::default();
+        registry.register(
+            "dns_responses",
+            "DNS responses by RCODE",
+            dns_responses.clone(),
+        );
+        let reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "topology_reloads",
+            "Topology reloads by result",
+            reloads.clone(),
+        );
+        let degraded = Counter::default();
+        registry.register(
+            "degraded_answers",
+            "Answers given while no candidate edge was healthy (least-bad edge)",
+            degraded.clone(),
+        );
+        Metrics {
+            registry,
+            answers,
+            flips,
+            edge_up,
+            dns_responses,
+            reloads,
+            degraded,
+        }
+    }
+
+    /// Counts one routing answer.
+    pub fn answer(&self, edge: &str, zone: &str, proto: &'static str, degraded: bool) {
+        self.answers
+            .get_or_create(&AnswerLabels {
+                edge: edge.to_string(),
+                zone: zone.to_string(),
+                proto,
+            })
+            .inc();
+        if degraded {
+            self.degraded.inc();
+        }
+    }
+
+    /// Counts a health flip.
+    pub fn health_flip(&self, edge: &str, to: HealthState) {
+        let to = match to {
+            HealthState::Up => "up",
+            HealthState::Down => "down",
+            HealthState::Unknown => "unknown",
+        };
+        self.flips
+            .get_or_create(&FlipLabels {
+                edge: edge.to_string(),
+                to,
+            })
+            .inc();
+    }
+
+    /// Sets the `edge_up` gauge.
+    pub fn set_edge_up(&self, edge: &str, up: bool) {
+        self.edge_up
+            .get_or_create(&EdgeLabels {
+                edge: edge.to_string(),
+            })
+            .set(up as i64);
+    }
+
+    /// Counts a DNS response by RCODE name.
+    pub fn dns_response(&self, rcode: &'static str) {
+        self.dns_responses
+            .get_or_create(&RcodeLabels { rcode })
+            .inc();
+    }
+
+    /// Counts a topology reload (`ok` or `error`).
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.reloads.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
