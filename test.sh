@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "$0")" && pwd)"
 source "$ROOT/scripts/lib.sh"
 cd "$ROOT"
 
-apt_install ca-certificates ffmpeg chromium libxml2-utils fonts-dejavu-core
+apt_install ca-certificates ffmpeg chromium libxml2-utils fonts-dejavu-core bind9-dnsutils
 web_deps
 
 log "cargo fmt --check, cargo clippy -D warnings"
