@@ -32,6 +32,9 @@ enum Command {
     /// ABR player simulator: `simulate` / `study` (Sabre- and Pensieve-compatible models).
     #[command(subcommand)]
     Player(cmd::player::PlayerCommand),
+    /// Route clients to the nearest healthy edge: DNS (A/AAAA with ECS), HTTP 302 and
+    /// DASH content steering, from a topology of edges and coverage zones.
+    Redirector(cmd::redirector::RedirectorArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,5 +52,6 @@ fn main() -> anyhow::Result<()> {
         Command::Origin(args) => cmd::origin::run(args),
         Command::Edge(args) => cmd::edge::run(args),
         Command::Player(cmd) => cmd::player::run(cmd),
+        Command::Redirector(args) => cmd::redirector::run(args),
     }
 }

@@ -4,3 +4,4 @@ pub mod edge;
 pub mod origin;
 pub mod package;
 pub mod player;
+pub mod redirector;

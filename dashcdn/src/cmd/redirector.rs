@@ -1,0 +1,54 @@
+//! `dashcdn redirector`: route clients to the nearest healthy edge (DNS, HTTP 302,
+//! DASH content steering).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+/// Flags of `dashcdn redirector`.
+#[derive(Debug, Args)]
+pub struct RedirectorArgs {
+    /// Topology file (TOML): edges, coverage zones (or `czf = "file.json"`), services,
+    /// health, DNS and steering settings. Reloaded on SIGHUP and when the file changes;
+    /// a bad new file keeps the previous topology.
+    #[arg(long, value_name = "FILE")]
+    topology: PathBuf,
+    /// DNS listen address, UDP and TCP (e.g. 127.0.0.1:5353; port 0 picks one).
+    #[arg(long, value_name = "ADDR")]
+    dns: Option<SocketAddr>,
+    /// HTTP listen address: `GET /<path>` → 302 to the chosen edge, `/steer`,
+    /// `/steered/<asset>/manifest.mpd`, `/debug/route?client=IP&path=/x`, `/healthz`,
+    /// `/metrics`.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+}
+
+/// Runs the redirector until Ctrl-C or SIGTERM.
+pub fn run(args: RedirectorArgs) -> anyhow::Result<()> {
+    if args.dns.is_none() && args.http.is_none() {
+        anyhow::bail!("nothing to serve: give --dns ADDR and/or --http ADDR");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let mut config = redirector::RedirectorConfig::new(&args.topology);
+        config.dns = args.dns;
+        config.http = args.http;
+        let running = redirector::bind(config).await?;
+        if let Some(a) = running.dns_addr() {
+            println!("dns on {a} (udp+tcp)");
+        }
+        // Scripts and tests wait for this exact line to learn the bound address.
+        if let Some(a) = running.http_addr() {
+            println!("listening on http://{a}");
+        }
+        origin::server::shutdown_signal().await;
+        tracing::info!("shutting down");
+        running.stop();
+        Ok(())
+    })
+}
