@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# By-hand benchmark of the redirector (not run by CI):
+#   DNS queries/s with dnsperf against `dashcdn redirector` and, side by side, against
+#   Knot DNS with mod-geoip in subnet mode answering the same name from an equivalent
+#   configuration (same subnets → same addresses); HTTP redirects/s with wrk.
+# Usage: redirector/bench/bench.sh [SECONDS]   (Debian: installs dnsperf knot knot-module-geoip wrk)
+# Everything listens on 127.0.0.1; nothing leaves the machine.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$ROOT/scripts/lib.sh"
+SECS="${1:-10}"
+apt_install dnsperf knot knot-module-geoip wrk bind9-dnsutils
+(cd "$ROOT" && cargo build --release -p dashcdn)
+BIN="$ROOT/target/release/dashcdn"
+W="$(mktemp -d)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+trap cleanup EXIT
+DNS_PORT=55353; KNOT_PORT=55354; HTTP_PORT=58053
+
+# The same data for both: 3 edges, 3 client subnets (+ 2000 more /24s spread over them,
+# so the lookup is not trivially small), default → edge 1.
+python3 - "$W" <<'PY'
+import sys, os
+w = sys.argv[1]
+edges = [("paris", "127.0.0.1", 48.85, 2.35), ("nyc", "127.0.0.2", 40.71, -74.0), ("tokyo", "127.0.0.3", 35.68, 139.69)]
+zones = [("eu", 50.11, 8.68, ["192.0.2.0/24"], 0), ("us", 38.9, -77.03, ["198.51.100.0/24"], 1), ("asia", 34.69, 135.5, ["203.0.113.0/24"], 2)]
+extra = [[], [], []]
+for i in range(2000):
+    extra[i % 3].append(f"10.{i // 256}.{i % 256}.0/24")
+t = ['default_location = "eu"', 'cdn_name = "cdn.example.test"', "[dns]", "ttl = 10", "[health]", "interval_ms = 1000"]
+for eid, ip, lat, lon in edges:
+    t += ["[[edges]]", f'id = "{eid}"', f'url = "http://{ip}:9"', f'address = "{ip}"', f"lat = {lat}", f"lon = {lon}"]
+for (name, lat, lon, nets, e), more in zip(zones, extra):
+    allnets = ", ".join(f'"{n}"' for n in nets + more)
+    t += ["[[locations]]", f'name = "{name}"', f"lat = {lat}", f"lon = {lon}", f"networks = [{allnets}]"]
+open(os.path.join(w, "topology.toml"), "w").write("\n".join(t) + "\n")
+g = ["cdn.example.test:"]
+for (name, lat, lon, nets, e), more in zip(zones, extra):
+    for n in nets + more:
+        g += [f"  - net: {n}", f"    A: {edges[e][1]}"]
+g += ["  - net: 0.0.0.0/0", f"    A: {edges[0][1]}"]
+open(os.path.join(w, "geo.conf"), "w").write("\n".join(g) + "\n")
+open(os.path.join(w, "example.test.zone"), "w").write(
+    "$ORIGIN example.test.\n$TTL 10\n@ SOA ns1 hostmaster 1 3600 600 86400 10\n@ NS ns1\nns1 A 127.0.0.1\ncdn A 127.0.0.1\n")
+open(os.path.join(w, "queries.txt"), "w").write("cdn.example.test A\n")
+PY
+mkdir -p "$W/knot"
+cat > "$W/knot.conf" <<KNOT
+server:
+    listen: 127.0.0.1@$KNOT_PORT
+    rundir: $W/knot
+    udp-workers: 2
+    tcp-workers: 1
+database:
+    storage: $W/knot
+log:
+  - target: stderr
+    any: warning
+mod-geoip:
+  - id: geo
+    config-file: $W/geo.conf
+    ttl: 10
+    mode: subnet
+template:
+  - id: default
+    storage: $W
+    semantic-checks: off
+zone:
+  - domain: example.test
+    file: example.test.zone
+    module: mod-geoip/geo
+KNOT
+
+"$BIN" --log warn redirector --topology "$W/topology.toml" --dns 127.0.0.1:$DNS_PORT --http 127.0.0.1:$HTTP_PORT > "$W/redirector.out" &
+PIDS+=($!)
+knotd -c "$W/knot.conf" > "$W/knot.out" 2>&1 &
+PIDS+=($!)
+sleep 2
+
+# ECS 192.0.2.0/24 on every query: family 1, source 24, scope 0, address c0 00 02.
+ECS="8:00011800c00002"
+for port in $DNS_PORT $KNOT_PORT; do
+  a=$(dig @127.0.0.1 -p $port +short +subnet=198.51.100.0/24 cdn.example.test A)
+  [ "$a" = "127.0.0.2" ] || { echo "server on port $port answered '$a' for 198.51.100.0/24 (expected 127.0.0.2)" >&2; cat "$W"/*.out >&2; exit 1; }
+done
+
+qps() { dnsperf -s 127.0.0.1 -p "$1" -d "$W/queries.txt" -l "$SECS" -c 4 -Q 2000000 -q 500 -E "$ECS" 2>&1 | awk '/Queries per second/ {print $4}'; }
+log "dnsperf ${SECS}s: redirector"
+R=$(qps $DNS_PORT)
+log "dnsperf ${SECS}s: knot + mod-geoip (subnet mode)"
+K=$(qps $KNOT_PORT)
+log "wrk ${SECS}s: HTTP 302"
+H=$(wrk -t2 -c64 -d"${SECS}s" -H "X-Forwarded-For: 192.0.2.1" "http://127.0.0.1:$HTTP_PORT/default/v1/1.m4s" | awk '/Requests\/sec/ {print $2}')
+
+printf '\n%-40s %12s\n' "what" "per second"
+printf '%-40s %12s\n' "DNS redirector (dnsperf, ECS)" "$R"
+printf '%-40s %12s\n' "DNS knot mod-geoip subnet (dnsperf, ECS)" "$K"
+printf '%-40s %12s\n' "HTTP 302 redirector (wrk -c64)" "$H"
+python3 -c "print(f'redirector / knot DNS qps ratio: {float(\"$R\")/float(\"$K\"):.2f}')"
