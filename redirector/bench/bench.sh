@@ -52,6 +52,7 @@ server:
     rundir: $W/knot
     udp-workers: 2
     tcp-workers: 1
+    edns-client-subnet: on
 database:
     storage: $W/knot
 log:

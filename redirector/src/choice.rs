@@ -83,6 +83,8 @@ pub struct Snapshot {
     pub load: Vec<EdgeLoad>,
     /// Per-edge rendezvous seeds.
     seeds: Vec<u64>,
+    /// DNS answer counters by `location * edges + edge`, resolved once.
+    pub(crate) dns_counters: Vec<std::sync::OnceLock<prometheus_client::metrics::counter::Counter>>,
     epoch: Instant,
 }
 
@@ -155,7 +157,11 @@ impl Snapshot {
             .map(|e| xxh3_64_with_seed(e.id.as_bytes(), 0x5eed))
             .collect();
         let load = topology.edges.iter().map(|_| EdgeLoad::new()).collect();
+        let dns_counters = (0..topology.edges.len() * topology.locations.len())
+            .map(|_| std::sync::OnceLock::new())
+            .collect();
         Snapshot {
+            dns_counters,
             topology,
             health,
             load,

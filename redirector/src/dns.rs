@@ -182,6 +182,9 @@ pub fn answer(shared: &Shared, packet: &[u8], src: IpAddr, udp: bool) -> Option<
     if packet.len() < 12 || packet[2] & 0x80 != 0 {
         return None; // no header, or a response: drop
     }
+    if let Some(out) = fast_answer(shared, packet, src) {
+        return Some(out);
+    }
     let req = match Message::from_vec(packet) {
         Ok(m) => m,
         Err(_) => {
@@ -296,35 +299,23 @@ fn respond(shared: &Shared, req: &Message, src: IpAddr) -> (Message, ResponseCod
         };
         match (q.query_type(), family) {
             (_, Some(fam)) => {
-                let (loc, matched) = snap.locate(client);
-                // Key: the client's subnet, so resolvers spread over near-equal edges
-                // while each subnet keeps its edge.
-                let (key, key_len) = subnet_key(client, ecs.as_ref());
-                let d = snap.choose(svc, loc, matched, &key, Some(fam), true);
-                if let Some(e) = d.chosen {
-                    let edge = &t.edges[e];
-                    let rdata = match fam {
-                        Family::V4 => edge.ipv4.map(|a| RData::A(A::from(a))),
-                        Family::V6 => edge.ipv6.map(|a| RData::AAAA(AAAA::from(a))),
-                    };
-                    if let Some(rdata) = rdata {
-                        resp.add_answer(Record::from_rdata(owner, ttl, rdata));
+                let (addr, scope) = pick(
+                    shared,
+                    &snap,
+                    svc,
+                    client,
+                    ecs.map(|s| s.source_prefix()),
+                    fam,
+                );
+                match addr {
+                    Some(a) => {
+                        resp.add_answer(Record::from_rdata(owner, ttl, addr_rdata(a)));
                     }
-                    shared
-                        .metrics
-                        .answer(&edge.id, &d.location, "dns", d.degraded);
-                } else {
-                    resp.add_authority(soa());
+                    None => {
+                        resp.add_authority(soa());
+                    }
                 }
                 if let (Some(s), Some(edns)) = (ecs, resp.edns.as_mut()) {
-                    let near = d.candidates.iter().filter(|c| c.near).count();
-                    let scope = match matched {
-                        Some(m) if near > 1 => m.max(key_len),
-                        Some(m) => m,
-                        None if near > 1 => s.source_prefix().max(key_len),
-                        None => s.source_prefix(),
-                    };
-                    let scope = if s.source_prefix() == 0 { 0 } else { scope };
                     let echo = ClientSubnet::new(s.addr(), s.source_prefix(), scope);
                     edns.options_mut().insert(EdnsOption::Subnet(echo));
                 }
@@ -370,6 +361,177 @@ fn respond(shared: &Shared, req: &Message, src: IpAddr) -> (Message, ResponseCod
     finish(resp, ResponseCode::NXDomain)
 }
 
+/// Routes one A/AAAA query: the chosen edge's address of the family (if any) and the
+/// ECS scope the answer is valid for. Counts the answer.
+fn pick(
+    shared: &Shared,
+    snap: &crate::Snapshot,
+    svc: usize,
+    client: IpAddr,
+    ecs_source: Option<u8>,
+    fam: Family,
+) -> (Option<IpAddr>, u8) {
+    let t = &snap.topology;
+    let (loc, matched) = snap.locate(client);
+    // Key: the client's subnet, so resolvers spread over near-equal edges while each
+    // subnet keeps its edge.
+    let (key, key_len) = subnet_key(client, ecs_source);
+    let d = snap.choose(svc, loc, matched, &key, Some(fam), true);
+    let mut addr = None;
+    if let Some(e) = d.chosen {
+        let edge = &t.edges[e];
+        addr = match fam {
+            Family::V4 => edge.ipv4.map(IpAddr::V4),
+            Family::V6 => edge.ipv6.map(IpAddr::V6),
+        };
+        shared.metrics.answer_dns(snap, e, loc, d.degraded);
+    }
+    let source = ecs_source.unwrap_or(0);
+    let near = d.candidates.iter().filter(|c| c.near).count();
+    let scope = match matched {
+        _ if source == 0 => 0,
+        Some(m) if near > 1 => m.max(key_len),
+        Some(m) => m,
+        None if near > 1 => source.max(key_len),
+        None => source,
+    };
+    (addr, scope)
+}
+
+/// Answers the common case without building a `Message`: one question for A/AAAA at a
+/// service apex, class IN, no other records but an optional well-formed OPT (version 0,
+/// at most an ECS option). `None`: not that case, use the general path.
+fn fast_answer(shared: &Shared, p: &[u8], src: IpAddr) -> Option<Vec<u8>> {
+    // Header: QR=0, opcode 0, QD=1, AN=0, NS=0, AR<=1.
+    if p[2] & 0xf8 != 0 || p[4..10] != [0, 1, 0, 0, 0, 0] || p[10] != 0 || p[11] > 1 {
+        return None;
+    }
+    let mut i = 12;
+    let mut name = String::with_capacity(32);
+    loop {
+        let l = *p.get(i)? as usize;
+        if l == 0 {
+            i += 1;
+            break;
+        }
+        if l > 63 {
+            return None;
+        }
+        let label = p.get(i + 1..i + 1 + l)?;
+        for &b in label {
+            if !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return None;
+            }
+            name.push(b.to_ascii_lowercase() as char);
+        }
+        name.push('.');
+        i += 1 + l;
+    }
+    let q = p.get(i..i + 4)?;
+    let qend = i + 4;
+    let fam = match (q[0], q[1], q[2], q[3]) {
+        (0, 1, 0, 1) => Family::V4,
+        (0, 28, 0, 1) => Family::V6,
+        _ => return None,
+    };
+    // Optional OPT: root name, type 41, payload, ext-rcode 0, version 0, flags, rdata.
+    let mut ecs: Option<(u16, u8, Vec<u8>)> = None;
+    let has_opt = p[11] == 1;
+    let mut client = canonical_ip(src);
+    if has_opt {
+        let o = p.get(qend..qend + 11)?;
+        if o[0] != 0 || o[1..3] != [0, 41] || o[5] != 0 || o[6] != 0 {
+            return None;
+        }
+        let rdlen = u16::from_be_bytes([o[9], o[10]]) as usize;
+        let rd = p.get(qend + 11..qend + 11 + rdlen)?;
+        if qend + 11 + rdlen != p.len() {
+            return None;
+        }
+        if !rd.is_empty() {
+            // Exactly one option: ECS.
+            if rd.len() < 8
+                || rd[0..2] != [0, 8]
+                || u16::from_be_bytes([rd[2], rd[3]]) as usize != rd.len() - 4
+            {
+                return None;
+            }
+            let family = u16::from_be_bytes([rd[4], rd[5]]);
+            let (source, scope) = (rd[6], rd[7]);
+            let addr = &rd[8..];
+            let max = match family {
+                1 => 32,
+                2 => 128,
+                _ => return None,
+            };
+            if source > max || scope != 0 || addr.len() != source.div_ceil(8) as usize {
+                return None;
+            }
+            if source > 0 {
+                client = match family {
+                    1 => {
+                        let mut b = [0u8; 4];
+                        b[..addr.len()].copy_from_slice(addr);
+                        IpAddr::from(b)
+                    }
+                    _ => {
+                        let mut b = [0u8; 16];
+                        b[..addr.len()].copy_from_slice(addr);
+                        IpAddr::from(b)
+                    }
+                };
+                if crate::topology::Cidr::new(client, source).map(|c| c.addr()) != Some(client) {
+                    return None; // bits beyond the source prefix: let the general path judge
+                }
+            }
+            ecs = Some((family, source, addr.to_vec()));
+        }
+    } else if qend != p.len() {
+        return None;
+    }
+    let snap = shared.snapshot();
+    let t = &snap.topology;
+    let svc = t.service_for_dns(&name)?;
+    let (addr, scope) = pick(shared, &snap, svc, client, ecs.as_ref().map(|e| e.1), fam);
+    let addr = addr?;
+    let mut out = Vec::with_capacity(qend + 64);
+    out.extend_from_slice(&p[0..2]);
+    out.push(0x84 | (p[2] & 0x01)); // QR, AA, RD copied
+    out.push(p[3] & 0x10); // CD copied, RCODE 0
+    out.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, has_opt as u8]);
+    out.extend_from_slice(&p[12..qend]);
+    out.extend_from_slice(&[0xc0, 0x0c]);
+    out.extend_from_slice(&p[qend - 4..qend]);
+    out.extend_from_slice(&t.dns.ttl.to_be_bytes());
+    match addr {
+        IpAddr::V4(a) => {
+            out.extend_from_slice(&[0, 4]);
+            out.extend_from_slice(&a.octets());
+        }
+        IpAddr::V6(a) => {
+            out.extend_from_slice(&[0, 16]);
+            out.extend_from_slice(&a.octets());
+        }
+    }
+    if has_opt {
+        out.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+        match ecs {
+            Some((family, source, a)) => {
+                let len = 4 + a.len();
+                out.extend_from_slice(&((len + 4) as u16).to_be_bytes());
+                out.extend_from_slice(&[0, 8]);
+                out.extend_from_slice(&(len as u16).to_be_bytes());
+                out.extend_from_slice(&family.to_be_bytes());
+                out.extend_from_slice(&[source, scope]);
+                out.extend_from_slice(&a);
+            }
+            None => out.extend_from_slice(&[0, 0]),
+        }
+    }
+    shared.metrics.dns_response("NOERROR");
+    Some(out)
+}
+
 fn addr_rdata(a: IpAddr) -> RData {
     match a {
         IpAddr::V4(v) => RData::A(A::from(v)),
@@ -391,13 +553,12 @@ fn relative(name: &str, apex: &Name) -> Name {
 
 /// Hash key of a DNS client: its /24 (IPv4) or /56 (IPv6), no finer than the ECS source
 /// prefix; returns the key and its prefix length.
-fn subnet_key(client: IpAddr, ecs: Option<&ClientSubnet>) -> (Vec<u8>, u8) {
+fn subnet_key(client: IpAddr, ecs_source: Option<u8>) -> (Vec<u8>, u8) {
     let (bits, max) = match client {
         IpAddr::V4(_) => (24u8, 32u8),
         IpAddr::V6(_) => (56u8, 128u8),
     };
-    let len = ecs
-        .map(|s| s.source_prefix())
+    let len = ecs_source
         .filter(|&p| p > 0)
         .map_or(bits, |p| p.min(bits))
         .min(max);

@@ -47,6 +47,7 @@ pub struct Metrics {
     dns_responses: Family<RcodeLabels, Counter>,
     reloads: Family<ResultLabels, Counter>,
     degraded: Counter,
+    noerror: Counter,
 }
 
 impl Default for Metrics {
@@ -91,7 +92,11 @@ impl Metrics {
             "Answers given while no candidate edge was healthy (least-bad edge)",
             degraded.clone(),
         );
+        let noerror = dns_responses
+            .get_or_create(&RcodeLabels { rcode: "NOERROR" })
+            .clone();
         Metrics {
+            noerror,
             registry,
             answers,
             flips,
@@ -113,6 +118,35 @@ impl Metrics {
             .inc();
         if degraded {
             self.degraded.inc();
+        }
+    }
+
+    /// Counts one DNS answer (counter handles cached in the snapshot).
+    pub fn answer_dns(&self, snap: &crate::Snapshot, edge: usize, location: usize, degraded: bool) {
+        let t = &snap.topology;
+        let slot = location * t.edges.len() + edge;
+        match snap.dns_counters.get(slot) {
+            Some(c) => {
+                c.get_or_init(|| {
+                    self.answers
+                        .get_or_create(&AnswerLabels {
+                            edge: t.edges[edge].id.clone(),
+                            zone: t.locations[location].name.clone(),
+                            proto: "dns",
+                        })
+                        .clone()
+                })
+                .inc();
+                if degraded {
+                    self.degraded.inc();
+                }
+            }
+            None => self.answer(
+                &t.edges[edge].id,
+                &t.locations[location].name,
+                "dns",
+                degraded,
+            ),
         }
     }
 
@@ -142,6 +176,10 @@ impl Metrics {
 
     /// Counts a DNS response by RCODE name.
     pub fn dns_response(&self, rcode: &'static str) {
+        if rcode == "NOERROR" {
+            self.noerror.inc();
+            return;
+        }
         self.dns_responses
             .get_or_create(&RcodeLabels { rcode })
             .inc();

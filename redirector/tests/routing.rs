@@ -196,8 +196,10 @@ fn dig(addr: SocketAddr, args: &[&str]) -> String {
 }
 
 fn dig_short(w: &World, subnet: &str, qtype: &str) -> String {
+    // +nocookie: ECS is the only EDNS option, so the server's fast path answers.
     w.dig(&[
         "+short",
+        "+nocookie",
         &format!("+subnet={subnet}"),
         "cdn.example.test",
         qtype,
@@ -235,6 +237,22 @@ async fn nearest_edge_by_http_and_dns_then_failover_and_back() {
     assert!(full.contains("CLIENT-SUBNET: 198.51.100.0/24/24"), "{full}");
     assert!(full.contains("flags: qr aa"), "{full}");
     assert!(full.contains("\t5\tIN\tA\t127.0.0.2"), "{full}");
+    // The same through the fast path (no cookie: ECS is the only EDNS option).
+    let fast = w.dig(&[
+        "+nocookie",
+        "+subnet=198.51.100.0/24",
+        "cdn.example.test",
+        "A",
+    ]);
+    assert!(fast.contains("CLIENT-SUBNET: 198.51.100.0/24/24"), "{fast}");
+    assert!(fast.contains("flags: qr aa rd;"), "{fast}");
+    assert!(fast.contains("udp: 1232"), "{fast}");
+    assert!(fast.contains("\t5\tIN\tA\t127.0.0.2"), "{fast}");
+    let plain = w.dig(&["+noedns", "cdn.example.test", "A"]);
+    assert!(
+        plain.contains("status: NOERROR") && plain.contains("IN\tA\t127.0.0.1"),
+        "{plain}"
+    );
     // TCP too.
     assert_eq!(
         w.dig(&[
