@@ -243,15 +243,22 @@ impl RunningEdge {
 }
 
 /// Validates the configuration, opens the cache, binds and serves in a background task.
-pub async fn bind(config: EdgeConfig) -> anyhow::Result<RunningEdge> {
+///
+/// An edge left at the default id ("edge") names itself after its bound address instead
+/// (`edge-127.0.0.3-8081`), so two tiers started without `--id` don't mistake each other's
+/// `Via` for a forwarding loop.
+pub async fn bind(mut config: EdgeConfig) -> anyhow::Result<RunningEdge> {
     let addr = config.listen;
-    let state = EdgeState::new(config)?;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| EdgeError::Bind { addr, source })?;
     let local_addr = listener
         .local_addr()
         .map_err(|source| EdgeError::Bind { addr, source })?;
+    if config.id.is_empty() || config.id == EdgeConfig::default().id {
+        config.id = unique_default_id(local_addr);
+    }
+    let state = EdgeState::new(config)?;
     let token = CancellationToken::new();
     let listener = CountingListener {
         inner: listener,
@@ -350,5 +357,37 @@ impl AsyncWrite for CountedStream {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The id of an edge started without one: `edge-<ip>-<port>`, with characters that are not
+/// valid in a `Via` pseudonym replaced by `-`.
+fn unique_default_id(addr: SocketAddr) -> String {
+    let raw = format!("edge-{}-{}", addr.ip(), addr.port());
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod default_id_tests {
+    use super::*;
+
+    #[test]
+    fn default_ids_differ_per_address() {
+        let a = unique_default_id("127.0.0.3:8081".parse().unwrap());
+        let b = unique_default_id("127.0.0.4:8081".parse().unwrap());
+        assert_eq!(a, "edge-127.0.0.3-8081");
+        assert_ne!(a, b);
+        assert_eq!(
+            unique_default_id("[::1]:80".parse().unwrap()),
+            "edge---1-80"
+        );
     }
 }
