@@ -19,7 +19,8 @@ pub struct EdgeArgs {
     /// `listening on http://ADDR`).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
-    /// Name of this edge, sent in `X-Served-By` and `Via`.
+    /// Name of this edge, sent in `X-Served-By` and `Via` (default: `edge-<ip>-<port>` of
+    /// the bound address, unique per tier).
     #[arg(long, value_name = "NAME")]
     id: Option<String>,
     /// Memory tier budget, e.g. `512MiB`, `2GiB`, `100MB` or plain bytes.
