@@ -2,9 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -15,9 +13,7 @@ use axum::Router;
 use bytes::Bytes;
 use cache::{Cache, CacheConfig, DiskConfig, Entry, FillLocks};
 use http::header::{self, HeaderValue};
-use prometheus_client::metrics::gauge::Gauge;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -260,10 +256,8 @@ pub async fn bind(mut config: EdgeConfig) -> anyhow::Result<RunningEdge> {
     }
     let state = EdgeState::new(config)?;
     let token = CancellationToken::new();
-    let listener = CountingListener {
-        inner: listener,
-        gauge: state.metrics().open_connections.clone(),
-    };
+    let listener =
+        origin::server::CountingListener::new(listener, state.metrics().open_connections.clone());
     let app = router(state.clone());
     let server = axum::serve(listener, app).with_graceful_shutdown(token.clone().cancelled_owned());
     let task = tokio::spawn(async move { server.await });
@@ -279,85 +273,6 @@ pub async fn bind(mut config: EdgeConfig) -> anyhow::Result<RunningEdge> {
         token,
         task,
     })
-}
-
-/// TCP listener that sets `TCP_NODELAY` and tracks open connections.
-struct CountingListener {
-    inner: TcpListener,
-    gauge: Gauge,
-}
-
-impl axum::serve::Listener for CountingListener {
-    type Io = CountedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (CountedStream, SocketAddr) {
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        let _ = stream.set_nodelay(true);
-        self.gauge.inc();
-        (
-            CountedStream {
-                inner: stream,
-                gauge: self.gauge.clone(),
-            },
-            addr,
-        )
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
-struct CountedStream {
-    inner: TcpStream,
-    gauge: Gauge,
-}
-
-impl Drop for CountedStream {
-    fn drop(&mut self) {
-        self.gauge.dec();
-    }
-}
-
-impl AsyncRead for CountedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for CountedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
 
 /// The id of an edge started without one: `edge-<ip>-<port>`, with characters that are not

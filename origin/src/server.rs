@@ -290,10 +290,7 @@ pub async fn bind(config: OriginConfig) -> anyhow::Result<RunningOrigin> {
         .local_addr()
         .map_err(|source| OriginError::Bind { addr, source })?;
     let token = CancellationToken::new();
-    let listener = CountingListener {
-        inner: listener,
-        gauge: state.metrics().open_connections.clone(),
-    };
+    let listener = CountingListener::new(listener, state.metrics().open_connections.clone());
     let app = router(state.clone());
     let server = axum::serve(listener, app).with_graceful_shutdown(token.clone().cancelled_owned());
     let task = tokio::spawn(async move { server.await });
@@ -343,10 +340,18 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// TCP listener that sets `TCP_NODELAY` and tracks open connections in a gauge.
-struct CountingListener {
+/// TCP listener that sets `TCP_NODELAY` and tracks open connections in a gauge. Shared by
+/// every server role (origin, edge) so connection accounting is written once.
+pub struct CountingListener {
     inner: TcpListener,
     gauge: Gauge,
+}
+
+impl CountingListener {
+    /// Wraps a bound listener; `gauge` counts the connections currently open.
+    pub fn new(inner: TcpListener, gauge: Gauge) -> Self {
+        CountingListener { inner, gauge }
+    }
 }
 
 impl axum::serve::Listener for CountingListener {
@@ -371,7 +376,7 @@ impl axum::serve::Listener for CountingListener {
 
 /// A `TcpStream` that decrements the open-connections gauge when dropped. Forwards
 /// vectored writes so hyper keeps writing large bodies without copying them.
-struct CountedStream {
+pub struct CountedStream {
     inner: TcpStream,
     gauge: Gauge,
 }
