@@ -4,17 +4,12 @@
 //! (counters carry the `_total` suffix added by prometheus-client), following
 //! [`origin::metrics`]' `dashcdn_<component>_` convention. Tests and load tools import them.
 
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use bytes::Bytes;
-use http_body::{Frame, SizeHint};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -292,45 +287,7 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
             code: res.status().as_u16(),
         })
         .inc();
-    let (parts, body) = res.into_parts();
-    Response::from_parts(
-        parts,
-        Body::new(CountingBody {
-            inner: body,
-            counter: metrics.sent_bytes.clone(),
-        }),
-    )
-}
-
-struct CountingBody {
-    inner: Body,
-    counter: Counter,
-}
-
-impl http_body::Body for CountingBody {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(data) = frame.data_ref() {
-                self.counter.inc_by(data.len() as u64);
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+    origin::metrics::count_sent_bytes(res, metrics.sent_bytes.clone())
 }
 
 /// Reads one sample from a Prometheus text exposition: the value of the first line whose

@@ -182,8 +182,13 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
             "request"
         );
     }
+    count_sent_bytes(res, metrics.sent_bytes.clone())
+}
+
+/// Wraps a response's body so the size of every data frame it sends is added to `counter`
+/// (bytes actually handed to the connection). Shared by every server role.
+pub fn count_sent_bytes(res: Response, counter: Counter) -> Response {
     let (parts, body) = res.into_parts();
-    let counter = metrics.sent_bytes.clone();
     Response::from_parts(
         parts,
         Body::new(CountingBody {
