@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
@@ -181,14 +180,7 @@ async fn healthz() -> Response {
 async fn metrics_text(State(state): State<EdgeState>) -> Response {
     let stats = state.cache().stats();
     state.metrics().observe_cache(&stats);
-    let mut res = Response::new(Body::from(state.metrics().encode()));
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+    origin::metrics::exposition_response(state.metrics().encode())
 }
 
 /// A bound, running edge (see [`bind`]).

@@ -185,6 +185,23 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     count_sent_bytes(res, metrics.sent_bytes.clone())
 }
 
+/// A `/metrics` response: the OpenMetrics text exposition, never cached. Shared by every
+/// server role so they all answer scrapers the same way.
+pub fn exposition_response(text: String) -> Response {
+    let mut res = Response::new(Body::from(text));
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    );
+    res.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
 /// Wraps a response's body so the size of every data frame it sends is added to `counter`
 /// (bytes actually handed to the connection). Shared by every server role.
 pub fn count_sent_bytes(res: Response, counter: Counter) -> Response {

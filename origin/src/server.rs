@@ -213,14 +213,7 @@ async fn healthz() -> Response {
 
 async fn metrics_text(State(state): State<OriginState>) -> Response {
     state.metrics().hot_bytes.set(state.cache().used() as i64);
-    let mut res = Response::new(Body::from(state.metrics().encode()));
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+    crate::metrics::exposition_response(state.metrics().encode())
 }
 
 /// A bound, running origin server (see [`bind`]).

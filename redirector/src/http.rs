@@ -71,12 +71,7 @@ fn no_store(mut r: Response) -> Response {
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
-    let mut r = st.shared.metrics.encode().into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
-    no_store(r)
+    origin::metrics::exposition_response(st.shared.metrics.encode())
 }
 
 fn decide(
