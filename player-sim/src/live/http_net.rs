@@ -1,0 +1,397 @@
+//! [`HttpNetwork`]: the [`Network`] of a real player — HTTP GETs with reqwest, every response
+//! chunk passed through a [`Shaper`], times measured on the wall clock × the clock scale.
+//!
+//! The player loop ([`crate::model::sabre::run_player`]) is synchronous; each HTTP step runs
+//! with `Handle::block_on` on the given tokio runtime, so this must be used from a plain
+//! thread, not from inside the runtime.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{StatusCode, Url};
+use tokio::runtime::Handle;
+
+use super::play::{CacheStatus, FetchKind, SegmentFetch};
+use super::resolve::MpdPlan;
+use super::shaper::Shaper;
+use crate::abr::{Download, Progress};
+use crate::model::sabre::{MIN_PROGRESS_BITS, MIN_PROGRESS_MS};
+use crate::model::{AbandonFn, Network, Request};
+
+/// One finished (or abandoned) GET, before it is turned into a [`SegmentFetch`].
+struct Outcome {
+    status: u16,
+    url: Url,
+    edge: Option<String>,
+    cache: CacheStatus,
+    bytes: u64,
+    content_length: Option<u64>,
+    ms: f64,
+    ttfb_ms: f64,
+    abandoned: Option<usize>,
+    body: Vec<u8>,
+}
+
+impl Outcome {
+    fn ok(&self) -> bool {
+        StatusCode::from_u16(self.status).is_ok_and(|s| s.is_success())
+    }
+}
+
+/// Answer of the `X-Served-By` header, or `host:port` of `url`.
+fn edge_of(headers: &reqwest::header::HeaderMap, url: &Url) -> Option<String> {
+    headers
+        .get("x-served-by")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            url.host_str()
+                .map(|h| format!("{h}:{}", url.port_or_known_default().unwrap_or(0)))
+        })
+}
+
+/// Progress callback of [`get`]: `(downloaded_bits, elapsed_ms, ttfb_ms, size_bits)`.
+type Check<'c> = dyn FnMut(f64, f64, f64, Option<f64>) -> Option<usize> + 'c;
+
+/// One GET through the shaper. `check` is polled as chunks arrive (at most every
+/// [`MIN_PROGRESS_MS`] and [`MIN_PROGRESS_BITS`]); `Some(q)` drops the response. `keep` keeps
+/// the body (the MPD). Times are wall ms × `scale`.
+async fn get(
+    client: &reqwest::Client,
+    shaper: &Shaper,
+    scale: f64,
+    url: Url,
+    keep: bool,
+    check: &mut Check<'_>,
+) -> anyhow::Result<Outcome> {
+    let ms = move |d: Duration| d.as_secs_f64() * 1000.0 * scale;
+    let t0 = Instant::now();
+    let mut resp = client.get(url.clone()).send().await?;
+    let ttfb_ms = ms(t0.elapsed());
+    let status = resp.status().as_u16();
+    let final_url = resp.url().clone();
+    let edge = edge_of(resp.headers(), &final_url);
+    let cache =
+        CacheStatus::from_header(resp.headers().get("x-cache").and_then(|v| v.to_str().ok()));
+    let content_length = resp.content_length();
+    let mut out = Outcome {
+        status,
+        url: final_url,
+        edge,
+        cache,
+        bytes: 0,
+        content_length,
+        ms: ttfb_ms,
+        ttfb_ms,
+        abandoned: None,
+        body: Vec::new(),
+    };
+    if !resp.status().is_success() {
+        return Ok(out);
+    }
+    let size_bits = content_length.map(|n| n as f64 * 8.0);
+    let (mut last_ms, mut last_bits) = (0.0, 0.0);
+    while let Some(chunk) = resp.chunk().await? {
+        shaper.take(chunk.len()).await;
+        out.bytes += chunk.len() as u64;
+        if keep {
+            out.body.extend_from_slice(&chunk);
+        }
+        let bits = out.bytes as f64 * 8.0;
+        let now = ms(t0.elapsed());
+        let done = size_bits.is_some_and(|s| bits >= s);
+        if !done && now - last_ms >= MIN_PROGRESS_MS && bits - last_bits >= MIN_PROGRESS_BITS {
+            last_ms = now;
+            last_bits = bits;
+            if let Some(q) = check(bits, now, ttfb_ms, size_bits) {
+                out.abandoned = Some(q);
+                break;
+            }
+        }
+    }
+    out.ms = ms(t0.elapsed());
+    Ok(out)
+}
+
+/// The record of one GET (`at_ms`: clock at the request).
+fn to_fetch(
+    kind: FetchKind,
+    index: usize,
+    quality: usize,
+    url: &Url,
+    r: &anyhow::Result<Outcome>,
+    at_ms: f64,
+) -> SegmentFetch {
+    match r {
+        Ok(o) => SegmentFetch {
+            index,
+            quality,
+            url: o.url.to_string(),
+            requested: url.to_string(),
+            edge: o.edge.clone(),
+            cache: o.cache.clone(),
+            status: o.status,
+            bytes: o.bytes,
+            ms: o.ms,
+            ttfb_ms: o.ttfb_ms,
+            abandoned: o.abandoned.is_some(),
+            kind,
+            at_ms,
+            error: (!o.ok()).then(|| format!("HTTP {}", o.status)),
+        },
+        Err(e) => SegmentFetch {
+            index,
+            quality,
+            url: url.to_string(),
+            requested: url.to_string(),
+            edge: url
+                .host_str()
+                .map(|h| format!("{h}:{}", url.port_or_known_default().unwrap_or(0))),
+            cache: CacheStatus::None,
+            status: 0,
+            bytes: 0,
+            ms: 0.0,
+            ttfb_ms: 0.0,
+            abandoned: false,
+            kind,
+            at_ms,
+            error: Some(format!("{e:#}")),
+        },
+    }
+}
+
+/// A real network: HTTP through a shaper, on an (optionally accelerated) wall clock.
+pub struct HttpNetwork<'a> {
+    client: reqwest::Client,
+    runtime: Handle,
+    shaper: Arc<Shaper>,
+    scale: f64,
+    start: Instant,
+    plan: &'a MpdPlan,
+    base: usize,
+    init_done: Vec<bool>,
+    label: String,
+    /// Every HTTP request made, in order.
+    pub fetches: Vec<SegmentFetch>,
+    /// The first fatal error (the player loop cannot return one; [`super::play`] checks it).
+    pub error: Option<anyhow::Error>,
+}
+
+impl<'a> HttpNetwork<'a> {
+    /// A network fetching `plan`'s segments with `client` on `runtime`, through `shaper`, with
+    /// times scaled by `scale` (trace ms per wall ms). The clock starts now.
+    pub fn new(
+        client: reqwest::Client,
+        runtime: Handle,
+        shaper: Arc<Shaper>,
+        scale: f64,
+        plan: &'a MpdPlan,
+        label: impl Into<String>,
+    ) -> Self {
+        HttpNetwork {
+            client,
+            runtime,
+            shaper,
+            scale: if scale.is_finite() && scale > 0.0 {
+                scale
+            } else {
+                1.0
+            },
+            start: Instant::now(),
+            plan,
+            base: 0,
+            init_done: vec![false; plan.ladder.levels()],
+            label: label.into(),
+            fetches: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Index of the BaseURL alternative currently used.
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
+    fn scaled_ms(&self, d: Duration) -> f64 {
+        d.as_secs_f64() * 1000.0 * self.scale
+    }
+
+    fn get(&self, url: Url, check: &mut Check<'_>) -> anyhow::Result<Outcome> {
+        self.runtime.block_on(get(
+            &self.client,
+            &self.shaper,
+            self.scale,
+            url,
+            false,
+            check,
+        ))
+    }
+
+    fn record(
+        &mut self,
+        kind: FetchKind,
+        index: usize,
+        quality: usize,
+        url: &Url,
+        r: &anyhow::Result<Outcome>,
+    ) {
+        let at = self.now_ms() - r.as_ref().map_or(0.0, |o| o.ms);
+        let f = to_fetch(kind, index, quality, url, r, at);
+        tracing::debug!(
+            player = %self.label, kind = ?f.kind, index, quality, url = %f.url, status = f.status,
+            bytes = f.bytes, ms = f.ms, edge = ?f.edge, cache = %f.cache, "fetch"
+        );
+        self.fetches.push(f);
+    }
+
+    /// Fetches `kind` at the current base; on a connection error or non-2xx answer, once more
+    /// at the next base (which becomes current when it answers).
+    fn fetch_with_fallback(
+        &mut self,
+        kind: FetchKind,
+        index: usize,
+        quality: usize,
+        check: &mut Check<'_>,
+    ) -> anyhow::Result<Outcome> {
+        let mut last_err = String::new();
+        let mut last_url = String::new();
+        for attempt in 0..2 {
+            let base = self.base + attempt;
+            let url = match kind {
+                FetchKind::Init => self
+                    .plan
+                    .init_url(base, quality)?
+                    .ok_or_else(|| anyhow::anyhow!("quality {quality} has no init segment"))?,
+                _ => self.plan.media_url(base, quality, index)?,
+            };
+            let r = self.get(url.clone(), check);
+            self.record(kind, index, quality, &url, &r);
+            match r {
+                Ok(o) if o.ok() => {
+                    if attempt > 0 {
+                        tracing::warn!(player = %self.label, from = self.base % self.plan.bases.len(),
+                            to = base % self.plan.bases.len(), "switched BaseURL");
+                        self.base = base % self.plan.bases.len();
+                    }
+                    return Ok(o);
+                }
+                Ok(o) => last_err = format!("HTTP {}", o.status),
+                Err(e) => last_err = format!("{e:#}"),
+            }
+            tracing::warn!(player = %self.label, url = %url, error = %last_err, attempt, "fetch failed");
+            last_url = url.to_string();
+        }
+        anyhow::bail!("GET {last_url}: {last_err} (after a retry at the next BaseURL)")
+    }
+
+    fn ensure_init(&mut self, quality: usize) -> anyhow::Result<()> {
+        if self.init_done[quality] || self.plan.init_url(0, quality)?.is_none() {
+            return Ok(());
+        }
+        self.fetch_with_fallback(FetchKind::Init, 0, quality, &mut |_, _, _, _| None)?;
+        self.init_done[quality] = true;
+        Ok(())
+    }
+
+    fn failed(&mut self, req: &Request, e: anyhow::Error) -> Download {
+        tracing::error!(player = %self.label, error = %format!("{e:#}"), "playback failed");
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+        Download {
+            index: req.index,
+            quality: req.quality,
+            size_bits: req.size_bits,
+            downloaded_bits: req.size_bits,
+            time_ms: 1.0,
+            ttfb_ms: 0.0,
+            abandon_to: None,
+        }
+    }
+}
+
+impl Network for HttpNetwork<'_> {
+    fn idle(&mut self, ms: f64) {
+        if self.error.is_none() && ms > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(ms / self.scale / 1000.0));
+        }
+    }
+
+    fn download(&mut self, req: &Request, abandon: Option<&mut AbandonFn<'_>>) -> Download {
+        if self.error.is_some() {
+            return self.failed(req, anyhow::anyhow!("earlier failure"));
+        }
+        if let Err(e) = self.ensure_init(req.quality) {
+            return self.failed(req, e);
+        }
+        let mut abandon = abandon;
+        let (index, quality, nominal) = (req.index, req.quality, req.size_bits);
+        let mut check = |bits: f64, ms: f64, ttfb: f64, size: Option<f64>| -> Option<usize> {
+            let cb = abandon.as_mut()?;
+            cb(&Progress {
+                index,
+                quality,
+                size_bits: size.unwrap_or(nominal),
+                downloaded_bits: bits,
+                time_ms: ms,
+                ttfb_ms: ttfb,
+            })
+        };
+        match self.fetch_with_fallback(FetchKind::Media, index, quality, &mut check) {
+            Ok(o) => {
+                let got = o.bytes as f64 * 8.0;
+                let size = match (o.abandoned, o.content_length) {
+                    (None, _) => got,
+                    (Some(_), Some(n)) => n as f64 * 8.0,
+                    (Some(_), None) => nominal.max(got),
+                };
+                Download {
+                    index,
+                    quality,
+                    size_bits: size,
+                    downloaded_bits: got,
+                    time_ms: o.ms.max(o.ttfb_ms),
+                    ttfb_ms: o.ttfb_ms,
+                    abandon_to: o.abandoned,
+                }
+            }
+            Err(e) => self.failed(req, e),
+        }
+    }
+
+    fn now_ms(&self) -> f64 {
+        self.scaled_ms(self.start.elapsed())
+    }
+}
+
+/// Fetches the MPD at `url` (redirects followed by `client`; the body goes through the
+/// shaper); returns its record and the final URL with the text. Errors name the URL and status.
+pub(crate) fn fetch_mpd(
+    client: &reqwest::Client,
+    runtime: &Handle,
+    shaper: &Shaper,
+    scale: f64,
+    url: Url,
+) -> (SegmentFetch, anyhow::Result<(Url, String)>) {
+    let r = runtime.block_on(get(
+        client,
+        shaper,
+        scale,
+        url.clone(),
+        true,
+        &mut |_, _, _, _| None,
+    ));
+    let rec = to_fetch(FetchKind::Mpd, 0, 0, &url, &r, 0.0);
+    let res = match r {
+        Ok(o) if o.ok() => String::from_utf8(o.body)
+            .map(|t| (o.url.clone(), t))
+            .map_err(|_| anyhow::anyhow!("MPD {} is not UTF-8", o.url)),
+        Ok(o) => Err(anyhow::anyhow!(
+            "GET {url} (final URL {}): HTTP {}",
+            o.url,
+            o.status
+        )),
+        Err(e) => Err(e.context(format!("GET {url}"))),
+    };
+    (rec, res)
+}

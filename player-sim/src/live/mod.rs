@@ -1,0 +1,20 @@
+//! Live players: the same ABR code and player loop as the simulator, over real HTTP through
+//! the CDN (`dashcdn player play`; `swarm` runs many of them).
+//!
+//! * [`resolve`] — [`Entry`]: the MPD URL (the redirector's 302 is followed) or a DNS lookup
+//!   against the redirector; the MPD → video ladder (nominal sizes) and segment URLs with
+//!   BaseURL alternatives.
+//! * [`shaper`] — [`Shaper`]: a token bucket on the response stream following a trace, with
+//!   an accelerated clock; one `Arc<Shaper>` can be shared as a common bottleneck.
+//! * [`http_net`] — `HttpNetwork`: [`crate::model::Network`] over reqwest + the shaper.
+//! * [`play`](mod@play) — [`play()`](play::play): one blocking playback, recording every HTTP
+//!   request with the edge that served it and its `X-Cache`.
+
+pub mod http_net;
+pub mod play;
+pub mod resolve;
+pub mod shaper;
+
+pub use play::{play, CacheStatus, FetchKind, LivePlayback, PlayOptions, SegmentFetch};
+pub use resolve::Entry;
+pub use shaper::Shaper;

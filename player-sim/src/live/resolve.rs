@@ -1,0 +1,390 @@
+//! How a live player finds its MPD ([`Entry`]: a URL, possibly the redirector's 302, or a DNS
+//! lookup against the redirector's DNS port) and how it turns the MPD into a [`Ladder`] and
+//! segment URLs ([`MpdPlan`]).
+//!
+//! Only the **video** AdaptationSet is played (audio segments are not fetched): the ABR
+//! decides over the video ladder, as in the simulator. Segment sizes are unknown before they
+//! are downloaded, so the ladder carries nominal sizes, `@bandwidth × segment duration`, as a
+//! real player would assume; the events of a playback carry the real downloaded sizes.
+//!
+//! Segment URLs are resolved against the final (post-redirect) MPD URL through the BaseURLs
+//! in force: MPD, Period, AdaptationSet and Representation level. The MPD level may list
+//! several alternatives (the redirector's `/steered/` MPDs carry one per edge); the player
+//! uses the first and falls back to the next on a connection error or a non-2xx answer.
+//! Below the MPD level the first BaseURL of each element is used.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::Context;
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, RData, RecordType};
+use manifests::{BaseUrl, Mpd};
+use reqwest::Url;
+
+use crate::input::Ladder;
+
+/// Where a live player enters the CDN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// An MPD URL on an origin, an edge or the redirector (whose `302` is followed; the final
+    /// URL is the one segments are resolved against).
+    Url(String),
+    /// Ask the redirector's DNS for `name` (an A query over UDP to `server`), then GET
+    /// `http://<first A record>:<port><path>`.
+    Dns {
+        /// The redirector's DNS address.
+        server: SocketAddr,
+        /// The name to look up (the CDN name, e.g. `cdn.example.test`).
+        name: String,
+        /// HTTP port of the edges.
+        port: u16,
+        /// Path of the MPD, e.g. `/default/manifest.mpd`.
+        path: String,
+    },
+}
+
+impl std::fmt::Display for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Entry::Url(u) => f.write_str(u),
+            Entry::Dns {
+                server,
+                name,
+                port,
+                path,
+            } => write!(f, "dns://{server}/{name} -> :{port}{path}"),
+        }
+    }
+}
+
+impl Entry {
+    /// The URL to GET first: the URL itself, or the one built from a DNS answer.
+    pub async fn initial_url(&self) -> anyhow::Result<Url> {
+        match self {
+            Entry::Url(u) => Url::parse(u).with_context(|| format!("bad MPD URL {u:?}")),
+            Entry::Dns {
+                server,
+                name,
+                port,
+                path,
+            } => {
+                let ip = lookup_a(*server, name, Duration::from_secs(2)).await?;
+                let path = if path.starts_with('/') {
+                    path.clone()
+                } else {
+                    format!("/{path}")
+                };
+                let u = format!("http://{ip}:{port}{path}");
+                tracing::debug!(%server, name, %ip, url = %u, "resolved by DNS");
+                Url::parse(&u).with_context(|| format!("bad MPD URL {u:?}"))
+            }
+        }
+    }
+}
+
+/// Sends an A query for `name` over UDP to `server` (three tries of `timeout`) and returns the
+/// first A record of the answer.
+pub async fn lookup_a(
+    server: SocketAddr,
+    name: &str,
+    timeout: Duration,
+) -> anyhow::Result<Ipv4Addr> {
+    let qname = Name::from_ascii(name).with_context(|| format!("bad DNS name {name:?}"))?;
+    let bind: SocketAddr = if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let sock = tokio::net::UdpSocket::bind(bind).await?;
+    sock.connect(server).await?;
+    let id: u16 = (std::process::id() as u16) ^ (name.len() as u16).rotate_left(7);
+    let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
+    msg.metadata.recursion_desired = true;
+    msg.add_query(Query::query(qname, RecordType::A));
+    let packet = msg.to_vec().context("encoding the DNS query")?;
+    let mut buf = vec![0u8; 4096];
+    for attempt in 0..3 {
+        sock.send(&packet).await?;
+        let got = tokio::time::timeout(timeout, async {
+            loop {
+                let n = sock.recv(&mut buf).await?;
+                match Message::from_vec(&buf[..n]) {
+                    Ok(m) if m.metadata.id == id => return anyhow::Ok(m),
+                    _ => continue,
+                }
+            }
+        })
+        .await;
+        let Ok(answer) = got else {
+            tracing::debug!(%server, name, attempt, "DNS timeout");
+            continue;
+        };
+        let answer = answer.with_context(|| format!("DNS query to {server}"))?;
+        return answer
+            .answers
+            .iter()
+            .find_map(|r| match &r.data {
+                RData::A(a) => Some(a.0),
+                _ => None,
+            })
+            .with_context(|| {
+                format!(
+                    "DNS {server}: no A record for {name} ({})",
+                    answer.metadata.response_code
+                )
+            });
+    }
+    anyhow::bail!("DNS {server}: no answer for {name} A after 3 tries")
+}
+
+/// What a player needs from an MPD: the video ladder (nominal sizes) and the segment URLs.
+#[derive(Debug, Clone)]
+pub struct MpdPlan {
+    /// The URL the MPD was fetched from (after redirects).
+    pub mpd_url: Url,
+    /// Video ladder, ascending `@bandwidth`; sizes are `@bandwidth × duration`.
+    pub ladder: Ladder,
+    /// Representation ids by quality.
+    pub representation_ids: Vec<String>,
+    /// Alternative bases (MPD-level BaseURLs resolved against the MPD URL, in document order;
+    /// the MPD URL itself when there are none).
+    pub bases: Vec<Url>,
+    /// Relative BaseURLs below the MPD level, by quality (Period, AdaptationSet,
+    /// Representation).
+    prefixes: Vec<Vec<String>>,
+    /// Init segment template expansions by quality.
+    inits: Vec<Option<String>>,
+    /// Media segment URLs, `[quality][index]`, relative to the prefixes.
+    media: Vec<Vec<String>>,
+}
+
+fn first_base(b: &[BaseUrl]) -> Option<String> {
+    b.first()
+        .map(|b| b.url.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+impl MpdPlan {
+    /// Parses `text` fetched from `mpd_url`. Errors name the URL.
+    pub fn from_mpd(text: &str, mpd_url: &Url) -> anyhow::Result<MpdPlan> {
+        Self::build(text, mpd_url).with_context(|| format!("bad MPD from {mpd_url}"))
+    }
+
+    fn build(text: &str, mpd_url: &Url) -> anyhow::Result<MpdPlan> {
+        let mpd = Mpd::parse(text)?;
+        let period = mpd.periods.first().context("no Period")?;
+        let pdur = mpd.period_duration(0);
+        let set = period
+            .adaptation_sets
+            .iter()
+            .find(|s| {
+                s.content_type.as_deref() == Some("video")
+                    || s.common
+                        .mime_type
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with("video"))
+                    || s.representations.iter().any(|r| {
+                        r.common
+                            .mime_type
+                            .as_deref()
+                            .is_some_and(|m| m.starts_with("video"))
+                    })
+            })
+            .context("no video AdaptationSet")?;
+        let mut reps: Vec<_> = set.representations.iter().collect();
+        anyhow::ensure!(
+            !reps.is_empty(),
+            "video AdaptationSet has no Representation"
+        );
+        reps.sort_by_key(|r| r.bandwidth);
+        let mut bases = Vec::new();
+        for b in &mpd.base_urls {
+            let u = b.url.trim();
+            if u.is_empty() {
+                continue;
+            }
+            bases.push(
+                mpd_url
+                    .join(u)
+                    .with_context(|| format!("bad BaseURL {u:?}"))?,
+            );
+        }
+        if bases.is_empty() {
+            bases.push(mpd_url.clone());
+        }
+        let mut prefixes = Vec::new();
+        let mut inits = Vec::new();
+        let mut media = Vec::new();
+        let mut durations: Vec<f64> = Vec::new();
+        for r in &reps {
+            let segs = r.media_segments(period, set, pdur)?;
+            if durations.is_empty() || segs.len() < durations.len() {
+                durations = segs.iter().map(|s| s.segment.duration_secs()).collect();
+            }
+            prefixes.push(
+                [
+                    first_base(&period.base_urls),
+                    first_base(&set.base_urls),
+                    first_base(&r.base_urls),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
+            );
+            inits.push(r.init_url(period, set));
+            media.push(segs.into_iter().map(|s| s.url).collect::<Vec<_>>());
+        }
+        let n = media.iter().map(Vec::len).min().unwrap_or(0);
+        anyhow::ensure!(n > 0, "no media segments");
+        durations.truncate(n);
+        anyhow::ensure!(
+            durations.iter().all(|d| *d > 0.0),
+            "a segment has no duration"
+        );
+        let bitrates_kbps: Vec<f64> = reps.iter().map(|r| r.bandwidth as f64 / 1000.0).collect();
+        anyhow::ensure!(
+            bitrates_kbps.iter().all(|b| *b > 0.0),
+            "a Representation has no @bandwidth"
+        );
+        let name = mpd_url
+            .path_segments()
+            .and_then(|s| s.rev().nth(1).map(str::to_string))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| mpd_url.to_string());
+        let ladder = Ladder {
+            name,
+            bitrates_kbps: bitrates_kbps.clone(),
+            segment_duration_ms: durations[0] * 1000.0,
+            sizes_bits: durations
+                .iter()
+                .map(|d| bitrates_kbps.iter().map(|b| b * 1000.0 * d).collect())
+                .collect(),
+        };
+        Ok(MpdPlan {
+            mpd_url: mpd_url.clone(),
+            ladder,
+            representation_ids: reps.iter().map(|r| r.id.clone()).collect(),
+            bases,
+            prefixes,
+            inits,
+            media,
+        })
+    }
+
+    fn resolve(&self, base: usize, quality: usize, rel: &str) -> anyhow::Result<Url> {
+        let mut u = self.bases[base % self.bases.len()].clone();
+        for p in &self.prefixes[quality] {
+            u = u.join(p).with_context(|| format!("bad BaseURL {p:?}"))?;
+        }
+        u.join(rel)
+            .with_context(|| format!("bad segment URL {rel:?}"))
+    }
+
+    /// URL of media segment `index` (0-based) at `quality` under alternative base `base`
+    /// (taken modulo the number of bases).
+    pub fn media_url(&self, base: usize, quality: usize, index: usize) -> anyhow::Result<Url> {
+        let rel = self.media[quality]
+            .get(index)
+            .with_context(|| format!("no segment {index} at quality {quality}"))?;
+        self.resolve(base, quality, rel)
+    }
+
+    /// URL of the init segment of `quality` under alternative base `base` (`None` when the
+    /// Representation has none).
+    pub fn init_url(&self, base: usize, quality: usize) -> anyhow::Result<Option<Url>> {
+        match &self.inits[quality] {
+            Some(rel) => self.resolve(base, quality, rel).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MPD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="static" mediaPresentationDuration="PT7S" minBufferTime="PT2S">
+  BASES
+  <Period id="0" start="PT0S">
+    <AdaptationSet id="1" contentType="audio" mimeType="audio/mp4">
+      <SegmentTemplate timescale="1000" duration="2000" startNumber="1" media="$RepresentationID$/$Number$.m4s" initialization="$RepresentationID$/init.m4a"/>
+      <Representation id="a128" bandwidth="128000"/>
+    </AdaptationSet>
+    <AdaptationSet id="0" contentType="video" mimeType="video/mp4">
+      SETBASE
+      <SegmentTemplate timescale="90000" duration="180000" startNumber="1" media="$RepresentationID$/$Number$.m4s" initialization="$RepresentationID$/init.mp4"/>
+      <Representation id="v720" bandwidth="3000000"/>
+      <Representation id="v144" bandwidth="200000"/>
+    </AdaptationSet>
+  </Period>
+</MPD>"#;
+
+    fn mpd(bases: &str, set: &str) -> String {
+        MPD.replace("BASES", bases).replace("SETBASE", set)
+    }
+
+    #[test]
+    fn ladder_from_the_video_set_with_nominal_sizes() {
+        let url = Url::parse("http://127.0.0.2:8081/default/manifest.mpd").unwrap();
+        let p = MpdPlan::from_mpd(&mpd("", ""), &url).unwrap();
+        assert_eq!(p.ladder.name, "default");
+        assert_eq!(p.ladder.bitrates_kbps, vec![200.0, 3000.0]);
+        assert_eq!(p.representation_ids, vec!["v144", "v720"]);
+        assert_eq!(p.ladder.segment_duration_ms, 2000.0);
+        // 7 s in 2 s segments: 4 segments, the last one 1 s.
+        assert_eq!(p.ladder.segments(), 4);
+        assert_eq!(p.ladder.sizes_bits[0], vec![400_000.0, 6_000_000.0]);
+        assert_eq!(p.ladder.sizes_bits[3], vec![200_000.0, 3_000_000.0]);
+        assert_eq!(
+            p.media_url(0, 1, 0).unwrap().as_str(),
+            "http://127.0.0.2:8081/default/v720/1.m4s"
+        );
+        assert_eq!(
+            p.init_url(0, 0).unwrap().unwrap().as_str(),
+            "http://127.0.0.2:8081/default/v144/init.mp4"
+        );
+        assert!(p.media_url(0, 0, 4).is_err());
+    }
+
+    #[test]
+    fn base_urls_alternatives_and_nesting() {
+        let url = Url::parse("http://127.0.0.1:8053/steered/default/manifest.mpd").unwrap();
+        let bases = r#"<BaseURL serviceLocation="a">http://127.0.0.2:9001/default/</BaseURL>
+  <BaseURL serviceLocation="b">http://127.0.0.3:9002/default/</BaseURL>"#;
+        let p = MpdPlan::from_mpd(&mpd(bases, "<BaseURL>video/</BaseURL>"), &url).unwrap();
+        assert_eq!(p.bases.len(), 2);
+        assert_eq!(
+            p.media_url(0, 0, 1).unwrap().as_str(),
+            "http://127.0.0.2:9001/default/video/v144/2.m4s"
+        );
+        assert_eq!(
+            p.media_url(1, 0, 1).unwrap().as_str(),
+            "http://127.0.0.3:9002/default/video/v144/2.m4s"
+        );
+        assert_eq!(
+            p.media_url(2, 0, 1).unwrap().as_str(),
+            "http://127.0.0.2:9001/default/video/v144/2.m4s"
+        );
+        // A relative MPD-level BaseURL resolves against the MPD URL.
+        let p = MpdPlan::from_mpd(&mpd("<BaseURL>../cdn/</BaseURL>", ""), &url).unwrap();
+        assert_eq!(
+            p.init_url(0, 1).unwrap().unwrap().as_str(),
+            "http://127.0.0.1:8053/steered/cdn/v720/init.mp4"
+        );
+    }
+
+    #[test]
+    fn bad_mpd_names_the_url() {
+        let url = Url::parse("http://h/x/manifest.mpd").unwrap();
+        let e = MpdPlan::from_mpd("<html>nope</html>", &url).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("http://h/x/manifest.mpd"),
+            "{e:#}"
+        );
+        let audio_only = mpd("", "").replace("contentType=\"video\" mimeType=\"video/mp4\"", "");
+        let e = MpdPlan::from_mpd(&audio_only, &url).unwrap_err();
+        assert!(format!("{e:#}").contains("no video AdaptationSet"), "{e:#}");
+    }
+}

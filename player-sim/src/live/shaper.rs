@@ -1,0 +1,343 @@
+//! A client-side traffic shaper: a token bucket on the response stream whose fill rate follows
+//! a network trace.
+//!
+//! The trace is read as Sabre periods (rate in kbps = bits/ms) and looped, as the simulation
+//! models loop it. Trace time runs `scale`× faster than wall time (an accelerated clock), so
+//! the wall-clock rate is `rate(trace_t) · scale`. Callers [`Shaper::take`] the bytes of each
+//! received chunk before handing them on; a take that overdraws the bucket waits until the
+//! trace has delivered the debt. Because the debt is shared, one `Arc<Shaper>` used by many
+//! players is one bottleneck whose capacity they split (swarm mode), and because waits are
+//! computed from the absolute trace clock, timer overshoot does not accumulate.
+//!
+//! The bucket holds at most a small burst: `rate(t) × burst_ms` (20 ms by default) clamped to
+//! 1.5 KB … 64 KiB, so a short segment after an idle period is not delivered unshaped.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::input::Trace;
+
+/// Default burst, in ms of the current trace rate.
+pub const DEFAULT_BURST_MS: f64 = 20.0;
+/// Smallest burst, bits (one 1500-byte packet).
+pub const MIN_BURST_BITS: f64 = 12_000.0;
+/// Largest burst, bits (64 KiB).
+pub const MAX_BURST_BITS: f64 = 65_536.0 * 8.0;
+
+/// A shared, trace-following token bucket (or no limit at all). `Send + Sync`; share it as
+/// `Arc<Shaper>`.
+#[derive(Debug)]
+pub struct Shaper {
+    inner: Option<Limited>,
+}
+
+#[derive(Debug)]
+struct Limited {
+    /// Start of each period within one cycle, trace ms.
+    starts: Vec<f64>,
+    /// Bits delivered from the cycle start to the start of each period.
+    cum: Vec<f64>,
+    /// Rate of each period, kbps (bits per trace ms).
+    kbps: Vec<f64>,
+    cycle_ms: f64,
+    cycle_bits: f64,
+    scale: f64,
+    burst_ms: f64,
+    start: Instant,
+    state: Mutex<Bucket>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    /// Tokens, bits (negative = debt being waited out).
+    tokens: f64,
+    /// Trace time of the last refill, ms.
+    at: f64,
+}
+
+impl Shaper {
+    /// No shaping: [`take`](Self::take) returns at once.
+    pub fn unlimited() -> Shaper {
+        Shaper { inner: None }
+    }
+
+    /// A bucket following `trace` (looped) with trace time running `scale`× wall time.
+    ///
+    /// # Panics
+    /// If the trace delivers no bits or `scale` is not positive; use
+    /// [`try_from_trace`](Self::try_from_trace) to get an error instead.
+    pub fn from_trace(trace: &Trace, scale: f64) -> Shaper {
+        Self::try_from_trace(trace, scale).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`from_trace`](Self::from_trace), failing with an error naming the trace when it
+    /// delivers no bits or `scale` is not a positive number.
+    pub fn try_from_trace(trace: &Trace, scale: f64) -> anyhow::Result<Shaper> {
+        Self::with_burst(trace, scale, DEFAULT_BURST_MS)
+    }
+
+    /// Like [`try_from_trace`](Self::try_from_trace) with a burst of `burst_ms` of the current
+    /// trace rate (still clamped to [`MIN_BURST_BITS`]…[`MAX_BURST_BITS`]).
+    pub fn with_burst(trace: &Trace, scale: f64, burst_ms: f64) -> anyhow::Result<Shaper> {
+        anyhow::ensure!(
+            scale.is_finite() && scale > 0.0,
+            "clock scale {scale} is not a positive number"
+        );
+        let periods = trace.to_periods(0.0);
+        let (mut starts, mut cum, mut kbps) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut t, mut bits) = (0.0, 0.0);
+        for p in periods.iter().filter(|p| p.duration_ms > 0.0) {
+            anyhow::ensure!(
+                p.bandwidth_kbps.is_finite() && p.bandwidth_kbps >= 0.0,
+                "trace {}: bandwidth {} kbps is not a non-negative number",
+                trace.name,
+                p.bandwidth_kbps
+            );
+            starts.push(t);
+            cum.push(bits);
+            kbps.push(p.bandwidth_kbps);
+            t += p.duration_ms;
+            bits += p.duration_ms * p.bandwidth_kbps;
+        }
+        anyhow::ensure!(
+            bits > 0.0 && t.is_finite(),
+            "trace {} delivers no bits: cannot shape to it",
+            trace.name
+        );
+        let mut l = Limited {
+            starts,
+            cum,
+            kbps,
+            cycle_ms: t,
+            cycle_bits: bits,
+            scale,
+            burst_ms: burst_ms.max(0.0),
+            start: Instant::now(),
+            state: Mutex::new(Bucket {
+                tokens: 0.0,
+                at: 0.0,
+            }),
+        };
+        l.state.get_mut().expect("fresh mutex").tokens = l.burst_bits(0.0);
+        Ok(Shaper { inner: Some(l) })
+    }
+
+    /// Whether this shaper limits anything.
+    pub fn is_limited(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// The clock scale (1 for an unlimited shaper).
+    pub fn scale(&self) -> f64 {
+        self.inner.as_ref().map_or(1.0, |l| l.scale)
+    }
+
+    /// Trace time now, ms since the shaper was created (wall time × scale).
+    pub fn trace_ms(&self) -> f64 {
+        self.inner.as_ref().map_or(0.0, Limited::now)
+    }
+
+    /// The trace rate at trace time `trace_ms`, kbps (`None` when unlimited).
+    pub fn rate_kbps_at(&self, trace_ms: f64) -> Option<f64> {
+        self.inner.as_ref().map(|l| l.rate_at(trace_ms))
+    }
+
+    /// Bits the trace delivers between trace times `from_ms` and `to_ms` (`None` when
+    /// unlimited).
+    pub fn bits_between(&self, from_ms: f64, to_ms: f64) -> Option<f64> {
+        self.inner
+            .as_ref()
+            .map(|l| l.cumulative(to_ms) - l.cumulative(from_ms))
+    }
+
+    /// Waits until `bytes` may pass. Takers are served in the order they call, each waiting
+    /// out the debt of those before it, so concurrent takers split the trace's capacity.
+    pub async fn take(&self, bytes: usize) {
+        let Some(l) = &self.inner else { return };
+        let wait_ms = {
+            let mut b = l.state.lock().unwrap_or_else(|e| e.into_inner());
+            let now = l.now().max(b.at);
+            let added = l.cumulative(now) - l.cumulative(b.at);
+            let cap = l.burst_bits(now);
+            b.tokens = if b.tokens >= cap {
+                b.tokens
+            } else {
+                (b.tokens + added).min(cap)
+            };
+            b.at = now;
+            b.tokens -= bytes as f64 * 8.0;
+            if b.tokens >= 0.0 {
+                0.0
+            } else {
+                l.inverse(l.cumulative(now) - b.tokens) - now
+            }
+        };
+        if wait_ms > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(wait_ms / l.scale / 1000.0)).await;
+        }
+    }
+}
+
+impl Limited {
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64() * 1000.0 * self.scale
+    }
+
+    fn period_at(&self, r: f64) -> usize {
+        self.starts.partition_point(|&s| s <= r).saturating_sub(1)
+    }
+
+    fn rate_at(&self, t: f64) -> f64 {
+        let r = t.max(0.0) % self.cycle_ms;
+        self.kbps[self.period_at(r)]
+    }
+
+    fn burst_bits(&self, t: f64) -> f64 {
+        (self.rate_at(t) * self.burst_ms).clamp(MIN_BURST_BITS, MAX_BURST_BITS)
+    }
+
+    /// Bits delivered from trace time 0 to `t`.
+    fn cumulative(&self, t: f64) -> f64 {
+        let t = t.max(0.0);
+        let cycles = (t / self.cycle_ms).floor();
+        let r = t - cycles * self.cycle_ms;
+        let i = self.period_at(r);
+        cycles * self.cycle_bits + self.cum[i] + (r - self.starts[i]) * self.kbps[i]
+    }
+
+    /// The earliest trace time at which `cumulative` reaches `bits`.
+    fn inverse(&self, bits: f64) -> f64 {
+        let bits = bits.max(0.0);
+        let cycles = (bits / self.cycle_bits).floor();
+        let rem = bits - cycles * self.cycle_bits;
+        let base = cycles * self.cycle_ms;
+        if rem <= 0.0 {
+            return base;
+        }
+        let n = self.kbps.len();
+        let i = (0..n)
+            .position(|i| {
+                self.kbps[i] > 0.0 && self.cum[i] + self.duration(i) * self.kbps[i] >= rem
+            })
+            .unwrap_or(n - 1);
+        let k = self.kbps[i].max(f64::MIN_POSITIVE);
+        base + self.starts[i] + ((rem - self.cum[i]) / k).min(self.duration(i))
+    }
+
+    fn duration(&self, i: usize) -> f64 {
+        self.starts.get(i + 1).copied().unwrap_or(self.cycle_ms) - self.starts[i]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{Period, TraceData};
+    use std::sync::Arc;
+
+    fn trace(p: &[(f64, f64)]) -> Trace {
+        Trace {
+            name: "test".into(),
+            data: TraceData::Periods(
+                p.iter()
+                    .map(|&(d, b)| Period {
+                        duration_ms: d,
+                        bandwidth_kbps: b,
+                        latency_ms: 0.0,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn cumulative_and_inverse_loop_the_trace() {
+        let s = Shaper::from_trace(
+            &trace(&[(1000.0, 1000.0), (500.0, 0.0), (500.0, 4000.0)]),
+            1.0,
+        );
+        let l = s.inner.as_ref().unwrap();
+        assert_eq!(l.cycle_bits, 3_000_000.0);
+        assert_eq!(l.cumulative(500.0), 500_000.0);
+        assert_eq!(l.cumulative(1250.0), 1_000_000.0);
+        assert_eq!(l.cumulative(1750.0), 2_000_000.0);
+        assert_eq!(l.cumulative(2500.0), 3_500_000.0);
+        assert_eq!(l.inverse(1_000_000.0), 1000.0);
+        assert!((l.inverse(1_000_001.0) - 1500.00025).abs() < 1e-9);
+        assert_eq!(l.inverse(3_500_000.0), 2500.0);
+        assert_eq!(s.rate_kbps_at(1200.0), Some(0.0));
+        assert_eq!(s.rate_kbps_at(2100.0), Some(1000.0));
+        assert!(Shaper::try_from_trace(&trace(&[(1000.0, 0.0)]), 1.0).is_err());
+        assert!(Shaper::try_from_trace(&trace(&[(1000.0, 10.0)]), 0.0).is_err());
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Pushes 16 KB chunks until `total` bytes passed; returns the trace ms it took.
+    async fn push(s: &Shaper, total: usize) -> f64 {
+        let mut sent = 0;
+        while sent < total {
+            let n = 16_384.min(total - sent);
+            s.take(n).await;
+            sent += n;
+        }
+        s.trace_ms()
+    }
+
+    #[test]
+    fn rate_follows_a_step_trace_on_an_accelerated_clock() {
+        // 8 Mbps for 1 s, 2 Mbps for 1 s (trace time), clock x2: 10 Mbit take 2 s of trace.
+        let s = Shaper::from_trace(&trace(&[(1000.0, 8000.0), (1000.0, 2000.0)]), 2.0);
+        let total = 10_000_000 / 8;
+        let wall = Instant::now();
+        let t = rt().block_on(push(&s, total));
+        let wall_ms = wall.elapsed().as_secs_f64() * 1000.0;
+        // The initial burst lets 160 kbit through early: expected just under 2000 ms.
+        let expect = 2000.0 - MAX_BURST_BITS.min(8000.0 * DEFAULT_BURST_MS) / 2000.0;
+        assert!(
+            t >= expect * 0.99 && t <= expect * 1.05,
+            "took {t:.0} trace ms, expected {expect:.0}"
+        );
+        assert!(wall_ms >= expect / 2.0 * 0.99, "wall {wall_ms:.0} ms");
+        // Unlimited: immediate.
+        let u = Shaper::unlimited();
+        let w = Instant::now();
+        rt().block_on(push(&u, total));
+        assert!(w.elapsed() < Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_shared_bucket_splits_capacity() {
+        // 4 Mbps shared by two takers for ~1.5 s: each gets about half.
+        let s = Arc::new(Shaper::from_trace(&trace(&[(10_000.0, 4000.0)]), 1.0));
+        let rt = rt();
+        let (a, b) = rt.block_on(async {
+            let run = |s: Arc<Shaper>| async move {
+                let mut sent = 0usize;
+                while s.trace_ms() < 1500.0 {
+                    s.take(8192).await;
+                    sent += 8192;
+                }
+                sent
+            };
+            let a = tokio::spawn(run(s.clone()));
+            let b = tokio::spawn(run(s.clone()));
+            (a.await.unwrap(), b.await.unwrap())
+        });
+        let total_bits = (a + b) as f64 * 8.0;
+        let t = s.trace_ms();
+        let expect = 4000.0 * t + 4000.0 * DEFAULT_BURST_MS;
+        assert!(
+            (total_bits - expect).abs() / expect < 0.05,
+            "together {total_bits} bits in {t:.0} ms, expected {expect:.0}"
+        );
+        let ratio = a as f64 / b as f64;
+        assert!((0.8..1.25).contains(&ratio), "split {a} vs {b}");
+    }
+}
