@@ -23,6 +23,11 @@ pub enum PlayerCommand {
     /// summary table and (with `--out`) writes summary.json, metrics.csv, events.csv/jsonl,
     /// cdf_qoe.svg and timeline_<abr>.svg.
     Study(SimArgs),
+    /// Real playback through the CDN: the MPD from a URL (the redirector's 302 is followed) or
+    /// via the redirector's DNS, real segments from the edges through a client-side shaper
+    /// that follows --trace (unshaped without one), the same ABR code, a real or accelerated
+    /// clock (--speed). Logs each segment with the edge that served it and its X-Cache.
+    Play(PlayArgs),
 }
 
 /// Flags of `dashcdn player simulate` / `study`.
@@ -129,6 +134,7 @@ pub fn run(cmd: PlayerCommand) -> anyhow::Result<()> {
     match cmd {
         PlayerCommand::Simulate(a) => simulate(a, false),
         PlayerCommand::Study(a) => simulate(a, true),
+        PlayerCommand::Play(a) => play(a),
     }
 }
 
@@ -217,5 +223,215 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", out.display()))?;
         eprintln!("wrote {}", out.display());
     }
+    Ok(())
+}
+
+/// Flags of `dashcdn player play`.
+#[derive(Debug, Args)]
+pub struct PlayArgs {
+    /// MPD URL: on an origin or edge, or on the redirector (its 302 is followed), e.g.
+    /// http://127.0.0.1:8053/default/manifest.mpd.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "dns",
+        required_unless_present = "dns"
+    )]
+    url: Option<String>,
+    /// Instead of --url: the redirector's DNS address; the player asks it for --name (A) and
+    /// GETs http://<answer>:<--port><--path>.
+    #[arg(long, value_name = "ADDR", requires = "port")]
+    dns: Option<std::net::SocketAddr>,
+    /// DNS name to look up with --dns.
+    #[arg(long, default_value = "cdn.example.test")]
+    name: String,
+    /// HTTP port of the edges (with --dns).
+    #[arg(long)]
+    port: Option<u16>,
+    /// MPD path (with --dns).
+    #[arg(long, default_value = "/default/manifest.mpd")]
+    path: String,
+    /// ABR algorithm (any of `simulate --abr` except optimal). Default: dynamic-dashjs,
+    /// dash.js's own rule (BOLA-E above 18 s of buffer, throughput below 9 s).
+    #[arg(long, default_value = player_sim::live::play::DEFAULT_ABR)]
+    abr: String,
+    /// Shape the downloads to this trace (Sabre JSON, Pensieve cooked or Mahimahi; looped).
+    /// Without it the downloads are not shaped.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Trace format (default: guessed).
+    #[arg(long, value_parser = parse_format)]
+    trace_format: Option<TraceFormat>,
+    /// Clock scale: trace and player time run this many times faster than wall time (the
+    /// shaper delivers rate x speed; idle waits are divided by it).
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// Play only the first N segments.
+    #[arg(long)]
+    segments: Option<usize>,
+    /// Buffer capacity, seconds.
+    #[arg(long, value_name = "S", default_value_t = 25.0)]
+    buffer: f64,
+    /// Disable abandonment of downloads in progress.
+    #[arg(long)]
+    no_abandon: bool,
+    /// Output directory: playback.json, fetches.csv/jsonl (every HTTP request, with the edge
+    /// and X-Cache), events.csv/jsonl and timeline.svg.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+fn play(a: PlayArgs) -> anyhow::Result<()> {
+    use player_sim::live::{self, Entry, FetchKind, PlayOptions, Shaper};
+    use std::sync::Arc;
+
+    anyhow::ensure!(
+        a.speed.is_finite() && a.speed > 0.0,
+        "--speed must be positive"
+    );
+    let entry = match (&a.url, a.dns) {
+        (Some(u), None) => Entry::Url(u.clone()),
+        (None, Some(server)) => Entry::Dns {
+            server,
+            name: a.name.clone(),
+            port: a
+                .port
+                .context("--dns needs --port (the edges' HTTP port)")?,
+            path: a.path.clone(),
+        },
+        _ => anyhow::bail!("give --url URL or --dns ADDR --port P"),
+    };
+    let shaper = match &a.trace {
+        Some(t) => {
+            let trace = input::read_trace(t, a.trace_format)?;
+            Shaper::try_from_trace(&trace, a.speed)
+                .with_context(|| format!("shaping to {}", t.display()))?
+        }
+        None => Shaper::unlimited(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut opts = PlayOptions::new(entry, runtime.handle().clone())?;
+    opts.abr = a.abr.clone();
+    opts.session.buffer_max_ms = a.buffer * 1000.0;
+    opts.session.abandonment = !a.no_abandon;
+    opts.shaper = Arc::new(shaper);
+    opts.clock_scale = a.speed;
+    opts.segments = a.segments;
+    opts.label = a
+        .trace
+        .as_ref()
+        .and_then(|t| t.file_name())
+        .map_or("unshaped".to_string(), |n| n.to_string_lossy().into_owned());
+    let lp = live::play(&opts)?;
+    println!(
+        "{:>5} {:>4} {:>6} {:>9} {:>8} {:>20} {:>7}",
+        "seg", "rung", "kbps", "bytes", "ms", "edge", "x-cache"
+    );
+    for f in lp.fetches.iter() {
+        let what = match f.kind {
+            FetchKind::Mpd => "mpd".to_string(),
+            FetchKind::Init => "init".to_string(),
+            FetchKind::Media => f.index.to_string(),
+        };
+        let kbps = match f.kind {
+            FetchKind::Mpd => String::new(),
+            _ => format!("{:.0}", lp.ladder_kbps[f.quality]),
+        };
+        println!(
+            "{:>5} {:>4} {:>6} {:>9} {:>8.0} {:>20} {:>7}{}{}",
+            what,
+            f.quality,
+            kbps,
+            f.bytes,
+            f.ms,
+            f.edge.as_deref().unwrap_or("-"),
+            f.cache.as_str(),
+            if f.abandoned { " abandoned" } else { "" },
+            f.error
+                .as_deref()
+                .map_or(String::new(), |e| format!(" error: {e}"))
+        );
+    }
+    let m = &lp.metrics;
+    let media: Vec<_> = lp.media().collect();
+    let hits = media
+        .iter()
+        .filter(|f| f.cache == live::CacheStatus::Hit)
+        .count();
+    let mut edges: Vec<&str> = media.iter().filter_map(|f| f.edge.as_deref()).collect();
+    edges.sort();
+    edges.dedup();
+    println!(
+        "{} via {}: {} segments, mean {:.0} kbps, startup {:.2} s, rebuffer {:.2} s ({}), {} switches, \
+         QoE_lin {:.2}, {:.1} MB ({:.1} MB wasted), {} media requests ({} HIT) from {}",
+        lp.playback.abr,
+        lp.mpd_url,
+        m.segments,
+        m.mean_bitrate_kbps,
+        m.startup_s,
+        m.rebuffer_s,
+        m.rebuffer_count,
+        m.switches,
+        m.qoe_lin,
+        m.bytes_downloaded / 1e6,
+        m.bytes_wasted / 1e6,
+        media.len(),
+        hits,
+        edges.join(", ")
+    );
+    if let Some(out) = &a.out {
+        write_play(out, &lp).with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+fn write_play(out: &std::path::Path, lp: &player_sim::live::LivePlayback) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(out)?;
+    std::fs::write(
+        out.join("playback.json"),
+        serde_json::to_string_pretty(lp)? + "\n",
+    )?;
+    let mut csv = std::io::BufWriter::new(std::fs::File::create(out.join("fetches.csv"))?);
+    let mut jsonl = std::io::BufWriter::new(std::fs::File::create(out.join("fetches.jsonl"))?);
+    writeln!(
+        csv,
+        "kind,index,quality,bitrate_kbps,status,bytes,ms,ttfb_ms,at_ms,abandoned,edge,x_cache,url,error"
+    )?;
+    for f in &lp.fetches {
+        let kbps = match f.kind {
+            player_sim::live::FetchKind::Mpd => String::new(),
+            _ => lp.ladder_kbps[f.quality].to_string(),
+        };
+        let kind = serde_json::to_value(f.kind)?;
+        writeln!(
+            csv,
+            "{},{},{},{},{},{},{:.3},{:.3},{:.3},{},{},{},{},{}",
+            kind.as_str().unwrap_or(""),
+            f.index,
+            f.quality,
+            kbps,
+            f.status,
+            f.bytes,
+            f.ms,
+            f.ttfb_ms,
+            f.at_ms,
+            f.abandoned,
+            f.edge.as_deref().unwrap_or(""),
+            f.cache,
+            f.url,
+            f.error.as_deref().unwrap_or("").replace([',', '\n'], " ")
+        )?;
+        writeln!(jsonl, "{}", serde_json::to_string(f)?)?;
+    }
+    csv.flush()?;
+    jsonl.flush()?;
+    player_sim::output::write_events(out, &[&lp.playback])?;
+    player_sim::output::plot_timeline(&out.join("timeline.svg"), &lp.playback)?;
     Ok(())
 }
