@@ -9,11 +9,16 @@
 //! * [`http_net`] — `HttpNetwork`: [`crate::model::Network`] over reqwest + the shaper.
 //! * [`play`](mod@play) — [`play()`](play::play): one blocking playback, recording every HTTP
 //!   request with the edge that served it and its `X-Cache`.
+//! * [`swarm`] — many players arriving over time (Zipf titles, per-player traces or a shared
+//!   bottleneck), with per-edge hit ratios from the edges' own `/metrics` ([`prom`]) beside
+//!   the players' `X-Cache` counts, origin offload and the QoE distribution.
 
 pub mod http_net;
 pub mod play;
+pub mod prom;
 pub mod resolve;
 pub mod shaper;
+pub mod swarm;
 
 pub use play::{play, CacheStatus, FetchKind, LivePlayback, PlayOptions, SegmentFetch};
 pub use resolve::Entry;
