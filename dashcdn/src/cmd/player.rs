@@ -28,6 +28,12 @@ pub enum PlayerCommand {
     /// that follows --trace (unshaped without one), the same ABR code, a real or accelerated
     /// clock (--speed). Logs each segment with the edge that served it and its X-Cache.
     Play(PlayArgs),
+    /// A swarm of real players through the CDN: N players arriving over time (Poisson or
+    /// uniform), titles by Zipf popularity, per-player traces or one shared bottleneck.
+    /// Reports per-edge hit ratio from the edges' own /metrics beside the players' X-Cache
+    /// counts, origin offload and the QoE distribution; --out writes swarm.json, players.csv,
+    /// fetches.csv and cdf_qoe.svg.
+    Swarm(SwarmArgs),
 }
 
 /// Flags of `dashcdn player simulate` / `study`.
@@ -135,6 +141,7 @@ pub fn run(cmd: PlayerCommand) -> anyhow::Result<()> {
         PlayerCommand::Simulate(a) => simulate(a, false),
         PlayerCommand::Study(a) => simulate(a, true),
         PlayerCommand::Play(a) => play(a),
+        PlayerCommand::Swarm(a) => swarm(a),
     }
 }
 
@@ -433,5 +440,178 @@ fn write_play(out: &std::path::Path, lp: &player_sim::live::LivePlayback) -> any
     jsonl.flush()?;
     player_sim::output::write_events(out, &[&lp.playback])?;
     player_sim::output::plot_timeline(&out.join("timeline.svg"), &lp.playback)?;
+    Ok(())
+}
+
+/// Flags of `dashcdn player swarm`.
+#[derive(Debug, Args)]
+pub struct SwarmArgs {
+    /// Where each player starts: an MPD URL with `{title}` in it, e.g.
+    /// `http://127.0.0.1:8053/{title}/manifest.mpd` (the redirector's 302 is followed). A URL
+    /// without `{title}` is a base and gets `/{title}/manifest.mpd` appended.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "dns",
+        required_unless_present = "dns"
+    )]
+    url: Option<String>,
+    /// Instead of --url: the redirector's DNS address; each player asks it for --name (A) and
+    /// GETs http://<answer>:<--port>/<title>/manifest.mpd.
+    #[arg(long, value_name = "ADDR", requires = "port")]
+    dns: Option<std::net::SocketAddr>,
+    /// DNS name to look up with --dns.
+    #[arg(long, default_value = "cdn.example.test")]
+    name: String,
+    /// HTTP port of the edges (with --dns).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Titles, most popular first (`default,t1,t2`), or a number N for `t1`..`tN`. Every title
+    /// must be an asset of the content (e.g. `ln -s default content/t1`).
+    #[arg(long, default_value = "default")]
+    titles: String,
+    /// Zipf exponent of title popularity (0 = uniform).
+    #[arg(long, default_value_t = 0.8)]
+    zipf: f64,
+    /// Number of players.
+    #[arg(long, default_value_t = 50)]
+    players: usize,
+    /// Poisson arrivals at this mean rate (players per session second).
+    #[arg(long, value_name = "PER_S", conflicts_with = "arrival_window")]
+    arrival_rate: Option<f64>,
+    /// Uniform arrivals over this many session seconds (default 10 unless --arrival-rate).
+    #[arg(long, value_name = "S")]
+    arrival_window: Option<f64>,
+    /// Directory of traces (Sabre JSON, Pensieve cooked, Mahimahi): player i gets trace
+    /// i mod k from a seeded random offset. Without it players are not shaped.
+    #[arg(long, value_name = "DIR")]
+    traces: Option<PathBuf>,
+    /// Trace format (default: guessed per file).
+    #[arg(long, value_parser = parse_format)]
+    trace_format: Option<TraceFormat>,
+    /// Start every trace at 0 instead of a random offset.
+    #[arg(long)]
+    no_trace_offset: bool,
+    /// One bottleneck of this many Mbps shared by every player (instead of --traces).
+    #[arg(long, value_name = "MBPS", conflicts_with = "traces")]
+    shared_bottleneck: Option<f64>,
+    /// Clock scale: session seconds per wall second (arrivals, traces and playback).
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// Segments each player plays (default: the whole title).
+    #[arg(long)]
+    segments: Option<usize>,
+    /// ABR algorithm of every player (as `play --abr`).
+    #[arg(long, default_value = player_sim::live::play::DEFAULT_ABR)]
+    abr: String,
+    /// Buffer capacity, seconds.
+    #[arg(long, value_name = "S", default_value_t = 25.0)]
+    buffer: f64,
+    /// Disable abandonment of downloads in progress.
+    #[arg(long)]
+    no_abandon: bool,
+    /// Workload seed (titles, arrivals, trace offsets).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Edge metrics to scrape before and after, comma-separated (`http://edge:port` gets
+    /// `/metrics` appended).
+    #[arg(long, value_name = "URL,...", value_delimiter = ',')]
+    edge_metrics: Vec<String>,
+    /// Origin metrics to scrape before and after.
+    #[arg(long, value_name = "URL")]
+    origin_metrics: Option<String>,
+    /// At most this many players at once (later arrivals wait).
+    #[arg(long, default_value_t = 1000)]
+    max_concurrent: usize,
+    /// Runtime worker threads (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Output directory: swarm.json, players.csv, fetches.csv, cdf_qoe.svg.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
+    use player_sim::live::swarm::{self, Arrival, SwarmConfig, TITLE_PLACEHOLDER};
+    use player_sim::live::Entry;
+    let titles: Vec<String> = match a.titles.parse::<usize>() {
+        Ok(n) => (1..=n).map(|i| format!("t{i}")).collect(),
+        Err(_) => a
+            .titles
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect(),
+    };
+    anyhow::ensure!(!titles.is_empty(), "--titles is empty");
+    let entry = match (&a.url, a.dns) {
+        (Some(u), _) if u.contains(TITLE_PLACEHOLDER) => Entry::Url(u.clone()),
+        (Some(u), _) => Entry::Url(format!(
+            "{}/{TITLE_PLACEHOLDER}/manifest.mpd",
+            u.trim_end_matches('/')
+        )),
+        (None, Some(server)) => Entry::Dns {
+            server,
+            name: a.name.clone(),
+            port: a
+                .port
+                .context("--dns needs --port (the edges' HTTP port)")?,
+            path: format!("/{TITLE_PLACEHOLDER}/manifest.mpd"),
+        },
+        (None, None) => anyhow::bail!("give --url URL or --dns ADDR --port P"),
+    };
+    let arrival = match a.arrival_rate {
+        Some(r) => Arrival::Poisson { rate_per_s: r },
+        None => Arrival::Uniform {
+            window_s: a.arrival_window.unwrap_or(10.0),
+        },
+    };
+    let traces = match &a.traces {
+        Some(d) => input::read_trace_dir(d, a.trace_format)?,
+        None => Vec::new(),
+    };
+    let mut session = SessionConfig::for_model(ModelKind::Generic);
+    session.buffer_max_ms = a.buffer * 1000.0;
+    session.segments = a.segments;
+    session.abandonment = !a.no_abandon;
+    anyhow::ensure!(
+        a.abr != "optimal" && abr::parse_list(&a.abr)?.len() == 1,
+        "--abr takes one algorithm (not optimal): {}",
+        a.abr
+    );
+    let cfg = SwarmConfig {
+        entry,
+        titles,
+        zipf_s: a.zipf,
+        players: a.players,
+        arrival,
+        traces,
+        random_offset: !a.no_trace_offset,
+        shared_bottleneck_kbps: a.shared_bottleneck.map(|m| m * 1000.0),
+        clock_scale: a.speed,
+        segments: a.segments,
+        abr: a.abr.clone(),
+        session,
+        seed: a.seed,
+        edge_metrics: a.edge_metrics.clone(),
+        origin_metrics: a.origin_metrics.clone(),
+        max_concurrent: a.max_concurrent,
+        progress: !a.quiet,
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(j) = a.jobs {
+        rt.worker_threads(j.max(1));
+    }
+    let rt = rt.enable_all().build()?;
+    let client = player_sim::live::play::default_client()?;
+    let report = swarm::run(&cfg, rt.handle(), &client)?;
+    print!("{}", swarm::table(&report));
+    if let Some(out) = &a.out {
+        swarm::write(out, &report).with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+    }
     Ok(())
 }

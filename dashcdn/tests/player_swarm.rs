@@ -1,0 +1,385 @@
+//! `dashcdn player swarm` through a real CDN: an origin, two edges and a redirector, each a
+//! `dashcdn` process on its own 127.0.0.x address, serving four titles. 60 players arrive
+//! over 20 s of session time at 10× speed, choose titles by Zipf popularity and play 8
+//! segments each, shaped by their own traces. Checks that every player finished, that each
+//! edge's own `/metrics` counters (hits, misses, stale, revalidated) equal the players'
+//! `X-Cache` counts for that edge exactly, and that the origin's bytes are exactly the bodies
+//! of the distinct objects each edge missed (so origin offload is consistent with the misses).
+//!
+//! Content: `$DASHCDN_CONTENT/default` when it exists (test.sh packages it first), otherwise
+//! a freshly packaged default. Titles `t1`..`t3` are symlinks to `default` inside the served
+//! root (the origin serves symlinks that stay inside its root).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use player_sim::live::prom::Exposition;
+
+const PLAYERS: usize = 60;
+/// Candidate title names (symlinks to `default`); four are used, chosen so both edges get some.
+const CANDIDATES: [&str; 12] = [
+    "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9", "t10", "t11", "t12",
+];
+
+/// Kills the child process on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `dashcdn ARGS` and returns it with the URL of its `listening on` line.
+fn start(args: &[&str]) -> (Proc, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let proc = Proc(child);
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("{args:?} exited before listening"))
+            .unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            // Keep draining stdout so the child never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return (proc, url.trim().to_string());
+        }
+    }
+}
+
+/// The packaged default asset directory, and a temp dir guard if we packaged it ourselves.
+fn default_asset() -> (PathBuf, Option<tempfile::TempDir>) {
+    if let Ok(dir) = std::env::var("DASHCDN_CONTENT") {
+        let asset = Path::new(&dir).join("default");
+        if asset.join("manifest.mpd").exists() {
+            return (asset, None);
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
+        .args(["package", "--out"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dashcdn package failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (tmp.path().join("default"), Some(tmp))
+}
+
+/// Hard-links (or, across file systems, copies) the tree `from` to `to`.
+fn link_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type().unwrap().is_dir() {
+            link_tree(&src, &dst);
+        } else if std::fs::hard_link(&src, &dst).is_err() {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn get_text(url: &str) -> Option<String> {
+    rt().block_on(async {
+        let c = reqwest::Client::builder().no_proxy().build().ok()?;
+        c.get(url).send().await.ok()?.text().await.ok()
+    })
+}
+
+/// Where the redirector sends `/<title>/manifest.mpd` (its 302 `Location`).
+fn routed(redirector: &str, title: &str) -> String {
+    rt().block_on(async {
+        let c = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let res = c
+            .get(format!("{redirector}/{title}/manifest.mpd"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 302);
+        res.headers()["location"].to_str().unwrap().to_string()
+    })
+}
+
+#[test]
+fn swarm_hit_ratio_from_edge_metrics_matches_player_x_cache() {
+    let t0 = Instant::now();
+    let (asset, _guard) = default_asset();
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("content");
+    link_tree(&asset, &root.join("default"));
+    for t in CANDIDATES {
+        std::os::unix::fs::symlink("default", root.join(t)).unwrap();
+    }
+    let root_s = root.to_str().unwrap();
+
+    let (_origin, origin_url) = start(&["origin", "--content", root_s, "--listen", "127.0.0.1:0"]);
+    let mut edges = Vec::new();
+    for (id, ip) in [("edge-a", "127.0.0.2"), ("edge-b", "127.0.0.3")] {
+        let (p, url) = start(&[
+            "edge",
+            "--upstream",
+            &origin_url,
+            "--listen",
+            &format!("{ip}:0"),
+            "--id",
+            id,
+            "--mem",
+            "512MiB",
+        ]);
+        edges.push((id, p, url));
+    }
+    // Both edges at one place: the redirector hashes each title's MPD path over both.
+    let mut topo = String::from(
+        "default_location = \"here\"\nmin_load = 1000000\n\
+         [health]\ninterval_ms = 200\ntimeout_ms = 500\nrise = 1\nfall = 2\n\
+         [[locations]]\nname = \"here\"\nlat = 50.0\nlon = 8.0\nnetworks = [\"192.0.2.0/24\"]\n",
+    );
+    for (id, _, url) in &edges {
+        let ip = url
+            .trim_start_matches("http://")
+            .rsplit_once(':')
+            .unwrap()
+            .0;
+        topo.push_str(&format!(
+            "[[edges]]\nid = \"{id}\"\nurl = \"{url}\"\naddress = \"{ip}\"\nlat = 50.1\nlon = 8.1\n"
+        ));
+    }
+    let topo_path = work.path().join("topology.toml");
+    std::fs::write(&topo_path, topo).unwrap();
+    let (_redirector, redirector_url) = start(&[
+        "redirector",
+        "--topology",
+        topo_path.to_str().unwrap(),
+        "--dns",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    // Wait until health has both edges up, so routing is by hashing from the first player on.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let up = get_text(&format!("{redirector_url}/metrics"))
+            .and_then(|t| Exposition::parse(&t).ok())
+            .map_or(0.0, |e| e.sum("redirector_edge_up", &[]));
+        if up == 2.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "edges never became healthy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Titles: `default` plus three others, so that each edge gets at least one (rendezvous
+    // hashing of the MPD path decides; the choice is deterministic for these edge ids).
+    let home = |t: &str| {
+        let loc = routed(&redirector_url, t);
+        edges
+            .iter()
+            .position(|e| loc.starts_with(&e.2))
+            .unwrap_or_else(|| panic!("{t} routed to {loc}"))
+    };
+    let mut titles = vec!["default".to_string()];
+    let mut seen = [false; 2];
+    seen[home("default")] = true;
+    for t in CANDIDATES {
+        let h = home(t);
+        if titles.len() < 3 || !seen[h] || seen == [true, true] {
+            seen[h] = true;
+            titles.push(t.to_string());
+        }
+        if titles.len() == 4 {
+            break;
+        }
+    }
+    assert!(seen == [true, true], "no title routed to the second edge");
+
+    // Three small traces (Pensieve cooked: time_s Mbps); players get trace i mod 3.
+    let traces = work.path().join("traces");
+    std::fs::create_dir_all(&traces).unwrap();
+    let mut flat = String::new();
+    let mut step = String::new();
+    let mut slow = String::new();
+    for t in 0..=120 {
+        flat.push_str(&format!("{t} 6.0\n"));
+        step.push_str(&format!(
+            "{t} {}\n",
+            if (t / 10) % 2 == 0 { 8.0 } else { 1.5 }
+        ));
+        slow.push_str(&format!("{t} 1.2\n"));
+    }
+    std::fs::write(traces.join("flat"), flat).unwrap();
+    std::fs::write(traces.join("step"), step).unwrap();
+    std::fs::write(traces.join("slow"), slow).unwrap();
+
+    let out = work.path().join("report");
+    let edge_metrics: Vec<&str> = edges.iter().map(|e| e.2.as_str()).collect();
+    let run = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
+        .args([
+            "player",
+            "swarm",
+            "--url",
+            &format!("{redirector_url}/{{title}}/manifest.mpd"),
+            "--titles",
+            &titles.join(","),
+            "--zipf",
+            "0.8",
+            "--players",
+            &PLAYERS.to_string(),
+            "--arrival-window",
+            "20",
+            "--speed",
+            "10",
+            "--segments",
+            "8",
+            "--abr",
+            "bola-e",
+            "--traces",
+            traces.to_str().unwrap(),
+            "--seed",
+            "7",
+            "--edge-metrics",
+            &edge_metrics.join(","),
+            "--origin-metrics",
+            &origin_url,
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "swarm failed:\n{stdout}\n{stderr}");
+    println!("{stdout}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("swarm.json")).unwrap()).unwrap();
+    for field in [
+        "run",
+        "players_ok",
+        "players_failed",
+        "edges",
+        "titles",
+        "totals",
+        "qoe",
+        "players",
+    ] {
+        assert!(report.get(field).is_some(), "swarm.json lacks {field}");
+    }
+    assert_eq!(report["players_ok"], PLAYERS, "{stdout}");
+    assert_eq!(report["players_failed"], 0, "{stdout}");
+    for f in ["qoe_lin", "startup_s", "rebuffer_ratio", "bitrate_kbps"] {
+        for s in ["mean", "p10", "median", "p90"] {
+            assert!(report["qoe"][f][s].is_number(), "qoe.{f}.{s}");
+        }
+    }
+    assert_eq!(report["qoe"]["players"], PLAYERS);
+    for f in ["cdf_qoe.svg", "players.csv", "fetches.csv"] {
+        assert!(out.join(f).exists(), "{f} not written");
+    }
+
+    // Per edge: the edge's own counters equal the players' X-Cache counts, exactly.
+    let rows = report["edges"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    let mut served = 0;
+    for row in rows {
+        let e = &row["edge_counts"];
+        let p = &row["player_counts"];
+        assert!(e.is_object(), "no metrics for {}", row["edge"]);
+        for k in ["requests", "hits", "misses", "stale", "revalidated"] {
+            assert_eq!(e[k], p[k], "{}: {k} edge vs players\n{stdout}", row["edge"]);
+        }
+        assert_eq!(p["other"], 0, "{}: responses without X-Cache", row["edge"]);
+        assert_eq!(e["hit_ratio"], p["hit_ratio"]);
+        if p["requests"].as_u64().unwrap() > 0 {
+            served += 1;
+        }
+    }
+    assert_eq!(served, 2, "titles did not spread over both edges\n{stdout}");
+    let hits: u64 = rows
+        .iter()
+        .map(|r| r["player_counts"]["hits"].as_u64().unwrap())
+        .sum();
+    let requests: u64 = rows
+        .iter()
+        .map(|r| r["player_counts"]["requests"].as_u64().unwrap())
+        .sum();
+    assert!(
+        hits > requests / 2,
+        "a Zipf swarm should mostly hit: {hits}/{requests}"
+    );
+
+    // Origin bytes = the bodies of the distinct (edge, path) objects the players saw MISS.
+    let fetches = std::fs::read_to_string(out.join("fetches.csv")).unwrap();
+    let mut lines = fetches.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (c_url, c_edge, c_cache) = (col("url"), col("edge"), col("x_cache"));
+    let mut missed: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut per_edge: BTreeMap<String, u64> = BTreeMap::new();
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        *per_edge.entry(f[c_edge].to_string()).or_default() += 1;
+        if f[c_cache] == "MISS" {
+            let path = f[c_url]
+                .split_once("://")
+                .and_then(|(_, r)| r.split_once('/'))
+                .map(|(_, p)| p.to_string())
+                .unwrap();
+            missed.insert((f[c_edge].to_string(), path));
+        }
+    }
+    let expected: u64 = missed
+        .iter()
+        .map(|(_, p)| std::fs::metadata(root.join(p)).unwrap().len())
+        .sum();
+    let totals = &report["totals"];
+    assert_eq!(
+        totals["origin_bytes"].as_u64(),
+        Some(expected),
+        "origin bytes vs the distinct objects missed\n{stdout}"
+    );
+    assert_eq!(
+        totals["origin_requests"].as_u64(),
+        Some(missed.len() as u64)
+    );
+    let offload = totals["origin_offload"].as_f64().unwrap();
+    let delivered = totals["bytes_delivered"].as_f64().unwrap();
+    assert_eq!(totals["bytes_delivered_source"], "edges");
+    assert!(offload > 0.0 && offload < 1.0, "offload {offload}");
+    assert!((offload - (1.0 - expected as f64 / delivered)).abs() < 1e-9);
+    // Titles: Zipf rank 1 drew the most players.
+    let titles = report["titles"].as_array().unwrap();
+    assert_eq!(titles.len(), 4);
+    let n: Vec<u64> = titles
+        .iter()
+        .map(|t| t["players"].as_u64().unwrap())
+        .collect();
+    assert_eq!(n.iter().sum::<u64>(), PLAYERS as u64);
+    assert!(n[0] >= *n.iter().max().unwrap(), "{n:?}");
+    eprintln!("swarm test took {:.1} s", t0.elapsed().as_secs_f64());
+}
