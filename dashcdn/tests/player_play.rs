@@ -1,0 +1,370 @@
+//! `dashcdn player play` through a real CDN on loopback: an origin (127.0.0.1), an edge
+//! `edge-a` (127.0.0.2) and a redirector (127.0.0.1, DNS + HTTP), each a `dashcdn` process.
+//!
+//! 1. Enter via the redirector's HTTP 302, shaped by a trace 6 Mbps → 400 kbit/s → 6 Mbps on a
+//!    ×4 clock: the player reaches the top rungs, drops to a lower rung during the low phase
+//!    and recovers after it; every request (MPD, init, media) is answered by `edge-a`, the
+//!    first request of every object with `X-Cache: MISS` (a cold cache).
+//! 2. Enter via the redirector's DNS (A query for `cdn.example.test` → 127.0.0.2), unshaped,
+//!    8 segments: served by `edge-a` again, now from its cache (`HIT`).
+//! 3. A bad entry (404 MPD) fails with an error naming the URL and status.
+//!
+//! Content: `$DASHCDN_CONTENT/default` when it exists (test.sh packages it first), otherwise
+//! a freshly packaged default (the real 4-rung ladder, 2 s segments, 60 s).
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the child process on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `dashcdn ARGS`; returns it with the lines it printed up to and including
+/// `listening on ...` (the redirector prints `dns on ...` first).
+fn start(args: &[&str]) -> (Proc, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let proc = Proc(child);
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("{args:?} exited before listening"))
+            .unwrap();
+        let done = line.starts_with("listening on ");
+        seen.push(line);
+        if done {
+            std::thread::spawn(move || for _ in lines {});
+            return (proc, seen);
+        }
+    }
+}
+
+fn url_of(lines: &[String]) -> String {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix("listening on "))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// The packaged default asset's parent (content root), and a temp dir guard if we packaged it.
+fn content_root() -> (PathBuf, Option<tempfile::TempDir>) {
+    if let Ok(dir) = std::env::var("DASHCDN_CONTENT") {
+        let root = PathBuf::from(dir);
+        if root.join("default/manifest.mpd").exists() {
+            return (root, None);
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
+        .args(["package", "--out"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dashcdn package failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (tmp.path().to_path_buf(), Some(tmp))
+}
+
+/// Runs `dashcdn player play ARGS`, killing it after `limit`.
+fn player(args: &[&str], dir: &Path, limit: Duration) -> Output {
+    let out = std::fs::File::create(dir.join("stdout.txt")).unwrap();
+    let err = std::fs::File::create(dir.join("stderr.txt")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
+        .args(["player", "play"])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "player {args:?} still running after {limit:?}; stdout:\n{}",
+                std::fs::read_to_string(dir.join("stdout.txt")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: std::fs::read(dir.join("stdout.txt")).unwrap(),
+        stderr: std::fs::read(dir.join("stderr.txt")).unwrap(),
+    }
+}
+
+fn playback(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("playback.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn fetches(p: &serde_json::Value) -> &Vec<serde_json::Value> {
+    p["fetches"].as_array().unwrap()
+}
+
+#[test]
+fn play_through_redirector_and_edge_adapts_to_the_trace_and_reports_the_edge() {
+    let t0 = Instant::now();
+    let (root, _guard) = content_root();
+    let root_s = root.to_str().unwrap();
+    let (_origin, lines) = start(&["origin", "--content", root_s, "--listen", "127.0.0.1:0"]);
+    let origin = url_of(&lines);
+    let (_edge, lines) = start(&[
+        "edge",
+        "--upstream",
+        &origin,
+        "--listen",
+        "127.0.0.2:0",
+        "--id",
+        "edge-a",
+        "--mem",
+        "256MiB",
+    ]);
+    let edge = url_of(&lines);
+    let edge_port = edge.rsplit_once(':').unwrap().1.to_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("topology.toml");
+    std::fs::write(
+        &topo,
+        format!(
+            r#"
+default_location = "eu"
+cdn_name = "cdn.example.test"
+[health]
+interval_ms = 200
+[[edges]]
+id = "edge-a"
+url = "{edge}"
+address = "127.0.0.2"
+lat = 48.85
+lon = 2.35
+[[locations]]
+name = "eu"
+lat = 50.1
+lon = 8.7
+networks = ["192.0.2.0/24"]
+"#
+        ),
+    )
+    .unwrap();
+    let (_redirector, lines) = start(&[
+        "redirector",
+        "--topology",
+        topo.to_str().unwrap(),
+        "--dns",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    let redirector = url_of(&lines);
+    let dns = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("dns on "))
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_string();
+
+    // 1. Via the 302, shaped: 8 s at 6 Mbps, 30 s at 400 kbit/s, then 6 Mbps; clock x4.
+    let trace = dir.path().join("step.json");
+    std::fs::write(
+        &trace,
+        r#"[{"duration_ms": 8000, "bandwidth_kbps": 6000, "latency_ms": 0},
+            {"duration_ms": 30000, "bandwidth_kbps": 400, "latency_ms": 0},
+            {"duration_ms": 100000, "bandwidth_kbps": 6000, "latency_ms": 0}]"#,
+    )
+    .unwrap();
+    let out1 = dir.path().join("play1");
+    std::fs::create_dir_all(&out1).unwrap();
+    let entry = format!("{redirector}/default/manifest.mpd");
+    let started = Instant::now();
+    let o = player(
+        &[
+            "--url",
+            &entry,
+            "--trace",
+            trace.to_str().unwrap(),
+            "--speed",
+            "4",
+            "--out",
+            out1.to_str().unwrap(),
+        ],
+        &out1,
+        Duration::from_secs(150),
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "player failed: {}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    eprintln!("shaped play took {:?}\n{stdout}", started.elapsed());
+    for f in [
+        "playback.json",
+        "fetches.csv",
+        "fetches.jsonl",
+        "events.csv",
+        "events.jsonl",
+        "timeline.svg",
+    ] {
+        assert!(out1.join(f).exists(), "{f} not written");
+    }
+    let p = playback(&out1);
+    assert!(
+        p["mpd_url"].as_str().unwrap().starts_with(&edge),
+        "MPD not from the edge: {}",
+        p["mpd_url"]
+    );
+    let f = fetches(&p);
+    assert_eq!(f[0]["kind"], "mpd");
+    assert_eq!(f[0]["requested"].as_str().unwrap(), entry, "the 302 entry");
+    let mut seen = BTreeSet::new();
+    for x in f {
+        assert_eq!(x["status"], 200, "{x}");
+        assert_eq!(x["edge"], "edge-a", "not served by the edge: {x}");
+        assert!(x["url"].as_str().unwrap().starts_with(&edge), "{x}");
+        // Cold cache: the first request of every object is a miss (an abandoned attempt
+        // may leave the object cached for a retry).
+        if seen.insert(x["url"].as_str().unwrap().to_string()) {
+            assert_eq!(x["cache"], "MISS", "first request of an object: {x}");
+        }
+    }
+    let media = f.iter().filter(|x| x["kind"] == "media").count();
+    assert!(media >= 30, "{media} media requests for 30 segments");
+    assert!(f.iter().any(|x| x["kind"] == "init"));
+    // Completed segments and their rungs, in order; real sizes in the events.
+    let events = p["playback"]["events"].as_array().unwrap();
+    let chunks: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["abandoned"] == false).collect();
+    assert_eq!(chunks.len(), 30, "every segment played");
+    for e in &chunks {
+        let (size, got) = (
+            e["size_bits"].as_f64().unwrap(),
+            e["downloaded_bits"].as_f64().unwrap(),
+        );
+        assert!(size > 0.0 && size == got, "real size: {e}");
+    }
+    let q: Vec<u64> = chunks
+        .iter()
+        .map(|e| e["quality"].as_u64().unwrap())
+        .collect();
+    let top = q
+        .iter()
+        .position(|&x| x >= 2)
+        .unwrap_or_else(|| panic!("never reached the top rungs: {q:?}"));
+    let drop = top
+        + q[top..]
+            .iter()
+            .position(|&x| x <= 1)
+            .unwrap_or_else(|| panic!("never dropped during the low phase: {q:?}"));
+    assert!(
+        q[drop..].iter().any(|&x| x >= 2),
+        "never recovered after the low phase: {q:?}"
+    );
+    // The drop happened in (or just after) the low phase of the trace: 8..38 s of trace time.
+    let drop_at = chunks[drop]["request_ms"].as_f64().unwrap();
+    assert!(
+        (6000.0..45000.0).contains(&drop_at),
+        "drop at {drop_at} ms: {q:?}"
+    );
+    // Throughput samples at the top rung during the high phases are near 6 Mbps, not
+    // loopback speed (the shaper works), and at least 1.5 Mbps (generous: a loaded machine).
+    let samples: Vec<f64> = chunks
+        .iter()
+        .filter(|e| e["quality"] == 3)
+        .map(|e| e["throughput_kbps"].as_f64().unwrap())
+        .collect();
+    assert!(!samples.is_empty(), "{q:?}");
+    for s in &samples {
+        assert!((1500.0..7000.0).contains(s), "top-rung sample {s} kbps");
+    }
+    assert!(stdout.contains("edge-a"), "per-segment log names the edge");
+    assert!(stdout.contains("MISS"), "per-segment log shows X-Cache");
+
+    // 2. Via DNS, unshaped, 8 segments: the same edge, now warm.
+    let out2 = dir.path().join("play2");
+    std::fs::create_dir_all(&out2).unwrap();
+    let o = player(
+        &[
+            "--dns",
+            &dns,
+            "--name",
+            "cdn.example.test",
+            "--port",
+            &edge_port,
+            "--path",
+            "/default/manifest.mpd",
+            "--segments",
+            "8",
+            "--out",
+            out2.to_str().unwrap(),
+        ],
+        &out2,
+        Duration::from_secs(60),
+    );
+    assert!(
+        o.status.success(),
+        "DNS player failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let p = playback(&out2);
+    assert_eq!(
+        p["mpd_url"].as_str().unwrap(),
+        format!("http://127.0.0.2:{edge_port}/default/manifest.mpd")
+    );
+    let f = fetches(&p);
+    let media: Vec<_> = f.iter().filter(|x| x["kind"] == "media").collect();
+    assert!(media.len() >= 8);
+    for x in f {
+        assert_eq!(x["edge"], "edge-a", "{x}");
+        assert_eq!(x["status"], 200, "{x}");
+    }
+    // Unshaped, the ABR climbs to the top; every top-rung object of the first 8 segments
+    // was fetched by the first player, so those are hits.
+    let hits = media.iter().filter(|x| x["cache"] == "HIT").count();
+    assert!(hits >= 1, "no HIT on a warm edge: {media:?}");
+    assert!(
+        f[0]["cache"] == "HIT" || f[0]["cache"] == "REVALIDATED",
+        "the MPD is cached: {}",
+        f[0]
+    );
+
+    // 3. A missing MPD: a clear error naming the URL and the status.
+    let out3 = dir.path().join("play3");
+    std::fs::create_dir_all(&out3).unwrap();
+    let bad = format!("{redirector}/nope/manifest.mpd");
+    let o = player(&["--url", &bad], &out3, Duration::from_secs(30));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("/nope/manifest.mpd") && err.contains("404"),
+        "error names the URL and status: {err}"
+    );
+    eprintln!("test took {:?}", t0.elapsed());
+}
