@@ -58,10 +58,10 @@ lat = 50.1
 lon = 8.1
 EOF
 
-"$BIN" origin --content "$CONTENT" --listen "$ORIGIN_ADDR" >/dev/null & PIDS+=($!)
-"$BIN" edge --upstream "http://$ORIGIN_ADDR" --listen "$EDGE_A" --id edge-a --mem 1GiB >/dev/null & PIDS+=($!)
-"$BIN" edge --upstream "http://$ORIGIN_ADDR" --listen "$EDGE_B" --id edge-b --mem 1GiB >/dev/null & PIDS+=($!)
-"$BIN" redirector --topology "$WORK/topology.toml" --dns "$REDIRECTOR_DNS" --http "$REDIRECTOR_HTTP" >/dev/null & PIDS+=($!)
+"$BIN" origin --content "$CONTENT" --listen "$ORIGIN_ADDR" >"$WORK/origin.log" 2>&1 & PIDS+=($!)
+"$BIN" edge --upstream "http://$ORIGIN_ADDR" --listen "$EDGE_A" --id edge-a --mem 1GiB >"$WORK/edge-a.log" 2>&1 & PIDS+=($!)
+"$BIN" edge --upstream "http://$ORIGIN_ADDR" --listen "$EDGE_B" --id edge-b --mem 1GiB >"$WORK/edge-b.log" 2>&1 & PIDS+=($!)
+"$BIN" redirector --topology "$WORK/topology.toml" --dns "$REDIRECTOR_DNS" --http "$REDIRECTOR_HTTP" >"$WORK/redirector.log" 2>&1 & PIDS+=($!)
 
 log "waiting for the redirector to see both edges up"
 for _ in $(seq 100); do
@@ -78,6 +78,7 @@ if [ $# -eq 0 ]; then
   [ -d "$TRACES" ] && set -- "$@" --traces "$TRACES"
 fi
 log "dashcdn player swarm $*"
-"$BIN" player swarm --url "http://$REDIRECTOR_HTTP/{title}/manifest.mpd" \
+# --log warn: the players' per-playback info lines would drown the progress bar.
+"$BIN" --log "${DASHCDN_LOG:-warn}" player swarm --url "http://$REDIRECTOR_HTTP/{title}/manifest.mpd" \
   --edge-metrics "http://$EDGE_A,http://$EDGE_B" --origin-metrics "http://$ORIGIN_ADDR" \
   --out "$OUT" "$@"
