@@ -1,6 +1,6 @@
 //! `swarm`: many concurrent real players through the CDN — the CDN throughput study tool.
 //!
-//! N players ([`play`](super::play) each, on its own std thread over one shared tokio runtime
+//! N players ([`play`](super::play()) each, on its own std thread over one shared tokio runtime
 //! and one `reqwest::Client`) arrive over time (Poisson or uniform), each picks a title by
 //! Zipf popularity and gets its own network trace (player `i` plays trace `i mod k` from a
 //! random start offset) or shares one bottleneck [`Shaper`] with every other player. Everything
@@ -27,6 +27,10 @@
 //! * **byte hit ratio (players)** = bytes of `X-Cache: HIT` responses / all bytes received.
 //! * **QoE**: per-player [`Metrics`] from the same code as the simulator; the distribution
 //!   across players as mean, p10, p50, p90 ([`Stats`]).
+//!
+//! Edge-side and player-side counts cover the same requests — and agree exactly — when every
+//! player finished: a failed [`play`](super::play()) returns no request log, so the requests a
+//! failing player made are only in the edges' counts (the table says so).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -1076,6 +1080,14 @@ pub fn table(r: &SwarmReport) -> String {
             opt(e
                 .edge_upstream_bytes
                 .map(|b| format!("{:.1}", b as f64 / 1e6))),
+        );
+    }
+    if r.players_failed > 0 {
+        let _ = writeln!(
+            s,
+            "note: {} players failed; the requests they made before failing are in the edges' \
+             counts but not in the players' (a failed play returns no request log)",
+            r.players_failed
         );
     }
     let t = &r.totals;
