@@ -6,8 +6,8 @@
 //! `X-Cache` counts for that edge exactly, and that the origin's bytes are exactly the bodies
 //! of the distinct objects each edge missed (so origin offload is consistent with the misses).
 //!
-//! Content: `$DASHCDN_CONTENT/default` when it exists (test.sh packages it first), otherwise
-//! a freshly packaged default. Titles `t1`..`t3` are symlinks to `default` inside the served
+//! Content: `$DASHCDN_CONTENT/default` when it exists (test.sh packages it first), else
+//! `content/default` in the workspace, otherwise a freshly packaged default. Titles `t1`..`t3` are symlinks to `default` inside the served
 //! root (the origin serves symlinks that stay inside its root).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,8 +59,15 @@ fn start(args: &[&str]) -> (Proc, String) {
 
 /// The packaged default asset directory, and a temp dir guard if we packaged it ourselves.
 fn default_asset() -> (PathBuf, Option<tempfile::TempDir>) {
-    if let Ok(dir) = std::env::var("DASHCDN_CONTENT") {
-        let asset = Path::new(&dir).join("default");
+    // test.sh's DASHCDN_CONTENT, else its default (the workspace's content/, as demo.sh
+    // leaves it); packaging afresh with the debug binary takes ~100 s.
+    let workspace_content = Path::new(env!("CARGO_MANIFEST_DIR")).join("../content");
+    let dirs = std::env::var_os("DASHCDN_CONTENT")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([workspace_content]);
+    for dir in dirs {
+        let asset = dir.join("default");
         if asset.join("manifest.mpd").exists() {
             return (asset, None);
         }
