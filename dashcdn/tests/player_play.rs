@@ -191,12 +191,12 @@ networks = ["192.0.2.0/24"]
         .unwrap()
         .to_string();
 
-    // 1. Via the 302, shaped: 8 s at 6 Mbps, 30 s at 400 kbit/s, then 6 Mbps; clock x4.
+    // 1. Via the 302, shaped (BOLA-E): 8 s at 6 Mbps, 16 s at 400 kbit/s, then 6 Mbps; clock x4.
     let trace = dir.path().join("step.json");
     std::fs::write(
         &trace,
         r#"[{"duration_ms": 8000, "bandwidth_kbps": 6000, "latency_ms": 0},
-            {"duration_ms": 30000, "bandwidth_kbps": 400, "latency_ms": 0},
+            {"duration_ms": 16000, "bandwidth_kbps": 400, "latency_ms": 0},
             {"duration_ms": 100000, "bandwidth_kbps": 6000, "latency_ms": 0}]"#,
     )
     .unwrap();
@@ -212,6 +212,8 @@ networks = ["192.0.2.0/24"]
             trace.to_str().unwrap(),
             "--speed",
             "4",
+            "--abr",
+            "bola-e",
             "--out",
             out1.to_str().unwrap(),
         ],
@@ -274,6 +276,7 @@ networks = ["192.0.2.0/24"]
         .iter()
         .map(|e| e["quality"].as_u64().unwrap())
         .collect();
+    eprintln!("rungs: {q:?}");
     let top = q
         .iter()
         .position(|&x| x >= 2)
@@ -287,23 +290,23 @@ networks = ["192.0.2.0/24"]
         q[drop..].iter().any(|&x| x >= 2),
         "never recovered after the low phase: {q:?}"
     );
-    // The drop happened in (or just after) the low phase of the trace: 8..38 s of trace time.
+    // The drop happened in (or just after) the low phase of the trace: 8..24 s of trace time.
     let drop_at = chunks[drop]["request_ms"].as_f64().unwrap();
     assert!(
-        (6000.0..45000.0).contains(&drop_at),
+        (6000.0..30000.0).contains(&drop_at),
         "drop at {drop_at} ms: {q:?}"
     );
-    // Throughput samples at the top rung during the high phases are near 6 Mbps, not
-    // loopback speed (the shaper works), and at least 1.5 Mbps (generous: a loaded machine).
-    let samples: Vec<f64> = chunks
+    // The shaper works: throughput samples of the big (upper-rung) segments peak near the
+    // trace's 6 Mbps, not at loopback speed (generous bounds for a loaded machine).
+    let peak = chunks
         .iter()
-        .filter(|e| e["quality"] == 3)
+        .filter(|e| e["quality"].as_u64().unwrap() >= 2)
         .map(|e| e["throughput_kbps"].as_f64().unwrap())
-        .collect();
-    assert!(!samples.is_empty(), "{q:?}");
-    for s in &samples {
-        assert!((1500.0..7000.0).contains(s), "top-rung sample {s} kbps");
-    }
+        .fold(0.0, f64::max);
+    assert!(
+        (2500.0..7000.0).contains(&peak),
+        "peak upper-rung sample {peak} kbps: {q:?}"
+    );
     assert!(stdout.contains("edge-a"), "per-segment log names the edge");
     assert!(stdout.contains("MISS"), "per-segment log shows X-Cache");
 

@@ -258,8 +258,8 @@ pub struct PlayArgs {
     /// MPD path (with --dns).
     #[arg(long, default_value = "/default/manifest.mpd")]
     path: String,
-    /// ABR algorithm (any of `simulate --abr` except optimal). Default: dynamic-dashjs,
-    /// dash.js's own rule (BOLA-E above 18 s of buffer, throughput below 9 s).
+    /// ABR algorithm (any of `simulate --abr` except optimal). Default: bola-e (steps down
+    /// through the ladder on a drop and back up as the buffer refills).
     #[arg(long, default_value = player_sim::live::play::DEFAULT_ABR)]
     abr: String,
     /// Shape the downloads to this trace (Sabre JSON, Pensieve cooked or Mahimahi; looped).
@@ -385,7 +385,7 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
         m.switches,
         m.qoe_lin,
         m.bytes_downloaded / 1e6,
-        m.bytes_wasted / 1e6,
+        m.bytes_wasted.abs() / 1e6,
         media.len(),
         hits,
         edges.join(", ")

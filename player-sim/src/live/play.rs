@@ -20,9 +20,12 @@ use crate::model::sabre::run_player;
 use crate::model::ModelKind;
 use crate::session::{Playback, SessionConfig};
 
-/// The ABR a live player uses unless told otherwise: dash.js's DYNAMIC rule (BOLA-E above
-/// 18 s of buffer, throughput below 9 s), i.e. what the browser player does.
-pub const DEFAULT_ABR: &str = "dynamic-dashjs";
+/// The ABR a live player uses unless told otherwise: BOLA-E (buffer-based with the
+/// insufficient-buffer rule and its own abandonment). It steps down through the ladder when
+/// the link drops and climbs back as the buffer refills; the throughput-led rules
+/// (`throughput`, `dynamic-dashjs`) re-request the top rung after each abandonment under the
+/// Sabre player loop, which on a sudden drop wastes the low phase in abandoned attempts.
+pub const DEFAULT_ABR: &str = "bola-e";
 
 /// Options of one live playback.
 #[derive(Debug, Clone)]
