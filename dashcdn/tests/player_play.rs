@@ -8,6 +8,8 @@
 //! 2. Enter via the redirector's DNS (A query for `cdn.example.test` → 127.0.0.2), unshaped,
 //!    8 segments: served by `edge-a` again, now from its cache (`HIT`).
 //! 3. A bad entry (404 MPD) fails with an error naming the URL and status.
+//! 4. (second test) An MPD whose first BaseURL is a dead server: one failed request, then the
+//!    next BaseURL (an edge) serves everything; with every BaseURL dead, an error naming the URL.
 //!
 //! Content: `$DASHCDN_CONTENT/default` when it exists (test.sh packages it first), otherwise
 //! a freshly packaged default (the real 4-rung ladder, 2 s segments, 60 s).
@@ -370,4 +372,123 @@ networks = ["192.0.2.0/24"]
         "error names the URL and status: {err}"
     );
     eprintln!("test took {:?}", t0.elapsed());
+}
+
+/// The default MPD with MPD-level BaseURLs `bases` (absolute), written as `<dir>/<name>/manifest.mpd`.
+fn mpd_with_bases(content: &Path, dir: &Path, name: &str, bases: &[String]) {
+    let text = std::fs::read_to_string(content.join("default/manifest.mpd")).unwrap();
+    let start = text.find("<MPD").unwrap();
+    let end = start + text[start..].find('>').unwrap() + 1;
+    let inserted: String = bases
+        .iter()
+        .map(|b| format!("\n  <BaseURL>{b}</BaseURL>"))
+        .collect();
+    let out = format!("{}{}{}", &text[..end], inserted, &text[end..]);
+    std::fs::create_dir_all(dir.join(name)).unwrap();
+    std::fs::write(dir.join(name).join("manifest.mpd"), out).unwrap();
+}
+
+#[test]
+fn play_falls_back_to_the_next_base_url_and_names_a_failing_url() {
+    let (root, _guard) = content_root();
+    let (_origin, lines) = start(&[
+        "origin",
+        "--content",
+        root.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let origin = url_of(&lines);
+    let (_edge, lines) = start(&[
+        "edge",
+        "--upstream",
+        &origin,
+        "--listen",
+        "127.0.0.2:0",
+        "--id",
+        "edge-b",
+        "--mem",
+        "64MiB",
+    ]);
+    let edge = url_of(&lines);
+    // MPDs served by a second origin: the first BaseURL is a dead server (port 9 refuses).
+    let mpds = tempfile::tempdir().unwrap();
+    let dead = "http://127.0.0.1:9/default/".to_string();
+    mpd_with_bases(
+        &root,
+        mpds.path(),
+        "fallback",
+        &[dead.clone(), format!("{edge}/default/")],
+    );
+    mpd_with_bases(
+        &root,
+        mpds.path(),
+        "dead",
+        &[dead.clone(), "http://127.0.0.1:9/other/".to_string()],
+    );
+    let (_mpd_server, lines) = start(&[
+        "origin",
+        "--content",
+        mpds.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let mpd_server = url_of(&lines);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fallback");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = player(
+        &[
+            "--url",
+            &format!("{mpd_server}/fallback/manifest.mpd"),
+            "--segments",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &out,
+        Duration::from_secs(60),
+    );
+    assert!(
+        o.status.success(),
+        "player failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let p = playback(&out);
+    let f = fetches(&p);
+    let failed: Vec<_> = f.iter().filter(|x| x["status"] != 200).collect();
+    assert_eq!(
+        failed.len(),
+        1,
+        "one failed request, then the next base: {f:?}"
+    );
+    assert_eq!(failed[0]["status"], 0);
+    assert!(failed[0]["url"].as_str().unwrap().starts_with(&dead));
+    for x in f
+        .iter()
+        .filter(|x| x["kind"] != "mpd" && x["status"] == 200)
+    {
+        assert_eq!(x["edge"], "edge-b", "{x}");
+        assert!(x["url"].as_str().unwrap().starts_with(&edge), "{x}");
+    }
+    let media = f
+        .iter()
+        .filter(|x| x["kind"] == "media" && x["status"] == 200);
+    assert_eq!(media.count(), 4);
+
+    // Every base dead: a clear error naming the URL.
+    let out = dir.path().join("dead");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = player(
+        &["--url", &format!("{mpd_server}/dead/manifest.mpd")],
+        &out,
+        Duration::from_secs(60),
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("http://127.0.0.1:9/other/") && err.contains("retry"),
+        "error names the URL: {err}"
+    );
 }
