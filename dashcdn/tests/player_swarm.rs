@@ -293,6 +293,7 @@ fn swarm_hit_ratio_from_edge_metrics_matches_player_x_cache() {
         "titles",
         "totals",
         "qoe",
+        "timeline",
         "players",
     ] {
         assert!(report.get(field).is_some(), "swarm.json lacks {field}");
@@ -305,7 +306,13 @@ fn swarm_hit_ratio_from_edge_metrics_matches_player_x_cache() {
         }
     }
     assert_eq!(report["qoe"]["players"], PLAYERS);
-    for f in ["cdf_qoe.svg", "players.csv", "fetches.csv"] {
+    for f in [
+        "cdf_qoe.svg",
+        "players.csv",
+        "fetches.csv",
+        "hit_ratio_over_time.csv",
+        "hit_ratio_over_time.svg",
+    ] {
         assert!(out.join(f).exists(), "{f} not written");
     }
 

@@ -32,7 +32,7 @@ pub enum PlayerCommand {
     /// uniform), titles by Zipf popularity, per-player traces or one shared bottleneck.
     /// Reports per-edge hit ratio from the edges' own /metrics beside the players' X-Cache
     /// counts, origin offload and the QoE distribution; --out writes swarm.json, players.csv,
-    /// fetches.csv and cdf_qoe.svg.
+    /// fetches.csv, cdf_qoe.svg and hit_ratio_over_time.csv/svg.
     Swarm(SwarmArgs),
 }
 
@@ -526,7 +526,8 @@ pub struct SwarmArgs {
     /// Runtime worker threads (default: one per core).
     #[arg(long)]
     jobs: Option<usize>,
-    /// Output directory: swarm.json, players.csv, fetches.csv, cdf_qoe.svg.
+    /// Output directory: swarm.json, players.csv, fetches.csv (every request with its edge and
+    /// X-Cache), cdf_qoe.svg, hit_ratio_over_time.csv/svg.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// No progress bar.

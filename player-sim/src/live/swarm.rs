@@ -560,6 +560,21 @@ pub struct PlayerOutcome {
     pub fetches: Vec<super::SegmentFetch>,
 }
 
+/// Player-side hit ratio of one edge (or `all`) in one time bucket: the cache warming up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelinePoint {
+    /// Edge id, or `all`.
+    pub edge: String,
+    /// Bucket start, session s from the swarm start.
+    pub t_s: f64,
+    /// Responses in the bucket.
+    pub requests: u64,
+    /// `X-Cache: HIT` among them.
+    pub hits: u64,
+    /// hits / requests.
+    pub hit_ratio: f64,
+}
+
 /// Run description (echoed in the report).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunInfo {
@@ -610,6 +625,10 @@ pub struct SwarmReport {
     pub totals: Totals,
     /// QoE distribution.
     pub qoe: QoeSummary,
+    /// Bucket width of `timeline`, session s.
+    pub timeline_bucket_s: f64,
+    /// Hit ratio over time (players' view; each response placed at its request time).
+    pub timeline: Vec<TimelinePoint>,
     /// Per player.
     pub players: Vec<PlayerOutcome>,
 }
@@ -1017,6 +1036,7 @@ pub fn report(
         bitrate_kbps: col(&|m| m.mean_bitrate_kbps),
         switches: col(&|m| m.switches as f64),
     };
+    let (timeline_bucket_s, timeline) = timeline(&players, run.clock_scale);
     let players_failed = players.iter().filter(|p| p.error.is_some()).count();
     SwarmReport {
         run,
@@ -1026,8 +1046,58 @@ pub fn report(
         titles: by_title.into_values().collect(),
         totals,
         qoe,
+        timeline_bucket_s,
+        timeline,
         players,
     }
+}
+
+/// Buckets every response by its request time (session s since the swarm start: the player's
+/// start plus its MPD fetch plus the player clock) into about 30 buckets of a whole number of
+/// seconds, per edge and for all edges.
+fn timeline(players: &[PlayerOutcome], clock_scale: f64) -> (f64, Vec<TimelinePoint>) {
+    let mut at: Vec<(f64, &str, bool)> = Vec::new();
+    for p in players {
+        let start = p.started_wall_s * clock_scale;
+        let mpd_s = p
+            .fetches
+            .iter()
+            .find(|f| f.kind == FetchKind::Mpd)
+            .map_or(0.0, |f| f.ms / 1000.0);
+        for f in &p.fetches {
+            let t = match f.kind {
+                FetchKind::Mpd => start,
+                _ => start + mpd_s + f.at_ms / 1000.0,
+            };
+            at.push((
+                t,
+                f.edge.as_deref().unwrap_or("(none)"),
+                f.cache == CacheStatus::Hit,
+            ));
+        }
+    }
+    let end = at.iter().map(|x| x.0).fold(0.0, f64::max);
+    let bucket = (end / 30.0).ceil().max(1.0);
+    let mut m: BTreeMap<(String, i64), (u64, u64)> = BTreeMap::new();
+    for (t, edge, hit) in at {
+        let b = (t / bucket).floor() as i64;
+        for key in [edge, "all"] {
+            let e = m.entry((key.to_string(), b)).or_default();
+            e.0 += 1;
+            e.1 += u64::from(hit);
+        }
+    }
+    let points = m
+        .into_iter()
+        .map(|((edge, b), (requests, hits))| TimelinePoint {
+            edge,
+            t_s: b as f64 * bucket,
+            requests,
+            hits,
+            hit_ratio: hits as f64 / requests as f64,
+        })
+        .collect();
+    (bucket, points)
 }
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
@@ -1169,7 +1239,8 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Writes `swarm.json` (the report), `players.csv`, `fetches.csv` and `cdf_qoe.svg` into `dir`.
+/// Writes `swarm.json` (the report), `players.csv`, `fetches.csv`, `cdf_qoe.svg` and
+/// `hit_ratio_over_time.{csv,svg}` into `dir`.
 pub fn write(dir: &Path, r: &SwarmReport) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(
@@ -1249,12 +1320,79 @@ pub fn write(dir: &Path, r: &SwarmReport) -> anyhow::Result<()> {
         }
     }
     crate::output::plot_cdf(&dir.join("cdf_qoe.svg"), "QoE_lin per player", &series)?;
+    let mut csv = String::from("edge,t_s,requests,hits,hit_ratio\n");
+    for p in &r.timeline {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{}",
+            csv_field(&p.edge),
+            p.t_s,
+            p.requests,
+            p.hits,
+            p.hit_ratio
+        );
+    }
+    std::fs::write(dir.join("hit_ratio_over_time.csv"), csv)?;
+    plot_timeline(&dir.join("hit_ratio_over_time.svg"), r)?;
+    Ok(())
+}
+
+/// SVG: hit ratio per bucket, one line per edge and one for all.
+fn plot_timeline(path: &Path, r: &SwarmReport) -> anyhow::Result<()> {
+    use plotters::prelude::*;
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("plot: {e}");
+    if r.timeline.is_empty() {
+        return Ok(());
+    }
+    let end = r.timeline.iter().map(|p| p.t_s).fold(0.0, f64::max) + r.timeline_bucket_s;
+    let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("hit ratio over time (players' X-Cache)", ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..end, 0.0..1.0)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("session time (s)")
+        .y_desc("hit ratio")
+        .draw()
+        .map_err(|e| err(&e))?;
+    let mut edges: Vec<&str> = r.timeline.iter().map(|p| p.edge.as_str()).collect();
+    edges.sort_unstable_by_key(|e| (*e != "all", *e));
+    edges.dedup();
+    let colors = [BLACK, BLUE, RED, GREEN, MAGENTA, CYAN];
+    for (i, e) in edges.iter().enumerate() {
+        let c = colors[i % colors.len()];
+        let pts: Vec<(f64, f64)> = r
+            .timeline
+            .iter()
+            .filter(|p| p.edge == *e)
+            .map(|p| (p.t_s + r.timeline_bucket_s / 2.0, p.hit_ratio))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label(*e)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::SegmentFetch;
 
     #[test]
     fn zipf_frequencies_follow_the_law() {
@@ -1382,6 +1520,160 @@ mod tests {
             rotate_trace(&t, 4.5).to_periods(0.0),
             rotate_trace(&t, 1.5).to_periods(0.0)
         );
+    }
+
+    fn fetch(
+        edge: &str,
+        cache: CacheStatus,
+        bytes: u64,
+        kind: FetchKind,
+        at_ms: f64,
+    ) -> SegmentFetch {
+        SegmentFetch {
+            index: 0,
+            quality: 0,
+            url: format!("http://{edge}/a/v144/1.m4s"),
+            requested: String::new(),
+            edge: Some(edge.to_string()),
+            cache,
+            status: 200,
+            bytes,
+            ms: 1000.0,
+            ttfb_ms: 1.0,
+            abandoned: false,
+            kind,
+            at_ms,
+            error: None,
+        }
+    }
+
+    fn scrape_of(served_by: &str, text: &str) -> Scrape {
+        Scrape {
+            url: format!("http://{served_by}/metrics"),
+            served_by: Some(served_by.to_string()),
+            body_bytes: 100,
+            exposition: Exposition::parse(text).unwrap(),
+        }
+    }
+
+    #[test]
+    fn report_compares_edge_deltas_with_player_counts() {
+        let c = cfg(1, vec![]);
+        let planned = plan(&c).unwrap();
+        let mut players: Vec<PlayerOutcome> = planned
+            .iter()
+            .take(2)
+            .map(|p| PlayerOutcome {
+                planned: p.clone(),
+                trace_name: None,
+                started_wall_s: 10.0 * p.id as f64,
+                slot_wait_s: 0.0,
+                wall_s: 1.0,
+                error: None,
+                metrics: None,
+                mpd_url: None,
+                fetches: vec![],
+            })
+            .collect();
+        use CacheStatus::{Hit, Miss, Other, Stale};
+        players[0].fetches = vec![
+            fetch("e1", Miss, 1000, FetchKind::Mpd, 0.0),
+            fetch("e1", Miss, 5000, FetchKind::Media, 0.0),
+            fetch("e1", Hit, 5000, FetchKind::Media, 2000.0),
+        ];
+        players[1].fetches = vec![
+            fetch("e1", Hit, 1000, FetchKind::Mpd, 0.0),
+            fetch(
+                "e1",
+                Other("REVALIDATED".into()),
+                5000,
+                FetchKind::Media,
+                0.0,
+            ),
+            fetch("e2", Stale, 3000, FetchKind::Media, 500.0),
+        ];
+        let e1 = (
+            scrape_of("e1", "dashcdn_edge_hits_total 10\ndashcdn_edge_misses_total 5\ndashcdn_edge_sent_bytes_total 1000\n"),
+            Some(scrape_of("e1", "dashcdn_edge_hits_total 12\ndashcdn_edge_misses_total 7\ndashcdn_edge_revalidated_total 1\ndashcdn_edge_sent_bytes_total 18100\n")),
+        );
+        let e2 = (
+            scrape_of(
+                "e2",
+                "dashcdn_edge_stale_total 0\ndashcdn_edge_sent_bytes_total 0\n",
+            ),
+            Some(scrape_of(
+                "e2",
+                "dashcdn_edge_stale_total 1\ndashcdn_edge_sent_bytes_total 3100\n",
+            )),
+        );
+        let origin = (
+            scrape_of("o", "dashcdn_origin_sent_bytes_total 50\ndashcdn_origin_requests_total{method=\"GET\",code=\"200\"} 4\n"),
+            Some(scrape_of("o", "dashcdn_origin_sent_bytes_total 6150\ndashcdn_origin_requests_total{method=\"GET\",code=\"200\"} 7\ndashcdn_origin_requests_total{method=\"GET\",code=\"304\"} 1\n")),
+        );
+        let info = RunInfo {
+            entry: c.entry.to_string(),
+            titles: c.titles.clone(),
+            zipf_s: c.zipf_s,
+            players: 2,
+            arrival: c.arrival,
+            traces: vec![],
+            shared_bottleneck_kbps: None,
+            clock_scale: 1.0,
+            segments: None,
+            abr: "bba".into(),
+            seed: 1,
+            max_concurrent: 10,
+            wall_s: 1.0,
+            peak_concurrent: 2,
+        };
+        let r = report(info, &c, players, &[e1, e2], Some(&origin));
+        assert_eq!(r.edges.len(), 2);
+        let (a, b) = (&r.edges[0], &r.edges[1]);
+        assert_eq!(a.edge, "e1");
+        let ea = a.edge_counts.unwrap();
+        assert_eq!(
+            (ea.requests, ea.hits, ea.misses, ea.revalidated),
+            (5, 2, 2, 1)
+        );
+        let pa = a.player_counts;
+        assert_eq!(
+            (pa.requests, pa.hits, pa.misses, pa.revalidated),
+            (5, 2, 2, 1)
+        );
+        assert_eq!(ea.hit_ratio, 0.4);
+        assert_eq!(a.player_bytes, 17000);
+        // Sent-bytes delta less the 100-byte before-scrape body.
+        assert_eq!(a.edge_sent_bytes, Some(17000));
+        assert_eq!(
+            (b.player_counts.stale, b.edge_counts.unwrap().stale),
+            (1, 1)
+        );
+        assert_eq!(b.edge_sent_bytes, Some(3000));
+        let t = &r.totals;
+        assert_eq!(
+            (t.bytes_delivered, t.bytes_delivered_source.as_str()),
+            (20000, "edges")
+        );
+        assert_eq!(t.origin_bytes, Some(6000));
+        // 4 new GETs, less our own before-scrape.
+        assert_eq!(t.origin_requests, Some(3));
+        assert_eq!(t.origin_fraction, Some(0.3));
+        assert!((t.origin_offload.unwrap() - 0.7).abs() < 1e-12);
+        assert_eq!(t.byte_hit_ratio_players, 6000.0 / 20000.0);
+        // Timeline: player 1 started 10 s in; its MPD took 1 s, so its e2 fetch is at 11.5 s.
+        assert_eq!(r.timeline_bucket_s, 1.0);
+        let at = |e: &str, t: f64| {
+            r.timeline
+                .iter()
+                .find(|p| p.edge == e && p.t_s == t)
+                .cloned()
+        };
+        assert_eq!(at("e2", 11.0).map(|p| (p.requests, p.hits)), Some((1, 0)));
+        assert_eq!(at("e1", 3.0).map(|p| (p.requests, p.hits)), Some((1, 1)));
+        assert_eq!(at("all", 0.0).map(|p| p.requests), Some(1));
+        assert_eq!(at("all", 10.0).map(|p| (p.requests, p.hits)), Some((1, 1)));
+        let text = table(&r);
+        assert!(text.contains("origin offload 70.0%"), "{text}");
     }
 
     #[test]
