@@ -35,7 +35,7 @@
 //!
 //! # The live path ([`live`])
 //!
-//! [`live::play`] is a real player (`dashcdn player play`): it enters through a
+//! [`live::play()`] is a real player (`dashcdn player play`): it enters through a
 //! [`live::Entry`] (an MPD URL — the redirector's 302 is followed — or a DNS lookup against the
 //! redirector), builds the video ladder from the MPD with nominal sizes (`@bandwidth ×
 //! duration`, as a real player must), and runs [`model::sabre::run_player`] over

@@ -173,7 +173,7 @@ pub struct HttpNetwork<'a> {
     label: String,
     /// Every HTTP request made, in order.
     pub fetches: Vec<SegmentFetch>,
-    /// The first fatal error (the player loop cannot return one; [`super::play`] checks it).
+    /// The first fatal error (the player loop cannot return one; [`super::play()`] checks it).
     pub error: Option<anyhow::Error>,
 }
 

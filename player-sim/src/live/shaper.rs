@@ -11,6 +11,8 @@
 //!
 //! The bucket holds at most a small burst: `rate(t) × burst_ms` (20 ms by default) clamped to
 //! 1.5 KB … 64 KiB, so a short segment after an idle period is not delivered unshaped.
+//! Only the trace's rate is applied: its per-request latency is not added (the network's own
+//! round trips are real).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -248,6 +250,14 @@ mod tests {
                     .collect(),
             ),
         }
+    }
+
+    #[test]
+    fn shareable_across_player_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Shaper>();
+        send_sync::<Arc<Shaper>>();
+        send_sync::<crate::live::PlayOptions>();
     }
 
     #[test]
