@@ -1163,9 +1163,11 @@ pub fn table(r: &SwarmReport) -> String {
     let t = &r.totals;
     let _ = writeln!(
         s,
-        "\nbytes delivered {:.1} MB ({}); players received {:.1} MB, byte hit ratio {:.1}%",
+        "\nbytes delivered {:.1} MB ({}, {:.1} Mbit/s over the run's wall time); players \
+         received {:.1} MB, byte hit ratio {:.1}%",
         t.bytes_delivered as f64 / 1e6,
         t.bytes_delivered_source,
+        t.bytes_delivered as f64 * 8.0 / 1e6 / r.run.wall_s.max(1e-9),
         t.player_bytes as f64 / 1e6,
         100.0 * t.byte_hit_ratio_players
     );
