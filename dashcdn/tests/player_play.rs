@@ -7,6 +7,7 @@
 //!    first request of every object with `X-Cache: MISS` (a cold cache).
 //! 2. Enter via the redirector's DNS (A query for `cdn.example.test` → 127.0.0.2), unshaped,
 //!    8 segments: served by `edge-a` again, now from its cache (`HIT`).
+//!    The redirector's `/steered/` MPD (a BaseURL per edge) plays from `edge-a` too.
 //! 3. A bad entry (404 MPD) fails with an error naming the URL and status.
 //! 4. (second test) An MPD whose first BaseURL is a dead server: one failed request, then the
 //!    next BaseURL (an edge) serves everything; with every BaseURL dead, an error naming the URL.
@@ -359,6 +360,34 @@ networks = ["192.0.2.0/24"]
         "the MPD is cached: {}",
         f[0]
     );
+
+    // 2b. The redirector's steered MPD (one BaseURL per edge): segments from edge-a.
+    let out2b = dir.path().join("play2b");
+    std::fs::create_dir_all(&out2b).unwrap();
+    let steered = format!("{redirector}/steered/default/manifest.mpd");
+    let o = player(
+        &[
+            "--url",
+            &steered,
+            "--segments",
+            "3",
+            "--out",
+            out2b.to_str().unwrap(),
+        ],
+        &out2b,
+        Duration::from_secs(60),
+    );
+    assert!(
+        o.status.success(),
+        "steered player failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let p = playback(&out2b);
+    assert_eq!(p["mpd_url"].as_str().unwrap(), steered);
+    for x in fetches(&p).iter().filter(|x| x["kind"] != "mpd") {
+        assert_eq!(x["edge"], "edge-a", "{x}");
+        assert!(x["url"].as_str().unwrap().starts_with(&edge), "{x}");
+    }
 
     // 3. A missing MPD: a clear error naming the URL and the status.
     let out3 = dir.path().join("play3");
