@@ -13,7 +13,8 @@
 //!    next BaseURL (an edge) serves everything; with every BaseURL dead, an error naming the URL.
 //!
 //! Content: `$DASHCDN_CONTENT/default` when it exists (test.sh packages it first), otherwise
-//! a freshly packaged default (the real 4-rung ladder, 2 s segments, 60 s).
+//! the default packaged once into the target tmp dir (the real 4-rung ladder, 2 s segments,
+//! 60 s).
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -66,26 +67,31 @@ fn url_of(lines: &[String]) -> String {
         .to_string()
 }
 
-/// The packaged default asset's parent (content root), and a temp dir guard if we packaged it.
-fn content_root() -> (PathBuf, Option<tempfile::TempDir>) {
-    if let Ok(dir) = std::env::var("DASHCDN_CONTENT") {
-        let root = PathBuf::from(dir);
-        if root.join("default/manifest.mpd").exists() {
-            return (root, None);
+/// The content root holding `default/`: `$DASHCDN_CONTENT` when it has it, otherwise a default
+/// packaged once into this test's target tmp dir (kept between runs; re-packaging is a no-op).
+fn content_root() -> PathBuf {
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let root = ROOT.get_or_init(|| {
+        if let Ok(dir) = std::env::var("DASHCDN_CONTENT") {
+            let root = PathBuf::from(dir);
+            if root.join("default/manifest.mpd").exists() {
+                return root;
+            }
         }
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
-        .args(["package", "--out"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "dashcdn package failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (tmp.path().to_path_buf(), Some(tmp))
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("player-play-content");
+        let out = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
+            .args(["package", "--out"])
+            .arg(&root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "dashcdn package failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        root
+    });
+    root.clone()
 }
 
 /// Runs `dashcdn player play ARGS`, killing it after `limit`.
@@ -134,7 +140,7 @@ fn fetches(p: &serde_json::Value) -> &Vec<serde_json::Value> {
 #[test]
 fn play_through_redirector_and_edge_adapts_to_the_trace_and_reports_the_edge() {
     let t0 = Instant::now();
-    let (root, _guard) = content_root();
+    let root = content_root();
     let root_s = root.to_str().unwrap();
     let (_origin, lines) = start(&["origin", "--content", root_s, "--listen", "127.0.0.1:0"]);
     let origin = url_of(&lines);
@@ -419,7 +425,7 @@ fn mpd_with_bases(content: &Path, dir: &Path, name: &str, bases: &[String]) {
 
 #[test]
 fn play_falls_back_to_the_next_base_url_and_names_a_failing_url() {
-    let (root, _guard) = content_root();
+    let root = content_root();
     let (_origin, lines) = start(&[
         "origin",
         "--content",
