@@ -20,6 +20,6 @@ pub mod resolve;
 pub mod shaper;
 pub mod swarm;
 
-pub use play::{play, CacheStatus, FetchKind, LivePlayback, PlayOptions, SegmentFetch};
+pub use play::{play, CacheStatus, FetchKind, LivePlayback, PlayFailed, PlayOptions, SegmentFetch};
 pub use resolve::Entry;
 pub use shaper::Shaper;

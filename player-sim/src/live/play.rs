@@ -208,12 +208,28 @@ impl LivePlayback {
     }
 }
 
+/// The error of a playback that failed after its first HTTP request: the requests it made
+/// (failed ones included, with their status or transport error), so that request counts can
+/// still be compared with the servers' own. Reach it with
+/// `err.downcast_ref::<PlayFailed>()`; its message names the failing URL and status.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("player {label}: {message}")]
+pub struct PlayFailed {
+    /// The player's label.
+    pub label: String,
+    /// Every HTTP request made before the failure, in order.
+    pub fetches: Vec<SegmentFetch>,
+    /// What went wrong (the whole error chain).
+    pub message: String,
+}
+
 /// Plays one title for real. Blocking: call it from a plain thread (not inside `runtime`);
 /// each HTTP step runs with `opts.runtime.block_on`.
 ///
 /// Errors: the DNS lookup or the MPD GET failing (naming the URL and status), a bad MPD
 /// (naming the URL), an unknown ABR, or a segment failing twice (at the current BaseURL and
-/// the next) — naming the URL and status.
+/// the next) — naming the URL and status. Failures after the first request are a
+/// [`PlayFailed`] carrying the requests made.
 pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
     let scale = opts.clock_scale;
     anyhow::ensure!(
@@ -232,13 +248,30 @@ pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
     tracing::info!(player = %opts.label, entry = %opts.entry, url = %first, "fetching MPD");
     let (rec, res) = fetch_mpd(&opts.client, &opts.runtime, &opts.shaper, scale, first);
     let mut fetches = vec![rec];
-    let (mpd_url, text) = res?;
-    let plan = MpdPlan::from_mpd(&text, &mpd_url)?;
+    let fail = |fetches: Vec<SegmentFetch>, e: anyhow::Error| -> anyhow::Error {
+        PlayFailed {
+            label: opts.label.clone(),
+            fetches,
+            message: format!("{e:#}"),
+        }
+        .into()
+    };
+    let (mpd_url, text) = match res {
+        Ok(r) => r,
+        Err(e) => return Err(fail(fetches, e)),
+    };
+    let plan = match MpdPlan::from_mpd(&text, &mpd_url) {
+        Ok(p) => p,
+        Err(e) => return Err(fail(fetches, e)),
+    };
     let mut cfg = opts.session.clone();
     if opts.segments.is_some() {
         cfg.segments = opts.segments;
     }
-    let mut a = abr::build(&opts.abr, &plan.ladder, cfg.buffer_max_ms, &cfg.abr)?;
+    let mut a = match abr::build(&opts.abr, &plan.ladder, cfg.buffer_max_ms, &cfg.abr) {
+        Ok(a) => a,
+        Err(e) => return Err(fail(fetches, e)),
+    };
     tracing::info!(
         player = %opts.label, mpd = %mpd_url, levels = plan.ladder.levels(),
         segments = cfg.segment_count(&plan.ladder), abr = %opts.abr, "playing"
@@ -252,10 +285,10 @@ pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
         opts.label.clone(),
     );
     let mut playback = run_player(&plan.ladder, &opts.label, &mut net, a.as_mut(), &cfg);
-    if let Some(e) = net.error.take() {
-        return Err(e.context(format!("player {} ({})", opts.label, mpd_url)));
-    }
     fetches.append(&mut net.fetches);
+    if let Some(e) = net.error.take() {
+        return Err(fail(fetches, e.context(format!("playing {mpd_url}"))));
+    }
     playback.abr = opts.abr.clone();
     let metrics = metrics::compute(
         &playback,
@@ -276,6 +309,26 @@ pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_playback_carries_its_requests() {
+        // Port 9 on loopback refuses: the MPD request fails with no response.
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let url = "http://127.0.0.1:9/default/manifest.mpd";
+        let mut o = PlayOptions::new(Entry::Url(url.into()), rt.handle().clone()).unwrap();
+        o.label = "p1".into();
+        let e = play(&o).unwrap_err();
+        let f = e.downcast_ref::<PlayFailed>().expect("a PlayFailed");
+        assert_eq!(f.label, "p1");
+        assert_eq!(f.fetches.len(), 1);
+        assert_eq!(f.fetches[0].kind, FetchKind::Mpd);
+        assert_eq!(f.fetches[0].status, 0);
+        assert!(f.fetches[0].error.is_some());
+        assert!(e.to_string().contains(url), "{e}");
+        // A bad clock scale is a plain error, before any request.
+        o.clock_scale = 0.0;
+        assert!(play(&o).unwrap_err().downcast_ref::<PlayFailed>().is_none());
+    }
 
     #[test]
     fn x_cache_values() {
