@@ -7,7 +7,7 @@
 //! ladder: Sabre movie JSON  ─┐   ┌ network model: trace → download times ┐
 //!   | Pensieve video_size_N  ├─▶ │ buffer model: waits, stalls, startup  │─▶ per-segment ─▶ metrics ─▶ study (rayon)
 //!   | our MPD + segment files│   │ ABR (abr::Abr) decides each segment   │   events          (QoE…)    summary table, JSON,
-//! trace: Sabre JSON | cooked ┘   └ estimator (estimator::Estimator)      ┘   (SegmentEvent)             CSV/JSONL, SVG plots
+//! trace: Sabre JSON | cooked ┘   └ estimator (estimator::Estimator)      ┘   (SegmentEvent)             CSV/JSONL, SVG+PNG plots
 //!   | Mahimahi                                                                                          (output)
 //! ```
 //!

@@ -1,13 +1,16 @@
 //! Outputs: the summary table (text), `summary.json`, per-trace `metrics.csv`, per-segment
-//! `events.csv` / `events.jsonl`, and SVG plots (QoE CDF per algorithm; bitrate/buffer/
-//! throughput timeline of one playback). Everything written is a pure function of the inputs
+//! `events.csv` / `events.jsonl`, and plots, each as SVG and PNG (QoE CDF per algorithm;
+//! bitrate/buffer/throughput timeline of one playback; text in the PNGs uses an embedded DejaVu
+//! Sans, so no system fonts are needed). Everything written is a pure function of the inputs
 //! (no timings, fixed ordering), so a rerun produces identical bytes.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::Context as _;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::session::Playback;
@@ -57,7 +60,7 @@ pub fn summary_table(summary: &[AlgoSummary], skip_first: bool) -> String {
 }
 
 /// Writes `summary.json`, `metrics.csv`, and, when events were kept, `events.csv`,
-/// `events.jsonl`, `cdf_qoe.svg` and `timeline_<abr>.svg` (first trace) into `dir`.
+/// `events.jsonl`, `cdf_qoe.svg`/`.png` and `timeline_<abr>.svg`/`.png` (first trace) into `dir`.
 pub fn write_study(dir: &Path, study: &Study, meta: &serde_json::Value) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let json = serde_json::json!({ "run": meta, "algorithms": study.summary });
@@ -115,10 +118,16 @@ pub fn write_study(dir: &Path, study: &Study, meta: &serde_json::Value) -> anyho
                 )
             })
             .collect();
-        plot_cdf(&dir.join("cdf_qoe.svg"), "QoE_lin per trace", &series)?;
-        if let Some(first) = playbacks.first() {
-            for p in playbacks.iter().filter(|p| p.trace == first.trace) {
-                plot_timeline(&dir.join(format!("timeline_{}.svg", p.abr)), p)?;
+        for ext in ["svg", "png"] {
+            plot_cdf(
+                &dir.join(format!("cdf_qoe.{ext}")),
+                "QoE_lin per trace",
+                &series,
+            )?;
+            if let Some(first) = playbacks.first() {
+                for p in playbacks.iter().filter(|p| p.trace == first.trace) {
+                    plot_timeline(&dir.join(format!("timeline_{}.{ext}", p.abr)), p)?;
+                }
             }
         }
     }
@@ -184,20 +193,82 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("plot: {e}")
 }
 
-/// Writes an SVG CDF of each named series.
+/// DejaVu Sans (see `assets/LICENSE-DejaVu.txt`): plotters' `ab_glyph` text renderer has no
+/// system fonts, so the bitmap (and the SVG backend's text layout) use this embedded face.
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// Registers the embedded DejaVu Sans with plotters as "sans-serif" (and, as a stand-in, as
+/// "serif" and "monospace"), once per process. With plotters' `ab_glyph` text renderer any
+/// chart with text, SVG or bitmap, fails with `FontUnavailable` for an unregistered family, so
+/// code drawing its own charts calls this first; [`plot_cdf`] and [`plot_timeline`] do.
+pub fn register_font() -> anyhow::Result<()> {
+    static DONE: OnceLock<bool> = OnceLock::new();
+    let ok = *DONE.get_or_init(|| {
+        ["sans-serif", "serif", "monospace"]
+            .iter()
+            .all(|f| plotters::style::register_font(f, FontStyle::Normal, FONT).is_ok())
+    });
+    anyhow::ensure!(ok, "plot: the embedded font could not be loaded");
+    Ok(())
+}
+
+/// Whether `path` asks for a PNG (by its extension); anything else is written as SVG.
+fn is_png(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+}
+
+/// Draws into an RGB buffer and writes it as an 8-bit RGB PNG with the `png` crate (plotters'
+/// own file encoder would pull in the whole `image` crate, ~25 s more of clean build).
+fn write_png(
+    path: &Path,
+    (w, h): (u32, u32),
+    draw: impl FnOnce(DrawingArea<BitMapBackend<'_>, Shift>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut buf = vec![0u8; 3 * w as usize * h as usize];
+    draw(BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area())?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut out = enc.write_header()?;
+    out.write_image_data(&buf)?;
+    out.finish()?;
+    Ok(())
+}
+
+/// Writes a CDF of each named series: PNG if `path` ends in `.png`, SVG otherwise.
 pub fn plot_cdf(path: &Path, title: &str, series: &[(String, Vec<f64>)]) -> anyhow::Result<()> {
+    register_font()?;
+    if !series.iter().flat_map(|s| &s.1).any(|x| x.is_finite()) {
+        return Ok(());
+    }
+    let size = (900, 600);
+    if is_png(path) {
+        write_png(path, size, |root| draw_cdf(root, title, series))
+    } else {
+        draw_cdf(
+            SVGBackend::new(path, size).into_drawing_area(),
+            title,
+            series,
+        )
+    }
+}
+
+fn draw_cdf<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    series: &[(String, Vec<f64>)],
+) -> anyhow::Result<()> {
     let all: Vec<f64> = series
         .iter()
         .flat_map(|s| s.1.iter().copied())
         .filter(|x| x.is_finite())
         .collect();
-    if all.is_empty() {
-        return Ok(());
-    }
     let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let pad = ((hi - lo) * 0.02).max(1e-6);
-    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
@@ -239,9 +310,23 @@ pub fn plot_cdf(path: &Path, title: &str, series: &[(String, Vec<f64>)]) -> anyh
     Ok(())
 }
 
-/// Writes an SVG timeline of one playback: chosen bitrate and measured throughput (kbps, left
-/// axis) and buffer level (s, right axis) against the session clock.
+/// Writes a timeline of one playback: chosen bitrate and measured throughput (kbps, left axis)
+/// and buffer level (s, right axis) against the session clock. PNG if `path` ends in `.png`,
+/// SVG otherwise.
 pub fn plot_timeline(path: &Path, p: &Playback) -> anyhow::Result<()> {
+    register_font()?;
+    let size = (1000, 500);
+    if is_png(path) {
+        write_png(path, size, |root| draw_timeline(root, p))
+    } else {
+        draw_timeline(SVGBackend::new(path, size).into_drawing_area(), p)
+    }
+}
+
+fn draw_timeline<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    p: &Playback,
+) -> anyhow::Result<()> {
     let end = p
         .events
         .last()
@@ -259,7 +344,6 @@ pub fn plot_timeline(path: &Path, p: &Playback) -> anyhow::Result<()> {
         .map(|e| e.buffer_after_ms / 1000.0)
         .fold(1.0, f64::max)
         * 1.05;
-    let root = SVGBackend::new(path, (1000, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(

@@ -21,7 +21,7 @@ pub enum PlayerCommand {
     Simulate(SimArgs),
     /// Batch study: every trace in `--traces DIR` × every algorithm, in parallel; prints the
     /// summary table and (with `--out`) writes summary.json, metrics.csv, events.csv/jsonl,
-    /// cdf_qoe.svg and timeline_<abr>.svg.
+    /// cdf_qoe.svg/.png and timeline_<abr>.svg/.png.
     Study(SimArgs),
     /// Real playback through the CDN: the MPD from a URL (the redirector's 302 is followed) or
     /// via the redirector's DNS, real segments from the edges through a client-side shaper
@@ -113,7 +113,7 @@ pub struct SimArgs {
     /// which carries it across traces in play order; then results are order-independent).
     #[arg(long)]
     reset_state: bool,
-    /// Output directory (summary.json, metrics.csv, events.csv, events.jsonl, SVG plots).
+    /// Output directory (summary.json, metrics.csv, events.csv, events.jsonl, SVG+PNG plots).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Worker threads (default: one per core).
