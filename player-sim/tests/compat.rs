@@ -104,6 +104,22 @@ fn pensieve_robustmpc_with_carried_errors_matches_reference() {
 }
 
 #[test]
+fn pensieve_fastmpc_matches_reference() {
+    // fastMPC keeps no state across videos (no error history), so each trace on its own must
+    // give the reference's sequence, which was computed over the list in order.
+    let exp = &expected()["pensieve_fastmpc"];
+    assert!(exp.len() >= 5);
+    let movie = read_ladder(&shared("pensieve/envivio")).unwrap();
+    let cfg = SessionConfig::for_model(ModelKind::Pensieve);
+    for (trace, want) in exp {
+        let t = read_trace(&shared(&format!("pensieve/{trace}")), None).unwrap();
+        let p = run(&movie, &t, "fastmpc", &cfg).unwrap();
+        assert_eq!(p.chunks().count(), 48);
+        assert_eq!(&seq(&p), want, "fastmpc on {trace}");
+    }
+}
+
+#[test]
 fn every_algorithm_runs_under_every_model() {
     let movie = read_ladder(&shared("pensieve/envivio")).unwrap();
     let t = read_trace(&shared("pensieve/hsdpa_test/norway_bus_1"), None).unwrap();

@@ -7,7 +7,9 @@ sequences for:
   * Sabre model, simple download path (-noa), EWMA [3 s, 8 s]: THROUGHPUT (with IBR) and
     BOLA-BASIC (-ab), on a few shared Sabre traces;
   * Pensieve test environment: BB (bb.py) per trace, and robustMPC (mpc.py) over an ordered
-    list of traces with its cross-video error history carried (B7.6).
+    list of traces with its cross-video error history carried (B7.6); fastMPC = the same
+    planner without the error discount (predicted = H) and with strict `>` ties (B7.7, the
+    deltas of rl_server/mpc_server.py applied to mpc.py's B7.3-B7.5 planner).
 Writes tests/fixtures/compat_expected.json. Run from the repository root:
     python3 player-sim/tests/reference/reference.py
 """
@@ -179,7 +181,7 @@ def bb_run(trace, sizes):
         else: q = int((6 - 1) * (buf_s - 5) / 10.0)
         if eov: return out
 
-def mpc_run(traces, sizes):
+def mpc_run(traces, sizes, robust=True):
     env = Env(traces, sizes); q = last_q = 1
     errors, ests = [], []; hist = [0.0] * 8
     runs, cur = [], []
@@ -198,7 +200,7 @@ def mpc_run(traces, sizes):
         for x in win: s += 1 / float(x)
         H = 1.0 / (s / len(win))
         pos = -5 if len(errors) >= 5 else -len(errors)
-        pred = H / (1 + float(max(errors[pos:])))
+        pred = H / (1 + float(max(errors[pos:]))) if robust else H
         ests.append(H)
         n = 48 - remain; h = 5 if 48 - n >= 5 else 48 - n
         best = -100000000; bq = 0
@@ -216,14 +218,14 @@ def mpc_run(traces, sizes):
                 buf += 4
                 rate += R[c]; sw += abs(R[c] - R[prev]); prev = c
             val = rate / 1000. - 4.3 * stall - sw / 1000.
-            if val >= best: best = val; bq = pre[0] if h > 0 else 0
+            if val > best or (robust and val == best): best = val; bq = pre[0] if h > 0 else 0
         q = bq
         if eov:
             runs.append(cur); cur = []; q = last_q = 1; hist = [0.0] * 8
     return runs
 
 def main():
-    out = {'sabre': {}, 'pensieve_bb': {}, 'pensieve_robustmpc': {}}
+    out = {'sabre': {}, 'pensieve_bb': {}, 'pensieve_robustmpc': {}, 'pensieve_fastmpc': {}}
     movie = json.load(open(os.path.join(SHARED, 'sabre', 'movie.json')))
     sabre_traces = ['network.json', '3Glogs_every3rd/' + sorted(os.listdir(os.path.join(SHARED, 'sabre', '3Glogs_every3rd')))[0],
                     '4Glogs/' + sorted(os.listdir(os.path.join(SHARED, 'sabre', '4Glogs')))[0],
@@ -240,6 +242,8 @@ def main():
         out['pensieve_bb'][n] = bb_run(t, sizes)
     for n, r in zip(names, mpc_run(traces, sizes)):
         out['pensieve_robustmpc'][n] = r
+    for n, r in zip(names, mpc_run(traces, sizes, robust=False)):
+        out['pensieve_fastmpc'][n] = r
     out = {k: {n: ','.join(map(str, seq)) for n, seq in v.items()} for k, v in out.items()}
     path = os.path.join(os.path.dirname(__file__), '..', 'fixtures', 'compat_expected.json')
     os.makedirs(os.path.dirname(path), exist_ok=True)
