@@ -13,8 +13,13 @@
 //! 1.5 KB … 64 KiB, so a short segment after an idle period is not delivered unshaped.
 //! Only the trace's rate is applied: its per-request latency is not added (the network's own
 //! round trips are real).
+//!
+//! Shapers chain: [`Shaper::with_parent`] puts a shaper behind a shared one (e.g. each swarm
+//! player with its own trace behind one common bottleneck). A take is debited from the own
+//! bucket and every ancestor's at the same instant and waits for the longest of their debts,
+//! so the effective rate is min(own trace, the player's share of the parent).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::input::Trace;
@@ -31,6 +36,8 @@ pub const MAX_BURST_BITS: f64 = 65_536.0 * 8.0;
 #[derive(Debug)]
 pub struct Shaper {
     inner: Option<Limited>,
+    /// A shared bucket every take also passes (see [`Shaper::with_parent`]).
+    parent: Option<Arc<Shaper>>,
 }
 
 #[derive(Debug)]
@@ -60,7 +67,27 @@ struct Bucket {
 impl Shaper {
     /// No shaping: [`take`](Self::take) returns at once.
     pub fn unlimited() -> Shaper {
-        Shaper { inner: None }
+        Shaper {
+            inner: None,
+            parent: None,
+        }
+    }
+
+    /// This shaper behind `parent` (typically a shared bottleneck): every take is debited from
+    /// both buckets at once and waits for the longer debt, so the rate is at most this
+    /// shaper's trace and at most what `parent` grants among all its takers. Replaces an
+    /// earlier parent; chains nest (the parent may have its own parent). The own trace clock,
+    /// [`trace_ms`](Self::trace_ms), [`rate_kbps_at`](Self::rate_kbps_at) and
+    /// [`bits_between`](Self::bits_between) stay this shaper's; the parent keeps its own clock
+    /// (which may have started earlier).
+    pub fn with_parent(mut self, parent: Arc<Shaper>) -> Shaper {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// The shared shaper behind this one, if any.
+    pub fn parent(&self) -> Option<&Arc<Shaper>> {
+        self.parent.as_ref()
     }
 
     /// A bucket following `trace` (looped) with trace time running `scale`× wall time.
@@ -121,17 +148,24 @@ impl Shaper {
             }),
         };
         l.state.get_mut().expect("fresh mutex").tokens = l.burst_bits(0.0);
-        Ok(Shaper { inner: Some(l) })
+        Ok(Shaper {
+            inner: Some(l),
+            parent: None,
+        })
     }
 
-    /// Whether this shaper limits anything.
+    /// Whether this shaper (or a parent) limits anything.
     pub fn is_limited(&self) -> bool {
-        self.inner.is_some()
+        self.inner.is_some() || self.parent.as_ref().is_some_and(|p| p.is_limited())
     }
 
-    /// The clock scale (1 for an unlimited shaper).
+    /// The clock scale: this shaper's, else its parent's (1 when nothing is limited).
     pub fn scale(&self) -> f64 {
-        self.inner.as_ref().map_or(1.0, |l| l.scale)
+        match (&self.inner, &self.parent) {
+            (Some(l), _) => l.scale,
+            (None, Some(p)) => p.scale(),
+            (None, None) => 1.0,
+        }
     }
 
     /// Trace time now, ms since the shaper was created (wall time × scale).
@@ -153,14 +187,33 @@ impl Shaper {
     }
 
     /// Waits until `bytes` may pass. Takers are served in the order they call, each waiting
-    /// out the debt of those before it, so concurrent takers split the trace's capacity.
+    /// out the debt of those before it, so concurrent takers split the trace's capacity. With a
+    /// parent, the bytes are debited from this bucket and the parent's at once and the take
+    /// waits for the longer of the two debts.
     pub async fn take(&self, bytes: usize) {
-        let Some(l) = &self.inner else { return };
+        let wait_s = self.debit(bytes);
+        if wait_s > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(wait_s)).await;
+        }
+    }
+
+    /// Debits `bytes` from this bucket and its ancestors now; the wall seconds until the
+    /// longest resulting debt is paid (0 when none).
+    fn debit(&self, bytes: usize) -> f64 {
+        let own = self.inner.as_ref().map_or(0.0, |l| l.debit(bytes));
+        let up = self.parent.as_ref().map_or(0.0, |p| p.debit(bytes));
+        own.max(up)
+    }
+}
+
+impl Limited {
+    /// Refills, debits `bytes`; the wall seconds until the debt (if any) is paid.
+    fn debit(&self, bytes: usize) -> f64 {
         let wait_ms = {
-            let mut b = l.state.lock().unwrap_or_else(|e| e.into_inner());
-            let now = l.now().max(b.at);
-            let added = l.cumulative(now) - l.cumulative(b.at);
-            let cap = l.burst_bits(now);
+            let mut b = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let now = self.now().max(b.at);
+            let added = self.cumulative(now) - self.cumulative(b.at);
+            let cap = self.burst_bits(now);
             b.tokens = if b.tokens >= cap {
                 b.tokens
             } else {
@@ -171,16 +224,12 @@ impl Shaper {
             if b.tokens >= 0.0 {
                 0.0
             } else {
-                l.inverse(l.cumulative(now) - b.tokens) - now
+                self.inverse(self.cumulative(now) - b.tokens) - now
             }
         };
-        if wait_ms > 0.0 {
-            tokio::time::sleep(Duration::from_secs_f64(wait_ms / l.scale / 1000.0)).await;
-        }
+        (wait_ms / self.scale / 1000.0).max(0.0)
     }
-}
 
-impl Limited {
     fn now(&self) -> f64 {
         self.start.elapsed().as_secs_f64() * 1000.0 * self.scale
     }
@@ -359,5 +408,70 @@ mod tests {
         );
         let ratio = a as f64 / b as f64;
         assert!((0.8..1.25).contains(&ratio), "split {a} vs {b}");
+    }
+
+    /// Runs one taker per shaper (8 KB takes) for `ms` wall ms; the kbps each got.
+    fn rates_for(shapers: Vec<Arc<Shaper>>, ms: f64) -> Vec<f64> {
+        rt().block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = shapers
+                .into_iter()
+                .map(|s| {
+                    tokio::spawn(async move {
+                        let mut sent = 0usize;
+                        while start.elapsed().as_secs_f64() * 1000.0 < ms {
+                            s.take(8192).await;
+                            sent += 8192;
+                        }
+                        sent
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                let bytes = t.await.unwrap();
+                out.push(bytes as f64 * 8.0 / start.elapsed().as_secs_f64() / 1000.0);
+            }
+            out
+        })
+    }
+
+    #[test]
+    fn chained_shapers_split_the_parent_and_keep_their_own_limit() {
+        // Two players with their own 4 Mbps traces behind a shared 4 Mbps bottleneck: ~2 each.
+        let parent = Arc::new(Shaper::from_trace(&trace(&[(60_000.0, 4000.0)]), 1.0));
+        let child = |kbps: f64| {
+            Arc::new(
+                Shaper::from_trace(&trace(&[(60_000.0, kbps)]), 1.0).with_parent(parent.clone()),
+            )
+        };
+        let (a, b) = (child(4000.0), child(4000.0));
+        assert!(a.is_limited() && a.parent().is_some());
+        let r = rates_for(vec![a, b], 1500.0);
+        let sum = r[0] + r[1];
+        // Never faster than the parent (plus its burst and one take in flight each).
+        assert!(
+            (3400.0..=4000.0 * 1.1).contains(&sum),
+            "together {sum:.0} kbps behind a 4000 kbps parent: {r:?}"
+        );
+        for x in &r {
+            assert!((1500.0..=2400.0).contains(x), "each ~2000 kbps: {r:?}");
+        }
+        // Alone behind the parent with a lower own trace: the own trace limits (1.5 Mbps).
+        let r = rates_for(vec![child(1500.0)], 1500.0);
+        assert!(
+            (1300.0..=1500.0 * 1.1).contains(&r[0]),
+            "own 1500 kbps behind a 4000 kbps parent: {r:?}"
+        );
+        // Alone with a higher own trace: the parent limits (4 Mbps).
+        let r = rates_for(vec![child(8000.0)], 1500.0);
+        assert!(
+            (3400.0..=4000.0 * 1.1).contains(&r[0]),
+            "own 8000 kbps behind a 4000 kbps parent: {r:?}"
+        );
+        // An unlimited shaper behind a parent is limited by the parent alone.
+        let u = Shaper::unlimited().with_parent(parent.clone());
+        assert!(u.is_limited());
+        assert_eq!(u.scale(), 1.0);
     }
 }
