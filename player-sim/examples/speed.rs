@@ -4,11 +4,15 @@
 //!   thread: playbacks per second per core, for the pensieve and the sabre/generic engines.
 //! * robustMPC (pensieve model, errors carried trace to trace as mpc.py does) over all HSDPA and
 //!   FCC test traces, on one thread: wall time.
+//! * robustMPC/fastMPC plan search, branch and bound vs exhaustive (same decisions, checked
+//!   here): 6 rungs (Envivio, HSDPA, pensieve model) and 10 rungs (Sabre's BBB ladder, 199 x
+//!   3 s segments, over the 3G logs, sabre model), one thread.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use player_sim::input;
+use player_sim::abr::mpc::Mpc;
+use player_sim::input::{self, Ladder, Trace};
 use player_sim::metrics::{compute, QoeOptions};
 use player_sim::model::ModelKind;
 use player_sim::session::{build_abr, run_with, SessionConfig};
@@ -20,6 +24,28 @@ fn shared(p: &str) -> PathBuf {
         "/../../shared/abr-traces"
     ))
     .join(p)
+}
+
+/// Plays every trace with a fresh robustMPC/fastMPC: (seconds, decisions, decision sequences).
+fn mpc_playbacks(
+    ladder: &Ladder,
+    traces: &[Trace],
+    cfg: &SessionConfig,
+    robust: bool,
+    pruned: bool,
+) -> (f64, usize, Vec<Vec<usize>>) {
+    let start = Instant::now();
+    let seqs: Vec<Vec<usize>> = traces
+        .iter()
+        .map(|t| {
+            let mut m = if robust { Mpc::robust() } else { Mpc::fast() };
+            m.pruned = pruned;
+            let p = run_with(ladder, t, &mut m, cfg);
+            p.events.iter().map(|e| e.quality).collect()
+        })
+        .collect();
+    let n = seqs.iter().map(Vec::len).sum();
+    (start.elapsed().as_secs_f64(), n, seqs)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +94,41 @@ fn main() -> anyhow::Result<()> {
             traces.len() as f64 / secs,
             s.summary[0].qoe_lin.mean
         );
+    }
+    let bbb = input::read_ladder(&shared("sabre/bbb.json"))?;
+    let g3 = input::read_trace_dir(&shared("sabre/3Glogs_every3rd"), None)?;
+    let cases = [
+        (
+            "6 rungs, Envivio x HSDPA, pensieve model",
+            &movie,
+            &hsdpa,
+            ModelKind::Pensieve,
+        ),
+        (
+            "10 rungs, BBB x 3G logs, sabre model",
+            &bbb,
+            &g3,
+            ModelKind::Sabre,
+        ),
+    ];
+    for (what, ladder, traces, model) in cases {
+        let cfg = SessionConfig::for_model(model);
+        for robust in [true, false] {
+            let name = if robust { "robustMPC" } else { "fastMPC" };
+            let (t_all, n, s_all) = mpc_playbacks(ladder, traces, &cfg, robust, false);
+            let (t_bnb, _, s_bnb) = mpc_playbacks(ladder, traces, &cfg, robust, true);
+            anyhow::ensure!(
+                s_all == s_bnb,
+                "{name} {what}: pruned search decided differently"
+            );
+            println!(
+                "{name} plan search, {what} ({} traces, {n} decisions), 1 thread: exhaustive {t_all:.3} s ({:.1} us/decision), branch and bound {t_bnb:.3} s ({:.1} us/decision): {:.1}x, same decisions",
+                traces.len(),
+                1e6 * t_all / n as f64,
+                1e6 * t_bnb / n as f64,
+                t_all / t_bnb
+            );
+        }
     }
     Ok(())
 }

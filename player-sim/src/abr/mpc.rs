@@ -3,9 +3,22 @@
 //! largest relative prediction error of the last 5 decisions; fastMPC uses the plain harmonic
 //! mean (and strict `>` ties, as Pensieve's `mpc_server.py`). Horizon 5; QoE_lin objective.
 //!
-//! The plan search walks the 6^h tree depth-first in lexicographic order (same visiting order
-//! and same per-step float operations as the reference's flat enumeration, so the same
-//! decisions, without re-evaluating shared prefixes).
+//! The plan search walks the L^h tree of plans depth-first with the reference's per-step float
+//! operations, so each plan gets exactly the value the flat enumeration gives it, without
+//! re-evaluating shared prefixes. Two walks, same decisions:
+//!
+//! * exhaustive ([`Mpc::pruned`] = false): every plan in lexicographic order, as `mpc.py`.
+//! * branch and bound (default): the decision is the first quality of the lexicographically
+//!   last (robust, `>=` ties) or first (fast, `>` ties) plan of maximal value, so the walk may
+//!   visit plans in any order as long as ties are broken by plan order. It visits highest
+//!   qualities first and skips a subtree when an upper bound on the value of every plan in it
+//!   cannot beat (or, where ties count, reach) the best found. The bound is evaluated with the
+//!   same float operations in the same order as a leaf's value, using only their monotonicity
+//!   (IEEE-754 rounding is monotone): remaining rates at the ladder's top rate, stall at least
+//!   what the cheapest chunk at each remaining step would add (buffer and stall updates are
+//!   monotone in the download time), switches at least those so far. So no pruned plan could
+//!   have changed the choice, bit for bit. On a 10-rung ladder this visits a small fraction of
+//!   the 10^5 plans (`examples/speed.rs`).
 
 use super::{Abr, Ctx, Decision, Download};
 use crate::estimator::harmonic_mean;
@@ -19,6 +32,8 @@ pub struct Mpc {
     pub horizon: usize,
     /// Rebuffer penalty per second.
     pub rebuf_penalty: f64,
+    /// Branch-and-bound plan search (default); `false` walks every plan (same decisions).
+    pub pruned: bool,
     history: Vec<f64>,
     past_errors: Vec<f64>,
     past_estimates: Vec<f64>,
@@ -31,6 +46,7 @@ impl Mpc {
             robust: true,
             horizon: 5,
             rebuf_penalty: 4.3,
+            pruned: true,
             history: Vec::new(),
             past_errors: Vec::new(),
             past_estimates: Vec::new(),
@@ -45,21 +61,85 @@ impl Mpc {
     }
 }
 
-struct Search<'a> {
-    dt: &'a [Vec<f64>],
-    rates: &'a [f64],
-    chunk_s: f64,
-    h: usize,
-    penalty: f64,
-    ties_to_later: bool,
-    best: f64,
-    best_first: usize,
+/// One plan search: `dt[j][c]` = predicted download time (s) of the chunk at step `j` in
+/// quality `c`.
+pub struct Search<'a> {
+    /// Predicted download time (s) per step and quality.
+    pub dt: &'a [Vec<f64>],
+    /// Ladder bitrates, kbps.
+    pub rates: &'a [f64],
+    /// Chunk duration, s.
+    pub chunk_s: f64,
+    /// Rebuffer penalty per second.
+    pub penalty: f64,
+    /// Ties go to the later plan (robustMPC, `>=`) rather than the earlier one (fastMPC, `>`).
+    pub ties_to_later: bool,
 }
 
+/// The mutable state of a walk.
+struct Walk {
+    best: f64,
+    best_first: usize,
+    /// A plan has been recorded (only matters for a value exactly equal to the initial best).
+    found: bool,
+    /// Leaves (plans) evaluated.
+    leaves: u64,
+}
+
+/// The reference's initial best value.
+const INITIAL_BEST: f64 = -100000000.0;
+
 impl Search<'_> {
+    /// Horizon (steps).
+    fn h(&self) -> usize {
+        self.dt.len()
+    }
+
+    /// A plan's value, from its sums, as the reference computes it.
+    fn value(&self, sum_rate: f64, stall: f64, sum_switch: f64) -> f64 {
+        (sum_rate / 1000.0) - (self.penalty * stall) - (sum_switch / 1000.0)
+    }
+
+    /// One step of the buffer model: (buffer, stall) after downloading for `d` seconds.
+    fn step(&self, buffer: f64, stall: f64, d: f64) -> (f64, f64) {
+        let (mut nb, ns) = if buffer < d {
+            (0.0, stall + (d - buffer))
+        } else {
+            (buffer - d, stall)
+        };
+        nb += self.chunk_s;
+        (nb, ns)
+    }
+
+    /// The decision (first quality of the chosen plan) and the number of plans evaluated,
+    /// starting from `buffer` seconds after a chunk of quality `prev`.
+    pub fn run(&self, buffer: f64, prev: usize, pruned: bool) -> (usize, u64) {
+        let mut w = Walk {
+            best: INITIAL_BEST,
+            best_first: 0,
+            found: false,
+            leaves: 0,
+        };
+        // The bound needs a non-negative penalty (value decreasing in stall).
+        if pruned && self.penalty >= 0.0 {
+            let top = self.rates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let min_dt: Vec<f64> = self
+                .dt
+                .iter()
+                .map(|row| row.iter().copied().fold(f64::INFINITY, f64::min))
+                .collect();
+            self.bnb(&mut w, &min_dt, top, 0, buffer, 0.0, 0.0, 0.0, prev, 0);
+        } else {
+            self.all(&mut w, 0, buffer, 0.0, 0.0, 0.0, prev, 0);
+        }
+        (w.best_first, w.leaves)
+    }
+
+    /// Every plan in lexicographic order (the reference's enumeration).
     #[allow(clippy::too_many_arguments)]
-    fn go(
-        &mut self,
+    fn all(
+        &self,
+        w: &mut Walk,
         depth: usize,
         buffer: f64,
         stall: f64,
@@ -68,24 +148,89 @@ impl Search<'_> {
         prev: usize,
         first: usize,
     ) {
-        if depth == self.h {
-            let value = (sum_rate / 1000.0) - (self.penalty * stall) - (sum_switch / 1000.0);
-            if value > self.best || (self.ties_to_later && value == self.best) {
-                self.best = value;
-                self.best_first = first;
+        if depth == self.h() {
+            let value = self.value(sum_rate, stall, sum_switch);
+            w.leaves += 1;
+            if value > w.best || (self.ties_to_later && value == w.best) {
+                w.best = value;
+                w.best_first = first;
             }
             return;
         }
         for c in 0..self.rates.len() {
-            let d = self.dt[depth][c];
-            let (mut nb, ns) = if buffer < d {
-                (0.0, stall + (d - buffer))
-            } else {
-                (buffer - d, stall)
-            };
-            nb += self.chunk_s;
+            let (nb, ns) = self.step(buffer, stall, self.dt[depth][c]);
             let first = if depth == 0 { c } else { first };
-            self.go(
+            self.all(
+                w,
+                depth + 1,
+                nb,
+                ns,
+                sum_rate + self.rates[c],
+                sum_switch + (self.rates[c] - self.rates[prev]).abs(),
+                c,
+                first,
+            );
+        }
+    }
+
+    /// Whether a plan of value `v`, visited now by [`Search::bnb`], replaces the best: a higher
+    /// value, or an equal one that the reference would have preferred — robust keeps the last
+    /// plan in plan order (visited first here, so only the first recorded one counts, including
+    /// one equal to the initial best); fast keeps the first (visited last here, so a later
+    /// equal one replaces, but never one merely equal to the initial best). Monotone in `v`,
+    /// so it also tells whether a subtree whose plans are all worth at most `v` can matter.
+    fn beats(&self, w: &Walk, v: f64) -> bool {
+        v > w.best || (v == w.best && (self.ties_to_later != w.found))
+    }
+
+    /// Branch and bound in reverse lexicographic order (see [`Search::beats`]).
+    #[allow(clippy::too_many_arguments)]
+    fn bnb(
+        &self,
+        w: &mut Walk,
+        min_dt: &[f64],
+        top: f64,
+        depth: usize,
+        buffer: f64,
+        stall: f64,
+        sum_rate: f64,
+        sum_switch: f64,
+        prev: usize,
+        first: usize,
+    ) {
+        let h = self.h();
+        if depth == h {
+            let value = self.value(sum_rate, stall, sum_switch);
+            w.leaves += 1;
+            if self.beats(w, value) {
+                w.best = value;
+                w.best_first = first;
+                w.found = true;
+            }
+            return;
+        }
+        if depth > 0 {
+            // Upper bound on the value of every plan below: each of the remaining rates at most
+            // `top`, stall at least the cheapest chunks' (monotone float updates), switches at
+            // least `sum_switch`; added in the leaves' order, so it bounds their float values.
+            let mut r = sum_rate;
+            let (mut b, mut st) = (buffer, stall);
+            for j in depth..h {
+                r += top;
+                (b, st) = self.step(b, st, min_dt[j]);
+            }
+            let bound = self.value(r, st, sum_switch);
+            if !self.beats(w, bound) {
+                return;
+            }
+        }
+        for c in (0..self.rates.len()).rev() {
+            let (nb, ns) = self.step(buffer, stall, self.dt[depth][c]);
+            let first = if depth == 0 { c } else { first };
+            self.bnb(
+                w,
+                min_dt,
+                top,
                 depth + 1,
                 nb,
                 ns,
@@ -141,26 +286,15 @@ impl Abr for Mpc {
                     .collect()
             })
             .collect();
-        let mut s = Search {
+        let s = Search {
             dt: &dt,
             rates: &ctx.ladder.bitrates_kbps,
             chunk_s: ctx.seg_ms() / 1000.0,
-            h,
             penalty: self.rebuf_penalty,
             ties_to_later: self.robust,
-            best: -100000000.0,
-            best_first: 0,
         };
-        s.go(
-            0,
-            ctx.buffer_ms / 1000.0,
-            0.0,
-            0.0,
-            0.0,
-            ctx.last_quality,
-            0,
-        );
-        Decision::q(s.best_first)
+        let (q, _) = s.run(ctx.buffer_ms / 1000.0, ctx.last_quality, self.pruned);
+        Decision::q(q)
     }
 
     fn report_download(&mut self, _ctx: &Ctx, d: &Download) {
@@ -176,5 +310,88 @@ impl Abr for Mpc {
 
     fn carries_state(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift64*: a small deterministic generator for the search problems below.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// Branch and bound and the exhaustive walk choose the same first quality on random plan
+    /// searches, including many exact ties (rates and download times drawn from small sets) and
+    /// hopeless ones (every plan stalls for ages).
+    #[test]
+    fn pruned_search_matches_exhaustive() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut pruned_leaves = 0u64;
+        let mut all_leaves = 0u64;
+        for case in 0..1500 {
+            let levels = 1 + rng.below(10) as usize;
+            let h = 1 + rng.below(5) as usize;
+            let coarse = case % 2 == 0;
+            let mut rates: Vec<f64> = (0..levels)
+                .map(|_| {
+                    if coarse {
+                        (300 * (1 + rng.below(4))) as f64
+                    } else {
+                        (100 + rng.below(8000)) as f64
+                    }
+                })
+                .collect();
+            rates.sort_by(f64::total_cmp);
+            let scale = [0.05, 0.5, 1.0, 4.0, 1e7][rng.below(5) as usize];
+            let dt: Vec<Vec<f64>> = (0..h)
+                .map(|_| {
+                    (0..levels)
+                        .map(|c| {
+                            if coarse {
+                                (1 + rng.below(4)) as f64 * scale
+                            } else {
+                                (rates[c] / 1000.0) * (0.2 + rng.below(1000) as f64 / 250.0) * scale
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let buffer = if coarse {
+                rng.below(5) as f64 * 2.0
+            } else {
+                rng.below(60_000) as f64 / 1000.0
+            };
+            let prev = rng.below(levels as u64) as usize;
+            for ties_to_later in [true, false] {
+                let s = Search {
+                    dt: &dt,
+                    rates: &rates,
+                    chunk_s: 4.0,
+                    penalty: 4.3,
+                    ties_to_later,
+                };
+                let (q_all, n_all) = s.run(buffer, prev, false);
+                let (q_bnb, n_bnb) = s.run(buffer, prev, true);
+                assert_eq!(
+                    q_bnb, q_all,
+                    "case {case}, ties_to_later {ties_to_later}: {rates:?} {dt:?} {buffer} {prev}"
+                );
+                assert_eq!(n_all, (levels as u64).pow(h as u32));
+                pruned_leaves += n_bnb;
+                all_leaves += n_all;
+            }
+        }
+        assert!(pruned_leaves < all_leaves);
     }
 }
