@@ -5,6 +5,9 @@
 //! edge's own `/metrics` counters (hits, misses, stale, revalidated) equal the players'
 //! `X-Cache` counts for that edge exactly, and that the origin's bytes are exactly the bodies
 //! of the distinct objects each edge missed (so origin offload is consistent with the misses).
+//! Then a second, small swarm in which half the players ask for a title that does not exist
+//! (404 MPD): the failures are reported with their reason and the edges' counters still equal
+//! the players' counts exactly (a failed player's requests are counted too).
 //!
 //! Content: `$DASHCDN_CONTENT/default` when it exists (test.sh packages it first), else
 //! `content/default` in the workspace, otherwise a freshly packaged default. Titles `t1`..`t3` are symlinks to `default` inside the served
@@ -396,4 +399,83 @@ fn swarm_hit_ratio_from_edge_metrics_matches_player_x_cache() {
     assert_eq!(n.iter().sum::<u64>(), PLAYERS as u64);
     assert!(n[0] >= *n.iter().max().unwrap(), "{n:?}");
     eprintln!("swarm test took {:.1} s", t0.elapsed().as_secs_f64());
+
+    // Second swarm on the same CDN: half the titles do not exist (404 MPD). The failed
+    // players' requests still count on the players' side, so the edges and the players agree
+    // exactly; the failures are reported with their reason.
+    let t1 = Instant::now();
+    let out2 = work.path().join("report-bad");
+    let run = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
+        .args([
+            "player",
+            "swarm",
+            "--url",
+            &format!("{redirector_url}/{{title}}/manifest.mpd"),
+            "--titles",
+            "default,no-such-title",
+            "--zipf",
+            "0",
+            "--players",
+            "16",
+            "--arrival-window",
+            "4",
+            "--speed",
+            "10",
+            "--segments",
+            "3",
+            "--seed",
+            "3",
+            "--edge-metrics",
+            &edge_metrics.join(","),
+            "--out",
+            out2.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "swarm failed:\n{stdout}\n{stderr}");
+    println!("{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out2.join("swarm.json")).unwrap()).unwrap();
+    let failed = report["players_failed"].as_u64().unwrap();
+    let bad = report["titles"][1]["players"].as_u64().unwrap();
+    assert!(
+        bad > 0 && bad < 16,
+        "zipf 0 over 2 titles: {bad} on the bad one"
+    );
+    assert_eq!(failed, bad, "{stdout}");
+    assert_eq!(report["players_ok"].as_u64().unwrap(), 16 - bad);
+    let failures = report["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{stdout}");
+    let reason = failures[0]["error"].as_str().unwrap();
+    assert!(
+        reason.contains("no-such-title/manifest.mpd") && reason.contains("404"),
+        "{reason}"
+    );
+    assert_eq!(failures[0]["players"].as_u64(), Some(bad));
+    assert!(
+        stdout.contains(&format!("{bad} players failed")),
+        "{stdout}"
+    );
+    let rows = report["edges"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    for row in rows {
+        let (e, p) = (&row["edge_counts"], &row["player_counts"]);
+        for k in ["requests", "hits", "misses", "stale", "revalidated"] {
+            assert_eq!(e[k], p[k], "{}: {k} edge vs players\n{stdout}", row["edge"]);
+        }
+    }
+    // Every bad player's MPD request is on the players' side (with its 404).
+    let fetches = std::fs::read_to_string(out2.join("fetches.csv")).unwrap();
+    let n404 = fetches
+        .lines()
+        .filter(|l| l.contains("no-such-title") && l.contains(",404,"))
+        .count() as u64;
+    assert_eq!(n404, bad, "{fetches}");
+    eprintln!(
+        "swarm with failing players took {:.1} s",
+        t1.elapsed().as_secs_f64()
+    );
 }

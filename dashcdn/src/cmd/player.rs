@@ -457,10 +457,16 @@ pub struct SwarmArgs {
     )]
     url: Option<String>,
     /// Instead of --url: the redirector's DNS address; each player asks it for --name (A) and
-    /// GETs http://<answer>:<--port>/<title>/manifest.mpd.
+    /// GETs http://<answer>:<--port>/<title>/manifest.mpd. The redirector answers by name and
+    /// hashes by client subnet, not by content: with one name every title lands on the same
+    /// edge (no per-title spreading as with the HTTP 302). See --name for per-title names.
     #[arg(long, value_name = "ADDR", requires = "port")]
     dns: Option<std::net::SocketAddr>,
-    /// DNS name to look up with --dns.
+    /// DNS name to look up with --dns. May contain `{title}` (e.g.
+    /// `{title}.titles.example.test`): the redirector answers such a name only if its topology
+    /// has a `[[services]]` entry with that `dns_name` for every title (whose `edges` decide
+    /// where the title goes), outside the zone of any service listed before it; otherwise the
+    /// lookups fail (NXDOMAIN/REFUSED) and so do the players.
     #[arg(long, default_value = "cdn.example.test")]
     name: String,
     /// HTTP port of the edges (with --dns).
@@ -533,6 +539,11 @@ pub struct SwarmArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Log filter of the player threads (tracing `EnvFilter` syntax). Default `warn`: failed
+    /// players are logged, each playback's info lines are not (`--player-log info` shows
+    /// them). The global --log still applies to the swarm's own lines.
+    #[arg(long, value_name = "FILTER", default_value = "warn")]
+    player_log: String,
 }
 
 fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
@@ -601,6 +612,15 @@ fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
         origin_metrics: a.origin_metrics.clone(),
         max_concurrent: a.max_concurrent,
         progress: !a.quiet,
+        player_log: Some(tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_new(&a.player_log)
+                        .with_context(|| format!("--player-log {:?}", a.player_log))?,
+                )
+                .with_writer(std::io::stderr)
+                .finish(),
+        )),
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(j) = a.jobs {

@@ -28,9 +28,13 @@
 //! * **QoE**: per-player [`Metrics`] from the same code as the simulator; the distribution
 //!   across players as mean, p10, p50, p90 ([`Stats`]).
 //!
-//! Edge-side and player-side counts cover the same requests — and agree exactly — when every
-//! player finished: a failed [`play`](super::play()) returns no request log, so the requests a
-//! failing player made are only in the edges' counts (the table says so).
+//! Edge-side and player-side counts cover the same requests — and agree exactly — whether or
+//! not every player finished: a failed [`play`](super::play()) is a [`PlayFailed`] carrying
+//! the requests it made (the failing one included, with its status), and those count on the
+//! players' side like any other. Failed players are reported with their error
+//! ([`PlayerOutcome::error`], grouped in [`SwarmReport::failures`]). Only requests that got no
+//! response at all (status 0: refused, timed out) are in no edge's counters; they are the
+//! `(none)` row.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -42,7 +46,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::prom::Exposition;
-use super::{play, CacheStatus, Entry, FetchKind, LivePlayback, PlayOptions, Shaper};
+use super::{play, CacheStatus, Entry, FetchKind, LivePlayback, PlayFailed, PlayOptions, Shaper};
 use crate::input::{Period, Trace, TraceData};
 use crate::metrics::Metrics;
 use crate::session::SessionConfig;
@@ -167,8 +171,9 @@ impl Arrival {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct SwarmConfig {
-    /// Where players start, with [`TITLE_PLACEHOLDER`] in the URL (or DNS path) replaced by
-    /// each player's title, e.g. `http://127.0.0.1:8053/{title}/manifest.mpd`.
+    /// Where players start, with [`TITLE_PLACEHOLDER`] in the URL (or DNS name and path)
+    /// replaced by each player's title, e.g. `http://127.0.0.1:8053/{title}/manifest.mpd`
+    /// ([`entry_for`]).
     pub entry: Entry,
     /// Titles, most popular first (Zipf rank 1 = the first).
     pub titles: Vec<String>,
@@ -204,6 +209,9 @@ pub struct SwarmConfig {
     pub max_concurrent: usize,
     /// Progress bar on stderr.
     pub progress: bool,
+    /// Log dispatcher of the player threads (e.g. a subscriber filtered at `warn`, so that
+    /// each playback's info lines do not drown the report); `None`: the global one.
+    pub player_log: Option<tracing::Dispatch>,
 }
 
 /// One player of the workload, as drawn from the seed.
@@ -312,7 +320,15 @@ pub fn constant_trace(kbps: f64) -> Trace {
     }
 }
 
-/// The entry of one title: [`TITLE_PLACEHOLDER`] replaced in the URL or DNS path.
+/// The entry of one title: [`TITLE_PLACEHOLDER`] replaced in the URL, or in the DNS name and
+/// path.
+///
+/// DNS: the redirector answers by *name* (the service whose `dns_name` is, or is the closest
+/// zone of, the query) and hashes by the client's subnet, not by content — so one name sends
+/// every title of a client to one edge. A per-title name (`{title}.titles.example.test`) is
+/// answered only if the topology has a `[[services]]` entry with that `dns_name` for every
+/// title (its `edges` decide where the title goes; a name inside another service's zone that
+/// is listed earlier is answered — NXDOMAIN — by that one).
 pub fn entry_for(template: &Entry, title: &str) -> Entry {
     match template {
         Entry::Url(u) => Entry::Url(u.replace(TITLE_PLACEHOLDER, title)),
@@ -323,7 +339,7 @@ pub fn entry_for(template: &Entry, title: &str) -> Entry {
             path,
         } => Entry::Dns {
             server: *server,
-            name: name.clone(),
+            name: name.replace(TITLE_PLACEHOLDER, title),
             port: *port,
             path: path.replace(TITLE_PLACEHOLDER, title),
         },
@@ -555,7 +571,7 @@ pub struct PlayerOutcome {
     pub metrics: Option<Metrics>,
     /// Its MPD URL after redirects.
     pub mpd_url: Option<String>,
-    /// Every response it received.
+    /// Every request it made (a failed player's too, up to and including the failing one).
     #[serde(skip)]
     pub fetches: Vec<super::SegmentFetch>,
 }
@@ -617,6 +633,9 @@ pub struct SwarmReport {
     pub players_ok: usize,
     /// Players that failed (their errors are in `players`).
     pub players_failed: usize,
+    /// Why players failed: distinct errors (the player's label removed) with how many players
+    /// hit each, most frequent first.
+    pub failures: Vec<FailureRow>,
     /// Per edge, by id.
     pub edges: Vec<EdgeRow>,
     /// Per title, by rank.
@@ -631,6 +650,37 @@ pub struct SwarmReport {
     pub timeline: Vec<TimelinePoint>,
     /// Per player.
     pub players: Vec<PlayerOutcome>,
+}
+
+/// Players that failed with one error.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailureRow {
+    /// The error (without the `player <label>: ` prefix).
+    pub error: String,
+    /// Players that failed with it.
+    pub players: usize,
+}
+
+/// Groups the failed players by error, most frequent first (ties by error text).
+fn failures(players: &[PlayerOutcome]) -> Vec<FailureRow> {
+    let mut m: BTreeMap<String, usize> = BTreeMap::new();
+    for p in players {
+        if let Some(e) = &p.error {
+            let label = format!("player p{}-{}: ", p.planned.id, p.planned.title);
+            *m.entry(e.strip_prefix(&label).unwrap_or(e).to_string())
+                .or_default() += 1;
+        }
+    }
+    let mut v: Vec<FailureRow> = m
+        .into_iter()
+        .map(|(error, players)| FailureRow { error, players })
+        .collect();
+    v.sort_by(|a, b| {
+        b.players
+            .cmp(&a.players)
+            .then_with(|| a.error.cmp(&b.error))
+    });
+    v
 }
 
 /// Counting semaphore for the concurrency cap (std threads, no runtime needed).
@@ -762,20 +812,29 @@ pub fn run(
         let slots2 = slots.clone();
         let bar2 = bar.clone();
         let failed2 = failed.clone();
+        let player_log = cfg.player_log.clone();
         let started_wall_s = start.elapsed().as_secs_f64();
         let h = std::thread::Builder::new()
             .name(format!("player-{}", p.id))
             .spawn(move || {
+                let _log = player_log.map(|d| tracing::dispatcher::set_default(&d));
                 let t0 = Instant::now();
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| play(&opts)));
                 let wall_s = t0.elapsed().as_secs_f64();
                 slots2.release();
-                let r: Result<LivePlayback, String> = match r {
+                // A failed playback still carries the requests it made (PlayFailed).
+                let r: Result<LivePlayback, (String, Vec<super::SegmentFetch>)> = match r {
                     Ok(Ok(lp)) => Ok(lp),
-                    Ok(Err(e)) => Err(format!("{e:#}")),
-                    Err(_) => Err("player panicked".to_string()),
+                    Ok(Err(e)) => {
+                        let fetches = e
+                            .downcast_ref::<PlayFailed>()
+                            .map(|f| f.fetches.clone())
+                            .unwrap_or_default();
+                        Err((format!("{e:#}"), fetches))
+                    }
+                    Err(_) => Err(("player panicked".to_string(), Vec::new())),
                 };
-                if let Err(e) = &r {
+                if let Err((e, _)) = &r {
                     failed2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(player = planned.id, title = %planned.title, error = %e, "player failed");
                 }
@@ -786,7 +845,7 @@ pub fn run(
                 ));
                 let (error, metrics, mpd_url, fetches) = match r {
                     Ok(lp) => (None, Some(lp.metrics), Some(lp.mpd_url), lp.fetches),
-                    Err(e) => (Some(e), None, None, Vec::new()),
+                    Err((e, fetches)) => (Some(e), None, None, fetches),
                 };
                 PlayerOutcome {
                     planned,
@@ -1042,6 +1101,7 @@ pub fn report(
         run,
         players_ok: players.len() - players_failed,
         players_failed,
+        failures: failures(&players),
         edges: rows.into_values().collect(),
         titles: by_title.into_values().collect(),
         totals,
@@ -1155,10 +1215,15 @@ pub fn table(r: &SwarmReport) -> String {
     if r.players_failed > 0 {
         let _ = writeln!(
             s,
-            "note: {} players failed; the requests they made before failing are in the edges' \
-             counts but not in the players' (a failed play returns no request log)",
+            "\n{} players failed (their requests, the failing one included, are counted above):",
             r.players_failed
         );
+        for f in r.failures.iter().take(10) {
+            let _ = writeln!(s, "  {:>4} x {}", f.players, f.error);
+        }
+        if r.failures.len() > 10 {
+            let _ = writeln!(s, "  ... {} more distinct errors", r.failures.len() - 10);
+        }
     }
     let t = &r.totals;
     let _ = writeln!(
@@ -1476,6 +1541,7 @@ mod tests {
             origin_metrics: None,
             max_concurrent: 10,
             progress: false,
+            player_log: None,
         }
     }
 
@@ -1679,7 +1745,109 @@ mod tests {
     }
 
     #[test]
+    fn failed_players_requests_count_and_errors_are_grouped() {
+        let c = cfg(1, vec![]);
+        let planned = plan(&c).unwrap();
+        let outcome = |p: &PlannedPlayer, error: Option<String>, fetches| PlayerOutcome {
+            planned: p.clone(),
+            trace_name: None,
+            started_wall_s: 0.0,
+            slot_wait_s: 0.0,
+            wall_s: 1.0,
+            error,
+            metrics: None,
+            mpd_url: None,
+            fetches,
+        };
+        let mut f404 = fetch("e1", CacheStatus::Miss, 0, FetchKind::Mpd, 0.0);
+        f404.status = 404;
+        let msg = |p: &PlannedPlayer| {
+            format!(
+                "player p{}-{}: fetching http://e1/bad/manifest.mpd: HTTP 404",
+                p.id, p.title
+            )
+        };
+        let players = vec![
+            outcome(
+                &planned[0],
+                None,
+                vec![fetch("e1", CacheStatus::Hit, 10, FetchKind::Mpd, 0.0)],
+            ),
+            outcome(&planned[1], Some(msg(&planned[1])), vec![f404.clone()]),
+            outcome(&planned[2], Some(msg(&planned[2])), vec![f404]),
+            outcome(&planned[3], Some("player panicked".into()), vec![]),
+        ];
+        let e1 = (
+            scrape_of(
+                "e1",
+                "dashcdn_edge_hits_total 0\ndashcdn_edge_misses_total 0\n",
+            ),
+            Some(scrape_of(
+                "e1",
+                "dashcdn_edge_hits_total 1\ndashcdn_edge_misses_total 2\n",
+            )),
+        );
+        let info = RunInfo {
+            entry: c.entry.to_string(),
+            titles: c.titles.clone(),
+            zipf_s: c.zipf_s,
+            players: 4,
+            arrival: c.arrival,
+            traces: vec![],
+            shared_bottleneck_kbps: None,
+            clock_scale: 1.0,
+            segments: None,
+            abr: "bba".into(),
+            seed: 1,
+            max_concurrent: 10,
+            wall_s: 1.0,
+            peak_concurrent: 4,
+        };
+        let r = report(info, &c, players, &[e1], None);
+        assert_eq!((r.players_ok, r.players_failed), (1, 3));
+        // The failed players' 404 MPD requests are on the players' side too: exact agreement.
+        let row = &r.edges[0];
+        assert_eq!(row.edge_counts.unwrap(), row.player_counts);
+        assert_eq!(
+            (row.player_counts.requests, row.player_counts.misses),
+            (3, 2)
+        );
+        assert_eq!(
+            r.failures,
+            vec![
+                FailureRow {
+                    error: "fetching http://e1/bad/manifest.mpd: HTTP 404".into(),
+                    players: 2
+                },
+                FailureRow {
+                    error: "player panicked".into(),
+                    players: 1
+                },
+            ]
+        );
+        let text = table(&r);
+        assert!(text.contains("3 players failed"), "{text}");
+        assert!(
+            text.contains("2 x fetching http://e1/bad/manifest.mpd: HTTP 404"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn entries_and_metrics_urls() {
+        let dns = Entry::Dns {
+            server: "127.0.0.1:53".parse().unwrap(),
+            name: "{title}.titles.example.test".into(),
+            port: 8080,
+            path: "/{title}/manifest.mpd".into(),
+        };
+        match entry_for(&dns, "t2") {
+            Entry::Dns { name, path, .. } => {
+                assert_eq!(name, "t2.titles.example.test");
+                assert_eq!(path, "/t2/manifest.mpd");
+            }
+            e => panic!("{e:?}"),
+        }
         assert_eq!(
             entry_for(&Entry::Url("http://r:1/{title}/manifest.mpd".into()), "t2"),
             Entry::Url("http://r:1/t2/manifest.mpd".into())
