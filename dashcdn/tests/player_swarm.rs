@@ -5,8 +5,8 @@
 //! edge's own `/metrics` counters (hits, misses, stale, revalidated) equal the players'
 //! `X-Cache` counts for that edge exactly, and that the origin's bytes are exactly the bodies
 //! of the distinct objects each edge missed (so origin offload is consistent with the misses).
-//! Then a second, small swarm in which half the players ask for a title that does not exist
-//! (404 MPD): the failures are reported with their reason and the edges' counters still equal
+//! Then a second, small swarm (per-player traces behind one shared bottleneck) in which half
+//! the players ask for a title that does not exist (404 MPD): the failures are reported with their reason and the edges' counters still equal
 //! the players' counts exactly (a failed player's requests are counted too).
 //!
 //! Content: `$DASHCDN_CONTENT/default` when it exists (test.sh packages it first), else
@@ -425,6 +425,11 @@ fn swarm_hit_ratio_from_edge_metrics_matches_player_x_cache() {
             "3",
             "--seed",
             "3",
+            // Per-player traces behind one shared bottleneck (chained shapers).
+            "--traces",
+            traces.to_str().unwrap(),
+            "--shared-bottleneck",
+            "40",
             "--edge-metrics",
             &edge_metrics.join(","),
             "--out",
@@ -439,6 +444,8 @@ fn swarm_hit_ratio_from_edge_metrics_matches_player_x_cache() {
     println!("{stdout}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out2.join("swarm.json")).unwrap()).unwrap();
+    assert_eq!(report["run"]["shared_bottleneck_kbps"], 40000.0);
+    assert_eq!(report["run"]["traces"].as_array().unwrap().len(), 3);
     let failed = report["players_failed"].as_u64().unwrap();
     let bad = report["titles"][1]["players"].as_u64().unwrap();
     assert!(

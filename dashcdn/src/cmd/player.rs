@@ -29,7 +29,7 @@ pub enum PlayerCommand {
     /// clock (--speed). Logs each segment with the edge that served it and its X-Cache.
     Play(PlayArgs),
     /// A swarm of real players through the CDN: N players arriving over time (Poisson or
-    /// uniform), titles by Zipf popularity, per-player traces or one shared bottleneck.
+    /// uniform), titles by Zipf popularity, per-player traces, one shared bottleneck, or both.
     /// Reports per-edge hit ratio from the edges' own /metrics beside the players' X-Cache
     /// counts, origin offload and the QoE distribution; --out writes swarm.json, players.csv,
     /// fetches.csv, cdf_qoe.svg and hit_ratio_over_time.csv/svg.
@@ -498,8 +498,10 @@ pub struct SwarmArgs {
     /// Start every trace at 0 instead of a random offset.
     #[arg(long)]
     no_trace_offset: bool,
-    /// One bottleneck of this many Mbps shared by every player (instead of --traces).
-    #[arg(long, value_name = "MBPS", conflicts_with = "traces")]
+    /// One bottleneck of this many Mbps shared by every player. With --traces too, each
+    /// player's own trace sits behind it (chained shapers): a player gets at most its trace's
+    /// rate and at most its share of the bottleneck.
+    #[arg(long, value_name = "MBPS")]
     shared_bottleneck: Option<f64>,
     /// Clock scale: session seconds per wall second (arrivals, traces and playback).
     #[arg(long, default_value_t = 1.0)]

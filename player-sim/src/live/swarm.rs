@@ -3,7 +3,8 @@
 //! N players ([`play`](super::play()) each, on its own std thread over one shared tokio runtime
 //! and one `reqwest::Client`) arrive over time (Poisson or uniform), each picks a title by
 //! Zipf popularity and gets its own network trace (player `i` plays trace `i mod k` from a
-//! random start offset) or shares one bottleneck [`Shaper`] with every other player. Everything
+//! random start offset), shares one bottleneck [`Shaper`] with every other player, or both: its
+//! own trace behind the shared bottleneck ([`Shaper::with_parent`], [`player_shaper`]). Everything
 //! random (titles, arrival times, trace offsets) is drawn from `seed` before the run starts, so
 //! a seed names one workload ([`plan`]).
 //!
@@ -187,8 +188,9 @@ pub struct SwarmConfig {
     pub traces: Vec<Trace>,
     /// Start each player's trace at a random offset (seeded) rather than at 0.
     pub random_offset: bool,
-    /// One bottleneck shared by every player, kbps. Replaces per-player traces (a player has
-    /// one shaper).
+    /// One bottleneck shared by every player, kbps. With [`traces`](Self::traces) too, each
+    /// player's own trace shaper sits behind it ([`Shaper::with_parent`]): a player gets at
+    /// most its trace's rate and at most its share of the bottleneck.
     pub shared_bottleneck_kbps: Option<f64>,
     /// Clock scale (session seconds per wall second; 1 = real time).
     pub clock_scale: f64,
@@ -683,6 +685,29 @@ fn failures(players: &[PlayerOutcome]) -> Vec<FailureRow> {
     v
 }
 
+/// The shaper of one player: its own trace (rotated to its offset) behind the shared
+/// bottleneck when there are both ([`Shaper::with_parent`]), either one alone, or unlimited;
+/// with the trace's name. The own trace's clock starts now.
+pub fn player_shaper(
+    cfg: &SwarmConfig,
+    p: &PlannedPlayer,
+    shared: Option<&Arc<Shaper>>,
+) -> anyhow::Result<(Arc<Shaper>, Option<String>)> {
+    Ok(match (shared, p.trace) {
+        (_, Some(t)) => {
+            let tr = rotate_trace(&cfg.traces[t], p.trace_offset_s);
+            let name = tr.name.clone();
+            let mut shaper = Shaper::try_from_trace(&tr, cfg.clock_scale)?;
+            if let Some(s) = shared {
+                shaper = shaper.with_parent(s.clone());
+            }
+            (Arc::new(shaper), Some(name))
+        }
+        (Some(s), None) => (s.clone(), None),
+        (None, None) => (Arc::new(Shaper::unlimited()), None),
+    })
+}
+
 /// Counting semaphore for the concurrency cap (std threads, no runtime needed).
 struct Slots {
     state: Mutex<(usize, usize)>, // (in use, peak)
@@ -783,17 +808,8 @@ pub fn run(
         let t_slot = Instant::now();
         slots.acquire();
         let slot_wait_s = t_slot.elapsed().as_secs_f64();
-        let (shaper, trace_name) = match (&shared, p.trace) {
-            (Some(s), _) => (s.clone(), None),
-            (None, Some(t)) => {
-                let tr = rotate_trace(&cfg.traces[t], p.trace_offset_s);
-                let name = tr.name.clone();
-                // Created at the player's start: the shaper's trace clock starts with it.
-                let shaper = Shaper::try_from_trace(&tr, cfg.clock_scale)?;
-                (Arc::new(shaper), Some(name))
-            }
-            (None, None) => (Arc::new(Shaper::unlimited()), None),
-        };
+        // Created at the player's start: its own trace clock starts with it.
+        let (shaper, trace_name) = player_shaper(cfg, p, shared.as_ref())?;
         let opts = PlayOptions {
             entry: entry_for(&cfg.entry, &p.title),
             abr: cfg.abr.clone(),
@@ -1831,6 +1847,34 @@ mod tests {
             text.contains("2 x fetching http://e1/bad/manifest.mpd: HTTP 404"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn traces_and_a_shared_bottleneck_chain() {
+        let mut c = cfg(4, vec![trace("x", &[1000.0, 2000.0]), trace("y", &[500.0])]);
+        c.random_offset = false;
+        let planned = plan(&c).unwrap();
+        let shared = Arc::new(Shaper::try_from_trace(&constant_trace(3000.0), 1.0).unwrap());
+        // Both: each player's own trace, behind the one shared bucket.
+        for p in &planned[..4] {
+            let (s, name) = player_shaper(&c, p, Some(&shared)).unwrap();
+            let parent = s.parent().expect("chained to the shared bottleneck");
+            assert!(Arc::ptr_eq(parent, &shared));
+            let own = if p.id % 2 == 0 { 1000.0 } else { 500.0 };
+            assert_eq!(s.rate_kbps_at(0.0), Some(own));
+            assert_eq!(name.as_deref(), Some(if p.id % 2 == 0 { "x" } else { "y" }));
+        }
+        // Traces only: no parent.
+        let (s, _) = player_shaper(&c, &planned[0], None).unwrap();
+        assert!(s.parent().is_none() && s.is_limited());
+        // Shared only: the shared shaper itself.
+        let c2 = cfg(4, vec![]);
+        let p2 = plan(&c2).unwrap();
+        let (s, name) = player_shaper(&c2, &p2[0], Some(&shared)).unwrap();
+        assert!(Arc::ptr_eq(&s, &shared) && name.is_none());
+        // Neither: unlimited.
+        let (s, _) = player_shaper(&c2, &p2[0], None).unwrap();
+        assert!(!s.is_limited());
     }
 
     #[test]
