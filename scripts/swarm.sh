@@ -78,7 +78,8 @@ if [ $# -eq 0 ]; then
   [ -d "$TRACES" ] && set -- "$@" --traces "$TRACES"
 fi
 log "dashcdn player swarm $*"
-# --log warn: the players' per-playback info lines would drown the progress bar.
-"$BIN" --log "${DASHCDN_LOG:-warn}" player swarm --url "http://$REDIRECTOR_HTTP/{title}/manifest.mpd" \
+# The players' own log lines are filtered at warn (--player-log), so only failed players and
+# the swarm's own lines reach the terminal beside the progress bar.
+"$BIN" --log "${DASHCDN_LOG:-info}" player swarm --url "http://$REDIRECTOR_HTTP/{title}/manifest.mpd" \
   --edge-metrics "http://$EDGE_A,http://$EDGE_B" --origin-metrics "http://$ORIGIN_ADDR" \
   --out "$OUT" "$@"
