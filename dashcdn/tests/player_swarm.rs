@@ -39,6 +39,13 @@ impl Drop for Proc {
 
 /// Starts `dashcdn ARGS` and returns it with the URL of its `listening on` line.
 fn start(args: &[&str]) -> (Proc, String) {
+    let (p, url, _) = start_lines(args);
+    (p, url)
+}
+
+/// [`start`], also returning the lines printed before `listening on` (the redirector's
+/// `dns on ADDR (udp+tcp)`).
+fn start_lines(args: &[&str]) -> (Proc, String, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
         .args(args)
         .stdout(Stdio::piped())
@@ -47,6 +54,7 @@ fn start(args: &[&str]) -> (Proc, String) {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let proc = Proc(child);
+    let mut before = Vec::new();
     loop {
         let line = lines
             .next()
@@ -55,8 +63,9 @@ fn start(args: &[&str]) -> (Proc, String) {
         if let Some(url) = line.strip_prefix("listening on ") {
             // Keep draining stdout so the child never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
-            return (proc, url.trim().to_string());
+            return (proc, url.trim().to_string(), before);
         }
+        before.push(line);
     }
 }
 
@@ -485,4 +494,176 @@ fn swarm_hit_ratio_from_edge_metrics_matches_player_x_cache() {
         "swarm with failing players took {:.1} s",
         t1.elapsed().as_secs_f64()
     );
+}
+
+/// Waits until the redirector's health checks have `n` edges up.
+fn wait_up(redirector_url: &str, n: f64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let up = get_text(&format!("{redirector_url}/metrics"))
+            .and_then(|t| Exposition::parse(&t).ok())
+            .map_or(0.0, |e| e.sum("redirector_edge_up", &[]));
+        if up == n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "edges never became healthy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// DNS mode with per-title names: the redirector's topology has one service per title
+/// (`<title>.titles.example.test`, `default` → edge-a only, `t1` → edge-b only), the swarm
+/// looks up `{title}.titles.example.test`. Each title's players land on its service's edge;
+/// a title without a service fails its DNS lookup and is reported; edges and players agree.
+#[test]
+fn swarm_over_dns_with_per_title_service_names() {
+    let t0 = Instant::now();
+    let (asset, _guard) = default_asset();
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("content");
+    link_tree(&asset, &root.join("default"));
+    std::os::unix::fs::symlink("default", root.join("t1")).unwrap();
+    let (_origin, origin_url) = start(&[
+        "origin",
+        "--content",
+        root.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    // DNS answers an address; every edge must listen on the one --port.
+    let port = {
+        let a = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+        let p = a.local_addr().unwrap().port();
+        std::net::TcpListener::bind(("127.0.0.3", p)).expect("port free on 127.0.0.3 too");
+        p
+    };
+    let mut edges = Vec::new();
+    for (id, ip) in [("edge-a", "127.0.0.2"), ("edge-b", "127.0.0.3")] {
+        let (p, url) = start(&[
+            "edge",
+            "--upstream",
+            &origin_url,
+            "--listen",
+            &format!("{ip}:{port}"),
+            "--id",
+            id,
+            "--mem",
+            "256MiB",
+        ]);
+        edges.push((id, ip, p, url));
+    }
+    let mut topo = String::from(
+        "default_location = \"here\"\nmin_load = 1000000\n\
+         [health]\ninterval_ms = 200\ntimeout_ms = 500\nrise = 1\nfall = 2\n\
+         [[locations]]\nname = \"here\"\nlat = 50.0\nlon = 8.0\nnetworks = [\"192.0.2.0/24\"]\n\
+         [[services]]\nname = \"default\"\ndns_name = \"default.titles.example.test\"\nedges = [\"edge-a\"]\n\
+         [[services]]\nname = \"t1\"\ndns_name = \"t1.titles.example.test\"\nedges = [\"edge-b\"]\n",
+    );
+    for (id, ip, _, url) in &edges {
+        topo.push_str(&format!(
+            "[[edges]]\nid = \"{id}\"\nurl = \"{url}\"\naddress = \"{ip}\"\nlat = 50.1\nlon = 8.1\n"
+        ));
+    }
+    let topo_path = work.path().join("topology.toml");
+    std::fs::write(&topo_path, topo).unwrap();
+    let (_redirector, redirector_url, before) = start_lines(&[
+        "redirector",
+        "--topology",
+        topo_path.to_str().unwrap(),
+        "--dns",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    let dns = before
+        .iter()
+        .find_map(|l| l.strip_prefix("dns on "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("dns on ADDR")
+        .to_string();
+    wait_up(&redirector_url, 2.0);
+
+    let out = work.path().join("report");
+    let edge_metrics: Vec<&str> = edges.iter().map(|e| e.3.as_str()).collect();
+    let run = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
+        .args([
+            "player",
+            "swarm",
+            "--dns",
+            &dns,
+            "--port",
+            &port.to_string(),
+            "--name",
+            "{title}.titles.example.test",
+            "--titles",
+            "default,t1,no-service",
+            "--zipf",
+            "0",
+            "--players",
+            "18",
+            "--arrival-window",
+            "3",
+            "--speed",
+            "10",
+            "--segments",
+            "3",
+            "--seed",
+            "5",
+            "--edge-metrics",
+            &edge_metrics.join(","),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "swarm failed:\n{stdout}\n{stderr}");
+    println!("{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("swarm.json")).unwrap()).unwrap();
+    let n: Vec<u64> = report["titles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["players"].as_u64().unwrap())
+        .collect();
+    assert!(n.iter().all(|&k| k > 0), "every title drawn: {n:?}");
+    // Only the title without a service fails (its name is in no zone: REFUSED).
+    assert_eq!(report["players_failed"].as_u64(), Some(n[2]), "{stdout}");
+    let failures = report["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{stdout}");
+    assert!(
+        failures[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no-service.titles.example.test"),
+        "{stdout}"
+    );
+    // Each title on its service's edge; edges and players agree exactly.
+    let fetches = std::fs::read_to_string(out.join("fetches.csv")).unwrap();
+    let mut lines = fetches.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (c_title, c_edge) = (col("title"), col("edge"));
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        let want = if f[c_title] == "default" {
+            "edge-a"
+        } else {
+            "edge-b"
+        };
+        assert_eq!(f[c_edge], want, "{l}");
+    }
+    let rows = report["edges"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    for row in rows {
+        let (e, p) = (&row["edge_counts"], &row["player_counts"]);
+        assert!(p["requests"].as_u64().unwrap() > 0, "{stdout}");
+        for k in ["requests", "hits", "misses", "stale", "revalidated"] {
+            assert_eq!(e[k], p[k], "{}: {k} edge vs players\n{stdout}", row["edge"]);
+        }
+    }
+    eprintln!("DNS swarm test took {:.1} s", t0.elapsed().as_secs_f64());
 }
