@@ -3,11 +3,13 @@
 //!
 //! 1. Enter via the redirector's HTTP 302, shaped by a trace 6 Mbps → 400 kbit/s → 6 Mbps on a
 //!    ×4 clock: the player reaches the top rungs, drops to a lower rung during the low phase
-//!    and recovers after it; every request (MPD, init, media) is answered by `edge-a`, the
-//!    first request of every object with `X-Cache: MISS` (a cold cache).
+//!    and recovers after it; every request (MPD, init, media, audio) is answered by `edge-a`,
+//!    the first request of every object with `X-Cache: MISS` (a cold cache); the audio covers
+//!    the whole played duration; the request log is printed while the player runs.
 //! 2. Enter via the redirector's DNS (A query for `cdn.example.test` → 127.0.0.2), unshaped,
-//!    8 segments: served by `edge-a` again, now from its cache (`HIT`).
-//!    The redirector's `/steered/` MPD (a BaseURL per edge) plays from `edge-a` too.
+//!    8 segments: served by `edge-a` again, now from its cache (`HIT`), audio included.
+//!    The redirector's `/steered/` MPD (a BaseURL per edge) plays from `edge-a` too
+//!    (`--no-audio`: no audio requests).
 //! 3. A bad entry (404 MPD) fails with an error naming the URL and status.
 //! 4. (second test) An MPD whose first BaseURL is a dead server: one failed request, then the
 //!    next BaseURL (an edge) serves everything; with every BaseURL dead, an error naming the URL.
@@ -96,6 +98,12 @@ fn content_root() -> PathBuf {
 
 /// Runs `dashcdn player play ARGS`, killing it after `limit`.
 fn player(args: &[&str], dir: &Path, limit: Duration) -> Output {
+    player_live(args, dir, limit).0
+}
+
+/// Like [`player`]; also returns the most stdout lines seen while the player was still
+/// running (the request log is printed live, not at the end).
+fn player_live(args: &[&str], dir: &Path, limit: Duration) -> (Output, usize) {
     let out = std::fs::File::create(dir.join("stdout.txt")).unwrap();
     let err = std::fs::File::create(dir.join("stderr.txt")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
@@ -107,10 +115,13 @@ fn player(args: &[&str], dir: &Path, limit: Duration) -> Output {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + limit;
+    let mut live_lines = 0;
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
+        let so_far = std::fs::read_to_string(dir.join("stdout.txt")).unwrap_or_default();
+        live_lines = live_lines.max(so_far.lines().count());
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
@@ -121,11 +132,51 @@ fn player(args: &[&str], dir: &Path, limit: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    Output {
+    let out = Output {
         status,
         stdout: std::fs::read(dir.join("stdout.txt")).unwrap(),
         stderr: std::fs::read(dir.join("stderr.txt")).unwrap(),
+    };
+    (out, live_lines)
+}
+
+/// Audio fetches: present, all `200` from `edge`, the init once, audio segments `0..n` each
+/// once, reaching the end of the played video (`audio_until_s >= video_until_s`, up to the
+/// content's own audio length). Returns `n`.
+fn check_audio(p: &serde_json::Value, edge: &str) -> usize {
+    let f = fetches(p);
+    let audio: Vec<_> = f
+        .iter()
+        .filter(|x| x["kind"] == "audio" || x["kind"] == "audio_init")
+        .collect();
+    assert!(!audio.is_empty(), "no audio fetched");
+    for x in &audio {
+        assert_eq!(x["status"], 200, "{x}");
+        assert_eq!(x["edge"], edge, "audio not served by the edge: {x}");
+        assert!(x["url"].as_str().unwrap().contains("/a128/"), "{x}");
     }
+    let inits = audio.iter().filter(|x| x["kind"] == "audio_init").count();
+    assert_eq!(inits, 1, "the audio init once");
+    let idx: Vec<u64> = audio
+        .iter()
+        .filter(|x| x["kind"] == "audio")
+        .map(|x| x["index"].as_u64().unwrap())
+        .collect();
+    let mut sorted = idx.clone();
+    sorted.sort();
+    let n = sorted.len();
+    assert_eq!(
+        sorted,
+        (0..n as u64).collect::<Vec<_>>(),
+        "each audio segment once"
+    );
+    let (a, v) = (
+        p["audio_until_s"].as_f64().unwrap(),
+        p["video_until_s"].as_f64().unwrap(),
+    );
+    assert!(v > 0.0 && a >= v - 0.05, "audio to {a} s, video to {v} s");
+    assert_eq!(p["audio_representation_id"], "a128");
+    n
 }
 
 fn playback(out: &Path) -> serde_json::Value {
@@ -213,7 +264,7 @@ networks = ["192.0.2.0/24"]
     std::fs::create_dir_all(&out1).unwrap();
     let entry = format!("{redirector}/default/manifest.mpd");
     let started = Instant::now();
-    let o = player(
+    let (o, live_lines) = player_live(
         &[
             "--url",
             &entry,
@@ -318,6 +369,24 @@ networks = ["192.0.2.0/24"]
     );
     assert!(stdout.contains("edge-a"), "per-segment log names the edge");
     assert!(stdout.contains("MISS"), "per-segment log shows X-Cache");
+    // Audio beside the video: the whole 60 s (30 audio segments of ~2 s), from the edge.
+    let n = check_audio(&p, "edge-a");
+    assert_eq!(n, 30, "audio segments for 60 s");
+    assert!(
+        stdout.contains("a-init") && stdout.contains(" a29 "),
+        "audio in the log"
+    );
+    // One log line per request, printed as they happen (seen while the player ran).
+    let logged = stdout.lines().filter(|l| l.contains("edge-a")).count();
+    assert!(
+        logged >= f.len(),
+        "{logged} log lines for {} requests",
+        f.len()
+    );
+    assert!(
+        live_lines >= 20,
+        "only {live_lines} lines printed while the player ran: the log is not live"
+    );
 
     // 2. Via DNS, unshaped, 8 segments: the same edge, now warm.
     let out2 = dir.path().join("play2");
@@ -361,6 +430,13 @@ networks = ["192.0.2.0/24"]
     // was fetched by the first player, so those are hits.
     let hits = media.iter().filter(|x| x["cache"] == "HIT").count();
     assert!(hits >= 1, "no HIT on a warm edge: {media:?}");
+    // 8 video segments (16 s): the audio segments covering them (~2.005 s each), all HITs.
+    let n = check_audio(&p, "edge-a");
+    assert!((8..=9).contains(&n), "{n} audio segments for 16 s");
+    assert!(f
+        .iter()
+        .filter(|x| x["kind"] == "audio")
+        .all(|x| x["cache"] == "HIT"));
     assert!(
         f[0]["cache"] == "HIT" || f[0]["cache"] == "REVALIDATED",
         "the MPD is cached: {}",
@@ -377,6 +453,7 @@ networks = ["192.0.2.0/24"]
             &steered,
             "--segments",
             "3",
+            "--no-audio",
             "--out",
             out2b.to_str().unwrap(),
         ],
@@ -393,7 +470,12 @@ networks = ["192.0.2.0/24"]
     for x in fetches(&p).iter().filter(|x| x["kind"] != "mpd") {
         assert_eq!(x["edge"], "edge-a", "{x}");
         assert!(x["url"].as_str().unwrap().starts_with(&edge), "{x}");
+        assert!(
+            !x["url"].as_str().unwrap().contains("/a128/"),
+            "--no-audio: {x}"
+        );
     }
+    assert!(p["audio_until_s"].is_null(), "--no-audio");
 
     // 3. A missing MPD: a clear error naming the URL and the status.
     let out3 = dir.path().join("play3");

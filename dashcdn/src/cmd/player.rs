@@ -26,7 +26,8 @@ pub enum PlayerCommand {
     /// Real playback through the CDN: the MPD from a URL (the redirector's 302 is followed) or
     /// via the redirector's DNS, real segments from the edges through a client-side shaper
     /// that follows --trace (unshaped without one), the same ABR code, a real or accelerated
-    /// clock (--speed). Logs each segment with the edge that served it and its X-Cache.
+    /// clock (--speed). Fetches the audio beside the video (--no-audio: video only). Prints
+    /// every request as it completes, with the edge that served it and its X-Cache.
     Play(PlayArgs),
     /// A swarm of real players through the CDN: N players arriving over time (Poisson or
     /// uniform), titles by Zipf popularity, per-player traces, one shared bottleneck, or both.
@@ -282,14 +283,58 @@ pub struct PlayArgs {
     /// Disable abandonment of downloads in progress.
     #[arg(long)]
     no_abandon: bool,
+    /// Do not fetch the audio. By default the lowest audio Representation is fetched beside
+    /// the video (the segments covering each video segment, concurrently with it, through the
+    /// same shaper); the ABR's throughput is measured on the video downloads only.
+    #[arg(long)]
+    no_audio: bool,
     /// Output directory: playback.json, fetches.csv/jsonl (every HTTP request, with the edge
     /// and X-Cache), events.csv/jsonl and timeline.svg.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
 
+/// One line of the live request log of `player play` (see [`LOG_HEADER`]).
+fn fetch_line(f: &player_sim::live::SegmentFetch) -> String {
+    use player_sim::live::FetchKind;
+    let (what, rung) = match f.kind {
+        FetchKind::Mpd => ("mpd".to_string(), "-".to_string()),
+        FetchKind::Init => ("init".to_string(), f.quality.to_string()),
+        FetchKind::Media => (f.index.to_string(), f.quality.to_string()),
+        FetchKind::AudioInit => ("a-init".to_string(), "a".to_string()),
+        FetchKind::Audio => (format!("a{}", f.index), "a".to_string()),
+    };
+    let kbps = if f.ms > 0.0 && f.bytes > 0 {
+        format!("{:.0}", f.bytes as f64 * 8.0 / f.ms)
+    } else {
+        "-".to_string()
+    };
+    format!(
+        "{:>8.2} {:>6} {:>4} {:>9} {:>8.0} {:>7} {:>20} {:>7}{}{}",
+        f.at_ms / 1000.0,
+        what,
+        rung,
+        f.bytes,
+        f.ms,
+        kbps,
+        f.edge.as_deref().unwrap_or("-"),
+        f.cache.as_str(),
+        if f.abandoned { " abandoned" } else { "" },
+        f.error
+            .as_deref()
+            .map_or(String::new(), |e| format!(" error: {e}"))
+    )
+}
+
+/// Header of the live request log: player clock at the request (s), the segment (`mpd`,
+/// `init`, a video index, `a-init`, `a<audio index>`), the rung (`a` for audio), bytes,
+/// duration (ms, player clock), measured kbps, the edge that served it and its X-Cache.
+const LOG_HEADER: [&str; 8] = [
+    "at_s", "seg", "rung", "bytes", "ms", "kbps", "edge", "x-cache",
+];
+
 fn play(a: PlayArgs) -> anyhow::Result<()> {
-    use player_sim::live::{self, Entry, FetchKind, PlayOptions, Shaper};
+    use player_sim::live::{self, Entry, PlayOptions, Shaper};
     use std::sync::Arc;
 
     anyhow::ensure!(
@@ -333,36 +378,16 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
         .as_ref()
         .and_then(|t| t.file_name())
         .map_or("unshaped".to_string(), |n| n.to_string_lossy().into_owned());
-    let lp = live::play(&opts)?;
+    opts.audio = !a.no_audio;
+    let h = LOG_HEADER;
     println!(
-        "{:>5} {:>4} {:>6} {:>9} {:>8} {:>20} {:>7}",
-        "seg", "rung", "kbps", "bytes", "ms", "edge", "x-cache"
+        "{:>8} {:>6} {:>4} {:>9} {:>8} {:>7} {:>20} {:>7}",
+        h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
     );
-    for f in lp.fetches.iter() {
-        let what = match f.kind {
-            FetchKind::Mpd => "mpd".to_string(),
-            FetchKind::Init => "init".to_string(),
-            FetchKind::Media => f.index.to_string(),
-        };
-        let kbps = match f.kind {
-            FetchKind::Mpd => String::new(),
-            _ => format!("{:.0}", lp.ladder_kbps[f.quality]),
-        };
-        println!(
-            "{:>5} {:>4} {:>6} {:>9} {:>8.0} {:>20} {:>7}{}{}",
-            what,
-            f.quality,
-            kbps,
-            f.bytes,
-            f.ms,
-            f.edge.as_deref().unwrap_or("-"),
-            f.cache.as_str(),
-            if f.abandoned { " abandoned" } else { "" },
-            f.error
-                .as_deref()
-                .map_or(String::new(), |e| format!(" error: {e}"))
-        );
-    }
+    opts.on_fetch = Some(Arc::new(|f: &live::SegmentFetch| {
+        println!("{}", fetch_line(f));
+    }));
+    let lp = live::play(&opts)?;
     let m = &lp.metrics;
     let media: Vec<_> = lp.media().collect();
     let hits = media
@@ -372,11 +397,28 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
     let mut edges: Vec<&str> = media.iter().filter_map(|f| f.edge.as_deref()).collect();
     edges.sort();
     edges.dedup();
+    let audio: Vec<_> = lp.audio().collect();
+    let audio_hits = audio
+        .iter()
+        .filter(|f| f.cache == live::CacheStatus::Hit)
+        .count();
+    let ladder: Vec<String> = lp.ladder_kbps.iter().map(|k| format!("{k:.0}")).collect();
+    let audio_note = match (&lp.audio_representation_id, lp.audio_kbps) {
+        (Some(id), Some(k)) => format!(
+            "; audio {id} ({k:.0} kbps): {} requests ({} HIT), up to {:.2} s of {:.2} s played",
+            audio.len(),
+            audio_hits,
+            lp.audio_until_s.unwrap_or(0.0),
+            lp.video_until_s
+        ),
+        _ => "; no audio".to_string(),
+    };
     println!(
-        "{} via {}: {} segments, mean {:.0} kbps, startup {:.2} s, rebuffer {:.2} s ({}), {} switches, \
-         QoE_lin {:.2}, {:.1} MB ({:.1} MB wasted), {} media requests ({} HIT) from {}",
+        "{} via {} (ladder {} kbps): {} segments, mean {:.0} kbps, startup {:.2} s, rebuffer {:.2} s ({}), \
+         {} switches, QoE_lin {:.2}, {:.1} MB ({:.1} MB wasted), {} media requests ({} HIT) from {}{}",
         lp.playback.abr,
         lp.mpd_url,
+        ladder.join("/"),
         m.segments,
         m.mean_bitrate_kbps,
         m.startup_s,
@@ -388,7 +430,8 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
         m.bytes_wasted.abs() / 1e6,
         media.len(),
         hits,
-        edges.join(", ")
+        edges.join(", "),
+        audio_note
     );
     if let Some(out) = &a.out {
         write_play(out, &lp).with_context(|| format!("writing {}", out.display()))?;
@@ -411,15 +454,18 @@ fn write_play(out: &std::path::Path, lp: &player_sim::live::LivePlayback) -> any
         "kind,index,quality,bitrate_kbps,status,bytes,ms,ttfb_ms,at_ms,abandoned,edge,x_cache,url,error"
     )?;
     for f in &lp.fetches {
+        use player_sim::live::FetchKind;
         let kbps = match f.kind {
-            player_sim::live::FetchKind::Mpd => String::new(),
-            _ => lp.ladder_kbps[f.quality].to_string(),
+            FetchKind::Mpd => String::new(),
+            FetchKind::AudioInit | FetchKind::Audio => {
+                lp.audio_kbps.map_or(String::new(), |k| k.to_string())
+            }
+            FetchKind::Init | FetchKind::Media => lp.ladder_kbps[f.quality].to_string(),
         };
-        let kind = serde_json::to_value(f.kind)?;
         writeln!(
             csv,
             "{},{},{},{},{},{},{:.3},{:.3},{:.3},{},{},{},{},{}",
-            kind.as_str().unwrap_or(""),
+            f.kind.as_str(),
             f.index,
             f.quality,
             kbps,

@@ -4,14 +4,21 @@
 //! The player loop ([`crate::model::sabre::run_player`]) is synchronous; each HTTP step runs
 //! with `Handle::block_on` on the given tokio runtime, so this must be used from a plain
 //! thread, not from inside the runtime.
+//!
+//! With audio in the plan, each video download runs concurrently with the audio segments
+//! covering the video segment's time span (and the audio init before the first), through the
+//! same shaper, so they contend for the link as in a browser. The ABR sees the video download
+//! only: its time and bytes are the throughput sample, and the step returns once both are
+//! done (an audio tail outlasting the video is real wall time, not charged to the sample).
+//! Every request is recorded as it completes and handed to the fetch hook, if any.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::{StatusCode, Url};
 use tokio::runtime::Handle;
 
-use super::play::{CacheStatus, FetchKind, SegmentFetch};
+use super::play::{CacheStatus, FetchHook, FetchKind, SegmentFetch};
 use super::resolve::MpdPlan;
 use super::shaper::Shaper;
 use crate::abr::{Download, Progress};
@@ -160,75 +167,23 @@ fn to_fetch(
     }
 }
 
-/// A real network: HTTP through a shaper, on an (optionally accelerated) wall clock.
-pub struct HttpNetwork<'a> {
-    client: reqwest::Client,
-    runtime: Handle,
-    shaper: Arc<Shaper>,
-    scale: f64,
+/// Records every request as it completes (with the player clock at the request) and hands it
+/// to the hook.
+struct Recorder {
     start: Instant,
-    plan: &'a MpdPlan,
-    base: usize,
-    init_done: Vec<bool>,
+    scale: f64,
     label: String,
-    /// Every HTTP request made, in order.
-    pub fetches: Vec<SegmentFetch>,
-    /// The first fatal error (the player loop cannot return one; [`super::play()`] checks it).
-    pub error: Option<anyhow::Error>,
+    hook: Option<FetchHook>,
+    fetches: Mutex<Vec<SegmentFetch>>,
 }
 
-impl<'a> HttpNetwork<'a> {
-    /// A network fetching `plan`'s segments with `client` on `runtime`, through `shaper`, with
-    /// times scaled by `scale` (trace ms per wall ms). The clock starts now.
-    pub fn new(
-        client: reqwest::Client,
-        runtime: Handle,
-        shaper: Arc<Shaper>,
-        scale: f64,
-        plan: &'a MpdPlan,
-        label: impl Into<String>,
-    ) -> Self {
-        HttpNetwork {
-            client,
-            runtime,
-            shaper,
-            scale: if scale.is_finite() && scale > 0.0 {
-                scale
-            } else {
-                1.0
-            },
-            start: Instant::now(),
-            plan,
-            base: 0,
-            init_done: vec![false; plan.ladder.levels()],
-            label: label.into(),
-            fetches: Vec::new(),
-            error: None,
-        }
-    }
-
-    /// Index of the BaseURL alternative currently used.
-    pub fn base(&self) -> usize {
-        self.base
-    }
-
-    fn scaled_ms(&self, d: Duration) -> f64 {
-        d.as_secs_f64() * 1000.0 * self.scale
-    }
-
-    fn get(&self, url: Url, check: &mut Check<'_>) -> anyhow::Result<Outcome> {
-        self.runtime.block_on(get(
-            &self.client,
-            &self.shaper,
-            self.scale,
-            url,
-            false,
-            check,
-        ))
+impl Recorder {
+    fn now_ms(&self) -> f64 {
+        self.start.elapsed().as_secs_f64() * 1000.0 * self.scale
     }
 
     fn record(
-        &mut self,
+        &self,
         kind: FetchKind,
         index: usize,
         quality: usize,
@@ -241,60 +196,233 @@ impl<'a> HttpNetwork<'a> {
             player = %self.label, kind = ?f.kind, index, quality, url = %f.url, status = f.status,
             bytes = f.bytes, ms = f.ms, edge = ?f.edge, cache = %f.cache, "fetch"
         );
-        self.fetches.push(f);
+        if let Some(h) = &self.hook {
+            h(&f);
+        }
+        self.fetches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(f);
+    }
+}
+
+/// What one request fetches: its kind, index and quality.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    kind: FetchKind,
+    index: usize,
+    quality: usize,
+}
+
+/// The borrowed parts of an [`HttpNetwork`] its concurrent fetches share.
+struct Fetcher<'n> {
+    client: &'n reqwest::Client,
+    shaper: &'n Shaper,
+    scale: f64,
+    plan: &'n MpdPlan,
+    rec: &'n Recorder,
+}
+
+impl Fetcher<'_> {
+    fn url(&self, base: usize, it: Item) -> anyhow::Result<Url> {
+        let (p, q, i) = (self.plan, it.quality, it.index);
+        Ok(match it.kind {
+            FetchKind::Init => p
+                .init_url(base, q)?
+                .ok_or_else(|| anyhow::anyhow!("quality {q} has no init segment"))?,
+            FetchKind::AudioInit => p
+                .audio_init_url(base)?
+                .ok_or_else(|| anyhow::anyhow!("the audio has no init segment"))?,
+            FetchKind::Audio => p.audio_url(base, i)?,
+            FetchKind::Media | FetchKind::Mpd => p.media_url(base, q, i)?,
+        })
     }
 
-    /// Fetches `kind` at the current base; on a connection error or non-2xx answer, once more
-    /// at the next base (which becomes current when it answers).
-    fn fetch_with_fallback(
-        &mut self,
-        kind: FetchKind,
-        index: usize,
-        quality: usize,
+    /// Fetches `it` at base `base`; on a connection error or non-2xx answer, once more at the
+    /// next base. Returns the outcome and the base that answered.
+    async fn fetch(
+        &self,
+        base: usize,
+        it: Item,
         check: &mut Check<'_>,
-    ) -> anyhow::Result<Outcome> {
+    ) -> anyhow::Result<(Outcome, usize)> {
         let mut last_err = String::new();
         let mut last_url = String::new();
+        let n = self.plan.bases.len();
         for attempt in 0..2 {
-            let base = self.base + attempt;
-            let url = match kind {
-                FetchKind::Init => self
-                    .plan
-                    .init_url(base, quality)?
-                    .ok_or_else(|| anyhow::anyhow!("quality {quality} has no init segment"))?,
-                _ => self.plan.media_url(base, quality, index)?,
-            };
-            let r = self.get(url.clone(), check);
-            self.record(kind, index, quality, &url, &r);
+            let b = base + attempt;
+            let url = self.url(b, it)?;
+            let r = get(
+                self.client,
+                self.shaper,
+                self.scale,
+                url.clone(),
+                false,
+                check,
+            )
+            .await;
+            self.rec.record(it.kind, it.index, it.quality, &url, &r);
             match r {
                 Ok(o) if o.ok() => {
                     if attempt > 0 {
-                        tracing::warn!(player = %self.label, from = self.base % self.plan.bases.len(),
-                            to = base % self.plan.bases.len(), "switched BaseURL");
-                        self.base = base % self.plan.bases.len();
+                        tracing::warn!(player = %self.rec.label, from = base % n, to = b % n,
+                            "switched BaseURL");
                     }
-                    return Ok(o);
+                    return Ok((o, b % n));
                 }
                 Ok(o) => last_err = format!("HTTP {}", o.status),
                 Err(e) => last_err = format!("{e:#}"),
             }
-            tracing::warn!(player = %self.label, url = %url, error = %last_err, attempt, "fetch failed");
+            tracing::warn!(player = %self.rec.label, url = %url, error = %last_err, attempt,
+                "fetch failed");
             last_url = url.to_string();
         }
         anyhow::bail!("GET {last_url}: {last_err} (after a retry at the next BaseURL)")
+    }
+
+    /// Fetches `items` one after the other (stopping at the first failure); the base in use
+    /// afterwards.
+    async fn fetch_all(&self, base: usize, items: &[Item]) -> anyhow::Result<usize> {
+        let mut base = base;
+        for &it in items {
+            base = self.fetch(base, it, &mut |_, _, _, _| None).await?.1;
+        }
+        Ok(base)
+    }
+}
+
+/// A real network: HTTP through a shaper, on an (optionally accelerated) wall clock.
+pub struct HttpNetwork<'a> {
+    client: reqwest::Client,
+    runtime: Handle,
+    shaper: Arc<Shaper>,
+    scale: f64,
+    plan: &'a MpdPlan,
+    base: usize,
+    init_done: Vec<bool>,
+    audio_init_done: bool,
+    audio_next: usize,
+    rec: Recorder,
+    /// The first fatal error (the player loop cannot return one; [`super::play()`] checks it).
+    pub error: Option<anyhow::Error>,
+}
+
+impl<'a> HttpNetwork<'a> {
+    /// A network fetching `plan`'s segments (video, and audio when the plan has it) with
+    /// `client` on `runtime`, through `shaper`, with times scaled by `scale` (trace ms per
+    /// wall ms). The clock starts now.
+    pub fn new(
+        client: reqwest::Client,
+        runtime: Handle,
+        shaper: Arc<Shaper>,
+        scale: f64,
+        plan: &'a MpdPlan,
+        label: impl Into<String>,
+    ) -> Self {
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+        HttpNetwork {
+            client,
+            runtime,
+            shaper,
+            scale,
+            plan,
+            base: 0,
+            init_done: vec![false; plan.ladder.levels()],
+            audio_init_done: false,
+            audio_next: 0,
+            rec: Recorder {
+                start: Instant::now(),
+                scale,
+                label: label.into(),
+                hook: None,
+                fetches: Mutex::new(Vec::new()),
+            },
+            error: None,
+        }
+    }
+
+    /// Hands every request, as it completes, to `hook`.
+    pub fn with_hook(mut self, hook: Option<FetchHook>) -> Self {
+        self.rec.hook = hook;
+        self
+    }
+
+    /// Index of the BaseURL alternative currently used.
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
+    /// Audio segments fetched so far (they are fetched in order: `0..audio_fetched()`).
+    pub fn audio_fetched(&self) -> usize {
+        self.audio_next
+    }
+
+    /// Every HTTP request made so far, in the order they completed (drained).
+    pub fn take_fetches(&mut self) -> Vec<SegmentFetch> {
+        std::mem::take(
+            self.rec
+                .fetches
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    fn fetcher(&self) -> Fetcher<'_> {
+        Fetcher {
+            client: &self.client,
+            shaper: &self.shaper,
+            scale: self.scale,
+            plan: self.plan,
+            rec: &self.rec,
+        }
     }
 
     fn ensure_init(&mut self, quality: usize) -> anyhow::Result<()> {
         if self.init_done[quality] || self.plan.init_url(0, quality)?.is_none() {
             return Ok(());
         }
-        self.fetch_with_fallback(FetchKind::Init, 0, quality, &mut |_, _, _, _| None)?;
+        let it = Item {
+            kind: FetchKind::Init,
+            index: 0,
+            quality,
+        };
+        let f = self.fetcher();
+        let base = self.runtime.block_on(f.fetch_all(self.base, &[it]))?;
+        self.base = base;
         self.init_done[quality] = true;
         Ok(())
     }
 
+    /// The audio requests to make beside video segment `index`: the audio init the first
+    /// time, then the audio segments covering the segment's span not fetched yet.
+    fn audio_items(&self, index: usize) -> anyhow::Result<(Vec<Item>, usize)> {
+        let mut items = Vec::new();
+        if self.plan.audio.is_none() {
+            return Ok((items, self.audio_next));
+        }
+        if !self.audio_init_done && self.plan.audio_init_url(0)?.is_some() {
+            items.push(Item {
+                kind: FetchKind::AudioInit,
+                index: 0,
+                quality: 0,
+            });
+        }
+        let range = self.plan.audio_until(index, self.audio_next);
+        let end = range.end;
+        items.extend(range.map(|i| Item {
+            kind: FetchKind::Audio,
+            index: i,
+            quality: 0,
+        }));
+        Ok((items, end))
+    }
+
     fn failed(&mut self, req: &Request, e: anyhow::Error) -> Download {
-        tracing::error!(player = %self.label, error = %format!("{e:#}"), "playback failed");
+        tracing::error!(player = %self.rec.label, error = %format!("{e:#}"), "playback failed");
         if self.error.is_none() {
             self.error = Some(e);
         }
@@ -324,6 +452,10 @@ impl Network for HttpNetwork<'_> {
         if let Err(e) = self.ensure_init(req.quality) {
             return self.failed(req, e);
         }
+        let (audio, audio_end) = match self.audio_items(req.index) {
+            Ok(a) => a,
+            Err(e) => return self.failed(req, e),
+        };
         let mut abandon = abandon;
         let (index, quality, nominal) = (req.index, req.quality, req.size_bits);
         let mut check = |bits: f64, ms: f64, ttfb: f64, size: Option<f64>| -> Option<usize> {
@@ -337,8 +469,29 @@ impl Network for HttpNetwork<'_> {
                 ttfb_ms: ttfb,
             })
         };
-        match self.fetch_with_fallback(FetchKind::Media, index, quality, &mut check) {
-            Ok(o) => {
+        let video = Item {
+            kind: FetchKind::Media,
+            index,
+            quality,
+        };
+        let f = self.fetcher();
+        let base = self.base;
+        let (v, a) = self.runtime.block_on(async {
+            tokio::join!(f.fetch(base, video, &mut check), f.fetch_all(base, &audio))
+        });
+        match a {
+            Ok(b) => {
+                if !audio.is_empty() {
+                    self.audio_init_done = true;
+                    self.audio_next = audio_end;
+                    self.base = b;
+                }
+            }
+            Err(e) => return self.failed(req, e.context("fetching audio")),
+        }
+        match v {
+            Ok((o, b)) => {
+                self.base = b;
                 let got = o.bytes as f64 * 8.0;
                 let size = match (o.abandoned, o.content_length) {
                     (None, _) => got,
@@ -360,7 +513,7 @@ impl Network for HttpNetwork<'_> {
     }
 
     fn now_ms(&self) -> f64 {
-        self.scaled_ms(self.start.elapsed())
+        self.rec.now_ms()
     }
 }
 

@@ -20,6 +20,8 @@ pub mod resolve;
 pub mod shaper;
 pub mod swarm;
 
-pub use play::{play, CacheStatus, FetchKind, LivePlayback, PlayFailed, PlayOptions, SegmentFetch};
-pub use resolve::Entry;
+pub use play::{
+    play, CacheStatus, FetchHook, FetchKind, LivePlayback, PlayFailed, PlayOptions, SegmentFetch,
+};
+pub use resolve::{AudioPlan, Entry, MpdPlan};
 pub use shaper::Shaper;

@@ -2,9 +2,13 @@
 //!
 //! Entry ([`Entry`]) → MPD (redirects followed) → video ladder with nominal sizes
 //! ([`MpdPlan`]) → the Sabre/generic player loop ([`run_player`]) over an [`HttpNetwork`]: the
-//! ABR decides each segment from throughput measured on the real, shaped downloads; init
-//! segments are fetched the first time a quality is used. Every HTTP request is recorded as a
-//! [`SegmentFetch`] with the server that answered (`X-Served-By`) and its `X-Cache`.
+//! ABR decides each segment from throughput measured on the real, shaped video downloads;
+//! init segments are fetched the first time a quality is used. Unless
+//! [`PlayOptions::audio`] is off, the audio segments covering each video segment's span are
+//! fetched concurrently with it through the same shaper (lowest audio Representation, its
+//! init once). Every HTTP request is recorded as a [`SegmentFetch`] with the server that
+//! answered (`X-Served-By`) and its `X-Cache`, and handed as it completes to
+//! [`PlayOptions::on_fetch`].
 
 use std::sync::Arc;
 
@@ -27,8 +31,12 @@ use crate::session::{Playback, SessionConfig};
 /// Sabre player loop, which on a sudden drop wastes the low phase in abandoned attempts.
 pub const DEFAULT_ABR: &str = "bola-e";
 
+/// A callback handed every request of a player as it completes (e.g. to print a live log).
+/// Called from the player's thread or the runtime's; keep it short.
+pub type FetchHook = Arc<dyn Fn(&SegmentFetch) + Send + Sync>;
+
 /// Options of one live playback.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PlayOptions {
     /// Where to find the MPD.
     pub entry: Entry,
@@ -51,11 +59,33 @@ pub struct PlayOptions {
     pub label: String,
     /// Play only the first N segments.
     pub segments: Option<usize>,
+    /// Fetch the audio (the first audio AdaptationSet's lowest Representation) beside the
+    /// video, as a browser does. Default on; no effect when the MPD has no audio.
+    pub audio: bool,
+    /// Called with every request (MPD, init, media, audio) as it completes.
+    pub on_fetch: Option<FetchHook>,
+}
+
+impl std::fmt::Debug for PlayOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlayOptions")
+            .field("entry", &self.entry)
+            .field("abr", &self.abr)
+            .field("session", &self.session)
+            .field("shaper", &self.shaper)
+            .field("clock_scale", &self.clock_scale)
+            .field("label", &self.label)
+            .field("segments", &self.segments)
+            .field("audio", &self.audio)
+            .field("on_fetch", &self.on_fetch.as_ref().map(|_| "Fn"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl PlayOptions {
     /// Defaults: [`DEFAULT_ABR`], the generic model's session defaults (25 s buffer,
-    /// abandonment on), no shaping, real-time clock, a fresh client, label `player`.
+    /// abandonment on), no shaping, real-time clock, a fresh client, label `player`, audio
+    /// on, no fetch hook.
     pub fn new(entry: Entry, runtime: Handle) -> anyhow::Result<Self> {
         Ok(PlayOptions {
             entry,
@@ -67,6 +97,8 @@ impl PlayOptions {
             runtime,
             label: "player".to_string(),
             segments: None,
+            audio: true,
+            on_fetch: None,
         })
     }
 }
@@ -142,18 +174,43 @@ impl serde::Serialize for CacheStatus {
 pub enum FetchKind {
     /// The MPD.
     Mpd,
-    /// An init segment.
+    /// A video init segment.
     Init,
-    /// A media segment.
+    /// A video media segment.
     Media,
+    /// The audio init segment (`"audio_init"`).
+    #[serde(rename = "audio_init")]
+    AudioInit,
+    /// An audio media segment (`index` is the audio segment's, `quality` 0).
+    Audio,
 }
 
-/// One HTTP request of a player (MPD, init or media), failed ones included.
+impl FetchKind {
+    /// As written in reports: `mpd`, `init`, `media`, `audio_init`, `audio`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FetchKind::Mpd => "mpd",
+            FetchKind::Init => "init",
+            FetchKind::Media => "media",
+            FetchKind::AudioInit => "audio_init",
+            FetchKind::Audio => "audio",
+        }
+    }
+
+    /// An audio request (init or media).
+    pub fn is_audio(self) -> bool {
+        matches!(self, FetchKind::AudioInit | FetchKind::Audio)
+    }
+}
+
+/// One HTTP request of a player (MPD, init, media, audio init or audio), failed ones
+/// included.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SegmentFetch {
-    /// Segment index, 0-based (0 for the MPD and init segments).
+    /// Segment index, 0-based (0 for the MPD and init segments; the audio segment's own
+    /// index for audio).
     pub index: usize,
-    /// Quality (0 for the MPD).
+    /// Video quality (0 for the MPD and audio).
     pub quality: usize,
     /// Final URL (after redirects).
     pub url: String,
@@ -173,7 +230,7 @@ pub struct SegmentFetch {
     pub ttfb_ms: f64,
     /// The ABR abandoned it (response dropped).
     pub abandoned: bool,
-    /// MPD, init or media.
+    /// MPD, init, media, audio init or audio.
     pub kind: FetchKind,
     /// Player clock at the request, scaled ms (the MPD fetch is at 0; the player clock
     /// starts after it).
@@ -193,6 +250,17 @@ pub struct LivePlayback {
     pub ladder_kbps: Vec<f64>,
     /// Representation ids by quality.
     pub representation_ids: Vec<String>,
+    /// The audio Representation fetched beside the video (`None`: no audio in the MPD, or
+    /// audio off).
+    pub audio_representation_id: Option<String>,
+    /// Its `@bandwidth`, kbps.
+    pub audio_kbps: Option<f64>,
+    /// End of the played video, seconds on the period timeline (end of the last segment).
+    pub video_until_s: f64,
+    /// End of the audio fetched, seconds on the period timeline (end of the last audio
+    /// segment fetched; `None` without audio). Audio covers the playback when this is at
+    /// least [`video_until_s`](Self::video_until_s) (up to the content's own audio length).
+    pub audio_until_s: Option<f64>,
     /// Per-segment events (real sizes and measured times) and session totals.
     pub playback: Playback,
     /// QoE metrics of the playback.
@@ -202,9 +270,14 @@ pub struct LivePlayback {
 }
 
 impl LivePlayback {
-    /// The media fetches (failed and abandoned ones included).
+    /// The video media fetches (failed and abandoned ones included).
     pub fn media(&self) -> impl Iterator<Item = &SegmentFetch> {
         self.fetches.iter().filter(|f| f.kind == FetchKind::Media)
+    }
+
+    /// The audio fetches (init and media, failed ones included).
+    pub fn audio(&self) -> impl Iterator<Item = &SegmentFetch> {
+        self.fetches.iter().filter(|f| f.kind.is_audio())
     }
 }
 
@@ -247,6 +320,9 @@ pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
     let first = opts.runtime.block_on(opts.entry.initial_url())?;
     tracing::info!(player = %opts.label, entry = %opts.entry, url = %first, "fetching MPD");
     let (rec, res) = fetch_mpd(&opts.client, &opts.runtime, &opts.shaper, scale, first);
+    if let Some(h) = &opts.on_fetch {
+        h(&rec);
+    }
     let mut fetches = vec![rec];
     let fail = |fetches: Vec<SegmentFetch>, e: anyhow::Error| -> anyhow::Error {
         PlayFailed {
@@ -260,10 +336,13 @@ pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
         Ok(r) => r,
         Err(e) => return Err(fail(fetches, e)),
     };
-    let plan = match MpdPlan::from_mpd(&text, &mpd_url) {
+    let mut plan = match MpdPlan::from_mpd(&text, &mpd_url) {
         Ok(p) => p,
         Err(e) => return Err(fail(fetches, e)),
     };
+    if !opts.audio {
+        plan.audio = None;
+    }
     let mut cfg = opts.session.clone();
     if opts.segments.is_some() {
         cfg.segments = opts.segments;
@@ -274,7 +353,8 @@ pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
     };
     tracing::info!(
         player = %opts.label, mpd = %mpd_url, levels = plan.ladder.levels(),
-        segments = cfg.segment_count(&plan.ladder), abr = %opts.abr, "playing"
+        segments = cfg.segment_count(&plan.ladder), abr = %opts.abr,
+        audio = ?plan.audio.as_ref().map(|a| &a.representation_id), "playing"
     );
     let mut net = HttpNetwork::new(
         opts.client.clone(),
@@ -283,9 +363,11 @@ pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
         scale,
         &plan,
         opts.label.clone(),
-    );
+    )
+    .with_hook(opts.on_fetch.clone());
     let mut playback = run_player(&plan.ladder, &opts.label, &mut net, a.as_mut(), &cfg);
-    fetches.append(&mut net.fetches);
+    fetches.append(&mut net.take_fetches());
+    let audio_fetched = net.audio_fetched();
     if let Some(e) = net.error.take() {
         return Err(fail(fetches, e.context(format!("playing {mpd_url}"))));
     }
@@ -295,11 +377,23 @@ pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
         &plan.ladder.bitrates_kbps,
         &QoeOptions::default(),
     );
+    let played = cfg.segment_count(&plan.ladder).min(plan.video_spans.len());
+    let video_until_s = played.checked_sub(1).map_or(0.0, |i| plan.video_spans[i].1);
+    let audio = plan.audio.as_ref();
     Ok(LivePlayback {
         label: opts.label.clone(),
         mpd_url: mpd_url.to_string(),
         ladder_kbps: plan.ladder.bitrates_kbps.clone(),
         representation_ids: plan.representation_ids.clone(),
+        audio_representation_id: audio.map(|a| a.representation_id.clone()),
+        audio_kbps: audio.map(|a| a.bitrate_kbps),
+        video_until_s,
+        audio_until_s: audio.map(|a| {
+            audio_fetched
+                .checked_sub(1)
+                .and_then(|i| a.span(i))
+                .map_or(0.0, |s| s.1)
+        }),
         playback,
         metrics,
         fetches,

@@ -2,10 +2,16 @@
 //! lookup against the redirector's DNS port) and how it turns the MPD into a [`Ladder`] and
 //! segment URLs ([`MpdPlan`]).
 //!
-//! Only the **video** AdaptationSet is played (audio segments are not fetched): the ABR
-//! decides over the video ladder, as in the simulator. Segment sizes are unknown before they
-//! are downloaded, so the ladder carries nominal sizes, `@bandwidth × segment duration`, as a
-//! real player would assume; the events of a playback carry the real downloaded sizes.
+//! The ABR decides over the **video** AdaptationSet's ladder, as in the simulator. Segment
+//! sizes are unknown before they are downloaded, so the ladder carries nominal sizes,
+//! `@bandwidth × segment duration`, as a real player would assume; the events of a playback
+//! carry the real downloaded sizes.
+//!
+//! The first **audio** AdaptationSet (if any) is planned too ([`AudioPlan`]): its lowest
+//! `@bandwidth` Representation, its init segment and its media segments with their times
+//! (SegmentTemplate with `@duration` and `$Number$`, or with a SegmentTimeline), so that the
+//! player can fetch, beside video segment *i*, the audio segments covering *i*'s time span
+//! ([`MpdPlan::audio_until`]).
 //!
 //! Segment URLs are resolved against the final (post-redirect) MPD URL through the BaseURLs
 //! in force: MPD, Period, AdaptationSet and Representation level. The MPD level may list
@@ -157,6 +163,69 @@ pub struct MpdPlan {
     inits: Vec<Option<String>>,
     /// Media segment URLs, `[quality][index]`, relative to the prefixes.
     media: Vec<Vec<String>>,
+    /// Video segment spans `(start, end)`, seconds on the period timeline, by index.
+    pub video_spans: Vec<(f64, f64)>,
+    /// The audio to fetch beside the video (`None`: the MPD has no audio AdaptationSet, or
+    /// audio is turned off).
+    pub audio: Option<AudioPlan>,
+}
+
+/// The audio Representation a player fetches beside the video: the first audio
+/// AdaptationSet's lowest `@bandwidth` Representation.
+#[derive(Debug, Clone)]
+pub struct AudioPlan {
+    /// Its `@id`.
+    pub representation_id: String,
+    /// Its `@bandwidth`, kbps.
+    pub bitrate_kbps: f64,
+    /// Relative BaseURLs below the MPD level (Period, AdaptationSet, Representation).
+    prefixes: Vec<String>,
+    /// Init segment template expansion.
+    init: Option<String>,
+    /// Media segments: `(start s, end s, URL relative to the prefixes)`, in order.
+    segments: Vec<(f64, f64, String)>,
+}
+
+impl AudioPlan {
+    /// Number of audio media segments.
+    pub fn segments(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Span `(start, end)` of audio segment `index`, seconds on the period timeline.
+    pub fn span(&self, index: usize) -> Option<(f64, f64)> {
+        self.segments.get(index).map(|s| (s.0, s.1))
+    }
+}
+
+fn is_kind(set: &manifests::AdaptationSet, kind: &str) -> bool {
+    let mime = |m: &Option<String>| m.as_deref().is_some_and(|m| m.starts_with(kind));
+    set.content_type.as_deref() == Some(kind)
+        || mime(&set.common.mime_type)
+        || set
+            .representations
+            .iter()
+            .any(|r| mime(&r.common.mime_type))
+}
+
+/// `(start, end, url)` of every media segment of `r`, seconds on the period timeline.
+fn timed_segments(
+    period: &manifests::Period,
+    set: &manifests::AdaptationSet,
+    r: &manifests::Representation,
+    pdur: Option<manifests::IsoDuration>,
+) -> anyhow::Result<Vec<(f64, f64, String)>> {
+    let pto = r
+        .effective_segment_template(period, set)
+        .and_then(|t| t.presentation_time_offset)
+        .unwrap_or(0);
+    Ok(r.media_segments(period, set, pdur)?
+        .into_iter()
+        .map(|s| {
+            let start = s.segment.start_in_period(pto).as_secs_f64();
+            (start, start + s.segment.duration_secs(), s.url)
+        })
+        .collect())
 }
 
 fn first_base(b: &[BaseUrl]) -> Option<String> {
@@ -178,19 +247,7 @@ impl MpdPlan {
         let set = period
             .adaptation_sets
             .iter()
-            .find(|s| {
-                s.content_type.as_deref() == Some("video")
-                    || s.common
-                        .mime_type
-                        .as_deref()
-                        .is_some_and(|m| m.starts_with("video"))
-                    || s.representations.iter().any(|r| {
-                        r.common
-                            .mime_type
-                            .as_deref()
-                            .is_some_and(|m| m.starts_with("video"))
-                    })
-            })
+            .find(|s| is_kind(s, "video"))
             .context("no video AdaptationSet")?;
         let mut reps: Vec<_> = set.representations.iter().collect();
         anyhow::ensure!(
@@ -217,10 +274,12 @@ impl MpdPlan {
         let mut inits = Vec::new();
         let mut media = Vec::new();
         let mut durations: Vec<f64> = Vec::new();
+        let mut video_spans: Vec<(f64, f64)> = Vec::new();
         for r in &reps {
-            let segs = r.media_segments(period, set, pdur)?;
+            let segs = timed_segments(period, set, r, pdur)?;
             if durations.is_empty() || segs.len() < durations.len() {
-                durations = segs.iter().map(|s| s.segment.duration_secs()).collect();
+                durations = segs.iter().map(|s| s.1 - s.0).collect();
+                video_spans = segs.iter().map(|s| (s.0, s.1)).collect();
             }
             prefixes.push(
                 [
@@ -233,11 +292,12 @@ impl MpdPlan {
                 .collect(),
             );
             inits.push(r.init_url(period, set));
-            media.push(segs.into_iter().map(|s| s.url).collect::<Vec<_>>());
+            media.push(segs.into_iter().map(|s| s.2).collect::<Vec<_>>());
         }
         let n = media.iter().map(Vec::len).min().unwrap_or(0);
         anyhow::ensure!(n > 0, "no media segments");
         durations.truncate(n);
+        video_spans.truncate(n);
         anyhow::ensure!(
             durations.iter().all(|d| *d > 0.0),
             "a segment has no duration"
@@ -252,6 +312,37 @@ impl MpdPlan {
             .and_then(|s| s.rev().nth(1).map(str::to_string))
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| mpd_url.to_string());
+        let audio = match period.adaptation_sets.iter().find(|s| is_kind(s, "audio")) {
+            None => None,
+            Some(aset) => {
+                let r = aset
+                    .representations
+                    .iter()
+                    .min_by_key(|r| r.bandwidth)
+                    .context("audio AdaptationSet has no Representation")?;
+                let segments = timed_segments(period, aset, r, pdur)
+                    .with_context(|| format!("audio Representation {}", r.id))?;
+                anyhow::ensure!(
+                    !segments.is_empty(),
+                    "audio Representation {} has no media segments",
+                    r.id
+                );
+                Some(AudioPlan {
+                    representation_id: r.id.clone(),
+                    bitrate_kbps: r.bandwidth as f64 / 1000.0,
+                    prefixes: [
+                        first_base(&period.base_urls),
+                        first_base(&aset.base_urls),
+                        first_base(&r.base_urls),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                    init: r.init_url(period, aset),
+                    segments,
+                })
+            }
+        };
         let ladder = Ladder {
             name,
             bitrates_kbps: bitrates_kbps.clone(),
@@ -269,12 +360,18 @@ impl MpdPlan {
             prefixes,
             inits,
             media,
+            video_spans,
+            audio,
         })
     }
 
     fn resolve(&self, base: usize, quality: usize, rel: &str) -> anyhow::Result<Url> {
+        self.resolve_with(base, &self.prefixes[quality], rel)
+    }
+
+    fn resolve_with(&self, base: usize, prefixes: &[String], rel: &str) -> anyhow::Result<Url> {
         let mut u = self.bases[base % self.bases.len()].clone();
-        for p in &self.prefixes[quality] {
+        for p in prefixes {
             u = u.join(p).with_context(|| format!("bad BaseURL {p:?}"))?;
         }
         u.join(rel)
@@ -297,6 +394,47 @@ impl MpdPlan {
             Some(rel) => self.resolve(base, quality, rel).map(Some),
             None => Ok(None),
         }
+    }
+}
+
+impl MpdPlan {
+    /// URL of audio media segment `index` under alternative base `base`.
+    pub fn audio_url(&self, base: usize, index: usize) -> anyhow::Result<Url> {
+        let a = self.audio.as_ref().context("no audio")?;
+        let rel = &a
+            .segments
+            .get(index)
+            .with_context(|| format!("no audio segment {index}"))?
+            .2;
+        self.resolve_with(base, &a.prefixes, rel)
+    }
+
+    /// URL of the audio init segment under alternative base `base` (`None` without audio or
+    /// without an init segment).
+    pub fn audio_init_url(&self, base: usize) -> anyhow::Result<Option<Url>> {
+        match self
+            .audio
+            .as_ref()
+            .and_then(|a| a.init.as_ref().map(|i| (a, i)))
+        {
+            Some((a, rel)) => self.resolve_with(base, &a.prefixes, rel).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The audio segments to fetch beside video segment `index` when audio segments before
+    /// `next` are already fetched: `next..end` where `end` is the first audio segment starting
+    /// at or after the video segment's end (1 µs tolerance). Fetching these for each video
+    /// segment in turn covers every video span with audio, each audio segment once.
+    pub fn audio_until(&self, index: usize, next: usize) -> std::ops::Range<usize> {
+        let Some(a) = &self.audio else {
+            return next..next;
+        };
+        let Some(&(_, end)) = self.video_spans.get(index) else {
+            return next..next;
+        };
+        let stop = a.segments.partition_point(|s| s.0 < end - 1e-6);
+        next..stop.max(next)
     }
 }
 
@@ -386,5 +524,76 @@ mod tests {
         let audio_only = mpd("", "").replace("contentType=\"video\" mimeType=\"video/mp4\"", "");
         let e = MpdPlan::from_mpd(&audio_only, &url).unwrap_err();
         assert!(format!("{e:#}").contains("no video AdaptationSet"), "{e:#}");
+    }
+
+    #[test]
+    fn audio_with_number_and_duration() {
+        let url = Url::parse("http://127.0.0.2:8081/default/manifest.mpd").unwrap();
+        let p = MpdPlan::from_mpd(&mpd("", ""), &url).unwrap();
+        let a = p.audio.as_ref().expect("audio planned");
+        assert_eq!(a.representation_id, "a128");
+        assert_eq!(a.bitrate_kbps, 128.0);
+        // 7 s in 2 s segments, the last 1 s; the video spans are the same.
+        assert_eq!(a.segments(), 4);
+        assert_eq!(a.span(3), Some((6.0, 7.0)));
+        assert_eq!(p.video_spans[3], (6.0, 7.0));
+        assert_eq!(
+            p.audio_init_url(0).unwrap().unwrap().as_str(),
+            "http://127.0.0.2:8081/default/a128/init.m4a"
+        );
+        assert_eq!(
+            p.audio_url(0, 1).unwrap().as_str(),
+            "http://127.0.0.2:8081/default/a128/2.m4s"
+        );
+        // Aligned: one audio segment per video segment, none twice.
+        assert_eq!(p.audio_until(0, 0), 0..1);
+        assert_eq!(p.audio_until(1, 1), 1..2);
+        assert_eq!(p.audio_until(3, 3), 3..4);
+        assert_eq!(p.audio_until(1, 2), 2..2);
+        assert!(p.audio_url(0, 4).is_err());
+    }
+
+    #[test]
+    fn audio_with_a_segment_timeline_covers_each_video_span() {
+        // Our packager's audio: 1024-sample AAC frames, 47 or 48 frames per segment at 48 kHz.
+        let timeline = r#"<SegmentTemplate timescale="48000" startNumber="1" media="$RepresentationID$/$Number$.m4s" initialization="$RepresentationID$/init.m4a">
+        <SegmentTimeline><S t="0" d="96256" r="1"/><S d="95232"/><S d="96256"/></SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="a64" bandwidth="64000"/>"#;
+        let text = mpd("", "").replace(
+            r#"<SegmentTemplate timescale="1000" duration="2000" startNumber="1" media="$RepresentationID$/$Number$.m4s" initialization="$RepresentationID$/init.m4a"/>"#,
+            timeline,
+        );
+        let url = Url::parse("http://h/t/manifest.mpd").unwrap();
+        let p = MpdPlan::from_mpd(&text, &url).unwrap();
+        let a = p.audio.as_ref().unwrap();
+        // The lowest-bandwidth audio Representation.
+        assert_eq!(a.representation_id, "a64");
+        assert_eq!(a.segments(), 4);
+        let (s1, e1) = a.span(1).unwrap();
+        assert!((s1 - 96256.0 / 48000.0).abs() < 1e-9 && (e1 - 192512.0 / 48000.0).abs() < 1e-9);
+        assert_eq!(p.audio_url(0, 3).unwrap().as_str(), "http://h/t/a64/4.m4s");
+        // Walk the video segments as a player does: every video span is covered by the audio
+        // fetched so far, each audio segment fetched once.
+        let mut next = 0;
+        let mut got = Vec::new();
+        for i in 0..p.video_spans.len() {
+            let r = p.audio_until(i, next);
+            got.extend(r.clone());
+            next = r.end;
+            let covered = a.span(next - 1).unwrap().1;
+            assert!(covered >= p.video_spans[i].1.min(7.0) - 0.01, "segment {i}");
+        }
+        assert_eq!(got, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn no_audio_set_no_audio_plan() {
+        let url = Url::parse("http://h/x/manifest.mpd").unwrap();
+        let video_only = mpd("", "").replace("contentType=\"audio\" mimeType=\"audio/mp4\"", "");
+        let p = MpdPlan::from_mpd(&video_only, &url).unwrap();
+        assert!(p.audio.is_none());
+        assert_eq!(p.audio_until(0, 0), 0..0);
+        assert!(p.audio_init_url(0).unwrap().is_none());
     }
 }

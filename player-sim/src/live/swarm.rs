@@ -823,6 +823,8 @@ pub fn run(
             runtime: runtime.clone(),
             label: format!("p{}-{}", p.id, p.title),
             segments: cfg.segments,
+            audio: true,
+            on_fetch: None,
         };
         let planned = p.clone();
         let slots2 = slots.clone();
@@ -1311,6 +1313,8 @@ fn kind_name(k: FetchKind) -> &'static str {
         FetchKind::Mpd => "mpd",
         FetchKind::Init => "init",
         FetchKind::Media => "media",
+        FetchKind::AudioInit => "audio_init",
+        FetchKind::Audio => "audio",
     }
 }
 
