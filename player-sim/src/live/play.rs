@@ -411,7 +411,15 @@ mod tests {
         let url = "http://127.0.0.1:9/default/manifest.mpd";
         let mut o = PlayOptions::new(Entry::Url(url.into()), rt.handle().clone()).unwrap();
         o.label = "p1".into();
+        // The fetch hook sees the request as it completes.
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        o.on_fetch = Some(Arc::new(move |f: &SegmentFetch| {
+            seen2.lock().unwrap().push(f.kind)
+        }));
+        assert!(format!("{o:?}").contains("on_fetch: Some"));
         let e = play(&o).unwrap_err();
+        assert_eq!(*seen.lock().unwrap(), vec![FetchKind::Mpd]);
         let f = e.downcast_ref::<PlayFailed>().expect("a PlayFailed");
         assert_eq!(f.label, "p1");
         assert_eq!(f.fetches.len(), 1);
@@ -443,5 +451,18 @@ mod tests {
             serde_json::to_string(&CacheStatus::Miss).unwrap(),
             "\"MISS\""
         );
+        for k in [
+            FetchKind::Mpd,
+            FetchKind::Init,
+            FetchKind::Media,
+            FetchKind::AudioInit,
+            FetchKind::Audio,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("\"{}\"", k.as_str())
+            );
+        }
+        assert!(FetchKind::AudioInit.is_audio() && !FetchKind::Media.is_audio());
     }
 }
