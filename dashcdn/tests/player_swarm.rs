@@ -396,6 +396,10 @@ fn swarm_hit_ratio_from_edge_metrics_matches_player_x_cache() {
     let offload = totals["origin_offload"].as_f64().unwrap();
     let delivered = totals["bytes_delivered"].as_f64().unwrap();
     assert_eq!(totals["bytes_delivered_source"], "edges");
+    // Audio is fetched beside the video and counted like it (the equality above includes it).
+    let kinds = &totals["requests_by_kind"];
+    assert_eq!(kinds["mpd"].as_u64(), Some(PLAYERS as u64));
+    assert!(kinds["audio"].as_u64().unwrap() > 0, "{kinds}");
     assert!(offload > 0.0 && offload < 1.0, "offload {offload}");
     assert!((offload - (1.0 - expected as f64 / delivered)).abs() < 1e-9);
     // Titles: Zipf rank 1 drew the most players.
@@ -439,6 +443,7 @@ fn swarm_hit_ratio_from_edge_metrics_matches_player_x_cache() {
             traces.to_str().unwrap(),
             "--shared-bottleneck",
             "40",
+            "--no-audio",
             "--edge-metrics",
             &edge_metrics.join(","),
             "--out",
@@ -455,6 +460,8 @@ fn swarm_hit_ratio_from_edge_metrics_matches_player_x_cache() {
         serde_json::from_str(&std::fs::read_to_string(out2.join("swarm.json")).unwrap()).unwrap();
     assert_eq!(report["run"]["shared_bottleneck_kbps"], 40000.0);
     assert_eq!(report["run"]["traces"].as_array().unwrap().len(), 3);
+    assert_eq!(report["run"]["audio"], false);
+    assert!(report["totals"]["requests_by_kind"].get("audio").is_none());
     let failed = report["players_failed"].as_u64().unwrap();
     let bad = report["titles"][1]["players"].as_u64().unwrap();
     assert!(

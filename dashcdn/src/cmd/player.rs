@@ -555,6 +555,10 @@ pub struct SwarmArgs {
     /// Segments each player plays (default: the whole title).
     #[arg(long)]
     segments: Option<usize>,
+    /// Video only: players do not fetch the audio (by default they fetch the lowest audio
+    /// Representation beside the video, as `play` does; audio requests count per edge too).
+    #[arg(long)]
+    no_audio: bool,
     /// ABR algorithm of every player (as `play --abr`).
     #[arg(long, default_value = player_sim::live::play::DEFAULT_ABR)]
     abr: String,
@@ -653,6 +657,7 @@ fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
         shared_bottleneck_kbps: a.shared_bottleneck.map(|m| m * 1000.0),
         clock_scale: a.speed,
         segments: a.segments,
+        audio: !a.no_audio,
         abr: a.abr.clone(),
         session,
         seed: a.seed,

@@ -196,6 +196,8 @@ pub struct SwarmConfig {
     pub clock_scale: f64,
     /// Segments each player plays (`None`: the whole title).
     pub segments: Option<usize>,
+    /// Players fetch the audio beside the video ([`PlayOptions::audio`]).
+    pub audio: bool,
     /// ABR algorithm of every player.
     pub abr: String,
     /// Player session settings (buffer, startup, estimator, abandonment…).
@@ -532,6 +534,8 @@ pub struct Totals {
     pub origin_fraction: Option<f64>,
     /// 1 − origin fraction.
     pub origin_offload: Option<f64>,
+    /// The players' requests by kind (`mpd`, `init`, `media`, `audio_init`, `audio`).
+    pub requests_by_kind: BTreeMap<String, u64>,
 }
 
 /// QoE distribution across the players that finished.
@@ -614,6 +618,8 @@ pub struct RunInfo {
     pub clock_scale: f64,
     /// Segments per player.
     pub segments: Option<usize>,
+    /// Audio fetched beside the video.
+    pub audio: bool,
     /// ABR.
     pub abr: String,
     /// Seed.
@@ -823,7 +829,7 @@ pub fn run(
             runtime: runtime.clone(),
             label: format!("p{}-{}", p.id, p.title),
             segments: cfg.segments,
-            audio: true,
+            audio: cfg.audio,
             on_fetch: None,
         };
         let planned = p.clone();
@@ -931,6 +937,7 @@ pub fn run(
         shared_bottleneck_kbps: cfg.shared_bottleneck_kbps,
         clock_scale: cfg.clock_scale,
         segments: cfg.segments,
+        audio: cfg.audio,
         abr: cfg.abr.clone(),
         seed: cfg.seed,
         max_concurrent: cfg.max_concurrent,
@@ -978,6 +985,7 @@ pub fn report(
         );
     }
     let mut totals_players = CacheCounts::default();
+    let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
     let (mut player_bytes, mut hit_bytes) = (0u64, 0u64);
     for p in &players {
         let row = by_title.get_mut(&p.planned.rank);
@@ -995,6 +1003,7 @@ pub fn report(
             e.0.add(&f.cache);
             e.1 += f.bytes;
             totals_players.add(&f.cache);
+            *by_kind.entry(f.kind.as_str().to_string()).or_default() += 1;
             player_bytes += f.bytes;
             if matches!(f.cache, CacheStatus::Hit) {
                 hit_bytes += f.bytes;
@@ -1101,6 +1110,7 @@ pub fn report(
         origin_requests,
         origin_fraction,
         origin_offload: origin_fraction.map(|f| 1.0 - f),
+        requests_by_kind: by_kind,
     };
     let ms: Vec<&Metrics> = players.iter().filter_map(|p| p.metrics.as_ref()).collect();
     let col = |f: &dyn Fn(&Metrics) -> f64| Stats::of(&ms.iter().map(|m| f(m)).collect::<Vec<_>>());
@@ -1262,6 +1272,16 @@ pub fn table(r: &SwarmReport) -> String {
         opt(t.origin_fraction.map(|f| format!("{:.3}", f))),
         opt(t.origin_offload.map(|f| format!("{:.1}%", 100.0 * f)))
     );
+    let kinds: Vec<String> = t
+        .requests_by_kind
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "player requests by kind (all counted per edge above): {}",
+        kinds.join(", ")
+    );
     let _ = writeln!(
         s,
         "\n{:<12} {:>4} {:>7} {:>7} {:>8} {:>7} {:>9}",
@@ -1306,16 +1326,6 @@ pub fn table(r: &SwarmReport) -> String {
         );
     }
     s
-}
-
-fn kind_name(k: FetchKind) -> &'static str {
-    match k {
-        FetchKind::Mpd => "mpd",
-        FetchKind::Init => "init",
-        FetchKind::Media => "media",
-        FetchKind::AudioInit => "audio_init",
-        FetchKind::Audio => "audio",
-    }
 }
 
 fn csv_field(s: &str) -> String {
@@ -1372,7 +1382,7 @@ pub fn write(dir: &Path, r: &SwarmReport) -> anyhow::Result<()> {
                 "{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 p.planned.id,
                 csv_field(&p.planned.title),
-                kind_name(x.kind),
+                x.kind.as_str(),
                 x.index,
                 x.quality,
                 csv_field(&x.url),
@@ -1554,6 +1564,7 @@ mod tests {
             shared_bottleneck_kbps: None,
             clock_scale: 1.0,
             segments: Some(4),
+            audio: true,
             abr: "bba".into(),
             session: SessionConfig::for_model(crate::ModelKind::Generic),
             seed,
@@ -1678,7 +1689,7 @@ mod tests {
                 FetchKind::Media,
                 0.0,
             ),
-            fetch("e2", Stale, 3000, FetchKind::Media, 500.0),
+            fetch("e2", Stale, 3000, FetchKind::Audio, 500.0),
         ];
         let e1 = (
             scrape_of("e1", "dashcdn_edge_hits_total 10\ndashcdn_edge_misses_total 5\ndashcdn_edge_sent_bytes_total 1000\n"),
@@ -1708,6 +1719,7 @@ mod tests {
             shared_bottleneck_kbps: None,
             clock_scale: 1.0,
             segments: None,
+            audio: true,
             abr: "bba".into(),
             seed: 1,
             max_concurrent: 10,
@@ -1760,8 +1772,17 @@ mod tests {
         assert_eq!(at("e1", 3.0).map(|p| (p.requests, p.hits)), Some((1, 1)));
         assert_eq!(at("all", 0.0).map(|p| p.requests), Some(1));
         assert_eq!(at("all", 10.0).map(|p| (p.requests, p.hits)), Some((1, 1)));
+        assert_eq!(
+            t.requests_by_kind,
+            BTreeMap::from([
+                ("audio".to_string(), 1),
+                ("media".to_string(), 3),
+                ("mpd".to_string(), 2)
+            ])
+        );
         let text = table(&r);
         assert!(text.contains("origin offload 70.0%"), "{text}");
+        assert!(text.contains("audio 1, media 3, mpd 2"), "{text}");
     }
 
     #[test]
@@ -1817,6 +1838,7 @@ mod tests {
             shared_bottleneck_kbps: None,
             clock_scale: 1.0,
             segments: None,
+            audio: true,
             abr: "bba".into(),
             seed: 1,
             max_concurrent: 10,
