@@ -303,6 +303,9 @@ pub struct HttpNetwork<'a> {
     audio_init_done: bool,
     audio_next: usize,
     rec: Recorder,
+    /// Network-clock ms the player loop has been told about (downloads, idles, and what
+    /// [`Network::take_unaccounted_ms`] handed over).
+    accounted_ms: f64,
     /// The first fatal error (the player loop cannot return one; [`super::play()`] checks it).
     pub error: Option<anyhow::Error>,
 }
@@ -341,6 +344,7 @@ impl<'a> HttpNetwork<'a> {
                 hook: None,
                 fetches: Mutex::new(Vec::new()),
             },
+            accounted_ms: 0.0,
             error: None,
         }
     }
@@ -443,9 +447,34 @@ impl Network for HttpNetwork<'_> {
         if self.error.is_none() && ms > 0.0 {
             std::thread::sleep(Duration::from_secs_f64(ms / self.scale / 1000.0));
         }
+        self.accounted_ms += ms.max(0.0);
     }
 
     fn download(&mut self, req: &Request, abandon: Option<&mut AbandonFn<'_>>) -> Download {
+        let d = self.download_segment(req, abandon);
+        self.accounted_ms += d.time_ms;
+        d
+    }
+
+    fn take_unaccounted_ms(&mut self) -> f64 {
+        let extra = self.rec.now_ms() - self.accounted_ms;
+        if extra > 0.0 {
+            self.accounted_ms += extra;
+            extra
+        } else {
+            0.0
+        }
+    }
+
+    fn now_ms(&self) -> f64 {
+        self.rec.now_ms()
+    }
+}
+
+impl HttpNetwork<'_> {
+    /// [`Network::download`]: the init segment if this rung is new, then the video segment
+    /// and the audio covering its span, concurrently.
+    fn download_segment(&mut self, req: &Request, abandon: Option<&mut AbandonFn<'_>>) -> Download {
         if self.error.is_some() {
             return self.failed(req, anyhow::anyhow!("earlier failure"));
         }
@@ -510,10 +539,6 @@ impl Network for HttpNetwork<'_> {
             }
             Err(e) => self.failed(req, e),
         }
-    }
-
-    fn now_ms(&self) -> f64 {
-        self.rec.now_ms()
     }
 }
 

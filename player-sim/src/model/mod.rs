@@ -79,4 +79,12 @@ pub trait Network {
     fn download(&mut self, req: &Request, abandon: Option<&mut AbandonFn<'_>>) -> Download;
     /// The network clock, ms (for logs).
     fn now_ms(&self) -> f64;
+    /// Time that passed on the network clock outside what `download` and `idle` reported,
+    /// since the last call: for a real player, init segments, audio finishing after the video,
+    /// timer overshoot. The player loop plays it out (as startup or stall) before the segment
+    /// just downloaded counts as buffered, so its buffer follows the real clock. A simulated
+    /// network has none.
+    fn take_unaccounted_ms(&mut self) -> f64 {
+        0.0
+    }
 }

@@ -314,6 +314,7 @@ pub fn run_player<N: Network>(
     };
     let request_ms = pl.tpt;
     let r = net.download(&req, None);
+    pl.play(net.take_unaccounted_ms());
     pl.buffer.push_back(q0);
     let dl = r.time_ms - r.ttfb_ms;
     let sample = if dl > 0.0 { r.size_bits / dl } else { 0.0 };
@@ -375,6 +376,7 @@ pub fn run_player<N: Network>(
         } else {
             net.download(&req, None)
         };
+        stall += pl.play(net.take_unaccounted_ms());
         stall += pl.play(r.time_ms);
         if r.abandon_to.is_none() {
             pl.buffer.push_back(q);
@@ -452,5 +454,69 @@ fn event(
         estimate_kbps: estimate.unwrap_or(0.0),
         abandoned: r.abandon_to.is_some(),
         abandon_to: r.abandon_to,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abr::fixed::Fixed;
+
+    /// A link whose every download takes 1 s and leaves `extra_ms` the loop did not see (as a
+    /// real player's audio running 1.5 s past its video would).
+    struct SlowAudio {
+        extra_ms: f64,
+        pending: f64,
+    }
+
+    impl Network for SlowAudio {
+        fn idle(&mut self, _ms: f64) {}
+        fn download(&mut self, req: &Request, _abandon: Option<&mut AbandonFn<'_>>) -> Download {
+            self.pending += self.extra_ms;
+            Download {
+                index: req.index,
+                quality: req.quality,
+                size_bits: req.size_bits,
+                downloaded_bits: req.size_bits,
+                time_ms: 1000.0,
+                ttfb_ms: 0.0,
+                abandon_to: None,
+            }
+        }
+        fn now_ms(&self) -> f64 {
+            0.0
+        }
+        fn take_unaccounted_ms(&mut self) -> f64 {
+            std::mem::take(&mut self.pending)
+        }
+    }
+
+    fn ladder() -> Ladder {
+        Ladder {
+            name: "three".into(),
+            bitrates_kbps: vec![1000.0],
+            segment_duration_ms: 2000.0,
+            sizes_bits: vec![vec![2_000_000.0]; 3],
+        }
+    }
+
+    /// By hand, 2 s segments, 1 s downloads: segment 0 arrives after 1.5 s unaccounted + 1 s
+    /// → startup 2.5 s; segments 1 and 2 each need 2.5 s against 2 s of buffer → 0.5 s stall
+    /// each. Without unaccounted time: startup 1 s, no stall.
+    #[test]
+    fn unaccounted_network_time_is_played_out_as_startup_and_stall() {
+        let cfg = SessionConfig::for_model(ModelKind::Generic);
+        for (extra, startup, rebuffer, events) in
+            [(1500.0, 2500.0, 1000.0, 2), (0.0, 1000.0, 0.0, 0)]
+        {
+            let mut net = SlowAudio {
+                extra_ms: extra,
+                pending: 0.0,
+            };
+            let p = run_player(&ladder(), "t", &mut net, &mut Fixed::new(0), &cfg);
+            assert_eq!(p.startup_ms, startup, "extra {extra}");
+            assert_eq!(p.rebuffer_ms, rebuffer, "extra {extra}");
+            assert_eq!(p.rebuffer_events, events, "extra {extra}");
+        }
     }
 }
