@@ -294,6 +294,7 @@ networks = ["192.0.2.0/24"]
         "events.csv",
         "events.jsonl",
         "timeline.svg",
+        "timeline.png",
     ] {
         assert!(out1.join(f).exists(), "{f} not written");
     }

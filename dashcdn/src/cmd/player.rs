@@ -289,7 +289,7 @@ pub struct PlayArgs {
     #[arg(long)]
     no_audio: bool,
     /// Output directory: playback.json, fetches.csv/jsonl (every HTTP request, with the edge
-    /// and X-Cache), events.csv/jsonl and timeline.svg.
+    /// and X-Cache), events.csv/jsonl and timeline.svg + timeline.png.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
@@ -486,6 +486,7 @@ fn write_play(out: &std::path::Path, lp: &player_sim::live::LivePlayback) -> any
     jsonl.flush()?;
     player_sim::output::write_events(out, &[&lp.playback])?;
     player_sim::output::plot_timeline(&out.join("timeline.svg"), &lp.playback)?;
+    player_sim::output::plot_timeline(&out.join("timeline.png"), &lp.playback)?;
     Ok(())
 }
 

@@ -1441,6 +1441,7 @@ fn plot_timeline(path: &Path, r: &SwarmReport) -> anyhow::Result<()> {
     if r.timeline.is_empty() {
         return Ok(());
     }
+    crate::output::register_font()?;
     let end = r.timeline.iter().map(|p| p.t_s).fold(0.0, f64::max) + r.timeline_bucket_s;
     let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
