@@ -6,9 +6,12 @@
 //! Uses `$DASHCDN_CONTENT/default` when it exists (test.sh packages it once before the
 //! tests); otherwise packages a fresh default into a temp dir with the real binary.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
+use common::default_asset;
 use manifests::layout::{self, MediaKind};
 use manifests::Mpd;
 
@@ -23,28 +26,6 @@ fn tool(name: &str) -> Command {
         "`{name}` not found: install it with `apt-get install ffmpeg`"
     );
     Command::new(name)
-}
-
-/// The asset directory to check, and a temp dir guard if we packaged it ourselves.
-fn default_asset() -> (PathBuf, Option<tempfile::TempDir>) {
-    if let Ok(dir) = std::env::var("DASHCDN_CONTENT") {
-        let asset = Path::new(&dir).join(layout::DEFAULT_ASSET);
-        if asset.join(layout::MANIFEST_FILE).exists() {
-            return (asset, None);
-        }
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
-        .args(["package", "--out"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "dashcdn package failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (tmp.path().join(layout::DEFAULT_ASSET), Some(tmp))
 }
 
 /// `ffprobe` packets of the first stream of `file`: (pts seconds, is keyframe).
@@ -110,7 +91,7 @@ fn stream_info(file: &Path) -> std::collections::HashMap<String, String> {
 
 #[test]
 fn every_representation_decodes_and_matches_the_mpd() {
-    let (asset, _guard) = default_asset();
+    let (asset, _guard) = default_asset(&[]);
     let mpd_path = asset.join(layout::MANIFEST_FILE);
     manifests::schema::validate_with_xmllint(&mpd_path)
         .expect("MPD must validate against the DASH schema");

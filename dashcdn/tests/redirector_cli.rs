@@ -1,14 +1,16 @@
 //! `dashcdn redirector` as a process: prints its addresses, answers DNS and HTTP,
 //! reloads on SIGHUP.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::Duration;
+
+use common::*;
 
 #[test]
 fn redirector_process_answers_dns_and_http_and_reloads_on_sighup() {
     let dir = tempfile::tempdir().unwrap();
-    let topo = dir.path().join("topology.toml");
     let text = r#"
 default_location = "eu"
 trusted_proxies = ["127.0.0.1/32"]
@@ -35,24 +37,12 @@ lat = 38.9
 lon = -77.0
 networks = ["198.51.100.0/24"]
 "#;
-    std::fs::write(&topo, text).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
-        .args(["redirector", "--topology"])
-        .arg(&topo)
-        .args(["--dns", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let dns_line = lines.next().unwrap().unwrap();
-    let http_line = lines.next().unwrap().unwrap();
-    let dns = dns_line
-        .strip_prefix("dns on ")
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap()
-        .to_string();
-    let http = http_line.strip_prefix("listening on ").unwrap().to_string();
+    let topo = write_topology(dir.path(), text);
+    let redirector = start_redirector(&topo);
+    // It prints its DNS address, then its HTTP address.
+    assert_eq!(redirector.before.len(), 1, "{:?}", redirector.before);
+    let dns = redirector.dns();
+    let http = redirector.url.clone();
     let (ip, port) = dns.rsplit_once(':').unwrap();
     let dig = |subnet: &str| {
         let out = Command::new("dig")
@@ -98,7 +88,7 @@ networks = ["198.51.100.0/24"]
         .replace("address = \"X\"", "address = \"127.0.0.2\"");
     std::fs::write(&topo, swapped).unwrap();
     Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
+        .args(["-HUP", &redirector.proc.0.id().to_string()])
         .status()
         .unwrap();
     let mut ok = false;
@@ -109,7 +99,6 @@ networks = ["198.51.100.0/24"]
             break;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(redirector);
     assert!(ok, "reload not applied");
 }
