@@ -18,83 +18,14 @@
 //! the default packaged once into the target tmp dir (the real 4-rung ladder, 2 s segments,
 //! 60 s).
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-/// Kills the child process on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `dashcdn ARGS`; returns it with the lines it printed up to and including
-/// `listening on ...` (the redirector prints `dns on ...` first).
-fn start(args: &[&str]) -> (Proc, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let proc = Proc(child);
-    let mut seen = Vec::new();
-    loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("{args:?} exited before listening"))
-            .unwrap();
-        let done = line.starts_with("listening on ");
-        seen.push(line);
-        if done {
-            std::thread::spawn(move || for _ in lines {});
-            return (proc, seen);
-        }
-    }
-}
-
-fn url_of(lines: &[String]) -> String {
-    lines
-        .iter()
-        .find_map(|l| l.strip_prefix("listening on "))
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-/// The content root holding `default/`: `$DASHCDN_CONTENT` when it has it, otherwise a default
-/// packaged once into this test's target tmp dir (kept between runs; re-packaging is a no-op).
-fn content_root() -> PathBuf {
-    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let root = ROOT.get_or_init(|| {
-        if let Ok(dir) = std::env::var("DASHCDN_CONTENT") {
-            let root = PathBuf::from(dir);
-            if root.join("default/manifest.mpd").exists() {
-                return root;
-            }
-        }
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("player-play-content");
-        let out = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
-            .args(["package", "--out"])
-            .arg(&root)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "dashcdn package failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        root
-    });
-    root.clone()
-}
+use common::*;
 
 /// Runs `dashcdn player play ARGS`, killing it after `limit`.
 fn player(args: &[&str], dir: &Path, limit: Duration) -> Output {
@@ -106,7 +37,7 @@ fn player(args: &[&str], dir: &Path, limit: Duration) -> Output {
 fn player_live(args: &[&str], dir: &Path, limit: Duration) -> (Output, usize) {
     let out = std::fs::File::create(dir.join("stdout.txt")).unwrap();
     let err = std::fs::File::create(dir.join("stderr.txt")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dashcdn"))
+    let mut child = Command::new(BIN)
         .args(["player", "play"])
         .args(args)
         .env("RUST_LOG", "info")
@@ -138,6 +69,38 @@ fn player_live(args: &[&str], dir: &Path, limit: Duration) -> (Output, usize) {
         stderr: std::fs::read(dir.join("stderr.txt")).unwrap(),
     };
     (out, live_lines)
+}
+
+/// Runs `dashcdn player play ARGS --out <dir>/<name>`, which must succeed (`what` names it in
+/// the failure message), and returns its playback.json.
+fn play_ok(
+    what: &str,
+    args: &[&str],
+    dir: &Path,
+    name: &str,
+    limit: Duration,
+) -> serde_json::Value {
+    let out = dir.join(name);
+    std::fs::create_dir_all(&out).unwrap();
+    let mut args = args.to_vec();
+    args.extend(["--out", out.to_str().unwrap()]);
+    let o = player(&args, &out, limit);
+    assert!(
+        o.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    playback(&out)
+}
+
+/// Runs `dashcdn player play ARGS` (its output in `<dir>/<name>`), which must fail; returns
+/// its stderr.
+fn play_err(args: &[&str], dir: &Path, name: &str, limit: Duration) -> String {
+    let out = dir.join(name);
+    std::fs::create_dir_all(&out).unwrap();
+    let o = player(args, &out, limit);
+    assert!(!o.status.success());
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Audio fetches: present, all `200` from `edge`, the init once, audio segments `0..n` each
@@ -192,28 +155,14 @@ fn fetches(p: &serde_json::Value) -> &Vec<serde_json::Value> {
 fn play_through_redirector_and_edge_adapts_to_the_trace_and_reports_the_edge() {
     let t0 = Instant::now();
     let root = content_root();
-    let root_s = root.to_str().unwrap();
-    let (_origin, lines) = start(&["origin", "--content", root_s, "--listen", "127.0.0.1:0"]);
-    let origin = url_of(&lines);
-    let (_edge, lines) = start(&[
-        "edge",
-        "--upstream",
-        &origin,
-        "--listen",
-        "127.0.0.2:0",
-        "--id",
-        "edge-a",
-        "--mem",
-        "256MiB",
-    ]);
-    let edge = url_of(&lines);
+    let (_origin, origin) = start_origin(&root);
+    let (_edge, edge) = start_edge(&origin, "127.0.0.2:0", "edge-a", "256MiB");
     let edge_port = edge.rsplit_once(':').unwrap().1.to_string();
 
     let dir = tempfile::tempdir().unwrap();
-    let topo = dir.path().join("topology.toml");
-    std::fs::write(
-        &topo,
-        format!(
+    let topo = write_topology(
+        dir.path(),
+        &format!(
             r#"
 default_location = "eu"
 cdn_name = "cdn.example.test"
@@ -232,24 +181,9 @@ lon = 8.7
 networks = ["192.0.2.0/24"]
 "#
         ),
-    )
-    .unwrap();
-    let (_redirector, lines) = start(&[
-        "redirector",
-        "--topology",
-        topo.to_str().unwrap(),
-        "--dns",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-    ]);
-    let redirector = url_of(&lines);
-    let dns = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("dns on "))
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    );
+    let redirector_proc = start_redirector(&topo);
+    let (redirector, dns) = (redirector_proc.url.clone(), redirector_proc.dns());
 
     // 1. Via the 302, shaped (BOLA-E): 8 s at 6 Mbps, 16 s at 400 kbit/s, then 6 Mbps; clock x4.
     let trace = dir.path().join("step.json");
@@ -390,9 +324,8 @@ networks = ["192.0.2.0/24"]
     );
 
     // 2. Via DNS, unshaped, 8 segments: the same edge, now warm.
-    let out2 = dir.path().join("play2");
-    std::fs::create_dir_all(&out2).unwrap();
-    let o = player(
+    let p = play_ok(
+        "DNS player",
         &[
             "--dns",
             &dns,
@@ -404,18 +337,11 @@ networks = ["192.0.2.0/24"]
             "/default/manifest.mpd",
             "--segments",
             "8",
-            "--out",
-            out2.to_str().unwrap(),
         ],
-        &out2,
+        dir.path(),
+        "play2",
         Duration::from_secs(60),
     );
-    assert!(
-        o.status.success(),
-        "DNS player failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let p = playback(&out2);
     assert_eq!(
         p["mpd_url"].as_str().unwrap(),
         format!("http://127.0.0.2:{edge_port}/default/manifest.mpd")
@@ -445,28 +371,14 @@ networks = ["192.0.2.0/24"]
     );
 
     // 2b. The redirector's steered MPD (one BaseURL per edge): segments from edge-a.
-    let out2b = dir.path().join("play2b");
-    std::fs::create_dir_all(&out2b).unwrap();
     let steered = format!("{redirector}/steered/default/manifest.mpd");
-    let o = player(
-        &[
-            "--url",
-            &steered,
-            "--segments",
-            "3",
-            "--no-audio",
-            "--out",
-            out2b.to_str().unwrap(),
-        ],
-        &out2b,
+    let p = play_ok(
+        "steered player",
+        &["--url", &steered, "--segments", "3", "--no-audio"],
+        dir.path(),
+        "play2b",
         Duration::from_secs(60),
     );
-    assert!(
-        o.status.success(),
-        "steered player failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let p = playback(&out2b);
     assert_eq!(p["mpd_url"].as_str().unwrap(), steered);
     for x in fetches(&p).iter().filter(|x| x["kind"] != "mpd") {
         assert_eq!(x["edge"], "edge-a", "{x}");
@@ -479,12 +391,13 @@ networks = ["192.0.2.0/24"]
     assert!(p["audio_until_s"].is_null(), "--no-audio");
 
     // 3. A missing MPD: a clear error naming the URL and the status.
-    let out3 = dir.path().join("play3");
-    std::fs::create_dir_all(&out3).unwrap();
     let bad = format!("{redirector}/nope/manifest.mpd");
-    let o = player(&["--url", &bad], &out3, Duration::from_secs(30));
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = play_err(
+        &["--url", &bad],
+        dir.path(),
+        "play3",
+        Duration::from_secs(30),
+    );
     assert!(
         err.contains("/nope/manifest.mpd") && err.contains("404"),
         "error names the URL and status: {err}"
@@ -509,26 +422,8 @@ fn mpd_with_bases(content: &Path, dir: &Path, name: &str, bases: &[String]) {
 #[test]
 fn play_falls_back_to_the_next_base_url_and_names_a_failing_url() {
     let root = content_root();
-    let (_origin, lines) = start(&[
-        "origin",
-        "--content",
-        root.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    let origin = url_of(&lines);
-    let (_edge, lines) = start(&[
-        "edge",
-        "--upstream",
-        &origin,
-        "--listen",
-        "127.0.0.2:0",
-        "--id",
-        "edge-b",
-        "--mem",
-        "64MiB",
-    ]);
-    let edge = url_of(&lines);
+    let (_origin, origin) = start_origin(&root);
+    let (_edge, edge) = start_edge(&origin, "127.0.0.2:0", "edge-b", "64MiB");
     // MPDs served by a second origin: the first BaseURL is a dead server (port 9 refuses).
     let mpds = tempfile::tempdir().unwrap();
     let dead = "http://127.0.0.1:9/default/".to_string();
@@ -544,36 +439,21 @@ fn play_falls_back_to_the_next_base_url_and_names_a_failing_url() {
         "dead",
         &[dead.clone(), "http://127.0.0.1:9/other/".to_string()],
     );
-    let (_mpd_server, lines) = start(&[
-        "origin",
-        "--content",
-        mpds.path().to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    let mpd_server = url_of(&lines);
+    let (_mpd_server, mpd_server) = start_origin(mpds.path());
 
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("fallback");
-    std::fs::create_dir_all(&out).unwrap();
-    let o = player(
+    let p = play_ok(
+        "player",
         &[
             "--url",
             &format!("{mpd_server}/fallback/manifest.mpd"),
             "--segments",
             "4",
-            "--out",
-            out.to_str().unwrap(),
         ],
-        &out,
+        dir.path(),
+        "fallback",
         Duration::from_secs(60),
     );
-    assert!(
-        o.status.success(),
-        "player failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let p = playback(&out);
     let f = fetches(&p);
     let failed: Vec<_> = f.iter().filter(|x| x["status"] != 200).collect();
     assert_eq!(
@@ -596,15 +476,12 @@ fn play_falls_back_to_the_next_base_url_and_names_a_failing_url() {
     assert_eq!(media.count(), 4);
 
     // Every base dead: a clear error naming the URL.
-    let out = dir.path().join("dead");
-    std::fs::create_dir_all(&out).unwrap();
-    let o = player(
+    let err = play_err(
         &["--url", &format!("{mpd_server}/dead/manifest.mpd")],
-        &out,
+        dir.path(),
+        "dead",
         Duration::from_secs(60),
     );
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("http://127.0.0.1:9/other/") && err.contains("retry"),
         "error names the URL: {err}"
