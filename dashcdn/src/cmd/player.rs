@@ -234,6 +234,41 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Player session flags shared by `dashcdn player play` and `swarm`.
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    /// Buffer capacity, seconds.
+    #[arg(long, value_name = "S", default_value_t = 25.0)]
+    buffer: f64,
+    /// Disable abandonment of downloads in progress.
+    #[arg(long)]
+    no_abandon: bool,
+}
+
+impl SessionArgs {
+    /// Sets the buffer capacity and abandonment of a player session.
+    fn apply(&self, session: &mut SessionConfig) {
+        session.buffer_max_ms = self.buffer * 1000.0;
+        session.abandonment = !self.no_abandon;
+    }
+}
+
+/// The entry of `--dns ADDR --name NAME --port P` (`play` and `swarm`): the player asks the
+/// redirector's DNS for `name` and GETs `http://<answer>:<port><path>`.
+fn dns_entry(
+    server: std::net::SocketAddr,
+    name: &str,
+    port: Option<u16>,
+    path: String,
+) -> anyhow::Result<player_sim::live::Entry> {
+    Ok(player_sim::live::Entry::Dns {
+        server,
+        name: name.to_string(),
+        port: port.context("--dns needs --port (the edges' HTTP port)")?,
+        path,
+    })
+}
+
 /// Flags of `dashcdn player play`.
 #[derive(Debug, Args)]
 pub struct PlayArgs {
@@ -277,12 +312,8 @@ pub struct PlayArgs {
     /// Play only the first N segments.
     #[arg(long)]
     segments: Option<usize>,
-    /// Buffer capacity, seconds.
-    #[arg(long, value_name = "S", default_value_t = 25.0)]
-    buffer: f64,
-    /// Disable abandonment of downloads in progress.
-    #[arg(long)]
-    no_abandon: bool,
+    #[command(flatten)]
+    session: SessionArgs,
     /// Do not fetch the audio. By default the lowest audio Representation is fetched beside
     /// the video (the segments covering each video segment, concurrently with it, through the
     /// same shaper); the ABR's throughput is measured on the video downloads only.
@@ -343,14 +374,7 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
     );
     let entry = match (&a.url, a.dns) {
         (Some(u), None) => Entry::Url(u.clone()),
-        (None, Some(server)) => Entry::Dns {
-            server,
-            name: a.name.clone(),
-            port: a
-                .port
-                .context("--dns needs --port (the edges' HTTP port)")?,
-            path: a.path.clone(),
-        },
+        (None, Some(server)) => dns_entry(server, &a.name, a.port, a.path.clone())?,
         _ => anyhow::bail!("give --url URL or --dns ADDR --port P"),
     };
     let shaper = match &a.trace {
@@ -368,8 +392,7 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let mut opts = PlayOptions::new(entry, runtime.handle().clone())?;
     opts.abr = a.abr.clone();
-    opts.session.buffer_max_ms = a.buffer * 1000.0;
-    opts.session.abandonment = !a.no_abandon;
+    a.session.apply(&mut opts.session);
     opts.shaper = Arc::new(shaper);
     opts.clock_scale = a.speed;
     opts.segments = a.segments;
@@ -563,12 +586,8 @@ pub struct SwarmArgs {
     /// ABR algorithm of every player (as `play --abr`).
     #[arg(long, default_value = player_sim::live::play::DEFAULT_ABR)]
     abr: String,
-    /// Buffer capacity, seconds.
-    #[arg(long, value_name = "S", default_value_t = 25.0)]
-    buffer: f64,
-    /// Disable abandonment of downloads in progress.
-    #[arg(long)]
-    no_abandon: bool,
+    #[command(flatten)]
+    session: SessionArgs,
     /// Workload seed (titles, arrivals, trace offsets).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -618,14 +637,12 @@ fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
             "{}/{TITLE_PLACEHOLDER}/manifest.mpd",
             u.trim_end_matches('/')
         )),
-        (None, Some(server)) => Entry::Dns {
+        (None, Some(server)) => dns_entry(
             server,
-            name: a.name.clone(),
-            port: a
-                .port
-                .context("--dns needs --port (the edges' HTTP port)")?,
-            path: format!("/{TITLE_PLACEHOLDER}/manifest.mpd"),
-        },
+            &a.name,
+            a.port,
+            format!("/{TITLE_PLACEHOLDER}/manifest.mpd"),
+        )?,
         (None, None) => anyhow::bail!("give --url URL or --dns ADDR --port P"),
     };
     let arrival = match a.arrival_rate {
@@ -639,9 +656,8 @@ fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let mut session = SessionConfig::for_model(ModelKind::Generic);
-    session.buffer_max_ms = a.buffer * 1000.0;
+    a.session.apply(&mut session);
     session.segments = a.segments;
-    session.abandonment = !a.no_abandon;
     anyhow::ensure!(
         a.abr != "optimal" && abr::parse_list(&a.abr)?.len() == 1,
         "--abr takes one algorithm (not optimal): {}",
