@@ -493,6 +493,23 @@ pub struct EdgeRow {
     pub edge_coalesced: Option<u64>,
 }
 
+impl EdgeRow {
+    /// A row for `edge` with no counts yet (filled in from the scrapes and the players).
+    fn empty(edge: String, metrics_url: Option<String>) -> EdgeRow {
+        EdgeRow {
+            edge,
+            metrics_url,
+            edge_counts: None,
+            player_counts: CacheCounts::default(),
+            player_bytes: 0,
+            edge_sent_bytes: None,
+            edge_upstream_bytes: None,
+            edge_upstream_requests: None,
+            edge_coalesced: None,
+        }
+    }
+}
+
 /// One title's row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TitleRow {
@@ -1020,17 +1037,7 @@ pub fn report(
             .served_by
             .clone()
             .unwrap_or_else(|| b.url.trim_end_matches("/metrics").to_string());
-        let mut row = EdgeRow {
-            edge: id.clone(),
-            metrics_url: Some(b.url.clone()),
-            edge_counts: None,
-            player_counts: CacheCounts::default(),
-            player_bytes: 0,
-            edge_sent_bytes: None,
-            edge_upstream_bytes: None,
-            edge_upstream_requests: None,
-            edge_coalesced: None,
-        };
+        let mut row = EdgeRow::empty(id.clone(), Some(b.url.clone()));
         if let Some(a) = a {
             let mut c = CacheCounts {
                 hits: delta(b, a, EDGE_HITS),
@@ -1058,17 +1065,9 @@ pub fn report(
     }
     edge_total.finish();
     for (id, (c, bytes)) in by_edge {
-        let row = rows.entry(id.clone()).or_insert_with(|| EdgeRow {
-            edge: id,
-            metrics_url: None,
-            edge_counts: None,
-            player_counts: CacheCounts::default(),
-            player_bytes: 0,
-            edge_sent_bytes: None,
-            edge_upstream_bytes: None,
-            edge_upstream_requests: None,
-            edge_coalesced: None,
-        });
+        let row = rows
+            .entry(id.clone())
+            .or_insert_with(|| EdgeRow::empty(id, None));
         row.player_counts = c;
         row.player_bytes = bytes;
     }
@@ -1647,6 +1646,27 @@ mod tests {
         }
     }
 
+    /// The run of a report test: `players` players of `c`'s titles, all at once.
+    fn run_info(c: &SwarmConfig, players: usize) -> RunInfo {
+        RunInfo {
+            entry: c.entry.to_string(),
+            titles: c.titles.clone(),
+            zipf_s: c.zipf_s,
+            players,
+            arrival: c.arrival,
+            traces: vec![],
+            shared_bottleneck_kbps: None,
+            clock_scale: 1.0,
+            segments: None,
+            audio: true,
+            abr: "bba".into(),
+            seed: 1,
+            max_concurrent: 10,
+            wall_s: 1.0,
+            peak_concurrent: players,
+        }
+    }
+
     fn scrape_of(served_by: &str, text: &str) -> Scrape {
         Scrape {
             url: format!("http://{served_by}/metrics"),
@@ -1710,23 +1730,7 @@ mod tests {
             scrape_of("o", "dashcdn_origin_sent_bytes_total 50\ndashcdn_origin_requests_total{method=\"GET\",code=\"200\"} 4\n"),
             Some(scrape_of("o", "dashcdn_origin_sent_bytes_total 6150\ndashcdn_origin_requests_total{method=\"GET\",code=\"200\"} 7\ndashcdn_origin_requests_total{method=\"GET\",code=\"304\"} 1\n")),
         );
-        let info = RunInfo {
-            entry: c.entry.to_string(),
-            titles: c.titles.clone(),
-            zipf_s: c.zipf_s,
-            players: 2,
-            arrival: c.arrival,
-            traces: vec![],
-            shared_bottleneck_kbps: None,
-            clock_scale: 1.0,
-            segments: None,
-            audio: true,
-            abr: "bba".into(),
-            seed: 1,
-            max_concurrent: 10,
-            wall_s: 1.0,
-            peak_concurrent: 2,
-        };
+        let info = run_info(&c, 2);
         let r = report(info, &c, players, &[e1, e2], Some(&origin));
         assert_eq!(r.edges.len(), 2);
         let (a, b) = (&r.edges[0], &r.edges[1]);
@@ -1829,23 +1833,7 @@ mod tests {
                 "dashcdn_edge_hits_total 1\ndashcdn_edge_misses_total 2\n",
             )),
         );
-        let info = RunInfo {
-            entry: c.entry.to_string(),
-            titles: c.titles.clone(),
-            zipf_s: c.zipf_s,
-            players: 4,
-            arrival: c.arrival,
-            traces: vec![],
-            shared_bottleneck_kbps: None,
-            clock_scale: 1.0,
-            segments: None,
-            audio: true,
-            abr: "bba".into(),
-            seed: 1,
-            max_concurrent: 10,
-            wall_s: 1.0,
-            peak_concurrent: 4,
-        };
+        let info = run_info(&c, 4);
         let r = report(info, &c, players, &[e1], None);
         assert_eq!((r.players_ok, r.players_failed), (1, 3));
         // The failed players' 404 MPD requests are on the players' side too: exact agreement.
