@@ -75,15 +75,8 @@ fn main() -> anyhow::Result<()> {
     }
     for (name, traces) in [("HSDPA", &hsdpa), ("FCC", &fcc)] {
         let cfg = StudyConfig {
-            algorithms: vec!["robustmpc".into()],
-            session: SessionConfig::for_model(ModelKind::Pensieve),
-            qoe: QoeOptions {
-                skip_first: true,
-                ..Default::default()
-            },
-            carry_state: true,
             keep_events: false,
-            progress: false,
+            ..StudyConfig::for_model(ModelKind::Pensieve, vec!["robustmpc".into()])
         };
         let start = Instant::now();
         let s = run_with_jobs(Some(1), &movie, traces, &cfg)?;

@@ -28,6 +28,26 @@ pub struct StudyConfig {
     pub progress: bool,
 }
 
+impl StudyConfig {
+    /// A study of `algorithms` under `model` with that model's reference settings: its
+    /// session defaults ([`SessionConfig::for_model`]), chunks scored 2..N under Pensieve (its
+    /// `plot_results.py`) and 1..N otherwise, robustMPC's state carried across traces, events
+    /// kept, no progress bar.
+    pub fn for_model(model: ModelKind, algorithms: Vec<String>) -> Self {
+        StudyConfig {
+            algorithms,
+            session: SessionConfig::for_model(model),
+            qoe: QoeOptions {
+                skip_first: model == ModelKind::Pensieve,
+                ..Default::default()
+            },
+            carry_state: true,
+            keep_events: true,
+            progress: false,
+        }
+    }
+}
+
 /// One (trace, algorithm) result.
 #[derive(Debug, Clone)]
 pub struct RunResult {

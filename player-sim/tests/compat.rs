@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use player_sim::abr;
 use player_sim::input::{read_ladder, read_trace};
-use player_sim::metrics::QoeOptions;
 use player_sim::model::ModelKind;
 use player_sim::session::{run, SessionConfig};
 use player_sim::study::{self, StudyConfig};
@@ -82,17 +81,7 @@ fn pensieve_robustmpc_with_carried_errors_matches_reference() {
         .iter()
         .map(|n| read_trace(&shared(&format!("pensieve/{n}")), None).unwrap())
         .collect();
-    let cfg = StudyConfig {
-        algorithms: vec!["robustmpc".into()],
-        session: SessionConfig::for_model(ModelKind::Pensieve),
-        qoe: QoeOptions {
-            skip_first: true,
-            ..Default::default()
-        },
-        carry_state: true,
-        keep_events: true,
-        progress: false,
-    };
+    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec!["robustmpc".into()]);
     let s = study::run(&movie, &traces, &cfg).unwrap();
     for (name, r) in names.iter().zip(&s.results) {
         assert_eq!(

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use player_sim::input;
-use player_sim::metrics::QoeOptions;
 use player_sim::model::ModelKind;
-use player_sim::session::SessionConfig;
 use player_sim::study::{self, StudyConfig};
 
 fn shared(p: &str) -> PathBuf {
@@ -64,17 +62,7 @@ fn study_writes_png_and_svg_plots() {
     let movie = input::read_ladder(&shared("pensieve/envivio")).unwrap();
     let mut traces = input::read_trace_dir(&shared("pensieve/hsdpa_test"), None).unwrap();
     traces.truncate(6);
-    let cfg = StudyConfig {
-        algorithms: vec!["bba".into(), "robustmpc".into()],
-        session: SessionConfig::for_model(ModelKind::Pensieve),
-        qoe: QoeOptions {
-            skip_first: true,
-            ..Default::default()
-        },
-        carry_state: true,
-        keep_events: true,
-        progress: false,
-    };
+    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec!["bba".into(), "robustmpc".into()]);
     let s = study::run_with_jobs(Some(1), &movie, &traces, &cfg).unwrap();
     let d = tempfile::tempdir().unwrap();
     player_sim::output::write_study(d.path(), &s, &serde_json::json!({})).unwrap();

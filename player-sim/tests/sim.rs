@@ -259,22 +259,15 @@ fn determinism_same_inputs_same_bytes() {
     let movie = input::read_ladder(&shared("pensieve/envivio")).unwrap();
     let mut traces = input::read_trace_dir(&shared("pensieve/hsdpa_test"), None).unwrap();
     traces.truncate(12);
-    let cfg = StudyConfig {
-        algorithms: vec![
+    let cfg = StudyConfig::for_model(
+        ModelKind::Pensieve,
+        vec![
             "bba".into(),
             "bola-e".into(),
             "robustmpc".into(),
             "throughput".into(),
         ],
-        session: SessionConfig::for_model(ModelKind::Pensieve),
-        qoe: QoeOptions {
-            skip_first: true,
-            ..Default::default()
-        },
-        carry_state: true,
-        keep_events: true,
-        progress: false,
-    };
+    );
     let meta = serde_json::json!({"test": true});
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let s1 = study::run_with_jobs(Some(1), &movie, &traces, &cfg).unwrap();

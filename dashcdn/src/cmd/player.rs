@@ -180,12 +180,12 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
         "harmonic" => EstimatorKind::Harmonic(a.window.first().copied().unwrap_or(5)),
         e => anyhow::bail!("unknown estimator {e} (ewma, sliding, harmonic)"),
     };
+    let reference = StudyConfig::for_model(a.model, abr::parse_list(&a.abr)?);
     let score_from = a
         .score_from
-        .unwrap_or(if a.model == ModelKind::Pensieve { 2 } else { 1 });
+        .unwrap_or(if reference.qoe.skip_first { 2 } else { 1 });
     anyhow::ensure!(score_from == 1 || score_from == 2, "--score-from is 1 or 2");
     let cfg = StudyConfig {
-        algorithms: abr::parse_list(&a.abr)?,
         session,
         qoe: QoeOptions {
             skip_first: score_from == 2,
@@ -194,6 +194,7 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
         carry_state: !a.reset_state,
         keep_events: a.out.is_some(),
         progress: !a.quiet && traces.len() > 1,
+        ..reference
     };
     tracing::info!(
         movie = %ladder.name, segments = ladder.segments(), levels = ladder.levels(),
