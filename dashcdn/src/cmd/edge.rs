@@ -84,15 +84,7 @@ pub struct EdgeArgs {
 
 impl EdgeArgs {
     fn config(&self) -> anyhow::Result<EdgeConfig> {
-        let mut c = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read config {}", path.display()))?;
-                toml::from_str::<EdgeConfig>(&text)
-                    .with_context(|| format!("invalid edge config {}", path.display()))?
-            }
-            None => EdgeConfig::default(),
-        };
+        let mut c: EdgeConfig = super::load_toml_config(self.config.as_deref(), "edge")?;
         macro_rules! set {
             ($flag:ident => $field:ident) => {
                 if let Some(v) = &self.$flag {

@@ -31,15 +31,7 @@ pub struct OriginArgs {
 
 impl OriginArgs {
     fn config(&self) -> anyhow::Result<OriginConfig> {
-        let mut config = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read config {}", path.display()))?;
-                toml::from_str::<OriginConfig>(&text)
-                    .with_context(|| format!("invalid origin config {}", path.display()))?
-            }
-            None => OriginConfig::default(),
-        };
+        let mut config: OriginConfig = super::load_toml_config(self.config.as_deref(), "origin")?;
         if let Some(c) = &self.content {
             config.content_root = c.clone();
         }
