@@ -24,22 +24,8 @@ use prometheus_client::registry::Registry;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// Prefix of every origin metric.
-pub const PREFIX: &str = "dashcdn_origin";
-/// Counter of requests, labels `method` (`GET`, `HEAD`, `OPTIONS`, `OTHER`) and `code` (e.g. `200`).
-pub const REQUESTS_TOTAL_NAME: &str = "dashcdn_origin_requests_total";
-/// Counter of response body bytes handed to the connection.
-pub const SENT_BYTES_TOTAL_NAME: &str = "dashcdn_origin_sent_bytes_total";
-/// Histogram of time from request to response head, in seconds.
-pub const REQUEST_DURATION_SECONDS_NAME: &str = "dashcdn_origin_request_duration_seconds";
-/// Counter of file requests answered from the in-memory hot cache.
-pub const HOT_CACHE_HITS_TOTAL_NAME: &str = "dashcdn_origin_hot_cache_hits_total";
-/// Counter of file requests that had to read the file system (including large files).
-pub const HOT_CACHE_MISSES_TOTAL_NAME: &str = "dashcdn_origin_hot_cache_misses_total";
-/// Gauge of bytes held by the hot cache.
-pub const HOT_CACHE_BYTES_NAME: &str = "dashcdn_origin_hot_cache_bytes";
-/// Gauge of open client connections.
-pub const OPEN_CONNECTIONS_NAME: &str = "dashcdn_origin_open_connections";
+/// Every origin metric name (defined once, in `manifests`).
+pub use manifests::metric_names::origin::*;
 
 /// Histogram buckets of [`REQUEST_DURATION_SECONDS_NAME`]: 100 µs … 10 s.
 pub const LATENCY_BUCKETS: [f64; 16] = [

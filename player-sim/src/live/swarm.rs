@@ -405,31 +405,6 @@ pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<Scrap
     })
 }
 
-/// Metric names read from the edges and the origin (as in `edge::metrics` and
-/// `origin::metrics`, which this crate does not depend on).
-pub mod names {
-    /// Edge fresh hits.
-    pub const EDGE_HITS: &str = "dashcdn_edge_hits_total";
-    /// Edge misses (incl. coalesced waiters).
-    pub const EDGE_MISSES: &str = "dashcdn_edge_misses_total";
-    /// Edge stale serves.
-    pub const EDGE_STALE: &str = "dashcdn_edge_stale_total";
-    /// Edge serves after a 304.
-    pub const EDGE_REVALIDATED: &str = "dashcdn_edge_revalidated_total";
-    /// Edge body bytes sent.
-    pub const EDGE_SENT_BYTES: &str = "dashcdn_edge_sent_bytes_total";
-    /// Edge body bytes received from upstream.
-    pub const EDGE_UPSTREAM_BYTES: &str = "dashcdn_edge_upstream_bytes_total";
-    /// Edge requests sent upstream.
-    pub const EDGE_UPSTREAM_REQUESTS: &str = "dashcdn_edge_upstream_requests_total";
-    /// Edge coalesced waiters.
-    pub const EDGE_COALESCED: &str = "dashcdn_edge_coalesced_total";
-    /// Origin body bytes sent.
-    pub const ORIGIN_SENT_BYTES: &str = "dashcdn_origin_sent_bytes_total";
-    /// Origin requests (labels method, code).
-    pub const ORIGIN_REQUESTS: &str = "dashcdn_origin_requests_total";
-}
-
 /// Cache outcome counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct CacheCounts {
@@ -983,7 +958,7 @@ pub fn report(
     edges: &[(Scrape, Option<Scrape>)],
     origin: Option<&(Scrape, Option<Scrape>)>,
 ) -> SwarmReport {
-    use names::*;
+    use manifests::metric_names::{edge, origin};
     let zipf = Zipf::new(cfg.titles.len(), cfg.zipf_s).ok();
     // Player side, by edge and by title.
     let mut by_edge: BTreeMap<String, (CacheCounts, u64)> = BTreeMap::new();
@@ -1040,10 +1015,10 @@ pub fn report(
         let mut row = EdgeRow::empty(id.clone(), Some(b.url.clone()));
         if let Some(a) = a {
             let mut c = CacheCounts {
-                hits: delta(b, a, EDGE_HITS),
-                misses: delta(b, a, EDGE_MISSES),
-                stale: delta(b, a, EDGE_STALE),
-                revalidated: delta(b, a, EDGE_REVALIDATED),
+                hits: delta(b, a, edge::HITS_TOTAL_NAME),
+                misses: delta(b, a, edge::MISSES_TOTAL_NAME),
+                stale: delta(b, a, edge::STALE_TOTAL_NAME),
+                revalidated: delta(b, a, edge::REVALIDATED_TOTAL_NAME),
                 ..CacheCounts::default()
             };
             c.finish();
@@ -1052,12 +1027,12 @@ pub fn report(
             edge_total.stale += c.stale;
             edge_total.revalidated += c.revalidated;
             row.edge_counts = Some(c);
-            let sent = delta(b, a, EDGE_SENT_BYTES).saturating_sub(b.body_bytes);
+            let sent = delta(b, a, edge::SENT_BYTES_TOTAL_NAME).saturating_sub(b.body_bytes);
             edge_sent_total += sent;
             row.edge_sent_bytes = Some(sent);
-            row.edge_upstream_bytes = Some(delta(b, a, EDGE_UPSTREAM_BYTES));
-            row.edge_upstream_requests = Some(delta(b, a, EDGE_UPSTREAM_REQUESTS));
-            row.edge_coalesced = Some(delta(b, a, EDGE_COALESCED));
+            row.edge_upstream_bytes = Some(delta(b, a, edge::UPSTREAM_BYTES_TOTAL_NAME));
+            row.edge_upstream_requests = Some(delta(b, a, edge::UPSTREAM_REQUESTS_TOTAL_NAME));
+            row.edge_coalesced = Some(delta(b, a, edge::COALESCED_TOTAL_NAME));
         } else {
             all_scraped = false;
         }
@@ -1080,11 +1055,14 @@ pub fn report(
     };
     let (origin_bytes, origin_requests) = match origin {
         Some((b, Some(a))) => {
-            let gets = (a.exposition.sum(ORIGIN_REQUESTS, &[("method", "GET")])
-                - b.exposition.sum(ORIGIN_REQUESTS, &[("method", "GET")]))
+            let gets = (a
+                .exposition
+                .sum(origin::REQUESTS_TOTAL_NAME, &[("method", "GET")])
+                - b.exposition
+                    .sum(origin::REQUESTS_TOTAL_NAME, &[("method", "GET")]))
             .max(0.0) as u64;
             (
-                Some(delta(b, a, ORIGIN_SENT_BYTES).saturating_sub(b.body_bytes)),
+                Some(delta(b, a, origin::SENT_BYTES_TOTAL_NAME).saturating_sub(b.body_bytes)),
                 // Our own before-scrape GET is counted in the delta.
                 Some(gets.saturating_sub(1)),
             )
