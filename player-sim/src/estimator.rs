@@ -12,7 +12,8 @@ pub trait Estimator: Send {
 }
 
 /// Which estimator to build.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EstimatorKind {
     /// Sabre's EWMA: throughput time-weighted with these half-lives (s), latency per sample.
     Ewma(Vec<f64>),

@@ -686,8 +686,9 @@ pub fn read_trace(path: &Path, format: Option<TraceFormat>) -> Result<Trace, Inp
     }
 }
 
-/// Reads every regular file of `dir` (sorted by name; hidden files skipped) as a trace.
-pub fn read_trace_dir(dir: &Path, format: Option<TraceFormat>) -> Result<Vec<Trace>, InputError> {
+/// The trace files of `dir`: every regular, non-hidden file, sorted by name (the default play
+/// order; [`crate::trace_order`] applies an explicit one).
+pub fn list_trace_dir(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
     let rd = std::fs::read_dir(dir).map_err(|source| InputError::Io {
         path: dir.to_path_buf(),
         source,
@@ -705,5 +706,13 @@ pub fn read_trace_dir(dir: &Path, format: Option<TraceFormat>) -> Result<Vec<Tra
     if paths.is_empty() {
         return Err(file(dir, "no trace files"));
     }
-    paths.iter().map(|p| read_trace(p, format)).collect()
+    Ok(paths)
+}
+
+/// Reads every regular file of `dir` (sorted by name; hidden files skipped) as a trace.
+pub fn read_trace_dir(dir: &Path, format: Option<TraceFormat>) -> Result<Vec<Trace>, InputError> {
+    list_trace_dir(dir)?
+        .iter()
+        .map(|p| read_trace(p, format))
+        .collect()
 }

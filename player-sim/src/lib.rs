@@ -59,6 +59,7 @@ pub mod model;
 pub mod output;
 pub mod session;
 pub mod study;
+pub mod trace_order;
 
 pub use input::{read_ladder, read_trace, read_trace_dir, InputError, Ladder, Trace};
 pub use metrics::{Metrics, QoeOptions};

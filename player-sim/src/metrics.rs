@@ -5,7 +5,7 @@ use crate::input::PENSIEVE_BITRATES_KBPS;
 use crate::session::Playback;
 
 /// Scoring options.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct QoeOptions {
     /// Score chunks 2..N only, as Pensieve's `plot_results.py` does (chunk 1 carries startup).
     pub skip_first: bool,

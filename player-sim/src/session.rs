@@ -8,7 +8,7 @@ use crate::input::{Ladder, Period, Trace, TraceData};
 use crate::model::{pensieve, sabre, ModelKind};
 
 /// Session settings. [`SessionConfig::for_model`] gives each model's reference defaults.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SessionConfig {
     /// Network/buffer model.
     pub model: ModelKind,

@@ -9,6 +9,7 @@ use crate::input::{Ladder, Trace};
 use crate::metrics::{self, Metrics, QoeOptions};
 use crate::model::ModelKind;
 use crate::session::{self, Playback, SessionConfig};
+use crate::trace_order::TraceOrder;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -19,8 +20,12 @@ pub struct StudyConfig {
     pub session: SessionConfig,
     /// Scoring.
     pub qoe: QoeOptions,
-    /// Pensieve model: carry robustMPC's error history from trace to trace in trace order, as
-    /// `mpc.py` does (B7.6). `false` resets per trace (a labelled deviation, order-independent).
+    /// Pensieve model: carry robustMPC's error history from trace to trace in play order (the
+    /// order of the `traces` slice), as `mpc.py` does (B7.6). Results then depend on that order:
+    /// `mpc.py` plays its folder in unsorted `os.listdir` order, which differs from machine to
+    /// machine; we play sorted names unless given an explicit order ([`crate::trace_order`],
+    /// which also records where the 40.706 reference comes from). `false` resets per trace (a
+    /// labelled deviation, order-independent).
     pub carry_state: bool,
     /// Keep every playback's events (for CSV/JSONL/plots); otherwise only metrics.
     pub keep_events: bool,
@@ -45,6 +50,26 @@ impl StudyConfig {
             keep_events: true,
             progress: false,
         }
+    }
+}
+
+impl StudyConfig {
+    /// What, beside the ladder and the trace files, a rerun needs to reproduce this study, for
+    /// `summary.json`'s `run` object: the play order used and where it came from, the model,
+    /// the session settings (buffer, segments, estimator, ABR options, ...), the scoring
+    /// options, `carry_state` and the algorithms. `seed` is always `null`: a simulated study
+    /// draws no random numbers (the key is there so every summary has the same shape).
+    pub fn reproducibility(&self, order: &TraceOrder) -> serde_json::Value {
+        serde_json::json!({
+            "trace_order": order.names,
+            "trace_order_source": order.source.to_string(),
+            "seed": null,
+            "model": self.session.model,
+            "session": self.session,
+            "qoe": self.qoe,
+            "carry_state": self.carry_state,
+            "abr": self.algorithms,
+        })
     }
 }
 

@@ -12,6 +12,7 @@ use player_sim::metrics::QoeOptions;
 use player_sim::model::ModelKind;
 use player_sim::session::SessionConfig;
 use player_sim::study::{self, StudyConfig};
+use player_sim::trace_order::{self, OrderSource, TraceOrder};
 
 /// `dashcdn player` modes.
 #[derive(Debug, Subcommand)]
@@ -47,9 +48,18 @@ pub struct SimArgs {
     /// One trace file (Sabre network JSON, Pensieve cooked `time_s Mbps`, or Mahimahi).
     #[arg(long, value_name = "FILE", conflicts_with = "traces")]
     trace: Option<PathBuf>,
-    /// A directory of traces (every non-hidden file, sorted by name = play order).
+    /// A directory of traces (every non-hidden file), played in sorted name order unless
+    /// --trace-order gives another.
     #[arg(long, value_name = "DIR")]
     traces: Option<PathBuf>,
+    /// Play the --traces in this file's order: one trace file name a line, blank lines and
+    /// `#` lines ignored. A name not in the directory, a name listed twice, or a trace of the
+    /// directory missing from the file is an error (naming the file and line). The order
+    /// matters for robustMPC under --model pensieve, which carries its error history across
+    /// traces; summary.json records the order used. E.g.
+    /// ../shared/abr-traces/pensieve/hsdpa_reference_order.txt (Pensieve's reference run).
+    #[arg(long, value_name = "FILE", requires = "traces")]
+    trace_order: Option<PathBuf>,
     /// Trace format (default: guessed — .json Sabre, two columns Pensieve, one column Mahimahi).
     #[arg(long, value_parser = parse_format)]
     trace_format: Option<TraceFormat>,
@@ -148,9 +158,18 @@ pub fn run(cmd: PlayerCommand) -> anyhow::Result<()> {
 
 fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
     let ladder = input::read_ladder(&a.movie)?;
-    let traces = match (&a.trace, &a.traces) {
-        (Some(t), None) => vec![input::read_trace(t, a.trace_format)?],
-        (None, Some(d)) => input::read_trace_dir(d, a.trace_format)?,
+    let (traces, order) = match (&a.trace, &a.traces) {
+        (Some(t), None) => {
+            let t = input::read_trace(t, a.trace_format)?;
+            let order = TraceOrder {
+                source: OrderSource::SortedNames,
+                names: vec![t.name.clone()],
+            };
+            (vec![t], order)
+        }
+        (None, Some(d)) => {
+            trace_order::read_trace_dir_ordered(d, a.trace_format, a.trace_order.as_deref())?
+        }
         _ => anyhow::bail!("give --trace FILE or --traces DIR"),
     };
     anyhow::ensure!(
@@ -216,7 +235,7 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
         result.results.len() as f64 / secs.max(1e-9)
     );
     if let Some(out) = &a.out {
-        let meta = serde_json::json!({
+        let mut meta = serde_json::json!({
             "movie": a.movie.display().to_string(),
             "ladder_kbps": ladder.bitrates_kbps,
             "segment_ms": ladder.segment_duration_ms,
@@ -228,6 +247,11 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
             "score_from": score_from,
             "carry_state": cfg.carry_state,
         });
+        if let (Some(m), serde_json::Value::Object(r)) =
+            (meta.as_object_mut(), cfg.reproducibility(&order))
+        {
+            m.extend(r);
+        }
         player_sim::output::write_study(out, &result, &meta)
             .with_context(|| format!("writing {}", out.display()))?;
         eprintln!("wrote {}", out.display());

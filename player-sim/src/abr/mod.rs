@@ -167,7 +167,7 @@ pub const ALGORITHMS: &[&str] = &[
 ];
 
 /// Tunables shared by several algorithms (Sabre's option names in brackets).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AbrOptions {
     /// BOLA γp [`-gp`], default 5.
     pub gp: f64,
