@@ -288,10 +288,12 @@ fn swarm_hit_ratio_from_edge_metrics_matches_player_x_cache() {
     assert_eq!(report["qoe"]["players"], PLAYERS);
     for f in [
         "cdf_qoe.svg",
+        "cdf_qoe.png",
         "players.csv",
         "fetches.csv",
         "hit_ratio_over_time.csv",
         "hit_ratio_over_time.svg",
+        "hit_ratio_over_time.png",
     ] {
         assert!(out.join(f).exists(), "{f} not written");
     }

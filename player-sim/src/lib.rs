@@ -57,6 +57,7 @@ pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod output;
+pub mod plot;
 pub mod session;
 pub mod study;
 pub mod trace_order;

@@ -64,13 +64,32 @@ pub struct Metrics {
     pub abandoned: usize,
 }
 
+/// Each scored chunk's QoE_lin term, in play order: bitrate Mbps − 4.3·rebuffer s −
+/// |Δbitrate| Mbps (the first chunk has no switch term and is left out with
+/// [`QoeOptions::skip_first`]). [`compute`]'s `qoe_lin` is their sum, in this order.
+pub fn chunk_qoe_lin(p: &Playback, o: &QoeOptions) -> Vec<f64> {
+    let chunks: Vec<_> = p.chunks().collect();
+    let mut out = Vec::with_capacity(chunks.len());
+    for (i, c) in chunks.iter().enumerate() {
+        if i == 0 && o.skip_first {
+            continue;
+        }
+        let prev = if i == 0 { c } else { chunks[i - 1] };
+        let dr = (c.bitrate_kbps - prev.bitrate_kbps).abs();
+        let rebuf_s = c.rebuffer_ms / 1000.0;
+        out.push(c.bitrate_kbps / 1000.0 - 4.3 * rebuf_s - 1.0 * dr / 1000.0);
+    }
+    out
+}
+
 /// Computes the metrics of `p` for a ladder with `bitrates` (kbps).
 pub fn compute(p: &Playback, bitrates: &[f64], o: &QoeOptions) -> Metrics {
     let chunks: Vec<_> = p.chunks().collect();
     let n = chunks.len();
     let r_min = bitrates[0];
     let hd = (bitrates == PENSIEVE_BITRATES_KBPS).then_some(HD_REWARD);
-    let (mut lin, mut log, mut hdq) = (0.0, 0.0, 0.0);
+    let lin = chunk_qoe_lin(p, o).iter().fold(0.0, |a, x| a + x);
+    let (mut log, mut hdq) = (0.0, 0.0);
     let (mut switches, mut sw_mag) = (0, 0.0);
     for (i, c) in chunks.iter().enumerate() {
         let r = c.bitrate_kbps;
@@ -84,7 +103,6 @@ pub fn compute(p: &Playback, bitrates: &[f64], o: &QoeOptions) -> Metrics {
         if i == 0 && o.skip_first {
             continue;
         }
-        lin += r / 1000.0 - 4.3 * rebuf_s - 1.0 * dr / 1000.0;
         log += (r / r_min).ln()
             - o.log_rebuf_penalty * rebuf_s
             - ((r / r_min).ln() - (prev.bitrate_kbps / r_min).ln()).abs();

@@ -271,9 +271,9 @@ fn determinism_same_inputs_same_bytes() {
     let meta = serde_json::json!({"test": true});
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let s1 = study::run_with_jobs(Some(1), &movie, &traces, &cfg).unwrap();
-    player_sim::output::write_study(a.path(), &s1, &meta).unwrap();
+    player_sim::output::write_study(a.path(), &s1, &cfg, "hsdpa_test", &meta).unwrap();
     let s2 = study::run_with_jobs(Some(2), &movie, &traces, &cfg).unwrap();
-    player_sim::output::write_study(b.path(), &s2, &meta).unwrap();
+    player_sim::output::write_study(b.path(), &s2, &cfg, "hsdpa_test", &meta).unwrap();
     let (x, y) = (read_dir_bytes(a.path()), read_dir_bytes(b.path()));
     assert!(
         x.iter().any(|(n, _)| n == "cdf_qoe.svg") && x.iter().any(|(n, _)| n == "events.jsonl")

@@ -71,7 +71,7 @@ fn summary_json_records_the_order_and_settings() {
     let meta = serde_json::json!({ "trace_count": 3 });
     let mut meta = meta.as_object().unwrap().clone();
     meta.extend(cfg.reproducibility(&order).as_object().unwrap().clone());
-    player_sim::output::write_study(&out, &s, &meta.into()).unwrap();
+    player_sim::output::write_study(&out, &s, &cfg, "traces", &meta.into()).unwrap();
     let j: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let run = &j["run"];

@@ -22,7 +22,8 @@ pub enum PlayerCommand {
     Simulate(SimArgs),
     /// Batch study: every trace in `--traces DIR` × every algorithm, in parallel; prints the
     /// summary table and (with `--out`) writes summary.json, metrics.csv, events.csv/jsonl,
-    /// cdf_qoe.svg/.png and timeline_<abr>.svg/.png.
+    /// and as SVG and PNG cdf_qoe (per session), cdf_qoe_chunk (per chunk), qoe_bars (means
+    /// with 95 % CIs) and timeline_<abr>.
     Study(SimArgs),
     /// Real playback through the CDN: the MPD from a URL (the redirector's 302 is followed) or
     /// via the redirector's DNS, real segments from the edges through a client-side shaper
@@ -34,7 +35,7 @@ pub enum PlayerCommand {
     /// uniform), titles by Zipf popularity, per-player traces, one shared bottleneck, or both.
     /// Reports per-edge hit ratio from the edges' own /metrics beside the players' X-Cache
     /// counts, origin offload and the QoE distribution; --out writes swarm.json, players.csv,
-    /// fetches.csv, cdf_qoe.svg and hit_ratio_over_time.csv/svg.
+    /// fetches.csv, cdf_qoe.svg/.png and hit_ratio_over_time.csv/.svg/.png.
     Swarm(SwarmArgs),
 }
 
@@ -124,7 +125,8 @@ pub struct SimArgs {
     /// which carries it across traces in play order; then results are order-independent).
     #[arg(long)]
     reset_state: bool,
-    /// Output directory (summary.json, metrics.csv, events.csv, events.jsonl, SVG+PNG plots).
+    /// Output directory (summary.json, metrics.csv, events.csv, events.jsonl, SVG+PNG plots:
+    /// cdf_qoe, cdf_qoe_chunk, qoe_bars, timeline_<abr>).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Worker threads (default: one per core).
@@ -252,7 +254,9 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
         {
             m.extend(r);
         }
-        player_sim::output::write_study(out, &result, &meta)
+        let trace_set = a.traces.as_ref().or(a.trace.as_ref()).and_then(|p| p.file_name());
+        let trace_set = trace_set.map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        player_sim::output::write_study(out, &result, &cfg, &trace_set, &meta)
             .with_context(|| format!("writing {}", out.display()))?;
         eprintln!("wrote {}", out.display());
     }

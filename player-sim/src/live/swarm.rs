@@ -1313,8 +1313,8 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Writes `swarm.json` (the report), `players.csv`, `fetches.csv`, `cdf_qoe.svg` and
-/// `hit_ratio_over_time.{csv,svg}` into `dir`.
+/// Writes `swarm.json` (the report), `players.csv`, `fetches.csv`, `cdf_qoe.{svg,png}` and
+/// `hit_ratio_over_time.{csv,svg,png}` into `dir`.
 pub fn write(dir: &Path, r: &SwarmReport) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(
@@ -1393,7 +1393,19 @@ pub fn write(dir: &Path, r: &SwarmReport) -> anyhow::Result<()> {
             ));
         }
     }
-    crate::output::plot_cdf(&dir.join("cdf_qoe.svg"), "QoE_lin per player", &series)?;
+    let what = swarm_caption(r);
+    for ext in ["svg", "png"] {
+        crate::plot::plot_cdf(
+            &dir.join(format!("cdf_qoe.{ext}")),
+            &crate::plot::Cdf {
+                title: &format!("QoE CDF per player — {what}"),
+                x_desc: "QoE_lin per session: Σ bitrate (Mbps) − 4.3 × rebuffer (s) − \
+                         |Δbitrate| (Mbps)",
+                series: &series,
+                x_from_quantile: None,
+            },
+        )?;
+    }
     let mut csv = String::from("edge,t_s,requests,hits,hit_ratio\n");
     for p in &r.timeline {
         let _ = writeln!(
@@ -1407,61 +1419,50 @@ pub fn write(dir: &Path, r: &SwarmReport) -> anyhow::Result<()> {
         );
     }
     std::fs::write(dir.join("hit_ratio_over_time.csv"), csv)?;
-    plot_timeline(&dir.join("hit_ratio_over_time.svg"), r)?;
+    if !r.timeline.is_empty() {
+        let mut edges: Vec<&str> = r.timeline.iter().map(|p| p.edge.as_str()).collect();
+        edges.sort_unstable_by_key(|e| (*e != "all", *e));
+        edges.dedup();
+        let series: Vec<(String, Vec<(f64, f64)>)> = edges
+            .iter()
+            .map(|e| {
+                let pts = r
+                    .timeline
+                    .iter()
+                    .filter(|p| p.edge == *e)
+                    .map(|p| (p.t_s + r.timeline_bucket_s / 2.0, p.hit_ratio))
+                    .collect();
+                (e.to_string(), pts)
+            })
+            .collect();
+        for ext in ["svg", "png"] {
+            crate::plot::plot_lines(
+                &dir.join(format!("hit_ratio_over_time.{ext}")),
+                &crate::plot::Lines {
+                    title: &format!("Cache hit ratio over time (players' X-Cache) — {what}"),
+                    x_desc: "session time (s)",
+                    y_desc: "hit ratio (hits / requests)",
+                    y_range: 0.0..1.0,
+                    series: &series,
+                },
+            )?;
+        }
+    }
     Ok(())
 }
 
-/// SVG: hit ratio per bucket, one line per edge and one for all.
-fn plot_timeline(path: &Path, r: &SwarmReport) -> anyhow::Result<()> {
-    use plotters::prelude::*;
-    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("plot: {e}");
-    if r.timeline.is_empty() {
-        return Ok(());
-    }
-    crate::output::register_font()?;
-    let end = r.timeline.iter().map(|p| p.t_s).fold(0.0, f64::max) + r.timeline_bucket_s;
-    let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("hit ratio over time (players' X-Cache)", ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0.0..end, 0.0..1.0)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("session time (s)")
-        .y_desc("hit ratio")
-        .draw()
-        .map_err(|e| err(&e))?;
-    let mut edges: Vec<&str> = r.timeline.iter().map(|p| p.edge.as_str()).collect();
-    edges.sort_unstable_by_key(|e| (*e != "all", *e));
-    edges.dedup();
-    let colors = [BLACK, BLUE, RED, GREEN, MAGENTA, CYAN];
-    for (i, e) in edges.iter().enumerate() {
-        let c = colors[i % colors.len()];
-        let pts: Vec<(f64, f64)> = r
-            .timeline
-            .iter()
-            .filter(|p| p.edge == *e)
-            .map(|p| (p.t_s + r.timeline_bucket_s / 2.0, p.hit_ratio))
-            .collect();
-        chart
-            .draw_series(LineSeries::new(pts, c.stroke_width(2)))
-            .map_err(|e| err(&e))?
-            .label(*e)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
+/// What a swarm's plot titles say about the run: players, titles, traces and ABR.
+fn swarm_caption(r: &SwarmReport) -> String {
+    let traces = match r.run.traces.len() {
+        0 => "no traces".to_string(),
+        n => format!("{n} traces"),
+    };
+    format!(
+        "swarm of {} players, {} titles, {traces}, {}",
+        r.run.players,
+        r.run.titles.len(),
+        r.run.abr
+    )
 }
 
 #[cfg(test)]
