@@ -530,8 +530,8 @@ pub struct Lines<'a> {
     pub series: &'a [(String, Vec<(f64, f64)>)],
 }
 
-/// Writes a line chart (styled by [`series_style`], markers at each point when there are at
-/// most 60, legend right of the data): PNG if `path` ends in `.png`, SVG otherwise.
+/// Writes a line chart (styled by [`series_style`], markers on about a dozen of each series'
+/// points, legend right of the data): PNG if `path` ends in `.png`, SVG otherwise.
 pub fn plot_lines(path: &Path, lines: &Lines<'_>) -> anyhow::Result<()> {
     let size = (900 + LEGEND_WIDTH, 500);
     render(
@@ -581,10 +581,10 @@ fn draw_lines<DB: DrawingBackend>(
             })
             .collect();
         draw_line(&root, &rebase(&root, &px), &styles[i], 2)?;
-        if pts.len() <= 60 {
-            for &(a, b) in &px {
-                draw_marker(&root, (a as i32 - bx, b as i32 - by), &styles[i])?;
-            }
+        // About a dozen markers per series, at its points.
+        let step = px.len().div_ceil(12).max(1);
+        for &(a, b) in px.iter().step_by(step) {
+            draw_marker(&root, (a as i32 - bx, b as i32 - by), &styles[i])?;
         }
     }
     draw_legend(&legend, &names, &styles, 30, true)?;
