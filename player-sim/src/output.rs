@@ -70,7 +70,8 @@ pub fn write_study(
     meta: &serde_json::Value,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let json = serde_json::json!({ "run": meta, "algorithms": study.summary });
+    let json =
+        serde_json::json!({ "run": meta, "algorithms": study.summary, "failures": study.failures });
     std::fs::write(
         dir.join("summary.json"),
         serde_json::to_string_pretty(&json)? + "\n",

@@ -149,7 +149,8 @@ pub(crate) fn periods_for<'a>(trace: &'a Trace, cfg: &SessionConfig) -> Cow<'a, 
     }
 }
 
-/// Runs one playback with the algorithm `abr_name` (see [`abr::ALGORITHMS`]).
+/// Runs one playback with the algorithm `abr_name` (see [`abr::ALGORITHMS`]); an error if the
+/// algorithm failed ([`Abr::failure`], e.g. a plug-in crashed).
 pub fn run(
     ladder: &Ladder,
     trace: &Trace,
@@ -158,6 +159,9 @@ pub fn run(
 ) -> anyhow::Result<Playback> {
     let mut a = build_abr(abr_name, ladder, trace, cfg)?;
     let mut p = run_with(ladder, trace, a.as_mut(), cfg);
+    if let Some(f) = a.failure() {
+        anyhow::bail!("{f} (trace {})", trace.name);
+    }
     p.abr = abr_name.to_string();
     Ok(p)
 }
@@ -175,7 +179,8 @@ pub fn build_abr(
     abr::build(name, ladder, cfg.buffer_max_ms, &cfg.abr)
 }
 
-/// Runs one playback with a given algorithm object.
+/// Runs one playback with a given algorithm object. If the algorithm fails
+/// ([`Abr::failure`]) the playback stops early; check it afterwards.
 pub fn run_with(
     ladder: &Ladder,
     trace: &Trace,

@@ -145,6 +145,19 @@ pub struct AlgoSummary {
     pub startup_s: Stats,
     /// Switch count.
     pub switches: Stats,
+    /// Playbacks that failed (see [`Study::failures`]); not in the statistics above.
+    pub failed: usize,
+}
+
+/// A playback that did not finish, e.g. because its plug-in ABR crashed or timed out.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Failure {
+    /// Algorithm (display name).
+    pub abr: String,
+    /// Trace name.
+    pub trace: String,
+    /// What happened (names the plug-in command).
+    pub message: String,
 }
 
 /// A finished study.
@@ -154,9 +167,29 @@ pub struct Study {
     pub results: Vec<RunResult>,
     /// One summary per algorithm, in the given order.
     pub summary: Vec<AlgoSummary>,
+    /// Failed playbacks (not in `results`), ordered like `results`.
+    pub failures: Vec<Failure>,
+}
+
+impl Study {
+    /// The distinct failure messages with their counts, most frequent first.
+    pub fn failure_counts(&self) -> Vec<(usize, &str)> {
+        let mut c: Vec<(usize, &str)> = Vec::new();
+        for f in &self.failures {
+            match c.iter_mut().find(|(_, m)| *m == f.message) {
+                Some(e) => e.0 += 1,
+                None => c.push((1, &f.message)),
+            }
+        }
+        c.sort_by_key(|e| std::cmp::Reverse(e.0));
+        c
+    }
 }
 
 /// Runs every algorithm on every trace. Results are in a fixed order whatever the parallelism.
+/// Algorithms are named in results by [`crate::abr::plugin::display_names`]. A playback whose
+/// algorithm fails ([`crate::abr::Abr::failure`]), or whose plug-in cannot be started, goes to
+/// [`Study::failures`] and the study goes on.
 pub fn run(ladder: &Ladder, traces: &[Trace], cfg: &StudyConfig) -> anyhow::Result<Study> {
     let total = traces.len() * cfg.algorithms.len();
     let bar = if cfg.progress {
@@ -172,23 +205,45 @@ pub fn run(ladder: &Ladder, traces: &[Trace], cfg: &StudyConfig) -> anyhow::Resu
         indicatif::ProgressBar::hidden()
     };
     let done = AtomicUsize::new(0);
-    let one = |abr: &mut dyn crate::abr::Abr, name: &str, trace: &Trace| -> RunResult {
+    let failed = |name: &str, trace: &Trace, message: String| Failure {
+        abr: name.to_string(),
+        trace: trace.name.clone(),
+        message,
+    };
+    let one = |abr: &mut dyn crate::abr::Abr, name: &str, trace: &Trace| -> Outcome {
         let mut p = session::run_with(ladder, trace, abr, &cfg.session);
-        p.abr = name.to_string();
-        let m = metrics::compute(&p, &ladder.bitrates_kbps, &cfg.qoe);
         if done.fetch_add(1, Ordering::Relaxed) & 63 == 0 {
             bar.set_position(done.load(Ordering::Relaxed) as u64);
         }
-        RunResult {
+        if let Some(f) = abr.failure() {
+            return Err(failed(name, trace, f));
+        }
+        p.abr = name.to_string();
+        let m = metrics::compute(&p, &ladder.bitrates_kbps, &cfg.qoe);
+        Ok(RunResult {
             metrics: m,
             playback: cfg.keep_events.then_some(p),
-        }
+        })
     };
-    let per_algo: Vec<anyhow::Result<Vec<RunResult>>> = cfg
+    let names = crate::abr::plugin::display_names(&cfg.algorithms);
+    let per_algo: Vec<anyhow::Result<Vec<Outcome>>> = cfg
         .algorithms
         .par_iter()
-        .map(|name| {
-            let probe = session::build_abr(name, ladder, &traces[0], &cfg.session)?;
+        .zip(&names)
+        .map(|(spec, name)| {
+            // A plug-in that cannot be built fails its playbacks, not the study.
+            let plugin = crate::abr::plugin::command_of(spec).is_some();
+            let probe = match session::build_abr(spec, ladder, &traces[0], &cfg.session) {
+                Ok(p) => p,
+                Err(e) if plugin => {
+                    let m = format!("{e:#}");
+                    return Ok(traces
+                        .iter()
+                        .map(|t| Err(failed(name, t, m.clone())))
+                        .collect());
+                }
+                Err(e) => return Err(e),
+            };
             if cfg.carry_state && cfg.session.model == ModelKind::Pensieve && probe.carries_state()
             {
                 // Sequential, one object for the whole run, as the reference driver does.
@@ -202,26 +257,43 @@ pub fn run(ladder: &Ladder, traces: &[Trace], cfg: &StudyConfig) -> anyhow::Resu
                 }
                 Ok(out)
             } else {
+                drop(probe); // a plug-in's process goes back to the pool for the playbacks
                 traces
                     .par_iter()
-                    .map(|t| {
-                        let mut a = session::build_abr(name, ladder, t, &cfg.session)?;
-                        Ok(one(a.as_mut(), name, t))
-                    })
+                    .map(
+                        |t| match session::build_abr(spec, ladder, t, &cfg.session) {
+                            Ok(mut a) => Ok(one(a.as_mut(), name, t)),
+                            Err(e) if plugin => Ok(Err(failed(name, t, format!("{e:#}")))),
+                            Err(e) => Err(e),
+                        },
+                    )
                     .collect()
             }
         })
         .collect();
     bar.finish_and_clear();
+    crate::abr::plugin::close_idle(&cfg.algorithms);
     let mut results = Vec::with_capacity(total);
     let mut summary = Vec::new();
-    for (name, r) in cfg.algorithms.iter().zip(per_algo) {
-        let r = r?;
-        summary.push(summarize(name, &r));
-        results.extend(r);
+    let mut failures = Vec::new();
+    for (name, r) in names.iter().zip(per_algo) {
+        let (ok, bad): (Vec<_>, Vec<_>) = r?.into_iter().partition(Result::is_ok);
+        let ok: Vec<RunResult> = ok.into_iter().filter_map(Result::ok).collect();
+        let mut s = summarize(name, &ok);
+        s.failed = bad.len();
+        summary.push(s);
+        results.extend(ok);
+        failures.extend(bad.into_iter().filter_map(Result::err));
     }
-    Ok(Study { results, summary })
+    Ok(Study {
+        results,
+        summary,
+        failures,
+    })
 }
+
+/// A playback's result or why it failed.
+type Outcome = Result<RunResult, Failure>;
 
 fn summarize(name: &str, r: &[RunResult]) -> AlgoSummary {
     let col = |f: &dyn Fn(&Metrics) -> f64| {
@@ -239,6 +311,7 @@ fn summarize(name: &str, r: &[RunResult]) -> AlgoSummary {
         rebuffer_ratio: col(&|m| m.rebuffer_ratio),
         startup_s: col(&|m| m.startup_s),
         switches: col(&|m| m.switches as f64),
+        failed: 0,
     }
 }
 

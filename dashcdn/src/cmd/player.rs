@@ -66,7 +66,10 @@ pub struct SimArgs {
     trace_format: Option<TraceFormat>,
     /// ABR algorithms, comma-separated, or `all`: fixed, throughput, bba, festive, bola-basic,
     /// bola, bola-o, bola-e, dynamic (Sabre), dynamicdash (Sabre), dynamic-dashjs (BOLA-E above
-    /// 18 s, throughput below 9 s), robustmpc, fastmpc, optimal (offline DP upper bound).
+    /// 18 s, throughput below 9 s), robustmpc, fastmpc, optimal (offline DP upper bound);
+    /// and `plugin:COMMAND`, an ABR in a child process speaking JSON lines (e.g.
+    /// `plugin:python3 examples/abr/bba.py`; the command may not contain a comma; see
+    /// player-sim/src/abr/plugin.rs).
     #[arg(long, default_value = "all")]
     abr: String,
     /// Network/buffer model: `sabre` or `pensieve` reproduce those simulators exactly
@@ -104,6 +107,9 @@ pub struct SimArgs {
     /// Quality index used by `fixed`.
     #[arg(long, default_value_t = 0)]
     fixed_quality: usize,
+    /// Seconds a `plugin:` ABR may take per answer before its playback fails.
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    plugin_timeout: f64,
     /// Throughput estimator: ewma (half-lives --half-lives), sliding (--window) or harmonic
     /// (harmonic mean of the last --window samples).
     #[arg(long, default_value = "ewma")]
@@ -194,6 +200,8 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
         gp: a.gp,
         no_ibr: a.no_ibr,
         fixed_quality: a.fixed_quality,
+        plugin_timeout: plugin_timeout(a.plugin_timeout)?,
+        ..Default::default()
     };
     session.estimator = match a.estimator.as_str() {
         "ewma" => EstimatorKind::Ewma(a.half_lives.clone()),
@@ -236,6 +244,15 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
         secs,
         result.results.len() as f64 / secs.max(1e-9)
     );
+    if !result.failures.is_empty() {
+        eprintln!(
+            "{} playbacks failed (not in the table):",
+            result.failures.len()
+        );
+        for (n, m) in result.failure_counts() {
+            eprintln!("  {n} x {m}");
+        }
+    }
     if let Some(out) = &a.out {
         let mut meta = serde_json::json!({
             "movie": a.movie.display().to_string(),
@@ -260,7 +277,22 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", out.display()))?;
         eprintln!("wrote {}", out.display());
     }
+    anyhow::ensure!(
+        result.failures.is_empty(),
+        "{} of {} playbacks failed",
+        result.failures.len(),
+        result.failures.len() + result.results.len()
+    );
     Ok(())
+}
+
+/// `--plugin-timeout` seconds as a duration.
+fn plugin_timeout(s: f64) -> anyhow::Result<std::time::Duration> {
+    anyhow::ensure!(
+        s.is_finite() && s > 0.0,
+        "--plugin-timeout must be positive"
+    );
+    Ok(std::time::Duration::from_secs_f64(s))
 }
 
 /// Player session flags shared by `dashcdn player play` and `swarm`.
@@ -272,13 +304,18 @@ pub struct SessionArgs {
     /// Disable abandonment of downloads in progress.
     #[arg(long)]
     no_abandon: bool,
+    /// Seconds a `plugin:` ABR may take per answer before its playback fails.
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    plugin_timeout: f64,
 }
 
 impl SessionArgs {
-    /// Sets the buffer capacity and abandonment of a player session.
-    fn apply(&self, session: &mut SessionConfig) {
+    /// Sets the buffer capacity, abandonment and plug-in timeout of a player session.
+    fn apply(&self, session: &mut SessionConfig) -> anyhow::Result<()> {
         session.buffer_max_ms = self.buffer * 1000.0;
         session.abandonment = !self.no_abandon;
+        session.abr.plugin_timeout = plugin_timeout(self.plugin_timeout)?;
+        Ok(())
     }
 }
 
@@ -421,7 +458,7 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let mut opts = PlayOptions::new(entry, runtime.handle().clone())?;
     opts.abr = a.abr.clone();
-    a.session.apply(&mut opts.session);
+    a.session.apply(&mut opts.session)?;
     opts.shaper = Arc::new(shaper);
     opts.clock_scale = a.speed;
     opts.segments = a.segments;
@@ -439,7 +476,9 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
     opts.on_fetch = Some(Arc::new(|f: &live::SegmentFetch| {
         println!("{}", fetch_line(f));
     }));
-    let lp = live::play(&opts)?;
+    let lp = live::play(&opts);
+    abr::plugin::close_idle(&[&opts.abr]);
+    let lp = lp?;
     let m = &lp.metrics;
     let media: Vec<_> = lp.media().collect();
     let hits = media
@@ -685,7 +724,7 @@ fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let mut session = SessionConfig::for_model(ModelKind::Generic);
-    a.session.apply(&mut session);
+    a.session.apply(&mut session)?;
     session.segments = a.segments;
     anyhow::ensure!(
         a.abr != "optimal" && abr::parse_list(&a.abr)?.len() == 1,
@@ -727,7 +766,9 @@ fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
     }
     let rt = rt.enable_all().build()?;
     let client = player_sim::live::play::default_client()?;
-    let report = swarm::run(&cfg, rt.handle(), &client)?;
+    let report = swarm::run(&cfg, rt.handle(), &client);
+    abr::plugin::close_idle(&[&cfg.abr]);
+    let report = report?;
     print!("{}", swarm::table(&report));
     if let Some(out) = &a.out {
         swarm::write(out, &report).with_context(|| format!("writing {}", out.display()))?;

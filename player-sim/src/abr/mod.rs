@@ -19,6 +19,7 @@ pub mod festive;
 pub mod fixed;
 pub mod mpc;
 pub mod optimal;
+pub mod plugin;
 pub mod throughput;
 
 /// What the ABR sees at each call.
@@ -146,6 +147,11 @@ pub trait Abr: Send {
     fn carries_state(&self) -> bool {
         false
     }
+    /// Why this playback cannot go on (e.g. its plug-in crashed), once that happened; the
+    /// players stop early and sessions turn it into an error. Built-ins never fail.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Algorithm names accepted by [`build`] (`all` expands to these).
@@ -175,6 +181,10 @@ pub struct AbrOptions {
     pub no_ibr: bool,
     /// Quality for `fixed` (clamped to the ladder), default 0.
     pub fixed_quality: usize,
+    /// Plug-ins: time allowed for each answer (default [`plugin::DEFAULT_TIMEOUT`]).
+    pub plugin_timeout: std::time::Duration,
+    /// Plug-ins: the ladder's sizes are nominal (`play`/`swarm`), not exact.
+    pub nominal_sizes: bool,
 }
 
 impl Default for AbrOptions {
@@ -183,11 +193,14 @@ impl Default for AbrOptions {
             gp: 5.0,
             no_ibr: false,
             fixed_quality: 0,
+            plugin_timeout: plugin::DEFAULT_TIMEOUT,
+            nominal_sizes: false,
         }
     }
 }
 
-/// Builds an algorithm by name (see [`ALGORITHMS`]). `optimal` needs the session's oracle and is
+/// Builds an algorithm by name (see [`ALGORITHMS`]), or a plug-in from `plugin:COMMAND`
+/// ([`plugin`]). `optimal` needs the session's oracle and is
 /// built by [`crate::session::run`] instead; here it returns an error.
 pub fn build(
     name: &str,
@@ -195,6 +208,10 @@ pub fn build(
     buffer_max_ms: f64,
     o: &AbrOptions,
 ) -> anyhow::Result<Box<dyn Abr>> {
+    if let Some(cmd) = plugin::command_of(name) {
+        let p = plugin::Plugin::new(cmd, o.plugin_timeout, o.nominal_sizes)?;
+        return Ok(Box::new(p));
+    }
     Ok(match name {
         "fixed" => Box::new(fixed::Fixed::new(o.fixed_quality.min(ladder.levels() - 1))),
         "throughput" => Box::new(throughput::Throughput::new(o.no_ibr)),
@@ -222,13 +239,17 @@ pub fn build(
     })
 }
 
-/// Expands a comma-separated list (`all` = every algorithm) and checks the names.
+/// Expands a comma-separated list (`all` = every algorithm) and checks the names; a
+/// `plugin:COMMAND` entry (which cannot contain a comma) is checked for a usable command line.
 pub fn parse_list(list: &str) -> anyhow::Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for n in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if n == "all" {
             out.extend(ALGORITHMS.iter().map(|s| s.to_string()));
         } else if ALGORITHMS.contains(&n) {
+            out.push(n.to_string());
+        } else if let Some(cmd) = plugin::command_of(n) {
+            plugin::split_command(cmd)?;
             out.push(n.to_string());
         } else {
             anyhow::bail!(

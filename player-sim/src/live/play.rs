@@ -347,6 +347,8 @@ pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
     if opts.segments.is_some() {
         cfg.segments = opts.segments;
     }
+    // A plug-in ABR is told that these sizes are nominal (`@bandwidth` × duration).
+    cfg.abr.nominal_sizes = true;
     let mut a = match abr::build(&opts.abr, &plan.ladder, cfg.buffer_max_ms, &cfg.abr) {
         Ok(a) => a,
         Err(e) => return Err(fail(fetches, e)),
@@ -370,6 +372,9 @@ pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
     let audio_fetched = net.audio_fetched();
     if let Some(e) = net.error.take() {
         return Err(fail(fetches, e.context(format!("playing {mpd_url}"))));
+    }
+    if let Some(f) = a.failure() {
+        return Err(fail(fetches, anyhow::anyhow!(f)));
     }
     playback.abr = opts.abr.clone();
     let metrics = metrics::compute(

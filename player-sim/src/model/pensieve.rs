@@ -186,6 +186,9 @@ pub fn run(
         });
         clock += s.delay_ms + s.sleep_ms;
         q = abr.decide(&ctx).quality.min(top);
+        if abr.failure().is_some() {
+            break;
+        }
     }
     Playback {
         trace: trace_name.to_string(),

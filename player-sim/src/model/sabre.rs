@@ -354,6 +354,9 @@ pub fn run_player<N: Network>(
             idle += wait;
         }
         let dec = abr.decide(&ctx_at(next, pl.level(), last_q, est.as_ref()));
+        if abr.failure().is_some() {
+            break;
+        }
         let q = dec.quality.min(top);
         if dec.delay_ms > 0.0 {
             stall += pl.play(dec.delay_ms);
