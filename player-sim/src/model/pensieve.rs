@@ -1,4 +1,12 @@
 //! Pensieve's test environment (`test/fixed_env.py`, MODELS.md B3–B5), exactly.
+//!
+//! The environment plays one trace per video; the driver ([`crate::study::run`]) plays the traces
+//! in order and, like `test/mpc.py`, keeps robustMPC's error history from video to video
+//! ([`crate::study::StudyConfig::carry_state`]), so that algorithm's scores depend on the trace
+//! order. `mpc.py` plays the unsorted `os.listdir` order of its folder (MODELS.md B2.1), which
+//! differs between filesystems; we play sorted names or an explicit list
+//! ([`crate::trace_order`]; the reference run's order gives 40.706 on `hsdpa_test`, sorted
+//! names 41.193).
 
 use crate::abr::{Abr, Ctx, Download};
 use crate::input::Ladder;
