@@ -53,11 +53,13 @@
 pub mod abr;
 pub mod estimator;
 pub mod input;
+pub mod learn;
 pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod plot;
+pub mod rng;
 pub mod session;
 pub mod study;
 pub mod trace_order;

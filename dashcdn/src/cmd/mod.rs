@@ -4,6 +4,7 @@ pub mod edge;
 pub mod origin;
 pub mod package;
 pub mod player;
+pub mod player_train;
 pub mod redirector;
 
 use std::path::Path;

@@ -37,6 +37,9 @@ pub enum PlayerCommand {
     /// counts, origin offload and the QoE distribution; --out writes swarm.json, players.csv,
     /// fetches.csv, cdf_qoe.svg/.png and hit_ratio_over_time.csv/.svg/.png.
     Swarm(SwarmArgs),
+    /// Trains a learned ABR with the simulator in the loop (imitation of the offline optimum
+    /// with DAgger, Pensieve model) and writes a policy file for `--abr learned:FILE`.
+    Train(super::player_train::TrainArgs),
 }
 
 /// Flags of `dashcdn player simulate` / `study`.
@@ -143,7 +146,7 @@ pub struct SimArgs {
     quiet: bool,
 }
 
-fn parse_format(s: &str) -> Result<TraceFormat, String> {
+pub(super) fn parse_format(s: &str) -> Result<TraceFormat, String> {
     match s {
         "sabre" => Ok(TraceFormat::Sabre),
         "pensieve" => Ok(TraceFormat::Pensieve),
@@ -161,6 +164,7 @@ pub fn run(cmd: PlayerCommand) -> anyhow::Result<()> {
         PlayerCommand::Study(a) => simulate(a, true),
         PlayerCommand::Play(a) => play(a),
         PlayerCommand::Swarm(a) => swarm(a),
+        PlayerCommand::Train(a) => super::player_train::train(a),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod bolae;
 pub mod dynamic;
 pub mod festive;
 pub mod fixed;
+pub mod learned;
 pub mod mpc;
 pub mod optimal;
 pub mod plugin;
@@ -232,6 +233,10 @@ pub fn build(
         "dynamic-dashjs" => Box::new(dynamic::DynamicDash::dashjs(ladder, buffer_max_ms, o)),
         "robustmpc" => Box::new(mpc::Mpc::robust()),
         "fastmpc" => Box::new(mpc::Mpc::fast()),
+        other if other.starts_with(learned::PREFIX) => Box::new(learned::Learned::load(
+            std::path::Path::new(&other[learned::PREFIX.len()..]),
+            ladder.levels(),
+        )?),
         other => anyhow::bail!(
             "unknown ABR algorithm \"{other}\" (known: {}, all)",
             ALGORITHMS.join(", ")
@@ -246,7 +251,7 @@ pub fn parse_list(list: &str) -> anyhow::Result<Vec<String>> {
     for n in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if n == "all" {
             out.extend(ALGORITHMS.iter().map(|s| s.to_string()));
-        } else if ALGORITHMS.contains(&n) {
+        } else if ALGORITHMS.contains(&n) || n.starts_with(learned::PREFIX) {
             out.push(n.to_string());
         } else if let Some(cmd) = plugin::command_of(n) {
             plugin::split_command(cmd)?;

@@ -56,28 +56,7 @@ use crate::study::Stats;
 /// The placeholder replaced by the title in the entry URL or DNS path.
 pub const TITLE_PLACEHOLDER: &str = "{title}";
 
-/// SplitMix64: a tiny deterministic PRNG (the workload must be a pure function of the seed).
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `[0, 1)` (53 bits).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+pub use crate::rng::SplitMix64;
 
 /// Zipf popularity over `n` ranked titles: P(rank k) ∝ 1 / k^s (k = 1..n; s = 0 is uniform).
 #[derive(Debug, Clone)]
