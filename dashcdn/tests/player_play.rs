@@ -390,6 +390,73 @@ networks = ["192.0.2.0/24"]
     }
     assert!(p["audio_until_s"].is_null(), "--no-audio");
 
+    // 2c. A plug-in ABR, built through the same `abr::build` as in the simulator: told that
+    // the sizes are nominal (otherwise it answers an invalid quality), its decisions are
+    // followed (always the top rung); one answering quality 9 fails the playback, naming it.
+    let plugin = |name: &str, answer: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(
+            &p,
+            format!(
+                r#"import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m["type"] == "start":
+        top = m["levels"] - 1 if m["sizes"] == "nominal" else 99
+        print('{{"type": "hello", "version": 1}}', flush=True)
+    elif m["type"] != "end":
+        print('{{"quality": %d}}' % ({answer}), flush=True)
+"#
+            ),
+        )
+        .unwrap();
+        format!("python3 {}", p.display())
+    };
+    let top_cmd = plugin("top.py", "top");
+    let p = play_ok(
+        "plug-in player",
+        &[
+            "--url",
+            &entry,
+            "--segments",
+            "3",
+            "--no-audio",
+            "--abr",
+            &format!("plugin:{top_cmd}"),
+        ],
+        dir.path(),
+        "play2c",
+        Duration::from_secs(60),
+    );
+    let q: Vec<u64> = p["playback"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["quality"].as_u64().unwrap())
+        .collect();
+    assert_eq!(q, [3, 3, 3], "the plug-in's top rung of the 4-rung ladder");
+    let nine_cmd = plugin("nine.py", "9");
+    let err = play_err(
+        &[
+            "--url",
+            &entry,
+            "--segments",
+            "3",
+            "--no-audio",
+            "--abr",
+            &format!("plugin:{nine_cmd}"),
+        ],
+        dir.path(),
+        "play2d",
+        Duration::from_secs(60),
+    );
+    assert!(
+        err.contains(&format!(
+            "plug-in \"{nine_cmd}\": answered quality 9 for segment 0, ladder has 4 (0..3)"
+        )),
+        "{err}"
+    );
+
     // 3. A missing MPD: a clear error naming the URL and the status.
     let bad = format!("{redirector}/nope/manifest.mpd");
     let err = play_err(
