@@ -24,12 +24,21 @@ pub fn summary_table(summary: &[AlgoSummary], skip_first: bool) -> String {
     } else {
         "QoE_lin"
     };
+    // Columns as wide as their longest entry (plug-in and policy names can be long).
+    let w = summary
+        .iter()
+        .map(|a| a.abr.len())
+        .max()
+        .unwrap_or(0)
+        .max(15);
+    let mean = format!("{qoe} mean");
+    let m = mean.len();
     let _ = writeln!(
         s,
-        "{:<15} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7}",
+        "{:<w$} {:>5} {:>m$} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7}",
         "abr",
         "runs",
-        format!("{qoe} mean"),
+        mean,
         "median",
         "p10",
         "p90",
@@ -42,7 +51,7 @@ pub fn summary_table(summary: &[AlgoSummary], skip_first: bool) -> String {
     for a in summary {
         let _ = writeln!(
             s,
-            "{:<15} {:>5} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.1} {:>8.3} {:>8.3} {:>8.3} {:>7.2}",
+            "{:<w$} {:>5} {:>m$.3} {:>9.3} {:>9.3} {:>9.3} {:>9.1} {:>8.3} {:>8.3} {:>8.3} {:>7.2}",
             a.abr,
             a.playbacks,
             a.qoe_lin.mean,
@@ -124,7 +133,8 @@ pub fn write_study(
 ///   `skip_first`) for every algorithm, as Pensieve's plots;
 /// * `qoe_bars`: mean QoE_lin, mean bitrate and mean rebuffering per algorithm, each with a
 ///   95 % confidence interval across traces (Student's t, [`plot::mean_ci95`]);
-/// * `timeline_<abr>`: one playback per algorithm (the first trace).
+/// * `timeline_<abr>`: one playback per algorithm (the first trace; the name made
+///   [`file_safe`], e.g. `timeline_learned_learned-envivio`).
 ///
 /// Needs the playbacks' events (`keep_events`); without them nothing is drawn.
 pub fn write_study_plots(
@@ -212,7 +222,10 @@ pub fn write_study_plots(
             &panels,
         )?;
         for p in playbacks.iter().filter(|p| p.trace == first.trace) {
-            plot_timeline(&dir.join(format!("timeline_{}.{ext}", p.abr)), p)?;
+            plot_timeline(
+                &dir.join(format!("timeline_{}.{ext}", file_safe(&p.abr))),
+                p,
+            )?;
         }
     }
     Ok(())
@@ -266,3 +279,17 @@ pub fn write_events(dir: &Path, playbacks: &[&Playback]) -> anyhow::Result<()> {
 }
 
 pub use crate::plot::{plot_timeline, register_font};
+
+/// `name` with every character that is not ASCII alphanumeric, `.`, `-` or `_` replaced by `_`,
+/// for file names (algorithm names may be plug-in commands or policy paths).
+pub fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -224,8 +224,15 @@ pub fn split_command(cmd: &str) -> Result<Vec<String>, PluginError> {
 }
 
 /// Short display name of an algorithm spec: built-ins as they are, a plug-in as `plugin:` + the
-/// file name of its first non-option argument (or of the program).
+/// file name of its first non-option argument (or of the program), a learned policy as
+/// `learned:` + its file stem.
 pub fn display_name(spec: &str) -> String {
+    if let Some(path) = spec.strip_prefix(super::learned::PREFIX) {
+        let stem = std::path::Path::new(path)
+            .file_stem()
+            .map_or(path.into(), |s| s.to_string_lossy());
+        return format!("{}{stem}", super::learned::PREFIX);
+    }
     let Some(cmd) = command_of(spec) else {
         return spec.to_string();
     };
@@ -946,6 +953,10 @@ mod tests {
             "plugin:bba.py"
         );
         assert_eq!(display_name("plugin:/opt/my-abr"), "plugin:my-abr");
+        assert_eq!(
+            display_name("learned:examples/abr/learned-envivio.json"),
+            "learned:learned-envivio"
+        );
         let specs = vec![
             "bba".to_string(),
             "plugin:python3 a/bba.py".to_string(),
