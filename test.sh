@@ -7,6 +7,8 @@ source "$ROOT/scripts/lib.sh"
 cd "$ROOT"
 
 apt_install ca-certificates ffmpeg chromium libxml2-utils fonts-dejavu-core bind9-dnsutils
+# numpy for examples/abr/mlp_policy.py (a learned policy as a Python plug-in, tested).
+python3 -c 'import numpy' 2>/dev/null || { log "pip install numpy"; python3 -m pip install --quiet numpy; }
 web_deps
 
 log "cargo fmt --check, cargo clippy -D warnings"

@@ -2,6 +2,8 @@
 //!
 //! * BBA on 48-segment movies (Pensieve's Envivio ladder) over the HSDPA test traces, on one
 //!   thread: playbacks per second per core, for the pensieve and the sabre/generic engines.
+//! * The learned policy shipped in `examples/abr/learned-envivio.json` (`learned:FILE`) over
+//!   the HSDPA test traces, pensieve model, one thread: playbacks and decisions per second.
 //! * robustMPC (pensieve model, errors carried trace to trace as mpc.py does) over all HSDPA and
 //!   FCC test traces, on one thread: wall time.
 //! * robustMPC/fastMPC plan search, branch and bound vs exhaustive (same decisions, checked
@@ -73,6 +75,28 @@ fn main() -> anyhow::Result<()> {
             n as f64 / s
         );
     }
+    let policy = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/abr/learned-envivio.json"
+    ));
+    let learned = format!("learned:{}", policy.display());
+    let cfg = SessionConfig::for_model(ModelKind::Pensieve);
+    let start = Instant::now();
+    let (mut playbacks, mut decisions) = (0usize, 0usize);
+    for _ in 0..20 {
+        for t in &hsdpa {
+            let mut a = build_abr(&learned, &movie, t, &cfg)?;
+            let p = run_with(&movie, t, a.as_mut(), &cfg);
+            playbacks += 1;
+            decisions += p.events.len();
+        }
+    }
+    let s = start.elapsed().as_secs_f64();
+    println!(
+        "learned policy, pensieve model, HSDPA, 1 thread: {playbacks} playbacks in {s:.3} s = {:.0} playbacks/s/core, {:.0} decisions/s (file load included)",
+        playbacks as f64 / s,
+        decisions as f64 / s
+    );
     for (name, traces) in [("HSDPA", &hsdpa), ("FCC", &fcc)] {
         let cfg = StudyConfig {
             keep_events: false,

@@ -17,8 +17,12 @@
 //!   rule, payload factor and latency options. [`session::run`] plays one ladder × trace × ABR.
 //! * [`abr`] is one trait ([`abr::Abr`]) and one file per algorithm: fixed, throughput, BBA,
 //!   FESTIVE, BOLA-BASIC/BOLA(-U)/BOLA-O, BOLA-E, DYNAMIC (Sabre's and dash.js's rules),
-//!   robustMPC/fastMPC, and an offline optimum. [`estimator`] is the throughput-estimator trait
-//!   (EWMA with two half-lives, sliding window, harmonic mean).
+//!   robustMPC/fastMPC, an offline optimum, `plugin:COMMAND` (an ABR in a child process,
+//!   JSON lines) and `learned:FILE` (a trained policy). [`estimator`] is the
+//!   throughput-estimator trait (EWMA with two half-lives, sliding window, harmonic mean).
+//! * [`learn`] trains the policies that `learned:FILE` plays (`dashcdn player train`): rollouts
+//!   in the Pensieve model labelled by the offline optimum from each state, regret regression,
+//!   DAgger; [`rng`] is the seeded generator behind every random choice here.
 //! * [`metrics`] scores a playback (bitrates, startup, rebuffering, switches, QoE_lin/log/hd,
 //!   bytes wasted); [`study`] runs traces × algorithms in parallel and summarises them;
 //!   [`output`] writes the table, JSON, CSV/JSONL and plots.

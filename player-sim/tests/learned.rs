@@ -8,7 +8,7 @@ use player_sim::abr::learned::Learned;
 use player_sim::abr::optimal::{self, best_next_pensieve, PensieveState, Resolution};
 use player_sim::input::{read_ladder, read_trace, read_trace_dir};
 use player_sim::learn::traces::Samples;
-use player_sim::learn::train::rollout;
+use player_sim::learn::train::{rollout, RolloutSettings};
 use player_sim::learn::{self, Policy, TrainConfig};
 use player_sim::metrics::QoeOptions;
 use player_sim::model::pensieve::{self, TracePos};
@@ -112,14 +112,20 @@ fn rollout_plays_as_the_session_does() {
             grid_ms: 500.0,
             beam: 20,
         };
+        let how = RolloutSettings {
+            expert_share: 0.0,
+            expert: res,
+            horizon: 48,
+            label_fraction: 1.0,
+            explore: 0.0,
+        };
         let r = rollout(
             &ladder,
             &s,
             &cfg,
             Some(&policy),
-            0.0,
+            &how,
             &mut SplitMix64::new(1),
-            res,
         );
         let mut a = Learned::new(Arc::new(policy.clone()));
         let pb = session::run_with(&ladder, &trace, &mut a, &cfg);
@@ -158,7 +164,8 @@ fn training_is_reproducible_and_the_file_plays() {
     let name = format!("learned:{}", file.display());
     let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec![name.clone(), "bba".into()]);
     let st = study::run(&ladder, &traces, &cfg).unwrap();
-    assert_eq!(st.summary[0].abr, name);
+    // Named by the file's stem in tables and plots.
+    assert_eq!(st.summary[0].abr, "learned:policy");
     assert_eq!(st.summary[0].playbacks, 10);
     assert!(st.summary[0].qoe_lin.mean.is_finite());
 }
@@ -253,4 +260,99 @@ fn training_refuses_bad_settings() {
         ..TrainConfig::default()
     };
     assert!(learn::train(&ladder, &traces, &p, &qoe(), &bad, |_| {}).is_err());
+}
+
+/// The shipped policy, trained by the README's `dashcdn player train` command.
+fn shipped_policy() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/abr/learned-envivio.json"
+    ))
+}
+
+/// `examples/abr/mlp_policy.py` (numpy, through the plug-in protocol) makes the decisions of
+/// the built-in `learned:FILE` for the shipped policy, on every HSDPA trace.
+#[test]
+fn numpy_plugin_reproduces_the_learned_policy() {
+    let ladder = read_ladder(&shared("pensieve/envivio")).unwrap();
+    let traces = read_trace_dir(&shared("pensieve/hsdpa_test"), None).unwrap();
+    let policy = shipped_policy();
+    let script = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/abr/mlp_policy.py"
+    ));
+    let learned = format!("learned:{}", policy.display());
+    let plugin = format!("plugin:python3 {} {}", script.display(), policy.display());
+    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec![learned, plugin]);
+    let st = study::run(&ladder, &traces, &cfg).unwrap();
+    assert!(st.failures.is_empty(), "{:?}", st.failures);
+    let n = traces.len();
+    assert_eq!(st.results.len(), 2 * n);
+    let qualities = |r: &study::RunResult| -> Vec<usize> {
+        r.playback
+            .as_ref()
+            .unwrap()
+            .chunks()
+            .map(|e| e.quality)
+            .collect()
+    };
+    for (i, trace) in traces.iter().enumerate() {
+        assert_eq!(
+            qualities(&st.results[i]),
+            qualities(&st.results[n + i]),
+            "{}",
+            trace.name
+        );
+    }
+}
+
+/// The shipped policy beats robustMPC on the HSDPA test set (which it never saw in training)
+/// and reaches Pensieve's published 43.47, under the Pensieve model with its scoring.
+#[test]
+fn shipped_policy_beats_robustmpc_on_hsdpa() {
+    let ladder = read_ladder(&shared("pensieve/envivio")).unwrap();
+    let traces = read_trace_dir(&shared("pensieve/hsdpa_test"), None).unwrap();
+    let learned = format!("learned:{}", shipped_policy().display());
+    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec![learned, "robustmpc".into()]);
+    let st = study::run(&ladder, &traces, &cfg).unwrap();
+    let (l, r) = (st.summary[0].qoe_lin.mean, st.summary[1].qoe_lin.mean);
+    assert!((r - 41.193).abs() < 5e-4, "robustMPC {r}");
+    assert!(l > r && l >= 43.47, "learned {l} vs robustMPC {r}");
+    // Its training record names no HSDPA trace.
+    let p = Policy::load(&shipped_policy()).unwrap();
+    let record = p.training.to_string();
+    assert!(!record.contains("norway"), "trained on a test trace");
+}
+
+/// The expert that labels the rollouts, acting alone, plays about as well as the `optimal`
+/// plan (it re-plans at every segment from where it is, with a smaller beam).
+#[test]
+fn expert_rollouts_play_near_the_optimum() {
+    let ladder = read_ladder(&shared("pensieve/envivio")).unwrap();
+    let cfg = SessionConfig::for_model(ModelKind::Pensieve);
+    let traces = read_trace_dir(&shared("pensieve/hsdpa_test"), None).unwrap();
+    let score = |qualities: Vec<usize>, trace: &player_sim::Trace| {
+        let mut plan = optimal::Plan { qualities };
+        let pb = session::run_with(&ladder, trace, &mut plan, &cfg);
+        player_sim::metrics::compute(&pb, &ladder.bitrates_kbps, &qoe()).qoe_lin
+    };
+    let (mut expert, mut best) = (0.0, 0.0);
+    for trace in traces.iter().step_by(12) {
+        let s = Samples::of(trace);
+        let res = Resolution {
+            grid_ms: 250.0,
+            beam: 60,
+        };
+        let how = RolloutSettings {
+            expert_share: 1.0,
+            expert: res,
+            horizon: 48,
+            label_fraction: 1.0,
+            explore: 0.0,
+        };
+        let r = rollout(&ladder, &s, &cfg, None, &how, &mut SplitMix64::new(2));
+        expert += score(r.played, trace);
+        best += score(optimal::plan(&ladder, trace, &cfg).qualities, trace);
+    }
+    assert!(expert >= 0.97 * best, "expert {expert} vs optimal {best}");
 }

@@ -44,7 +44,7 @@ pub struct TrainArgs {
     variations: usize,
     /// Rescale every variation's mean bandwidth to a log-uniform draw from LO:HI Mbit/s
     /// ("none" keeps the traces' own bandwidth).
-    #[arg(long, value_name = "LO:HI", default_value = "0.3:6")]
+    #[arg(long, value_name = "LO:HI", default_value = "0.5:5")]
     scale_mbps: String,
     /// Hidden layer widths, comma-separated.
     #[arg(
@@ -57,18 +57,39 @@ pub struct TrainArgs {
     /// Adam learning rate.
     #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
     learning_rate: f32,
+    /// What the network learns: `regret` (each output regresses the negated regret of its
+    /// choice; the policy takes the least expected regret) or `imitation` (classifies the
+    /// expert's choice: cross-entropy on soft targets plus the expected regret).
+    #[arg(long, default_value = "regret", value_parser = ["regret", "imitation"])]
+    objective: String,
+    /// Regrets above this (QoE units) are trained as this (at most 20, the search's own cap).
+    #[arg(long, default_value_t = TrainConfig::default().regret_cap)]
+    regret_cap: f32,
+    /// Probability of a random quality at a rollout decision (exploration).
+    #[arg(long, default_value_t = TrainConfig::default().explore)]
+    explore: f64,
     /// Temperature of the soft targets (QoE units; 0: the expert's best choice only).
     #[arg(long, default_value_t = TrainConfig::default().temperature)]
     temperature: f32,
     /// Weight of the expected regret of the policy's own choice in the loss.
     #[arg(long, default_value_t = TrainConfig::default().regret_weight)]
     regret_weight: f32,
+    /// Synthetic traces (a Markov chain over bandwidth levels, as Pensieve generated) added to
+    /// the --traces.
+    #[arg(long, default_value_t = TrainConfig::default().synthetic)]
+    synthetic: usize,
     /// Fraction of the traces held out to choose the best iteration.
     #[arg(long, default_value_t = TrainConfig::default().validation_fraction)]
     validation: f64,
     /// The expert's search beam (states kept per segment; `optimal` uses 1000).
     #[arg(long, default_value_t = TrainConfig::default().expert.beam)]
     expert_beam: usize,
+    /// Segments the expert plans ahead from each decision (48: to the end of the video).
+    #[arg(long, default_value_t = TrainConfig::default().horizon)]
+    horizon: usize,
+    /// Share of the decisions the expert labels (the expensive part of a rollout).
+    #[arg(long, default_value_t = TrainConfig::default().label_fraction)]
+    label_fraction: f64,
     /// Worker threads for the rollouts (default: one per core).
     #[arg(long)]
     jobs: Option<usize>,
@@ -110,7 +131,17 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         hidden: a.hidden.clone(),
         learning_rate: a.learning_rate,
         validation_fraction: a.validation,
+        synthetic: a.synthetic,
         temperature: a.temperature,
+        explore: a.explore,
+        regret_cap: a.regret_cap,
+        objective: if a.objective == "imitation" {
+            learn::Objective::Imitation
+        } else {
+            learn::Objective::Regret
+        },
+        horizon: a.horizon,
+        label_fraction: a.label_fraction,
         regret_weight: a.regret_weight,
         ..TrainConfig::default()
     };
@@ -121,9 +152,10 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     eprintln!(
-        "training on {} traces ({} variations each per iteration) for the {}-rung ladder {}, \
-         {} iterations, seed {}",
+        "training on {} traces + {} synthetic ({} variations each per iteration) for the \
+         {}-rung ladder {}, {} iterations, seed {}",
         traces.len(),
+        cfg.synthetic,
         cfg.variations,
         ladder.levels(),
         ladder.name,

@@ -63,7 +63,7 @@ struct Root<S> {
 pub struct Resolution {
     /// Quantisation of time and buffer, ms.
     pub grid_ms: f64,
-    /// States kept per stage (with [`Search::PerFirstChoice`], per first choice).
+    /// States kept per stage (per first choice in [`choice_values_pensieve`]).
     pub beam: usize,
 }
 
@@ -345,17 +345,21 @@ pub fn best_next_pensieve(
 }
 
 /// The Pensieve-model value of every choice for segment `state.index`: per quality, the best
-/// QoE_lin (bitrate Mbps − 4.3 × stall s − |Δbitrate| Mbps, summed from this segment to the
-/// end) of a path that starts with it, the future of the trace known. Each first choice is
-/// searched on its own ([`Resolution::beam`] states per stage each), so the values compare
-/// the choices fairly; `None` only past the last segment.
+/// QoE_lin (bitrate Mbps − 4.3 × stall s − |Δbitrate| Mbps, summed from this segment over the
+/// next `horizon` segments, or to the end of the session if sooner) of a path that starts with
+/// it, the future of the trace known. Each first choice is searched on its own
+/// ([`Resolution::beam`] states per stage each), so the values compare the choices fairly;
+/// `None` only past the last segment.
 pub fn choice_values_pensieve(
     ladder: &Ladder,
     cfg: &SessionConfig,
     state: PensieveState,
     res: Resolution,
+    horizon: usize,
 ) -> Vec<Option<f64>> {
-    let n = cfg.segment_count(ladder);
+    let n = cfg
+        .segment_count(ladder)
+        .min(state.index.saturating_add(horizon.max(1)));
     if state.index >= n {
         return vec![None; ladder.levels()];
     }

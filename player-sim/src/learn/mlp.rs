@@ -165,6 +165,21 @@ impl Trainer {
         self.step_soft(net, xs, &targets, None)
     }
 
+    /// One Adam step on the mean squared error between the network's outputs and `targets`
+    /// (every output has a target); returns that mean (before the step).
+    pub fn step_regress(&mut self, net: &mut Mlp, xs: &[&[f32]], targets: &[&[f32]]) -> f32 {
+        self.step_with(net, xs, |si, z, delta| {
+            let k = z.len() as f32;
+            let mut l = 0.0;
+            for ((d, zj), tj) in delta.iter_mut().zip(z).zip(targets[si]) {
+                let e = zj - tj;
+                l += e * e / k;
+                *d = 2.0 * e / k;
+            }
+            l
+        })
+    }
+
     /// One Adam step on the mean of, per sample, the cross-entropy against the distribution
     /// `targets[i]` plus, with `costs = Some((c, w))`, `w` times the expected cost of the
     /// network's own softmax choice, `Σ_a p_a · c[i][a]` (cost-sensitive classification: it
@@ -177,6 +192,41 @@ impl Trainer {
         targets: &[&[f32]],
         costs: Option<(&[&[f32]], f32)>,
     ) -> f32 {
+        self.step_with(net, xs, |si, logits, delta| {
+            let target = targets[si];
+            let mx = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let exps: Vec<f32> = logits.iter().map(|z| (z - mx).exp()).collect();
+            let sum: f32 = exps.iter().sum();
+            let p: Vec<f32> = exps.iter().map(|e| e / sum).collect();
+            let mut loss = 0.0;
+            for ((d, pj), tj) in delta.iter_mut().zip(&p).zip(target.iter()) {
+                if *tj > 0.0 {
+                    loss += -tj * pj.max(1e-12).ln();
+                }
+                *d = pj - tj;
+            }
+            if let Some((c, w)) = costs {
+                // d/dz_j Σ_a p_a c_a = p_j (c_j − Σ_a p_a c_a).
+                let c = c[si];
+                let expected: f32 = p.iter().zip(c).map(|(a, b)| a * b).sum();
+                loss += w * expected;
+                for ((d, pj), cj) in delta.iter_mut().zip(&p).zip(c) {
+                    *d += w * pj * (cj - expected);
+                }
+            }
+            loss
+        })
+    }
+
+    /// One Adam step on the mean over the minibatch of a per-sample loss: `per_sample(i,
+    /// outputs, d)` returns sample `i`'s loss and writes its gradient with respect to the
+    /// network's outputs into `d`.
+    fn step_with(
+        &mut self,
+        net: &mut Mlp,
+        xs: &[&[f32]],
+        mut per_sample: impl FnMut(usize, &[f32], &mut [f32]) -> f32,
+    ) -> f32 {
         for (gw, gb) in &mut self.grad {
             gw.iter_mut().for_each(|g| *g = 0.0);
             gb.iter_mut().for_each(|g| *g = 0.0);
@@ -185,7 +235,7 @@ impl Trainer {
         let mut loss = 0.0;
         let depth = net.layers.len();
         let mut acts: Vec<Vec<f32>> = vec![Vec::new(); depth + 1];
-        for (si, (x, target)) in xs.iter().zip(targets).enumerate() {
+        for (si, x) in xs.iter().enumerate() {
             // Forward, keeping every layer's (post-ReLU) output.
             acts[0].clear();
             acts[0].extend_from_slice(x);
@@ -196,28 +246,9 @@ impl Trainer {
                     after[0].iter_mut().for_each(|v| *v = v.max(0.0));
                 }
             }
-            // Softmax cross-entropy gradient at the logits.
-            let logits = &acts[depth];
-            let mx = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-            let exps: Vec<f32> = logits.iter().map(|z| (z - mx).exp()).collect();
-            let sum: f32 = exps.iter().sum();
-            let p: Vec<f32> = exps.iter().map(|e| e / sum).collect();
-            let mut delta: Vec<f32> = Vec::with_capacity(p.len());
-            for (pj, tj) in p.iter().zip(target.iter()) {
-                if *tj > 0.0 {
-                    loss += -tj * pj.max(1e-12).ln();
-                }
-                delta.push((pj - tj) / n);
-            }
-            if let Some((c, w)) = costs {
-                // d/dz_j Σ_a p_a c_a = p_j (c_j − Σ_a p_a c_a).
-                let c = c[si];
-                let expected: f32 = p.iter().zip(c).map(|(a, b)| a * b).sum();
-                loss += w * expected;
-                for ((d, pj), cj) in delta.iter_mut().zip(&p).zip(c) {
-                    *d += w * pj * (cj - expected) / n;
-                }
-            }
+            let mut delta = vec![0.0f32; acts[depth].len()];
+            loss += per_sample(si, &acts[depth], &mut delta);
+            delta.iter_mut().for_each(|d| *d /= n);
             // Backward.
             for i in (0..depth).rev() {
                 let l = &net.layers[i];
@@ -318,6 +349,49 @@ mod tests {
                 let fd = (loss(&a) - loss(&b)) / (2.0 * h as f64);
                 let g = t.grad[li].0[wi] as f64;
                 assert!((fd - g).abs() < 2e-3, "layer {li} w{wi}: fd {fd} vs {g}");
+            }
+        }
+    }
+
+    /// With soft targets and the expected-cost term, the analytic gradient still equals a
+    /// finite difference of the loss.
+    #[test]
+    fn cost_sensitive_gradient_matches_finite_differences() {
+        let net = Mlp::new(&[3, 5, 4], 11);
+        let x = [0.9f32, 0.2, -0.4];
+        let target = [0.1f32, 0.6, 0.3, 0.0];
+        let cost = [2.0f32, 0.0, 0.5, 7.0];
+        let w = 0.7f32;
+        let loss = |n: &Mlp| {
+            let z = n.logits(&x);
+            let mx = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f64> = z.iter().map(|v| ((v - mx) as f64).exp()).collect();
+            let s: f64 = e.iter().sum();
+            let p: Vec<f64> = e.iter().map(|v| v / s).collect();
+            let ce: f64 = p
+                .iter()
+                .zip(target)
+                .map(|(p, t)| -(t as f64) * p.ln())
+                .sum();
+            ce + w as f64 * p.iter().zip(cost).map(|(p, c)| p * c as f64).sum::<f64>()
+        };
+        let mut t = Trainer::new(&net, 0.0, 0.0);
+        let mut probe = net.clone();
+        let got = t.step_soft(&mut probe, &[&x], &[&target], Some((&[&cost], w)));
+        assert!(
+            (got as f64 - loss(&net)).abs() < 1e-4,
+            "{got} vs {}",
+            loss(&net)
+        );
+        for (li, layer) in net.layers.iter().enumerate() {
+            for wi in [0, layer.w.len() / 3, layer.w.len() - 1] {
+                let h = 1e-3f32;
+                let (mut a, mut b) = (net.clone(), net.clone());
+                a.layers[li].w[wi] += h;
+                b.layers[li].w[wi] -= h;
+                let fd = (loss(&a) - loss(&b)) / (2.0 * h as f64);
+                let g = t.grad[li].0[wi] as f64;
+                assert!((fd - g).abs() < 3e-3, "layer {li} w{wi}: fd {fd} vs {g}");
             }
         }
     }

@@ -2,10 +2,10 @@
 //! `--abr learned:FILE` in `simulate`, `study`, `play` and `swarm`).
 //!
 //! ```text
-//! traces ─▶ traces::Samples::vary ─▶ train::rollout (Pensieve model) ─▶ (features, label)
-//!                                       │ expert: abr::optimal from the      │
+//! traces ─▶ traces::Samples::vary ─▶ train::rollout (Pensieve model) ─▶ (features, regret
+//!                                       │ expert: abr::optimal from the        of every choice)
 //!                                       │ rollout's state, future known      ▼
-//!                                       └──────────── policy acts ◀── mlp::Trainer (Adam, CE)
+//!                                       └──────────── policy acts ◀── mlp::Trainer (Adam, MSE)
 //!                                                                            │
 //!                         policy::Policy (JSON file) ◀── best on held-out ◀──┘
 //!                                │
@@ -15,13 +15,15 @@
 //! * [`features`] turns the player state into the network's input (shared by training and
 //!   playing, so the two cannot drift apart).
 //! * [`mlp`] is the network and its optimiser; [`policy`] the file; [`traces`] the seeded
-//!   training variations; [`train`] imitation of the offline optimum with DAgger.
+//!   training variations; [`synth`] generated traces; [`mod@train`] the training against the
+//!   offline optimum (regret regression, DAgger).
 
 pub mod features;
 pub mod mlp;
 pub mod policy;
+pub mod synth;
 pub mod traces;
 pub mod train;
 
 pub use policy::{Policy, PolicyError};
-pub use train::{train, TrainConfig, TrainError, TrainReport};
+pub use train::{train, Objective, TrainConfig, TrainError, TrainReport};

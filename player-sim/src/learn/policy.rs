@@ -31,20 +31,20 @@ pub const VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// The file could not be read or written.
-    #[error("learned policy {path}: {source}")]
+    #[error("learned policy {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, so not also a `source`).
+        error: std::io::Error,
     },
     /// The file is not JSON of the policy's shape.
-    #[error("learned policy {path}: not a policy file: {source}")]
+    #[error("learned policy {path}: not a policy file: {error}")]
     Json {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: serde_json::Error,
+        /// The cause (in the message, so not also a `source`).
+        error: serde_json::Error,
     },
     /// The file parses but is not usable (wrong format, version, sizes, non-finite values).
     #[error("learned policy {path}: {reason}")]
@@ -92,13 +92,13 @@ pub struct Policy {
 impl Policy {
     /// Reads and checks a policy file.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| PolicyError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
-        let p: Policy = serde_json::from_str(&text).map_err(|source| PolicyError::Json {
+        let p: Policy = serde_json::from_str(&text).map_err(|error| PolicyError::Json {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         p.check().map_err(|reason| PolicyError::Invalid {
             path: path.to_path_buf(),
@@ -109,13 +109,13 @@ impl Policy {
 
     /// Writes the policy as JSON.
     pub fn save(&self, path: &Path) -> Result<(), PolicyError> {
-        let text = serde_json::to_string(self).map_err(|source| PolicyError::Json {
+        let text = serde_json::to_string(self).map_err(|error| PolicyError::Json {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
-        std::fs::write(path, text).map_err(|source| PolicyError::Io {
+        std::fs::write(path, text).map_err(|error| PolicyError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })
     }
 
