@@ -457,6 +457,72 @@ for line in sys.stdin:
         "{err}"
     );
 
+    // 2e. A learned policy: `dashcdn player train` on the content's own 4-rung ladder (a tiny
+    // run on three FCC traces), then `--abr learned:FILE` plays it through the CDN; the
+    // envivio-shaped policy of another ladder is refused with a clear error.
+    let traces = dir.path().join("train-traces");
+    std::fs::create_dir_all(&traces).unwrap();
+    let fcc = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/abr-traces/pensieve/fcc_test_every6th");
+    let mut names: Vec<_> = std::fs::read_dir(&fcc)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for f in names.iter().take(3) {
+        std::fs::copy(f, traces.join(f.file_name().unwrap())).unwrap();
+    }
+    let policy = dir.path().join("policy.json");
+    let o = Command::new(BIN)
+        .args(["player", "train", "--movie"])
+        .arg(root.join("default"))
+        .arg("--traces")
+        .arg(&traces)
+        .arg("--out")
+        .arg(&policy)
+        .args(["--iterations", "1", "--epochs", "2", "--variations", "1"])
+        .args(["--expert-beam", "8", "--horizon", "4", "--hidden", "8"])
+        .args(["--validation", "0.34"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let learned = format!("learned:{}", policy.display());
+    let p = play_ok(
+        "learned player",
+        &[
+            "--url",
+            &entry,
+            "--segments",
+            "4",
+            "--no-audio",
+            "--abr",
+            &learned,
+        ],
+        dir.path(),
+        "play2e",
+        Duration::from_secs(60),
+    );
+    assert_eq!(p["playback"]["abr"], learned.as_str());
+    assert_eq!(p["playback"]["events"].as_array().unwrap().len(), 4);
+    let other = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/abr/learned-envivio.json");
+    let err = play_err(
+        &[
+            "--url",
+            &entry,
+            "--segments",
+            "2",
+            "--abr",
+            &format!("learned:{}", other.display()),
+        ],
+        dir.path(),
+        "play2f",
+        Duration::from_secs(30),
+    );
+    assert!(
+        err.contains("chooses among 6 qualities, but the ladder has 4"),
+        "{err}"
+    );
+
     // 3. A missing MPD: a clear error naming the URL and the status.
     let bad = format!("{redirector}/nope/manifest.mpd");
     let err = play_err(

@@ -275,7 +275,11 @@ fn simulate(a: SimArgs, study_mode: bool) -> anyhow::Result<()> {
         {
             m.extend(r);
         }
-        let trace_set = a.traces.as_ref().or(a.trace.as_ref()).and_then(|p| p.file_name());
+        let trace_set = a
+            .traces
+            .as_ref()
+            .or(a.trace.as_ref())
+            .and_then(|p| p.file_name());
         let trace_set = trace_set.map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         player_sim::output::write_study(out, &result, &cfg, &trace_set, &meta)
             .with_context(|| format!("writing {}", out.display()))?;
