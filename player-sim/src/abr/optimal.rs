@@ -334,6 +334,18 @@ pub fn best_next_pensieve(
     if state.index >= n {
         return state.last_quality;
     }
+    search_from(ladder, cfg, n, state, res, Search::Shared).plan[0]
+}
+
+/// Searches segments `state.index..n` from a mid-session state, every quality a first choice.
+fn search_from(
+    ladder: &Ladder,
+    cfg: &SessionConfig,
+    n: usize,
+    state: PensieveState,
+    res: Resolution,
+    mode: Search,
+) -> Found {
     let all: Vec<usize> = (0..ladder.levels()).collect();
     let root = Root {
         state: (state.pos, state.clock_ms),
@@ -341,7 +353,7 @@ pub fn best_next_pensieve(
         last_quality: Some(state.last_quality),
         first: state.index,
     };
-    search_pensieve(ladder, n, root, &all, res, Search::Shared, cfg).plan[0]
+    search_pensieve(ladder, n, root, &all, res, mode, cfg)
 }
 
 /// The Pensieve-model value of every choice for segment `state.index`: per quality, the best
@@ -363,12 +375,5 @@ pub fn choice_values_pensieve(
     if state.index >= n {
         return vec![None; ladder.levels()];
     }
-    let all: Vec<usize> = (0..ladder.levels()).collect();
-    let root = Root {
-        state: (state.pos, state.clock_ms),
-        level: state.buffer_ms,
-        last_quality: Some(state.last_quality),
-        first: state.index,
-    };
-    search_pensieve(ladder, n, root, &all, res, Search::PerFirstChoice, cfg).first_values
+    search_from(ladder, cfg, n, state, res, Search::PerFirstChoice).first_values
 }

@@ -340,17 +340,7 @@ mod tests {
         let mut t = Trainer::new(&net, 0.0, 0.0);
         let mut probe = net.clone();
         t.step(&mut probe, &[&x], &[y]);
-        for (li, layer) in net.layers.iter().enumerate() {
-            for wi in [0, layer.w.len() / 2, layer.w.len() - 1] {
-                let h = 1e-3f32;
-                let (mut a, mut b) = (net.clone(), net.clone());
-                a.layers[li].w[wi] += h;
-                b.layers[li].w[wi] -= h;
-                let fd = (loss(&a) - loss(&b)) / (2.0 * h as f64);
-                let g = t.grad[li].0[wi] as f64;
-                assert!((fd - g).abs() < 2e-3, "layer {li} w{wi}: fd {fd} vs {g}");
-            }
-        }
+        assert_gradient(&net, &t, loss, 2e-3);
     }
 
     /// With soft targets and the expected-cost term, the analytic gradient still equals a
@@ -383,15 +373,42 @@ mod tests {
             "{got} vs {}",
             loss(&net)
         );
+        assert_gradient(&net, &t, loss, 3e-3);
+    }
+
+    /// The regression step's gradient equals a finite difference of the mean squared error.
+    #[test]
+    fn regression_gradient_matches_finite_differences() {
+        let net = Mlp::new(&[3, 6, 4], 5);
+        let x = [-0.2f32, 0.8, 0.5];
+        let target = [-3.0f32, 0.0, -0.5, -6.0];
+        let loss = |n: &Mlp| {
+            let z = n.logits(&x);
+            z.iter()
+                .zip(target)
+                .map(|(z, t)| ((z - t) as f64).powi(2))
+                .sum::<f64>()
+                / 4.0
+        };
+        let mut t = Trainer::new(&net, 0.0, 0.0);
+        let mut probe = net.clone();
+        let got = t.step_regress(&mut probe, &[&x], &[&target]);
+        assert!((got as f64 - loss(&net)).abs() < 1e-4);
+        assert_gradient(&net, &t, loss, 3e-3);
+    }
+
+    /// The gradient `t` accumulated for `net` equals central finite differences of `loss` at
+    /// the first, a middle and the last weight of every layer.
+    fn assert_gradient(net: &Mlp, t: &Trainer, loss: impl Fn(&Mlp) -> f64, tol: f64) {
         for (li, layer) in net.layers.iter().enumerate() {
-            for wi in [0, layer.w.len() / 3, layer.w.len() - 1] {
+            for wi in [0, layer.w.len() / 2, layer.w.len() - 1] {
                 let h = 1e-3f32;
                 let (mut a, mut b) = (net.clone(), net.clone());
                 a.layers[li].w[wi] += h;
                 b.layers[li].w[wi] -= h;
                 let fd = (loss(&a) - loss(&b)) / (2.0 * h as f64);
                 let g = t.grad[li].0[wi] as f64;
-                assert!((fd - g).abs() < 3e-3, "layer {li} w{wi}: fd {fd} vs {g}");
+                assert!((fd - g).abs() < tol, "layer {li} w{wi}: fd {fd} vs {g}");
             }
         }
     }

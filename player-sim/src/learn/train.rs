@@ -48,7 +48,7 @@ use super::policy::{Policy, FORMAT, VERSION};
 use super::traces::Samples;
 use crate::abr::learned::Learned;
 use crate::abr::optimal::{choice_values_pensieve, PensieveState, Resolution};
-use crate::abr::{Abr, Ctx, Download};
+use crate::abr::{Abr, Ctx};
 use crate::input::{Ladder, Trace, TraceData};
 use crate::metrics::{self, QoeOptions};
 use crate::model::pensieve::{self, TracePos};
@@ -572,15 +572,7 @@ pub fn rollout(
         out.played.push(q);
         let size_bits = ladder.sizes_bits[i][q];
         let st = pensieve::chunk_step(&mut pos, &mut buf, size_bits / 8.0, d, cfg.buffer_max_ms);
-        let dl = Download {
-            index: i,
-            quality: q,
-            size_bits,
-            downloaded_bits: size_bits,
-            time_ms: st.delay_ms,
-            ttfb_ms: pensieve::RTT_MS,
-            abandon_to: None,
-        };
+        let dl = st.download(i, q, size_bits);
         hist.push(&dl);
         if i + 1 >= n {
             break;

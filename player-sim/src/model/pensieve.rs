@@ -96,6 +96,21 @@ pub struct ChunkStep {
     pub rebuf_ms: f64,
 }
 
+impl ChunkStep {
+    /// The download this step was, as the ABR is told of it (whole, after one RTT).
+    pub fn download(&self, index: usize, quality: usize, size_bits: f64) -> Download {
+        Download {
+            index,
+            quality,
+            size_bits,
+            downloaded_bits: size_bits,
+            time_ms: self.delay_ms,
+            ttfb_ms: RTT_MS,
+            abandon_to: None,
+        }
+    }
+}
+
 /// `get_video_chunk` for one chunk of `size_bytes` with buffer `buf` (ms), updating both.
 pub fn chunk_step(
     pos: &mut TracePos,
@@ -153,15 +168,7 @@ pub fn run(
         }
         let sample = size_bits / s.delay_ms;
         est.push(s.delay_ms, sample, 0.0);
-        let dl = Download {
-            index: i,
-            quality: q,
-            size_bits,
-            downloaded_bits: size_bits,
-            time_ms: s.delay_ms,
-            ttfb_ms: RTT_MS,
-            abandon_to: None,
-        };
+        let dl = s.download(i, q, size_bits);
         let ctx = Ctx {
             ladder,
             model: cfg.model,
