@@ -79,21 +79,21 @@ fn main() -> anyhow::Result<()> {
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/abr/learned-envivio.json"
     ));
-    let learned = format!("learned:{}", policy.display());
+    let policy = std::sync::Arc::new(player_sim::learn::Policy::load(&policy)?);
     let cfg = SessionConfig::for_model(ModelKind::Pensieve);
     let start = Instant::now();
     let (mut playbacks, mut decisions) = (0usize, 0usize);
     for _ in 0..20 {
         for t in &hsdpa {
-            let mut a = build_abr(&learned, &movie, t, &cfg)?;
-            let p = run_with(&movie, t, a.as_mut(), &cfg);
+            let mut a = player_sim::abr::learned::Learned::new(policy.clone());
+            let p = run_with(&movie, t, &mut a, &cfg);
             playbacks += 1;
             decisions += p.events.len();
         }
     }
     let s = start.elapsed().as_secs_f64();
     println!(
-        "learned policy, pensieve model, HSDPA, 1 thread: {playbacks} playbacks in {s:.3} s = {:.0} playbacks/s/core, {:.0} decisions/s (file load included)",
+        "learned policy, pensieve model, HSDPA, 1 thread: {playbacks} playbacks in {s:.3} s = {:.0} playbacks/s/core, {:.0} decisions/s (policy loaded once)",
         playbacks as f64 / s,
         decisions as f64 / s
     );
