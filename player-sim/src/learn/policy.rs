@@ -191,7 +191,12 @@ impl Policy {
     /// between calls to avoid allocating.
     pub fn decide(&self, ctx: &Ctx, h: &History, scratch: &mut Vec<f32>) -> usize {
         features::extract(ctx, h, scratch);
-        self.normalise(scratch);
-        self.network.argmax(scratch).min(ctx.levels() - 1)
+        self.choose(scratch, ctx.levels())
+    }
+
+    /// The quality for raw features `x` (normalised in place) on a ladder of `levels`.
+    pub fn choose(&self, x: &mut [f32], levels: usize) -> usize {
+        self.normalise(x);
+        self.network.argmax(x).min(levels - 1)
     }
 }

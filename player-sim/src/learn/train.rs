@@ -48,7 +48,7 @@ use super::policy::{Policy, FORMAT, VERSION};
 use super::traces::Samples;
 use crate::abr::learned::Learned;
 use crate::abr::optimal::{choice_values_pensieve, PensieveState, Resolution};
-use crate::abr::{Abr, Ctx};
+use crate::abr::Ctx;
 use crate::input::{Ladder, Trace, TraceData};
 use crate::metrics::{self, QoeOptions};
 use crate::model::pensieve::{self, TracePos};
@@ -565,7 +565,7 @@ pub fn rollout(
     let mut clock = 0.0;
     let mut q = pensieve::DEFAULT_QUALITY.min(top);
     let mut hist = History::default();
-    let mut learner = policy.map(|p| Learned::new(Arc::new(p.clone())));
+    let mut scratch = Vec::new();
     let mut out = Rollout::default();
     let mut f = Vec::new();
     for i in 0..n {
@@ -597,15 +597,19 @@ pub fn rollout(
             last_quality: q,
             index: i + 1,
         };
-        let expert_acts = learner.is_none() || rng.next_f64() < expert_share;
+        let expert_acts = policy.is_none() || rng.next_f64() < expert_share;
         let labelled = rng.next_f64() < label_fraction;
-        if let Some(l) = &mut learner {
-            l.report_download(&ctx, &dl);
-        }
-        let policy_choice =
-            |l: &mut Option<Learned>| l.as_mut().map_or(q, |l| l.decide(&ctx).quality.min(top));
+        // The policy decides from the features just extracted (what `Learned` computes from
+        // the same history in a session).
+        let mut policy_choice = || {
+            policy.map_or(q, |p| {
+                scratch.clear();
+                scratch.extend_from_slice(&f);
+                p.choose(&mut scratch, top + 1)
+            })
+        };
         if !expert_acts && !labelled {
-            q = policy_choice(&mut learner);
+            q = policy_choice();
             continue;
         }
         let values = choice_values_pensieve(ladder, cfg, state, expert, horizon);
@@ -623,11 +627,7 @@ pub fn rollout(
                     .map(|v| v.map_or(REGRET_CAP, |v| ((best - v) as f32).min(REGRET_CAP))),
             );
         }
-        q = if expert_acts {
-            label
-        } else {
-            policy_choice(&mut learner)
-        };
+        q = if expert_acts { label } else { policy_choice() };
         if explore > 0.0 && rng.next_f64() < explore {
             q = rng.below(top + 1);
         }
