@@ -1,7 +1,7 @@
 //! `dashcdn edge` as a real process: `--help`, TOML config with flag overrides, the
 //! `listening on http://ADDR` line, and size-flag validation.
 
-mod edge_common;
+use crate::edge_common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

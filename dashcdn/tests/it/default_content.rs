@@ -6,7 +6,7 @@
 //! Uses `$DASHCDN_CONTENT/default` when it exists (test.sh packages it once before the
 //! tests); otherwise packages a fresh default into a temp dir with the real binary.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! `package_file`: an ffmpeg-made H.264/AAC MP4 packaged without re-encoding.
 
-mod common;
+use crate::common;
 
 use std::time::SystemTime;
 

@@ -2,7 +2,7 @@
 //! origin down (stale served, uncached fails fast, fresh again when it is back), an
 //! upstream that never answers (504), and the disk tier across restarts and corruption.
 
-mod edge_common;
+use crate::edge_common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! a second leaf is served from the mid-tier's cache, and the leaf falls back to the
 //! origin (only) when the parent cannot be connected to.
 
-mod edge_common;
+use crate::edge_common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! `package_ladder`: ffmpeg transcodes a file into rungs, packaged as one asset.
 
-mod common;
+use crate::common;
 
 use indicatif::ProgressBar;
 use manifests::layout::MediaKind;

@@ -1,7 +1,7 @@
 //! SPS parsing and codecs strings against streams freshly encoded by ffmpeg/libx264,
 //! cross-checked with ffprobe.
 
-mod common;
+use crate::common;
 
 use media::codec;
 

@@ -1,7 +1,7 @@
 //! `package_default`: the generated test pattern (short, two small rungs) packaged and
 //! decoded by ffmpeg, with boundaries aligned across rungs.
 
-mod common;
+use crate::common;
 
 use indicatif::ProgressBar;
 use manifests::layout::MediaKind;

@@ -1,7 +1,7 @@
 //! Edge integration tests against a real origin: pull-through, coalescing, ranges,
 //! memory budget, purge, prefetch and request-smuggling safety.
 
-mod edge_common;
+use crate::edge_common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `dashcdn redirector` as a process: prints its addresses, answers DNS and HTTP,
 //! reloads on SIGHUP.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Model → XML → model round trips, reading details (namespaces, unknown content, errors)
 //! and the reader helpers (template inheritance, segment lists).
 
-mod common;
+use crate::common;
 
 use manifests::schema::validate_xml_with_xmllint;
 use manifests::*;

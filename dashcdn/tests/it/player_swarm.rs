@@ -13,7 +13,7 @@
 //! `content/default` in the workspace, otherwise a freshly packaged default. Titles `t1`..`t3` are symlinks to `default` inside the served
 //! root (the origin serves symlinks that stay inside its root).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

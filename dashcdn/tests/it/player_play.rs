@@ -18,7 +18,7 @@
 //! the default packaged once into the target tmp dir (the real 4-rung ladder, 2 s segments,
 //! 60 s).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

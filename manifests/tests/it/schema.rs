@@ -1,7 +1,7 @@
 //! The MPDs this product writes validate against DASH-MPD.xsd (xmllint; a missing xmllint
 //! fails the test with the install hint, it never skips).
 
-mod common;
+use crate::common;
 
 use manifests::schema::{validate_with_xmllint, validate_xml_with_xmllint};
 use manifests::{ManifestError, Mpd};

@@ -1,0 +1,15 @@
+//! The dashcdn crate's integration tests, one test binary (one link on two cores) with a
+//! module per former test file.
+
+mod common;
+mod edge_common;
+mod default_content;
+mod edge_cache;
+mod edge_cli;
+mod edge_parent;
+mod edge_resilience;
+mod player_play;
+mod player_plugin;
+mod player_study;
+mod player_swarm;
+mod redirector_cli;

@@ -1,0 +1,8 @@
+//! The media crate's integration tests, one test binary (one link on two cores) with a
+//! module per former test file.
+
+mod common;
+mod codec_ffmpeg;
+mod ladder;
+mod package_default;
+mod package_file;

@@ -1,0 +1,10 @@
+//! The player-sim crate's integration tests, one test binary (one link on two cores) with a
+//! module per former test file.
+
+mod compat;
+mod learned;
+mod mpc_search;
+mod plots;
+mod plugin;
+mod sim;
+mod trace_order;
