@@ -27,10 +27,11 @@
 pub mod cache;
 pub mod config;
 pub mod files;
-pub mod http;
 pub mod metrics;
-pub mod path;
 pub mod server;
+
+/// Moved to the `serve` crate; re-exported until every user imports it from there.
+pub use serve::{http, path};
 
 pub use config::{OriginConfig, OriginError};
 pub use server::{bind, router, serve, OriginState, RunningOrigin};

@@ -5,9 +5,7 @@ use std::fs::Metadata;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -16,9 +14,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use http::header::{self, HeaderValue};
-use prometheus_client::metrics::gauge::Gauge;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +24,11 @@ use crate::files::{self, FileInfo};
 use crate::http::cors::CorsLayer;
 use crate::metrics::{self, Metrics};
 use crate::path::SafePath;
+
+/// Moved to the `serve` crate; re-exported until every user imports it from there.
+pub use serve::listener::{shutdown_signal, CountedStream, CountingListener};
+/// Moved to the `serve` crate; re-exported until every user imports it from there.
+pub use serve::CacheClass;
 
 /// How long [`serve`] lets open requests finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -69,36 +70,6 @@ fn check_root(path: &Path) -> Result<PathBuf, OriginError> {
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// Which `Cache-Control` class a served path belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheClass {
-    /// `*.mpd`.
-    Manifest,
-    /// Media segments (`*.m4s`) and init segments (`init.mp4`, `init.m4a`): immutable.
-    Segment,
-    /// Anything else.
-    Other,
-}
-
-impl CacheClass {
-    /// Classifies a relative path using the names from [`manifests::layout`].
-    pub fn of(path: &str) -> CacheClass {
-        use manifests::layout::{MediaKind, MANIFEST_FILE, MEDIA_SEGMENT_EXT};
-        let name = path.rsplit('/').next().unwrap_or(path);
-        let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-        if name == MediaKind::Video.init_file()
-            || name == MediaKind::Audio.init_file()
-            || ext.eq_ignore_ascii_case(MEDIA_SEGMENT_EXT)
-        {
-            CacheClass::Segment
-        } else if name == MANIFEST_FILE || ext.eq_ignore_ascii_case("mpd") {
-            CacheClass::Manifest
-        } else {
-            CacheClass::Other
-        }
-    }
 }
 
 impl OriginState {
@@ -309,130 +280,9 @@ pub async fn serve(config: OriginConfig) -> anyhow::Result<()> {
     origin.stop(SHUTDOWN_GRACE).await
 }
 
-/// Resolves on Ctrl-C or SIGTERM (the signals `serve` stops on).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
-}
-
-/// TCP listener that sets `TCP_NODELAY` and tracks open connections in a gauge. Shared by
-/// every server role (origin, edge) so connection accounting is written once.
-pub struct CountingListener {
-    inner: TcpListener,
-    gauge: Gauge,
-}
-
-impl CountingListener {
-    /// Wraps a bound listener; `gauge` counts the connections currently open.
-    pub fn new(inner: TcpListener, gauge: Gauge) -> Self {
-        CountingListener { inner, gauge }
-    }
-}
-
-impl axum::serve::Listener for CountingListener {
-    type Io = CountedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (CountedStream, SocketAddr) {
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        let _ = stream.set_nodelay(true);
-        self.gauge.inc();
-        let stream = CountedStream {
-            inner: stream,
-            gauge: self.gauge.clone(),
-        };
-        (stream, addr)
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A `TcpStream` that decrements the open-connections gauge when dropped. Forwards
-/// vectored writes so hyper keeps writing large bodies without copying them.
-pub struct CountedStream {
-    inner: TcpStream,
-    gauge: Gauge,
-}
-
-impl Drop for CountedStream {
-    fn drop(&mut self) {
-        self.gauge.dec();
-    }
-}
-
-impl AsyncRead for CountedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for CountedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cache_classes() {
-        assert_eq!(CacheClass::of("default/v720/3.m4s"), CacheClass::Segment);
-        assert_eq!(CacheClass::of("default/v720/init.mp4"), CacheClass::Segment);
-        assert_eq!(CacheClass::of("default/a128/init.m4a"), CacheClass::Segment);
-        assert_eq!(CacheClass::of("default/manifest.mpd"), CacheClass::Manifest);
-        assert_eq!(CacheClass::of("web/index.html"), CacheClass::Other);
-        assert_eq!(CacheClass::of("default/movie.mp4"), CacheClass::Other);
-    }
 
     #[test]
     fn root_errors() {

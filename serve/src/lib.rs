@@ -1,1 +1,37 @@
-//! serve (being assembled)
+//! # serve — the server kit every hop is built from
+//!
+//! The origin, the edge and the redirector's HTTP side are three different applications
+//! on the same plumbing. This crate is that plumbing, so that no hop crate depends on
+//! another: each hop depends on `serve` (and `manifests`) only.
+//!
+//! ## How a request flows
+//! 1. **Listener** ([`listener::CountingListener`]): accepts a TCP connection, sets
+//!    `TCP_NODELAY` and counts it in the role's `open_connections` gauge until it closes.
+//! 2. **Accounting and timeouts** ([`server`]): hyper parses the request on a connection
+//!    that is closed if its headers do not arrive in time or if it sits idle between
+//!    keep-alive requests too long; [`server::Server::stop`] drains in-flight requests.
+//! 3. **Router**: the role's own `axum::Router` (files, cache, redirects), wrapped in
+//!    [`http::cors::CorsLayer`] and the role's metrics middleware.
+//! 4. **Helpers** the handlers call: [`path::sanitize`] (raw path → safe relative path),
+//!    [`http::conditional`] (`304`/`412`), [`http::range`] (`206`/`416`),
+//!    [`CacheClass`] (which `Cache-Control` class a path belongs to).
+//! 5. **Metrics** ([`metrics`]): each role registers the same request metrics under its
+//!    own prefix, answers `/metrics` with [`metrics::exposition_response`] and counts the
+//!    body bytes it actually sends with [`metrics::count_sent_bytes`].
+//!
+//! ## The wire contract
+//! Whatever one hop writes and another reads is defined once, in [`wire`]: the `X-Cache`
+//! header and its [`wire::CacheStatus`] values, `X-Served-By`, the edge's `Via` entry and
+//! exposed headers, and the Prometheus metric names ([`wire::metric_names`]). Scrapers
+//! read an exposition back with the one text-format reader, [`prom`].
+
+pub mod class;
+pub mod http;
+pub mod listener;
+pub mod metrics;
+pub mod path;
+pub mod prom;
+pub mod wire;
+
+pub use class::CacheClass;
+pub use listener::{shutdown_signal, CountingListener};

@@ -1,4 +1,4 @@
-//! Reusable HTTP building blocks shared by the origin and (later) the edge cache.
+//! Reusable HTTP building blocks shared by the origin, the edge and the redirector.
 //!
 //! - [`range`]: `Range: bytes=...` parsing against a representation length.
 //! - [`conditional`]: `If-None-Match` / `If-Modified-Since` / `If-Match` /

@@ -8,7 +8,8 @@
 //!
 //! This check is purely lexical. Symlinks are handled by the caller, which must
 //! canonicalize the joined path and verify it still lies under the canonical root
-//! (see `files::resolve` in this crate).
+//! (the origin's `files::resolve` does; the edge and the redirector never touch a file
+//! system and use the result as a cache key or an upstream path).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
