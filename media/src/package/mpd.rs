@@ -9,7 +9,7 @@ use manifests::mpd::{
 };
 use manifests::values::{FrameRate, IsoDuration, Ratio};
 
-use super::WrittenRepresentation;
+use super::write::WrittenRepresentation;
 
 /// `SegmentTemplate` of one representation: `@duration` when every segment but a shorter last
 /// one has the same duration and the first starts at 0, else a `SegmentTimeline`.

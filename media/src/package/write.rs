@@ -1,0 +1,252 @@
+//! Writing a package: every representation's init and media segments into a work directory,
+//! then the MPD and `package.json`, then an atomic swap into the asset directory (the old
+//! package moved aside and removed); work directories of interrupted runs are cleaned up.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use manifests::layout::{self, MediaKind};
+use tracing::{debug, info, warn};
+
+use super::plan::{frame_rate, frame_rate_string, plan, track_duration_secs, RepresentationPlan};
+use super::record::PackageRecord;
+use super::{asset_dir, PackageOptions, PackageReport, RepresentationReport};
+use crate::codec;
+use crate::fmp4;
+use crate::track::{CodecConfig, Track};
+
+/// Written files and measurements of one representation.
+pub(crate) struct WrittenRepresentation {
+    pub report: RepresentationReport,
+    /// Per segment: (start, duration) in the track timescale.
+    pub timeline: Vec<(u64, u64)>,
+    pub timescale: u32,
+    pub sar: Option<(u16, u16)>,
+    pub language: String,
+}
+
+/// Removes work directories (`.<asset>.tmp-<pid>-…`, `.old-`, `.ladder-`) left by packager
+/// runs of this asset whose process no longer exists (a crash or kill mid-run).
+pub(crate) fn remove_stale_work_dirs(root: &Path, asset: &str) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    let prefix = format!(".{asset}.");
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((kind, tail)) = rest.split_once('-') else {
+            continue;
+        };
+        if !matches!(kind, "tmp" | "old" | "ladder") {
+            continue;
+        }
+        let Some(pid) = tail.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive {
+            warn!(path = %e.path().display(), "removing work directory of an interrupted run");
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Removes a directory tree on drop unless disarmed.
+struct TempDirGuard(Option<PathBuf>);
+
+impl Drop for TempDirGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_dir_all(&p);
+        }
+    }
+}
+
+pub(super) fn package_with_record(
+    tracks: Vec<Track>,
+    opts: &PackageOptions,
+    mut record: PackageRecord,
+    progress: &ProgressBar,
+    start: Instant,
+) -> Result<PackageReport> {
+    let (plans, aligned) = plan(tracks, opts.segment_duration_secs)?;
+    let total_segments: u64 = plans.iter().map(|p| p.segments.len() as u64).sum();
+    progress.set_length(total_segments);
+    progress.set_position(0);
+    progress.set_message(format!("packaging {}", opts.asset));
+
+    fs::create_dir_all(&opts.content_root)
+        .with_context(|| format!("cannot create content root {}", opts.content_root.display()))?;
+    remove_stale_work_dirs(&opts.content_root, &opts.asset);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let tmp = opts.content_root.join(format!(
+        ".{}.tmp-{}-{nanos}",
+        opts.asset,
+        std::process::id()
+    ));
+    fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut guard = TempDirGuard(Some(tmp.clone()));
+
+    let mut written = Vec::with_capacity(plans.len());
+    for p in &plans {
+        written.push(write_representation(
+            &tmp,
+            p,
+            opts.segment_duration_secs,
+            progress,
+        )?);
+    }
+    // Presentation duration: the video's (audio usually runs a few ms longer because of
+    // encoder priming/padding; that must not announce a video segment that does not exist).
+    let has_video = plans.iter().any(|p| p.track.kind == MediaKind::Video);
+    let duration_secs = plans
+        .iter()
+        .filter(|p| !has_video || p.track.kind == MediaKind::Video)
+        .map(|p| track_duration_secs(&p.track))
+        .fold(0.0, f64::max);
+    let mpd = crate::package::mpd::build_mpd(
+        &written,
+        duration_secs,
+        opts.segment_duration_secs,
+        aligned,
+    )?;
+    fs::write(tmp.join(layout::MANIFEST_FILE), mpd).context("writing the MPD")?;
+
+    record.duration_secs = duration_secs;
+    record.representations = written.iter().map(|w| w.report.clone()).collect();
+    let json = serde_json::to_string_pretty(&record)?;
+    fs::write(tmp.join(layout::PACKAGE_RECORD_FILE), json + "\n")
+        .context("writing package.json")?;
+
+    // Swap into place: old asset (if any) aside, new one in, old one removed.
+    let dir = asset_dir(opts, &opts.asset);
+    let old = opts.content_root.join(format!(
+        ".{}.old-{}-{nanos}",
+        opts.asset,
+        std::process::id()
+    ));
+    let had_old = dir.exists();
+    if had_old {
+        fs::rename(&dir, &old).with_context(|| format!("cannot move aside {}", dir.display()))?;
+    }
+    if let Err(e) = fs::rename(&tmp, &dir) {
+        if had_old {
+            let _ = fs::rename(&old, &dir);
+        }
+        return Err(e)
+            .with_context(|| format!("cannot move the new package into {}", dir.display()));
+    }
+    guard.0 = None;
+    if had_old {
+        if let Err(e) = fs::remove_dir_all(&old) {
+            warn!(path = %old.display(), "cannot remove the previous package: {e}");
+        }
+    }
+    progress.finish_with_message(format!("packaged {}", opts.asset));
+    let elapsed = start.elapsed();
+    info!(asset_dir = %dir.display(), ?elapsed, segments = total_segments, "packaged");
+    Ok(PackageReport {
+        asset_dir: dir,
+        skipped: false,
+        elapsed,
+        duration_secs,
+        representations: record.representations,
+    })
+}
+
+fn write_representation(
+    root: &Path,
+    p: &RepresentationPlan,
+    segment_duration: f64,
+    progress: &ProgressBar,
+) -> Result<WrittenRepresentation> {
+    let t = &p.track;
+    fs::create_dir_all(root.join(&t.id))?;
+    let init = fmp4::init_segment(t).with_context(|| format!("track {}: init segment", t.id))?;
+    let init_path = root.join(layout::init_path(&t.id, t.kind));
+    fs::write(&init_path, &init).with_context(|| format!("writing {}", init_path.display()))?;
+    let mut bytes = init.len() as u64;
+    let mut bandwidth = 0f64;
+    let ts = t.timescale as f64;
+    let last = p.segments.len() - 1;
+    for (k, s) in p.segments.iter().enumerate() {
+        let number = layout::START_NUMBER + k as u64;
+        let seq = u32::try_from(number).context("too many segments")?;
+        let data = fmp4::media_segment(seq, s.base_decode_time, &t.samples[s.first..s.end]);
+        let path = root.join(layout::media_path(&t.id, number));
+        fs::write(&path, &data).with_context(|| format!("writing {}", path.display()))?;
+        bytes += data.len() as u64;
+        // A short final segment is rated over the nominal duration, as a player fetches it
+        // in (at most) that time too.
+        let mut secs = s.duration as f64 / ts;
+        if k == last && k > 0 {
+            secs = secs.max(segment_duration);
+        }
+        if secs > 0.0 {
+            bandwidth = bandwidth.max(data.len() as f64 * 8.0 / secs);
+        }
+        progress.inc(1);
+    }
+    let (codecs, width, height, frame_rate, sample_rate, channels, sar) = match &t.codec {
+        CodecConfig::Avc { sps, .. } => {
+            let info = codec::parse_sps(&sps[0])?;
+            (
+                codec::avc_codec_string(&sps[0])?,
+                Some(info.width),
+                Some(info.height),
+                frame_rate(t).map(frame_rate_string),
+                None,
+                None,
+                info.sample_aspect_ratio,
+            )
+        }
+        CodecConfig::Aac {
+            audio_specific_config,
+            sample_rate,
+            channels,
+        } => {
+            let asc = codec::parse_audio_specific_config(audio_specific_config)?;
+            let rate = asc.extension_sample_rate.unwrap_or(asc.sample_rate);
+            if rate != *sample_rate {
+                debug!(track = %t.id, asc = rate, declared = sample_rate, "sample rate from ASC differs from track");
+            }
+            (
+                asc.codec_string(),
+                None,
+                None,
+                None,
+                Some(rate),
+                Some(asc.channels().unwrap_or(*channels)),
+                None,
+            )
+        }
+    };
+    Ok(WrittenRepresentation {
+        report: RepresentationReport {
+            id: t.id.clone(),
+            kind: t.kind,
+            codecs,
+            bandwidth: bandwidth.ceil() as u64,
+            width,
+            height,
+            frame_rate,
+            sample_rate,
+            channels,
+            segments: p.segments.len() as u64,
+            bytes,
+        },
+        timeline: p.segments.iter().map(|s| (s.start, s.duration)).collect(),
+        timescale: t.timescale,
+        sar,
+        language: t.language.clone(),
+    })
+}
