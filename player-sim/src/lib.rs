@@ -37,17 +37,11 @@
 //! the request), and `swarm` will run many such players on a tokio runtime. The ABR objects,
 //! estimators, events, metrics and outputs are shared unchanged.
 //!
-//! # The live path ([`live`])
+//! # The live path
 //!
-//! [`live::play()`] is a real player (`dashcdn player play`): it enters through a
-//! [`live::Entry`] (an MPD URL — the redirector's 302 is followed — or a DNS lookup against the
-//! redirector), builds the video ladder from the MPD with nominal sizes (`@bandwidth ×
-//! duration`, as a real player must), and runs [`model::sabre::run_player`] over
-//! `live::http_net::HttpNetwork`: reqwest GETs whose response chunks pass a
-//! [`live::Shaper`] (a token bucket following a trace, optionally on an accelerated clock),
-//! wall-clock times × the clock scale, `idle` sleeping, the abandonment callback polled as
-//! chunks arrive. Events carry the real downloaded sizes; every HTTP request is recorded with
-//! the edge that served it (`X-Served-By`) and its `X-Cache`.
+//! The `player-live` crate is the real player (`dashcdn player play` and `swarm`): it runs
+//! [`model::sabre::run_player`] over HTTP through the CDN, with the same ABR objects,
+//! estimators, events, metrics and outputs as here.
 
 #![warn(missing_docs)]
 // The algorithms index ladders in loops written as in MODELS.md's pseudocode (and break out
@@ -58,7 +52,6 @@ pub mod abr;
 pub mod estimator;
 pub mod input;
 pub mod learn;
-pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod output;

@@ -334,8 +334,8 @@ fn dns_entry(
     name: &str,
     port: Option<u16>,
     path: String,
-) -> anyhow::Result<player_sim::live::Entry> {
-    Ok(player_sim::live::Entry::Dns {
+) -> anyhow::Result<player_live::Entry> {
+    Ok(player_live::Entry::Dns {
         server,
         name: name.to_string(),
         port: port.context("--dns needs --port (the edges' HTTP port)")?,
@@ -370,7 +370,7 @@ pub struct PlayArgs {
     path: String,
     /// ABR algorithm (any of `simulate --abr` except optimal). Default: bola-e (steps down
     /// through the ladder on a drop and back up as the buffer refills).
-    #[arg(long, default_value = player_sim::live::play::DEFAULT_ABR)]
+    #[arg(long, default_value = player_live::play::DEFAULT_ABR)]
     abr: String,
     /// Shape the downloads to this trace (Sabre JSON, Pensieve cooked or Mahimahi; looped).
     /// Without it the downloads are not shaped.
@@ -400,8 +400,8 @@ pub struct PlayArgs {
 }
 
 /// One line of the live request log of `player play` (see [`LOG_HEADER`]).
-fn fetch_line(f: &player_sim::live::SegmentFetch) -> String {
-    use player_sim::live::FetchKind;
+fn fetch_line(f: &player_live::SegmentFetch) -> String {
+    use player_live::FetchKind;
     let (what, rung) = match f.kind {
         FetchKind::Mpd => ("mpd".to_string(), "-".to_string()),
         FetchKind::Init => ("init".to_string(), f.quality.to_string()),
@@ -439,7 +439,7 @@ const LOG_HEADER: [&str; 8] = [
 ];
 
 fn play(a: PlayArgs) -> anyhow::Result<()> {
-    use player_sim::live::{self, Entry, PlayOptions, Shaper};
+    use player_live::{self as live, Entry, PlayOptions, Shaper};
     use std::sync::Arc;
 
     anyhow::ensure!(
@@ -539,7 +539,7 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_play(out: &std::path::Path, lp: &player_sim::live::LivePlayback) -> anyhow::Result<()> {
+fn write_play(out: &std::path::Path, lp: &player_live::LivePlayback) -> anyhow::Result<()> {
     use std::io::Write;
     std::fs::create_dir_all(out)?;
     std::fs::write(
@@ -553,7 +553,7 @@ fn write_play(out: &std::path::Path, lp: &player_sim::live::LivePlayback) -> any
         "kind,index,quality,bitrate_kbps,status,bytes,ms,ttfb_ms,at_ms,abandoned,edge,x_cache,url,error"
     )?;
     for f in &lp.fetches {
-        use player_sim::live::FetchKind;
+        use player_live::FetchKind;
         let kbps = match f.kind {
             FetchKind::Mpd => String::new(),
             FetchKind::AudioInit | FetchKind::Audio => {
@@ -660,7 +660,7 @@ pub struct SwarmArgs {
     #[arg(long)]
     no_audio: bool,
     /// ABR algorithm of every player (as `play --abr`).
-    #[arg(long, default_value = player_sim::live::play::DEFAULT_ABR)]
+    #[arg(long, default_value = player_live::play::DEFAULT_ABR)]
     abr: String,
     #[command(flatten)]
     session: SessionArgs,
@@ -695,8 +695,8 @@ pub struct SwarmArgs {
 }
 
 fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
-    use player_sim::live::swarm::{self, Arrival, SwarmConfig, TITLE_PLACEHOLDER};
-    use player_sim::live::Entry;
+    use player_live::swarm::{self, Arrival, SwarmConfig, TITLE_PLACEHOLDER};
+    use player_live::Entry;
     let titles: Vec<String> = match a.titles.parse::<usize>() {
         Ok(n) => (1..=n).map(|i| format!("t{i}")).collect(),
         Err(_) => a
@@ -773,7 +773,7 @@ fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
         rt.worker_threads(j.max(1));
     }
     let rt = rt.enable_all().build()?;
-    let client = player_sim::live::play::default_client()?;
+    let client = player_live::play::default_client()?;
     let report = swarm::run(&cfg, rt.handle(), &client);
     abr::plugin::close_idle(&[&cfg.abr]);
     let report = report?;

@@ -48,15 +48,15 @@ use serde::Serialize;
 
 use super::prom::Exposition;
 use super::{play, CacheStatus, Entry, FetchKind, LivePlayback, PlayFailed, PlayOptions, Shaper};
-use crate::input::{Period, Trace, TraceData};
-use crate::metrics::Metrics;
-use crate::session::SessionConfig;
-use crate::study::Stats;
+use player_sim::input::{Period, Trace, TraceData};
+use player_sim::metrics::Metrics;
+use player_sim::session::SessionConfig;
+use player_sim::study::Stats;
 
 /// The placeholder replaced by the title in the entry URL or DNS path.
 pub const TITLE_PLACEHOLDER: &str = "{title}";
 
-pub use crate::rng::SplitMix64;
+pub use player_sim::rng::SplitMix64;
 
 /// Zipf popularity over `n` ranked titles: P(rank k) ∝ 1 / k^s (k = 1..n; s = 0 is uniform).
 #[derive(Debug, Clone)]
@@ -1374,9 +1374,9 @@ pub fn write(dir: &Path, r: &SwarmReport) -> anyhow::Result<()> {
     }
     let what = swarm_caption(r);
     for ext in ["svg", "png"] {
-        crate::plot::plot_cdf(
+        player_sim::plot::plot_cdf(
             &dir.join(format!("cdf_qoe.{ext}")),
-            &crate::plot::Cdf {
+            &player_sim::plot::Cdf {
                 title: &format!("QoE CDF per player — {what}"),
                 x_desc: "QoE_lin per session: Σ bitrate (Mbps) − 4.3 × rebuffer (s) − \
                          |Δbitrate| (Mbps)",
@@ -1415,9 +1415,9 @@ pub fn write(dir: &Path, r: &SwarmReport) -> anyhow::Result<()> {
             })
             .collect();
         for ext in ["svg", "png"] {
-            crate::plot::plot_lines(
+            player_sim::plot::plot_lines(
                 &dir.join(format!("hit_ratio_over_time.{ext}")),
-                &crate::plot::Lines {
+                &player_sim::plot::Lines {
                     title: &format!("Cache hit ratio over time (players' X-Cache) — {what}"),
                     x_desc: "session time (s)",
                     y_desc: "hit ratio (hits / requests)",
@@ -1447,7 +1447,7 @@ fn swarm_caption(r: &SwarmReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::SegmentFetch;
+    use crate::SegmentFetch;
 
     #[test]
     fn zipf_frequencies_follow_the_law() {
@@ -1524,7 +1524,7 @@ mod tests {
             segments: Some(4),
             audio: true,
             abr: "bba".into(),
-            session: SessionConfig::for_model(crate::ModelKind::Generic),
+            session: SessionConfig::for_model(player_sim::ModelKind::Generic),
             seed,
             edge_metrics: vec![],
             origin_metrics: None,

@@ -28,7 +28,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use manifests::{BaseUrl, Mpd};
 use reqwest::Url;
 
-use crate::input::Ladder;
+use player_sim::input::Ladder;
 
 /// Where a live player enters the CDN.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! [`HttpNetwork`]: the [`Network`] of a real player — HTTP GETs with reqwest, every response
 //! chunk passed through a [`Shaper`], times measured on the wall clock × the clock scale.
 //!
-//! The player loop ([`crate::model::sabre::run_player`]) is synchronous; each HTTP step runs
+//! The player loop ([`player_sim::model::sabre::run_player`]) is synchronous; each HTTP step runs
 //! with `Handle::block_on` on the given tokio runtime, so this must be used from a plain
 //! thread, not from inside the runtime.
 //!
@@ -21,9 +21,9 @@ use tokio::runtime::Handle;
 use super::play::{CacheStatus, FetchHook, FetchKind, SegmentFetch};
 use super::resolve::MpdPlan;
 use super::shaper::Shaper;
-use crate::abr::{Download, Progress};
-use crate::model::sabre::{MIN_PROGRESS_BITS, MIN_PROGRESS_MS};
-use crate::model::{AbandonFn, Network, Request};
+use player_sim::abr::{Download, Progress};
+use player_sim::model::sabre::{MIN_PROGRESS_BITS, MIN_PROGRESS_MS};
+use player_sim::model::{AbandonFn, Network, Request};
 
 /// One finished (or abandoned) GET, before it is turned into a [`SegmentFetch`].
 struct Outcome {

@@ -22,7 +22,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::input::Trace;
+use player_sim::input::Trace;
 
 /// Default burst, in ms of the current trace rate.
 pub const DEFAULT_BURST_MS: f64 = 20.0;
@@ -283,7 +283,7 @@ impl Limited {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::{Period, TraceData};
+    use player_sim::input::{Period, TraceData};
     use std::sync::Arc;
 
     fn trace(p: &[(f64, f64)]) -> Trace {
@@ -306,7 +306,7 @@ mod tests {
         fn send_sync<T: Send + Sync>() {}
         send_sync::<Shaper>();
         send_sync::<Arc<Shaper>>();
-        send_sync::<crate::live::PlayOptions>();
+        send_sync::<crate::PlayOptions>();
     }
 
     #[test]

@@ -18,11 +18,11 @@ use tokio::runtime::Handle;
 use super::http_net::{fetch_mpd, HttpNetwork};
 use super::resolve::{Entry, MpdPlan};
 use super::shaper::Shaper;
-use crate::abr;
-use crate::metrics::{self, Metrics, QoeOptions};
-use crate::model::sabre::run_player;
-use crate::model::ModelKind;
-use crate::session::{Playback, SessionConfig};
+use player_sim::abr;
+use player_sim::metrics::{self, Metrics, QoeOptions};
+use player_sim::model::sabre::run_player;
+use player_sim::model::ModelKind;
+use player_sim::session::{Playback, SessionConfig};
 
 /// The ABR a live player uses unless told otherwise: BOLA-E (buffer-based with the
 /// insufficient-buffer rule and its own abandonment). It steps down through the ladder when

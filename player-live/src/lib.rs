@@ -1,0 +1,49 @@
+//! # player-live — real players through the CDN (`dashcdn player play` and `swarm`)
+//!
+//! The simulator's ABR algorithms and Sabre-style player loop ([`player_sim`]), playing over
+//! real HTTP against the origin, the edges and the redirector instead of a trace model. One
+//! player is [`play()`]; [`swarm`] runs many of them and compares what the players saw with
+//! the servers' own counters.
+//!
+//! Data flow of one playback:
+//!
+//! ```text
+//! resolve                     fetch with shaping              session                 metrics / report
+//! Entry ─▶ MPD URL ─▶ MPD ─▶  HttpNetwork: reqwest GET  ─▶    run_player + ABR   ─▶    LivePlayback: events,
+//! (URL, 302 followed,  │      chunks through a Shaper         (player_sim's loop,      QoE Metrics, every
+//!  or DNS to the       │      (token bucket on a trace,        nominal sizes from      request (SegmentFetch
+//!  redirector)         │      accelerated clock), audio        @bandwidth × duration)  with X-Served-By and
+//!                      ▼      beside the video                                         X-Cache)
+//!                  MpdPlan: ladder, segment URLs, BaseURL alternatives, audio
+//! ```
+//!
+//! and of a swarm: seed ─▶ workload (Zipf titles, arrivals, trace offsets) ─▶ scrape the
+//! servers' `/metrics` ─▶ one [`play()`] per player on its own thread at its arrival time
+//! (shared runtime, client and optional bottleneck shaper) ─▶ scrape again ─▶ report
+//! (per-edge hit ratios from both sides, origin offload, QoE distribution) ─▶ table, JSON,
+//! CSV and plots.
+//!
+//! * [`resolve`] — [`Entry`]: the MPD URL (the redirector's 302 is followed) or a DNS lookup
+//!   against the redirector; the MPD → video ladder (nominal sizes) and segment URLs with
+//!   BaseURL alternatives ([`MpdPlan`]).
+//! * [`shaper`] — [`Shaper`]: a token bucket on the response stream following a trace, with
+//!   an accelerated clock; one `Arc<Shaper>` can be shared as a common bottleneck.
+//! * [`http_net`] — `HttpNetwork`: [`player_sim::model::Network`] over reqwest + the shaper.
+//! * [`play`](mod@play) — [`play()`](play::play): one blocking playback, recording every HTTP
+//!   request with the edge that served it and its `X-Cache`.
+//! * [`swarm`] — many players arriving over time (Zipf titles, per-player traces or a shared
+//!   bottleneck), with per-edge hit ratios from the edges' own `/metrics` ([`prom`]) beside
+//!   the players' `X-Cache` counts, origin offload and the QoE distribution.
+
+pub mod http_net;
+pub mod play;
+pub mod prom;
+pub mod resolve;
+pub mod shaper;
+pub mod swarm;
+
+pub use play::{
+    play, CacheStatus, FetchHook, FetchKind, LivePlayback, PlayFailed, PlayOptions, SegmentFetch,
+};
+pub use resolve::{AudioPlan, Entry, MpdPlan};
+pub use shaper::Shaper;
