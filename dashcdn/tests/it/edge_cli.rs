@@ -1,12 +1,11 @@
 //! `dashcdn edge` as a real process: `--help`, TOML config with flag overrides, the
 //! `listening on http://ADDR` line, and size-flag validation.
 
-use crate::edge_common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use edge_common::*;
+use test_support::content::{file, make_content};
+use test_support::http::{client, warm};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dashcdn");
 
@@ -51,7 +50,7 @@ fn help_explains_every_flag() {
 async fn edge_process_serves_through_with_config_and_flags() {
     let dir = tempfile::tempdir().unwrap();
     let root = make_content(dir.path());
-    let o = origin(&root).await;
+    let o = test_support::origin::start(&root, |_| {}).await;
     let cfg = dir.path().join("edge.toml");
     std::fs::write(
         &cfg,

@@ -2,12 +2,8 @@
 //! module per former test file.
 
 mod common;
-mod edge_common;
 mod default_content;
-mod edge_cache;
 mod edge_cli;
-mod edge_parent;
-mod edge_resilience;
 mod player_play;
 mod player_plugin;
 mod player_study;

@@ -2,11 +2,9 @@
 //! origin down (stale served, uncached fails fast, fresh again when it is back), an
 //! upstream that never answers (504), and the disk tier across restarts and corruption.
 
-use crate::edge_common;
-
 use std::time::{Duration, Instant};
 
-use edge_common::*;
+use crate::common::*;
 
 const MPD: &str = "/default/manifest.mpd";
 const SEG: &str = "/default/v144/4.m4s";
@@ -58,7 +56,7 @@ async fn expired_mpd_is_revalidated_with_a_304() {
 async fn origin_down_serves_stale_and_fails_fast_then_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let root = make_content(dir.path());
-    let short = |c: &mut origin::OriginConfig| {
+    let short = |c: &mut OriginConfig| {
         c.segment_max_age_secs = 1;
         c.mpd_max_age_secs = 1;
     };

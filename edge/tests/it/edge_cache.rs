@@ -1,12 +1,10 @@
 //! Edge integration tests against a real origin: pull-through, coalescing, ranges,
 //! memory budget, purge, prefetch and request-smuggling safety.
 
-use crate::edge_common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use edge_common::*;
+use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SEG: &str = "/default/v720/3.m4s";

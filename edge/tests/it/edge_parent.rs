@@ -3,13 +3,11 @@
 //! a second leaf is served from the mid-tier's cache, and the leaf falls back to the
 //! origin (only) when the parent cannot be connected to.
 
-use crate::edge_common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use edge::{EdgeConfig, RunningEdge};
-use edge_common::*;
 
 const SEG: &str = "/default/v720/5.m4s";
 const SEG2: &str = "/default/v144/6.m4s";

@@ -1,0 +1,52 @@
+//! Shared helpers of the edge integration tests: the synthetic content, the real origin and
+//! the HTTP helpers come from `test_support` (re-exported here under the names the tests
+//! use); this module adds a real edge (`edge::bind`) on loopback and `/metrics` sampling.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use edge::{EdgeConfig, RunningEdge};
+
+pub use test_support::content::{file, make_content, SEGMENTS};
+pub use test_support::http::{client, get, warm};
+pub use test_support::origin::{gets as origin_gets, gets_with as origin_gets_with};
+pub use test_support::origin::{OriginConfig, RunningOrigin};
+
+/// Starts an origin on `listen` serving `root`, with `tweak` applied to its config.
+pub async fn origin_at(
+    root: &Path,
+    listen: SocketAddr,
+    tweak: impl FnOnce(&mut OriginConfig),
+) -> RunningOrigin {
+    test_support::origin::start_at(root, listen, tweak).await
+}
+
+/// Starts an origin on 127.0.0.1:0.
+pub async fn origin(root: &Path) -> RunningOrigin {
+    test_support::origin::start(root, |_| {}).await
+}
+
+/// Starts an edge on 127.0.0.3:0 in front of `upstream` with `tweak` applied.
+pub async fn edge(upstream: SocketAddr, tweak: impl FnOnce(&mut EdgeConfig)) -> RunningEdge {
+    let mut c = EdgeConfig::new(format!("http://{upstream}"), "127.0.0.3:0".parse().unwrap());
+    c.id = "test-edge".into();
+    c.mem = edge::ByteSize(64 << 20);
+    c.connect_timeout_ms = 1_000;
+    c.upstream_timeout_ms = 3_000;
+    tweak(&mut c);
+    edge::bind(c).await.unwrap()
+}
+
+/// Reads one metric sample from the edge's `/metrics`.
+pub async fn metric(c: &reqwest::Client, e: &RunningEdge, series: &str) -> f64 {
+    let text = c
+        .get(format!("{}/metrics", e.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    edge::metrics::sample(&text, series).unwrap_or(0.0)
+}
