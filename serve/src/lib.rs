@@ -31,7 +31,9 @@ pub mod listener;
 pub mod metrics;
 pub mod path;
 pub mod prom;
+pub mod server;
 pub mod wire;
 
 pub use class::CacheClass;
 pub use listener::{shutdown_signal, CountingListener};
+pub use server::{bind, Bound, Server, ServerError, ServerOptions, Timeouts};

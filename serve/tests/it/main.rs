@@ -1,0 +1,3 @@
+//! Integration tests of the serve crate (one test binary; one module per former file).
+
+mod server;
