@@ -1,4 +1,4 @@
-//! Administrative endpoints: `PURGE` (single object or prefix) and small response helpers.
+//! Administrative endpoint: `PURGE` (single object or prefix).
 //!
 //! `PURGE /path` removes one object (and its query variants); `PURGE /prefix/*` or any
 //! `PURGE` with an `X-Purge-Prefix: /prefix/` header removes every object whose key
@@ -6,29 +6,17 @@
 //! no token configured → `403` (purge disabled); no or malformed credentials → `401`;
 //! a wrong token → `403`.
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use http::header::{self, HeaderValue};
 use http::StatusCode;
 
-use crate::server::EdgeState;
+use crate::key::CacheKey;
+use crate::response::text;
+use crate::state::EdgeState;
 
 /// Header carrying a purge prefix.
 pub const PURGE_PREFIX_HEADER: &str = "x-purge-prefix";
-
-/// A small `text/plain`, `no-store` response.
-pub fn text(status: StatusCode, body: &str) -> Response {
-    let mut res = Response::new(Body::from(body.to_owned()));
-    *res.status_mut() = status;
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
 
 /// Constant-time comparison (the token must not leak through timing).
 fn same(a: &[u8], b: &[u8]) -> bool {
@@ -105,13 +93,13 @@ pub async fn purge(state: EdgeState, req: Request) -> Response {
         state.blocking(&clean, |c, k| c.remove_prefix(k)).await
     } else {
         let Some(raw) = exact else { unreachable!() };
-        let key = match crate::handler::cache_key(&raw, None, false) {
-            Ok((k, _, _)) => k,
+        let key = match CacheKey::from_request(&raw, None, false) {
+            Ok(k) => k,
             Err(s) => return text(s, "bad purge path\n"),
         };
-        let one = usize::from(state.blocking(&key, |c, k| c.remove(k)).await);
+        let one = usize::from(state.blocking(key.as_str(), |c, k| c.remove(k)).await);
         let variants = state
-            .blocking(&format!("{key}?"), |c, k| c.remove_prefix(k))
+            .blocking(&key.variants_prefix(), |c, k| c.remove_prefix(k))
             .await;
         one + variants
     };

@@ -212,32 +212,6 @@ impl EdgeConfig {
     }
 }
 
-/// Configuration and startup errors.
-#[derive(Debug, thiserror::Error)]
-pub enum EdgeError {
-    /// An upstream or parent URL is not an absolute `http(s)://host[:port]` URL.
-    #[error("invalid upstream URL {0:?}: {1}")]
-    BadUpstream(String, String),
-    /// The cache could not be opened (disk directory unusable, ...).
-    #[error("cannot open the cache: {0}")]
-    Cache(String),
-    /// The HTTP client could not be built.
-    #[error("cannot build the upstream HTTP client: {0}")]
-    Client(String),
-    /// Binding the listen address failed.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The configured address.
-        addr: SocketAddr,
-        /// Underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The server task failed.
-    #[error("edge server failed: {0}")]
-    Server(String),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

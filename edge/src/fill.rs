@@ -13,17 +13,17 @@
 //! - a failure with nothing to fall back on → [`FillWriter::abort`] with the status the
 //!   waiters should answer (`502`/`504`).
 
-use std::sync::atomic::Ordering;
-use std::time::SystemTime;
-
 use bytes::Bytes;
 use cache::FillWriter;
 use futures::{FutureExt, StreamExt};
 use http::{header, HeaderMap, StatusCode};
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use crate::freshness::{self, Policy};
 use crate::head::{is_dropped_header, Outcome, StoredHead};
-use crate::server::EdgeState;
+use crate::key::CacheKey;
+use crate::state::EdgeState;
 use crate::upstream::{Conditional, UpstreamError};
 
 /// Largest batch of already-received upstream chunks pushed to the waiters at once.
@@ -55,12 +55,8 @@ pub enum Purpose {
 /// What to fetch and what is already stored.
 #[derive(Debug, Clone)]
 pub struct FillJob {
-    /// Cache key.
-    pub key: String,
-    /// Normalized request path (starts with `/`).
-    pub path: String,
-    /// Query forwarded upstream (only with `cache_query`).
-    pub query: Option<String>,
+    /// What to fetch (its path and query) and store it under.
+    pub key: CacheKey,
     /// The stored copy, if any (to revalidate, or to fall back on).
     pub cached: Option<(StoredHead, Bytes)>,
     /// Why the fill runs.
@@ -85,17 +81,17 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
     }
     m.upstream_requests.inc();
     let generation = inner.purge_generation.load(Ordering::Acquire);
-    let request_time = SystemTime::now();
+    let request_time = state.now();
     let res = inner
         .upstream
-        .get(&job.path, job.query.as_deref(), &cond)
+        .get(job.key.path(), job.key.query(), &cond)
         .await;
     let res = match res {
         Ok(r) => r,
         Err(e) => {
             m.upstream_errors.inc();
-            if let Some((h, b)) = usable_on_error(&job) {
-                tracing::warn!(key = job.key, error = %e, "upstream failed, serving stale");
+            if let Some((h, b)) = usable_on_error(&job, state.now()) {
+                tracing::warn!(key = %job.key, error = %e, "upstream failed, serving stale");
                 serve_stored(writer, h, b, Outcome::Stale);
             } else {
                 writer.abort(e.abort_reason());
@@ -104,7 +100,7 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
         }
     };
     let status = res.status();
-    let response_time = SystemTime::now();
+    let response_time = state.now();
 
     if status == StatusCode::NOT_MODIFIED {
         if let Some((mut h, body)) = job.cached.clone() {
@@ -113,27 +109,33 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
                 res.headers(),
                 request_time,
                 response_time,
-                &job.path,
                 &state,
+                &job.key,
             );
             let meta = h.encode();
-            let key = job.key.clone();
-            let m2 = meta.clone();
-            state.blocking(&key, move |c, k| c.update_meta(k, m2)).await;
+            state
+                .blocking(job.key.as_str(), move |c, k| c.update_meta(k, meta))
+                .await;
             serve_stored(writer, h, body, Outcome::Revalidated);
             return Some(status);
         }
     }
     if status.is_server_error() {
-        if let Some((h, b)) = usable_on_error(&job) {
+        if let Some((h, b)) = usable_on_error(&job, state.now()) {
             m.upstream_errors.inc();
-            tracing::warn!(key = job.key, %status, "upstream error status, serving stale");
+            tracing::warn!(key = %job.key, %status, "upstream error status, serving stale");
             serve_stored(writer, h, b, Outcome::Stale);
             return Some(status);
         }
     }
 
-    let policy = Policy::from_response(status, res.headers(), &job.path, &inner.defaults);
+    let policy = Policy::from_response(
+        status,
+        res.headers(),
+        job.key.path(),
+        &inner.defaults,
+        response_time,
+    );
     let mut headers = HeaderMap::with_capacity(res.headers().len());
     for (name, value) in res.headers() {
         if !is_dropped_header(name) {
@@ -189,15 +191,15 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
             Ok(None) => break,
             Ok(Some(Err(e))) => {
                 m.upstream_errors.inc();
-                let e = UpstreamError::Other(format!("body: {e:#}"));
-                tracing::warn!(key = job.key, error = %e, "upstream body failed");
+                let e = UpstreamError::Body(e);
+                tracing::warn!(key = %job.key, error = %e, "upstream body failed");
                 writer.abort(e.abort_reason());
                 return None;
             }
             Err(_) => {
                 m.upstream_errors.inc();
-                let e = UpstreamError::Timeout("body stalled".into());
-                tracing::warn!(key = job.key, error = %e, "upstream body stalled");
+                let e = UpstreamError::BodyStalled;
+                tracing::warn!(key = %job.key, error = %e, "upstream body stalled");
                 writer.abort(e.abort_reason());
                 return None;
             }
@@ -205,17 +207,17 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
     }
     if head.body_len.is_some_and(|l| l != received) {
         m.upstream_errors.inc();
-        writer.abort(UpstreamError::Other("truncated body".into()).abort_reason());
+        writer.abort(UpstreamError::Truncated.abort_reason());
         return None;
     }
     if head.storable {
         // finish() keeps the fill joinable until the insert has landed (see cache::fill)
         let entry = writer.finish();
         if inner.purge_generation.load(Ordering::Acquire) != generation {
-            tracing::debug!(key = job.key, "purge during fill: not stored");
+            tracing::debug!(key = %job.key, "purge during fill: not stored");
         } else if !state.insert(&job.key, entry).await {
             tracing::debug!(
-                key = job.key,
+                key = %job.key,
                 "object not stored (too large for the budget?)"
             );
         }
@@ -223,17 +225,17 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
         let _ = writer.finish_and_release();
         if job.cached.is_some() {
             // the stored copy is gone or no longer cacheable upstream
-            state.blocking(&job.key, |c, k| c.remove(k)).await;
+            state.blocking(job.key.as_str(), |c, k| c.remove(k)).await;
         }
     }
-    tracing::debug!(key = job.key, %status, bytes = received, purpose = ?job.purpose, "fill done");
+    tracing::debug!(key = %job.key, %status, bytes = received, purpose = ?job.purpose, "fill done");
     Some(status)
 }
 
-/// The stored copy if it may be served because the upstream failed.
-fn usable_on_error(job: &FillJob) -> Option<(StoredHead, Bytes)> {
+/// The stored copy if it may be served at `now` because the upstream failed.
+fn usable_on_error(job: &FillJob, now: SystemTime) -> Option<(StoredHead, Bytes)> {
     let (h, b) = job.cached.as_ref()?;
-    let age = freshness::current_age(h.initial_age, h.response_time_ms, SystemTime::now());
+    let age = freshness::current_age(h.initial_age, h.response_time_ms, now);
     h.policy
         .usable_on_error(age)
         .then(|| (h.clone(), b.clone()))
@@ -260,8 +262,8 @@ fn refresh(
     not_modified: &HeaderMap,
     request_time: SystemTime,
     response_time: SystemTime,
-    path: &str,
     state: &EdgeState,
+    key: &CacheKey,
 ) {
     for name in not_modified.keys() {
         if is_dropped_header(name) || *name == header::CONTENT_TYPE {
@@ -274,8 +276,13 @@ fn refresh(
     }
     h.response_time_ms = freshness::unix_ms(response_time);
     h.initial_age = freshness::initial_age(not_modified, request_time, response_time);
-    if let Some(p) = Policy::from_response(StatusCode::OK, &h.headers, path, &state.inner.defaults)
-    {
+    if let Some(p) = Policy::from_response(
+        StatusCode::OK,
+        &h.headers,
+        key.path(),
+        &state.inner.defaults,
+        response_time,
+    ) {
         h.policy = p;
     }
 }

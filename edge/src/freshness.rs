@@ -152,8 +152,9 @@ pub enum State {
 }
 
 impl Policy {
-    /// Decides whether a response with `status` and `headers` to a GET for `path` may be
-    /// stored, and if so, its [`Policy`]. Returns `None` for responses a shared cache
+    /// Decides whether a response with `status` and `headers` to a GET for `path`, received
+    /// at `received` (stands in for a missing `Date`), may be stored, and if so, its
+    /// [`Policy`]. Returns `None` for responses a shared cache
     /// must not store: `no-store`, `private`, `Set-Cookie`, `Vary` on anything but
     /// `Accept-Encoding`/`Origin` (the edge forwards neither), and any status other than
     /// `200`.
@@ -162,6 +163,7 @@ impl Policy {
         headers: &HeaderMap,
         path: &str,
         defaults: &Defaults,
+        received: SystemTime,
     ) -> Option<Policy> {
         if status != StatusCode::OK {
             return None;
@@ -183,7 +185,7 @@ impl Policy {
         let lifetime = cc
             .s_maxage
             .or(cc.max_age)
-            .or_else(|| expires_lifetime(headers))
+            .or_else(|| expires_lifetime(headers, received))
             .unwrap_or_else(|| {
                 match CacheClass::of(path) {
                     CacheClass::Segment => defaults.segment_ttl,
@@ -227,8 +229,9 @@ impl Policy {
     }
 }
 
-/// Lifetime from `Expires - Date` (RFC 9111 §4.2.1); an invalid `Expires` means 0.
-fn expires_lifetime(headers: &HeaderMap) -> Option<u64> {
+/// Lifetime from `Expires - Date` (RFC 9111 §4.2.1), with the time the response was
+/// `received` for a missing `Date` (RFC 9110 §6.6.1); an invalid `Expires` means 0.
+fn expires_lifetime(headers: &HeaderMap, received: SystemTime) -> Option<u64> {
     let expires = headers.get(header::EXPIRES)?;
     let Some(expires) = expires
         .to_str()
@@ -237,7 +240,7 @@ fn expires_lifetime(headers: &HeaderMap) -> Option<u64> {
     else {
         return Some(0);
     };
-    let date = header_date(headers, header::DATE).unwrap_or_else(SystemTime::now);
+    let date = header_date(headers, header::DATE).unwrap_or(received);
     Some(
         expires
             .duration_since(date)
@@ -301,7 +304,13 @@ mod tests {
     const MPD: &str = "default/manifest.mpd";
 
     fn policy(pairs: &[(header::HeaderName, &str)], path: &str) -> Option<Policy> {
-        Policy::from_response(StatusCode::OK, &hm(pairs), path, &Defaults::default())
+        Policy::from_response(
+            StatusCode::OK,
+            &hm(pairs),
+            path,
+            &Defaults::default(),
+            SystemTime::now(),
+        )
     }
 
     #[test]
@@ -351,6 +360,18 @@ mod tests {
         // invalid Expires = already expired
         let p = policy(&[(header::EXPIRES, "0")], SEG).unwrap();
         assert_eq!(p.lifetime, 0);
+        // no Date: Expires counts from the time the response was received
+        let received = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let exp = httpdate::fmt_http_date(received + Duration::from_secs(30));
+        let p = Policy::from_response(
+            StatusCode::OK,
+            &hm(&[(header::EXPIRES, &exp)]),
+            SEG,
+            &Defaults::default(),
+            received,
+        )
+        .unwrap();
+        assert_eq!(p.lifetime, 30);
     }
 
     #[test]
@@ -380,7 +401,8 @@ mod tests {
                 StatusCode::NOT_FOUND,
                 &HeaderMap::new(),
                 SEG,
-                &Defaults::default()
+                &Defaults::default(),
+                SystemTime::now()
             ),
             None
         );

@@ -6,39 +6,57 @@
 //! the same time, streaming the body to all of them while it arrives.
 //!
 //! ## How a request flows
-//! 1. [`metrics::track`] times the request; [`origin::http::cors`] answers preflights;
-//!    the `finalize` layer adds CORS, `Access-Control-Expose-Headers` and `X-Served-By`.
+//! 1. [`server`]: [`metrics::track`] times the request; [`origin::http::cors`] answers
+//!    preflights; the `finalize` layer adds CORS, `Access-Control-Expose-Headers` and
+//!    `X-Served-By`.
 //! 2. [`handler::handle`]: URI/header size limits (`414`/`431`), `Via` loop check (`508`),
 //!    method dispatch (`GET`/`HEAD`, `PURGE` → [`admin`], else `405`).
-//! 3. The raw path goes through [`origin::path::sanitize`] (`400`/`404` before anything
-//!    is fetched); the cache key is the normalized path (plus the query with `cache_query`).
-//! 4. Lookup (memory, then disk on the blocking pool). [`freshness`] classifies the stored
-//!    copy by its age: fresh → `HIT`; within stale-while-revalidate → `STALE` plus a
+//! 3. [`key`]: the raw path goes through [`origin::path::sanitize`] (`400`/`404` before
+//!    anything is fetched); the [`CacheKey`] is the normalized path (plus the query with
+//!    `cache_query`).
+//! 4. Lookup in the [`EdgeState`] ([`state`]: memory, then disk on the blocking pool).
+//!    [`freshness`] classifies the stored copy by its age on the edge's [`Clock`]
+//!    ([`clock`]): fresh → `HIT`; within stale-while-revalidate → `STALE` plus a
 //!    background refresh; otherwise it is revalidated.
 //! 5. Miss or revalidation: [`cache::FillLocks::acquire`]. The leader spawns a
 //!    [`fill`] task that owns the upstream fetch ([`upstream`], configured base URL + path
 //!    only) and pushes into the `FillWriter`; every client, the leader's included, is a
-//!    `FillReader` that streams chunks as they arrive. The task stores the object at the
-//!    end, or refreshes it on a `304`, or hands out the stale copy when the upstream is down
-//!    (stale-if-error), or aborts with `502`/`504`.
-//! 6. The response applies client conditionals (`304`/`412`) and `Range` (`206`/`416`),
-//!    and carries `Age`, `X-Cache: HIT|MISS|STALE|REVALIDATED` and `Via`.
+//!    `FillReader` that streams chunks as they arrive. The task stores the object (its
+//!    [`head`] in the entry's meta) at the end, or refreshes it on a `304`, or hands out the
+//!    stale copy when the upstream is down (stale-if-error), or aborts with `502`/`504`.
+//! 6. [`response`]: client conditionals (`304`/`412`) and `Range` (`206`/`416`) are
+//!    applied, and the answer carries `Age`, `X-Cache: HIT|MISS|STALE|REVALIDATED` and
+//!    `Via`.
 //! 7. With `prefetch = N`, a media-segment request also fills the next N segments
 //!    ([`prefetch`]).
 //!
+//! The modules depend on each other in that order only, without cycles: `server` →
+//! `handler` → `admin`/`prefetch` → `response` → `fill` → `state` → `upstream` →
+//! `config`/`head` → `freshness`, plus the leaves `key`, `clock`, `metrics` and `error`.
+//!
 //! ## Entry points
-//! [`bind`] (background server, returns [`RunningEdge`]), [`router`], [`EdgeConfig`].
+//! [`bind`] (background server, returns [`RunningEdge`]), [`bind_with_clock`], [`router`],
+//! [`EdgeConfig`], [`EdgeState`].
 
 pub mod admin;
+pub mod clock;
 pub mod config;
+pub mod error;
 pub mod fill;
 pub mod freshness;
 pub mod handler;
 pub mod head;
+pub mod key;
 pub mod metrics;
 pub mod prefetch;
+pub mod response;
 pub mod server;
+pub mod state;
 pub mod upstream;
 
-pub use config::{ByteSize, EdgeConfig, EdgeError, EvictionPolicy};
-pub use server::{bind, router, EdgeState, RunningEdge};
+pub use clock::Clock;
+pub use config::{ByteSize, EdgeConfig, EvictionPolicy};
+pub use error::EdgeError;
+pub use key::CacheKey;
+pub use server::{bind, bind_with_clock, router, RunningEdge};
+pub use state::EdgeState;

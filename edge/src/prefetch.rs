@@ -8,7 +8,8 @@
 use cache::Acquire;
 
 use crate::fill::{self, FillJob, Purpose};
-use crate::server::EdgeState;
+use crate::key::CacheKey;
+use crate::state::EdgeState;
 
 /// The paths of the `n` media segments after the one at `path`, or `None` if `path` is
 /// not a media segment.
@@ -34,17 +35,16 @@ pub fn maybe_start(state: &EdgeState, path: &str) {
     let state = state.clone();
     tokio::spawn(async move {
         for p in paths {
-            if state.lookup(&p).await.is_some() {
+            let key = CacheKey::from_normalized_path(p);
+            if state.lookup(&key).await.is_some() {
                 continue;
             }
-            let Acquire::Leader(writer) = state.inner.locks.acquire(&p) else {
+            let Acquire::Leader(writer) = state.inner.locks.acquire(key.as_str()) else {
                 continue; // already being fetched
             };
             state.inner.metrics.prefetches.inc();
             let job = FillJob {
-                key: p.clone(),
-                path: p.clone(),
-                query: None,
+                key,
                 cached: None,
                 purpose: Purpose::Prefetch,
             };

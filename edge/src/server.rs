@@ -1,148 +1,30 @@
-//! Edge state, router assembly, binding and graceful shutdown.
+//! Router assembly (`/healthz`, `/metrics`, the cache handler and the layers every
+//! response goes through), binding and graceful shutdown.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use bytes::Bytes;
-use cache::{Cache, CacheConfig, DiskConfig, Entry, FillLocks};
 use http::header::{self, HeaderValue};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{EdgeConfig, EdgeError, EvictionPolicy};
-use crate::freshness::Defaults;
-use crate::head::StoredHead;
-use crate::metrics::{self, Metrics};
-use crate::upstream::Upstream;
-use crate::{admin, handler};
+use crate::clock::Clock;
+use crate::config::EdgeConfig;
+use crate::error::EdgeError;
+use crate::handler;
+use crate::metrics;
+use crate::response::text;
+use crate::state::EdgeState;
 
 /// `Access-Control-Expose-Headers` of the edge: the origin's list plus the cache headers.
 pub const EXPOSE_HEADERS: &str =
     "Date, Content-Length, Content-Range, ETag, Last-Modified, Age, X-Cache, X-Served-By";
-
-/// Shared, cheaply clonable state of one edge.
-#[derive(Clone)]
-pub struct EdgeState {
-    pub(crate) inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub config: EdgeConfig,
-    pub upstream: Upstream,
-    pub cache: Arc<Cache>,
-    pub locks: FillLocks,
-    pub metrics: Arc<Metrics>,
-    pub defaults: Defaults,
-    pub served_by: HeaderValue,
-    pub via: HeaderValue,
-    pub disk: bool,
-    /// Bumped by every PURGE; a fill that started before a purge does not store its object.
-    pub purge_generation: std::sync::atomic::AtomicU64,
-}
-
-impl std::fmt::Debug for EdgeState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EdgeState")
-            .field("id", &self.inner.config.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl EdgeState {
-    /// Validates the configuration, opens the cache (memory and optional disk tier) and
-    /// builds the upstream client. No socket is opened.
-    pub fn new(config: EdgeConfig) -> Result<EdgeState, EdgeError> {
-        let upstream = Upstream::new(&config)?;
-        let cache = Cache::open(CacheConfig {
-            mem_bytes: config.mem.0,
-            disk: config.disk.as_ref().map(|dir| DiskConfig {
-                dir: dir.clone(),
-                max_bytes: config.disk_size.0,
-            }),
-            policy: match config.policy {
-                EvictionPolicy::S3fifo => cache::Policy::S3Fifo,
-                EvictionPolicy::Lru => cache::Policy::Lru,
-            },
-        })
-        .map_err(|e| EdgeError::Cache(e.to_string()))?;
-        let served_by = HeaderValue::from_str(&config.id)
-            .map_err(|_| EdgeError::Server(format!("invalid edge id {:?}", config.id)))?;
-        let via = HeaderValue::from_str(&format!("1.1 {}", config.id))
-            .map_err(|_| EdgeError::Server(format!("invalid edge id {:?}", config.id)))?;
-        Ok(EdgeState {
-            inner: Arc::new(Inner {
-                locks: FillLocks::new(Duration::from_millis(config.fill_wait_timeout_ms)),
-                defaults: config.freshness_defaults(),
-                disk: config.disk.is_some(),
-                purge_generation: std::sync::atomic::AtomicU64::new(0),
-                cache: Arc::new(cache),
-                metrics: Arc::new(Metrics::new()),
-                upstream,
-                served_by,
-                via,
-                config,
-            }),
-        })
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &EdgeConfig {
-        &self.inner.config
-    }
-
-    /// The metrics.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.inner.metrics
-    }
-
-    /// The storage (both tiers).
-    pub fn cache(&self) -> &Arc<Cache> {
-        &self.inner.cache
-    }
-
-    /// Looks `key` up in memory, then on disk (on the blocking pool when a disk tier is
-    /// configured). An entry whose head cannot be decoded is removed and reported missing.
-    pub async fn lookup(&self, key: &str) -> Option<(StoredHead, Bytes)> {
-        let entry = self.blocking(key, |c, k| c.get(k)).await?;
-        match StoredHead::decode(&entry.meta) {
-            Some(h) => Some((h, entry.body)),
-            None => {
-                tracing::warn!(key, "undecodable cache entry removed");
-                self.blocking(key, |c, k| c.remove(k)).await;
-                None
-            }
-        }
-    }
-
-    /// Stores an entry (on the blocking pool with a disk tier).
-    pub(crate) async fn insert(&self, key: &str, entry: Entry) -> bool {
-        self.blocking(key, move |c, k| c.insert(k, entry)).await
-    }
-
-    /// Runs a cache operation, on the blocking pool when it may touch the disk.
-    pub(crate) async fn blocking<T: Send + Default + 'static>(
-        &self,
-        key: &str,
-        f: impl FnOnce(&Cache, &str) -> T + Send + 'static,
-    ) -> T {
-        if self.inner.disk {
-            let cache = self.inner.cache.clone();
-            let key = key.to_owned();
-            tokio::task::spawn_blocking(move || f(&cache, &key))
-                .await
-                .unwrap_or_default()
-        } else {
-            f(&self.inner.cache, key)
-        }
-    }
-}
 
 /// The complete HTTP application: `/healthz`, `/metrics`, everything else (GET, HEAD,
 /// PURGE) to the cache handler; CORS on every response, `X-Served-By`, metrics.
@@ -174,7 +56,7 @@ async fn finalize(State(state): State<EdgeState>, mut res: Response) -> Response
 }
 
 async fn healthz() -> Response {
-    admin::text(http::StatusCode::OK, "ok\n")
+    text(http::StatusCode::OK, "ok\n")
 }
 
 async fn metrics_text(State(state): State<EdgeState>) -> Response {
@@ -214,14 +96,14 @@ impl RunningEdge {
     }
 
     /// Shuts down and waits up to `grace` for open connections, then aborts them.
-    pub async fn stop(self, grace: Duration) -> anyhow::Result<()> {
+    pub async fn stop(self, grace: Duration) -> Result<(), EdgeError> {
         self.token.cancel();
         let abort = self.task.abort_handle();
         match tokio::time::timeout(grace, self.task).await {
             Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(EdgeError::Server(e.to_string()).into()),
+            Ok(Ok(Err(e))) => Err(EdgeError::Server(e)),
             Ok(Err(e)) if e.is_cancelled() => Ok(()),
-            Ok(Err(e)) => Err(EdgeError::Server(e.to_string()).into()),
+            Ok(Err(e)) => Err(EdgeError::Task(e)),
             Err(_) => {
                 abort.abort();
                 Ok(())
@@ -235,7 +117,15 @@ impl RunningEdge {
 /// An edge left at the default id ("edge") names itself after its bound address instead
 /// (`edge-127.0.0.3-8081`), so two tiers started without `--id` don't mistake each other's
 /// `Via` for a forwarding loop.
-pub async fn bind(mut config: EdgeConfig) -> anyhow::Result<RunningEdge> {
+pub async fn bind(config: EdgeConfig) -> Result<RunningEdge, EdgeError> {
+    bind_with_clock(config, Clock::system()).await
+}
+
+/// [`bind`] with the clock of the edge's freshness decisions (see [`Clock`]).
+pub async fn bind_with_clock(
+    mut config: EdgeConfig,
+    clock: Clock,
+) -> Result<RunningEdge, EdgeError> {
     let addr = config.listen;
     let listener = TcpListener::bind(addr)
         .await
@@ -246,7 +136,7 @@ pub async fn bind(mut config: EdgeConfig) -> anyhow::Result<RunningEdge> {
     if config.id.is_empty() || config.id == EdgeConfig::default().id {
         config.id = unique_default_id(local_addr);
     }
-    let state = EdgeState::new(config)?;
+    let state = EdgeState::with_clock(config, clock)?;
     let token = CancellationToken::new();
     let listener =
         origin::server::CountingListener::new(listener, state.metrics().open_connections.clone());

@@ -11,27 +11,44 @@ use std::time::Duration;
 use http::{header, HeaderValue, StatusCode};
 use reqwest::Url;
 
-use crate::config::{EdgeConfig, EdgeError};
+use crate::config::EdgeConfig;
+use crate::error::{BadUrl, EdgeError};
 
-/// Why an upstream request failed before a response head arrived.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why an upstream fetch failed: before its response head arrived, or while its body was
+/// streaming. The message (after the status) is what waiting clients read in the `502`/`504`
+/// body.
+#[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     /// Could not connect (refused, unreachable, connect timeout): answered `502`.
     #[error("upstream unreachable: {0}")]
-    Connect(String),
-    /// No response head within the configured time: answered `504`.
+    Connect(#[source] reqwest::Error),
+    /// The client reported a timeout: answered `504`.
     #[error("upstream timed out: {0}")]
-    Timeout(String),
-    /// Any other failure (protocol error, ...): answered `502`.
+    TimedOut(#[source] reqwest::Error),
+    /// No response head within the configured time: answered `504`.
+    #[error("upstream timed out: no response head within {0:?}")]
+    NoHead(Duration),
+    /// The body stopped arriving for longer than the idle timeout: answered `504`.
+    #[error("upstream timed out: body stalled")]
+    BodyStalled,
+    /// Any other failure of the request (protocol error, ...): answered `502`.
     #[error("upstream failed: {0}")]
-    Other(String),
+    Request(#[source] reqwest::Error),
+    /// The body broke off with an error: answered `502`.
+    #[error("upstream failed: body: {0}")]
+    Body(#[source] reqwest::Error),
+    /// The body ended before its `Content-Length`: answered `502`.
+    #[error("upstream failed: truncated body")]
+    Truncated,
 }
 
 impl UpstreamError {
     /// The status a client gets when nothing stale can be served instead.
     pub fn status(&self) -> StatusCode {
         match self {
-            UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::TimedOut(_) | UpstreamError::NoHead(_) | UpstreamError::BodyStalled => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -42,13 +59,12 @@ impl UpstreamError {
     }
 
     fn from_reqwest(e: reqwest::Error) -> UpstreamError {
-        let msg = format!("{e:#}");
         if e.is_timeout() {
-            UpstreamError::Timeout(msg)
+            UpstreamError::TimedOut(e)
         } else if e.is_connect() {
-            UpstreamError::Connect(msg)
+            UpstreamError::Connect(e)
         } else {
-            UpstreamError::Other(msg)
+            UpstreamError::Request(e)
         }
     }
 }
@@ -85,16 +101,19 @@ pub struct Upstream {
 
 /// Checks that `url` is an absolute http(s) URL without query, fragment or credentials.
 fn parse_base(url: &str) -> Result<Url, EdgeError> {
-    let bad = |why: &str| EdgeError::BadUpstream(url.to_owned(), why.to_owned());
-    let u = Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    let bad = |reason: BadUrl| EdgeError::BadUpstream {
+        url: url.to_owned(),
+        reason,
+    };
+    let u = Url::parse(url).map_err(|e| bad(BadUrl::Parse(e)))?;
     if !matches!(u.scheme(), "http" | "https") {
-        return Err(bad("scheme must be http or https"));
+        return Err(bad(BadUrl::Scheme));
     }
     if u.host_str().is_none() {
-        return Err(bad("no host"));
+        return Err(bad(BadUrl::NoHost));
     }
     if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
-        return Err(bad("no query, fragment or credentials allowed"));
+        return Err(bad(BadUrl::Extras));
     }
     Ok(u)
 }
@@ -116,7 +135,7 @@ impl Upstream {
             .pool_max_idle_per_host(256)
             .user_agent(concat!("dashcdn-edge/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| EdgeError::Client(e.to_string()))?;
+            .map_err(EdgeError::Client)?;
         let via = HeaderValue::from_str(&format!("1.1 {}", config.id))
             .unwrap_or_else(|_| HeaderValue::from_static("1.1 dashcdn-edge"));
         Ok(Upstream {
@@ -169,15 +188,13 @@ impl Upstream {
                     }
                 }
                 Err(_) => {
-                    last = Some(UpstreamError::Timeout(format!(
-                        "no response head within {:?}",
-                        self.head_timeout
-                    )));
+                    last = Some(UpstreamError::NoHead(self.head_timeout));
                     break;
                 }
             }
         }
-        Err(last.unwrap_or_else(|| UpstreamError::Other("no upstream configured".into())))
+        // `bases` always holds the origin, so the loop ran at least once
+        Err(last.unwrap_or(UpstreamError::NoHead(self.head_timeout)))
     }
 }
 
@@ -217,16 +234,25 @@ mod tests {
 
     #[test]
     fn abort_reasons() {
-        let e = UpstreamError::Timeout("x".into());
+        let e = UpstreamError::NoHead(Duration::from_millis(500));
         assert_eq!(
             status_of_abort_reason(&e.abort_reason()),
             StatusCode::GATEWAY_TIMEOUT
         );
-        let e = UpstreamError::Connect("x".into());
+        let e = UpstreamError::Truncated;
         assert_eq!(
             status_of_abort_reason(&e.abort_reason()),
             StatusCode::BAD_GATEWAY
         );
         assert_eq!(status_of_abort_reason("junk"), StatusCode::BAD_GATEWAY);
+        // the messages waiting clients read
+        assert_eq!(
+            UpstreamError::NoHead(Duration::from_millis(500)).abort_reason(),
+            "504 upstream timed out: no response head within 500ms"
+        );
+        assert_eq!(
+            UpstreamError::BodyStalled.abort_reason(),
+            "504 upstream timed out: body stalled"
+        );
     }
 }

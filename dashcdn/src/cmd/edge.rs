@@ -135,6 +135,6 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
         println!("listening on http://{}", running.local_addr());
         origin::server::shutdown_signal().await;
         tracing::info!("shutting down");
-        running.stop(Duration::from_secs(5)).await
+        Ok(running.stop(Duration::from_secs(5)).await?)
     })
 }

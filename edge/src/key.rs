@@ -1,0 +1,142 @@
+//! The cache key: what one stored object is filed under, and what its fill fetches.
+//!
+//! A [`CacheKey`] is built from the raw request target once, before anything is looked up
+//! or fetched:
+//!
+//! - the **normalized path** from [`origin::path::sanitize`] (percent-decoded; dot segments,
+//!   encoded slashes, empty segments and hidden names refused with `400`/`404`), so every
+//!   spelling of one file (`/default/v%37/1.m4s`, `/default/v7/1.m4s`) is one object and no
+//!   request can name anything outside the content tree;
+//! - **the query only when `cache_query` is on** (`/a.m4s?token=1`). DASH segments do not
+//!   depend on the query, and players and CDNs append session tokens and cache busters to
+//!   it; keying on it by default would store one copy per viewer. With `cache_query` the
+//!   query becomes part of the key *and* is forwarded upstream, so a stored object always
+//!   answers exactly the request that filled it.
+//!
+//! The upstream request is built from the same parts ([`CacheKey::path`],
+//! [`CacheKey::query`]), never from the raw request, so the key and the fetched object
+//! cannot disagree. `PURGE /path` removes the key without query and all its query variants
+//! ([`CacheKey::variants_prefix`]).
+
+use std::fmt;
+
+use http::StatusCode;
+
+/// Key of one cached object: the normalized path, plus `?query` with `cache_query` (see the
+/// module docs for why).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    /// `path` or `path?query`, the string the [`cache`] stores it under.
+    key: String,
+    /// Length of the path part of `key`.
+    path_len: usize,
+}
+
+impl CacheKey {
+    /// The key of a request for `raw_path` (as received, percent-encoded) with `query`.
+    /// The query is kept only when `cache_query` is true (and it is not empty). Fails with
+    /// the status to answer when the path is refused by [`origin::path::sanitize`].
+    pub fn from_request(
+        raw_path: &str,
+        query: Option<&str>,
+        cache_query: bool,
+    ) -> Result<CacheKey, StatusCode> {
+        let safe = origin::path::sanitize(raw_path).map_err(|e| e.status())?;
+        let mut key = safe.to_string();
+        let path_len = key.len();
+        if let Some(q) = query.filter(|q| cache_query && !q.is_empty()) {
+            key.push('?');
+            key.push_str(q);
+        }
+        Ok(CacheKey { key, path_len })
+    }
+
+    /// The key of a path that is already normalized (as produced by
+    /// [`CacheKey::from_request`]; e.g. the next segments prefetch derives from one), without
+    /// a query.
+    pub(crate) fn from_normalized_path(path: String) -> CacheKey {
+        CacheKey {
+            path_len: path.len(),
+            key: path,
+        }
+    }
+
+    /// The whole key (`path` or `path?query`).
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+
+    /// The normalized path (starts with `/`), which is what is fetched upstream.
+    pub fn path(&self) -> &str {
+        &self.key[..self.path_len]
+    }
+
+    /// The query forwarded upstream (only with `cache_query`).
+    pub fn query(&self) -> Option<&str> {
+        self.key.get(self.path_len + 1..)
+    }
+
+    /// The prefix every query variant of this key's path starts with (`path?`).
+    pub fn variants_prefix(&self) -> String {
+        format!("{}?", self.path())
+    }
+}
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(k: &CacheKey) -> (&str, &str, Option<&str>) {
+        (k.as_str(), k.path(), k.query())
+    }
+
+    #[test]
+    fn keys() {
+        let k = CacheKey::from_request("/default/v720/1.m4s", Some("a=1"), false).unwrap();
+        assert_eq!(
+            parts(&k),
+            ("/default/v720/1.m4s", "/default/v720/1.m4s", None)
+        );
+        let k = CacheKey::from_request("/default/v720/1.m4s", Some("a=1"), true).unwrap();
+        assert_eq!(
+            parts(&k),
+            (
+                "/default/v720/1.m4s?a=1",
+                "/default/v720/1.m4s",
+                Some("a=1")
+            )
+        );
+        assert_eq!(k.variants_prefix(), "/default/v720/1.m4s?");
+        let k = CacheKey::from_request("/default/v720/1.m4s", Some(""), true).unwrap();
+        assert_eq!(k.query(), None);
+        assert_eq!(
+            CacheKey::from_request("/default/v%37/1.m4s", None, false)
+                .unwrap()
+                .as_str(),
+            "/default/v7/1.m4s"
+        );
+        assert_eq!(
+            CacheKey::from_request("/../etc/passwd", None, false),
+            Err(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            CacheKey::from_request("/a/%2e%2e/b", None, false),
+            Err(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            CacheKey::from_request("/.git/x", None, false),
+            Err(StatusCode::NOT_FOUND)
+        );
+        let p = CacheKey::from_normalized_path("/default/v720/2.m4s".into());
+        assert_eq!(
+            parts(&p),
+            ("/default/v720/2.m4s", "/default/v720/2.m4s", None)
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! [`EdgeState`]: everything one edge shares between its requests and fill tasks — the
+//! configuration, the storage, the fill locks, the upstream client, the metrics, the
+//! [`Clock`] of every freshness decision and the purge generation — and the cache
+//! operations on it (memory first, the disk tier on the blocking pool).
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use cache::{Cache, CacheConfig, DiskConfig, Entry, FillLocks};
+use http::header::HeaderValue;
+
+use crate::clock::Clock;
+use crate::config::{EdgeConfig, EvictionPolicy};
+use crate::error::EdgeError;
+use crate::freshness::Defaults;
+use crate::head::StoredHead;
+use crate::key::CacheKey;
+use crate::metrics::Metrics;
+use crate::upstream::Upstream;
+
+/// Shared, cheaply clonable state of one edge.
+#[derive(Clone)]
+pub struct EdgeState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub config: EdgeConfig,
+    pub upstream: Upstream,
+    pub cache: Arc<Cache>,
+    pub locks: FillLocks,
+    pub metrics: Arc<Metrics>,
+    pub defaults: Defaults,
+    pub clock: Clock,
+    pub served_by: HeaderValue,
+    pub via: HeaderValue,
+    pub disk: bool,
+    /// Bumped by every PURGE; a fill that started before a purge does not store its object.
+    pub purge_generation: AtomicU64,
+}
+
+impl std::fmt::Debug for EdgeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeState")
+            .field("id", &self.inner.config.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EdgeState {
+    /// Validates the configuration, opens the cache (memory and optional disk tier) and
+    /// builds the upstream client. No socket is opened. Freshness follows the wall clock.
+    pub fn new(config: EdgeConfig) -> Result<EdgeState, EdgeError> {
+        EdgeState::with_clock(config, Clock::system())
+    }
+
+    /// [`EdgeState::new`] with the clock freshness and ages are computed with (tests pass
+    /// [`Clock::following_tokio`] to move time with `tokio::time::advance`).
+    pub fn with_clock(config: EdgeConfig, clock: Clock) -> Result<EdgeState, EdgeError> {
+        let upstream = Upstream::new(&config)?;
+        let cache = Cache::open(CacheConfig {
+            mem_bytes: config.mem.0,
+            disk: config.disk.as_ref().map(|dir| DiskConfig {
+                dir: dir.clone(),
+                max_bytes: config.disk_size.0,
+            }),
+            policy: match config.policy {
+                EvictionPolicy::S3fifo => cache::Policy::S3Fifo,
+                EvictionPolicy::Lru => cache::Policy::Lru,
+            },
+        })?;
+        let bad_id = |source| EdgeError::BadId {
+            id: config.id.clone(),
+            source,
+        };
+        let served_by = HeaderValue::from_str(&config.id).map_err(bad_id)?;
+        let via = HeaderValue::from_str(&format!("1.1 {}", config.id)).map_err(bad_id)?;
+        Ok(EdgeState {
+            inner: Arc::new(Inner {
+                locks: FillLocks::new(Duration::from_millis(config.fill_wait_timeout_ms)),
+                defaults: config.freshness_defaults(),
+                disk: config.disk.is_some(),
+                purge_generation: AtomicU64::new(0),
+                cache: Arc::new(cache),
+                metrics: Arc::new(Metrics::new()),
+                clock,
+                upstream,
+                served_by,
+                via,
+                config,
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EdgeConfig {
+        &self.inner.config
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// The storage (both tiers).
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.inner.cache
+    }
+
+    /// The clock of every freshness and age decision.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// The current time by [`EdgeState::clock`].
+    pub(crate) fn now(&self) -> SystemTime {
+        self.inner.clock.now()
+    }
+
+    /// Looks `key` up in memory, then on disk (on the blocking pool when a disk tier is
+    /// configured). An entry whose head cannot be decoded is removed and reported missing.
+    pub async fn lookup(&self, key: &CacheKey) -> Option<(StoredHead, Bytes)> {
+        let entry = self.blocking(key.as_str(), |c, k| c.get(k)).await?;
+        match StoredHead::decode(&entry.meta) {
+            Some(h) => Some((h, entry.body)),
+            None => {
+                tracing::warn!(key = key.as_str(), "undecodable cache entry removed");
+                self.blocking(key.as_str(), |c, k| c.remove(k)).await;
+                None
+            }
+        }
+    }
+
+    /// Stores an entry (on the blocking pool with a disk tier).
+    pub(crate) async fn insert(&self, key: &CacheKey, entry: Entry) -> bool {
+        self.blocking(key.as_str(), move |c, k| c.insert(k, entry))
+            .await
+    }
+
+    /// Runs a cache operation on a key or key prefix, on the blocking pool when it may
+    /// touch the disk.
+    pub(crate) async fn blocking<T: Send + Default + 'static>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&Cache, &str) -> T + Send + 'static,
+    ) -> T {
+        if self.inner.disk {
+            let cache = self.inner.cache.clone();
+            let key = key.to_owned();
+            tokio::task::spawn_blocking(move || f(&cache, &key))
+                .await
+                .unwrap_or_default()
+        } else {
+            f(&self.inner.cache, key)
+        }
+    }
+}
