@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, ensure, Context, Result};
+use crate::error::{ensure, Context, PackageError, Result};
 use indicatif::ProgressBar;
 use manifests::layout::MediaKind;
 use tracing::{debug, info};
@@ -39,9 +39,9 @@ fn which(name: &str) -> Option<PathBuf> {
 /// Paths of `ffmpeg` and `ffprobe`, or an error saying how to install them.
 pub fn find_ffmpeg() -> Result<(PathBuf, PathBuf)> {
     let hint = "install it (Debian/Ubuntu: `apt-get install ffmpeg`) and make sure it is on PATH";
-    let ffmpeg = which("ffmpeg").with_context(|| format!("`ffmpeg` not found on PATH: {hint}"))?;
-    let ffprobe =
-        which("ffprobe").with_context(|| format!("`ffprobe` not found on PATH: {hint}"))?;
+    let missing = |tool: &str| PackageError::Tool(format!("`{tool}` not found on PATH: {hint}"));
+    let ffmpeg = which("ffmpeg").ok_or_else(|| missing("ffmpeg"))?;
+    let ffprobe = which("ffprobe").ok_or_else(|| missing("ffprobe"))?;
     Ok((ffmpeg, ffprobe))
 }
 
@@ -73,11 +73,11 @@ fn probe(ffprobe: &Path, input: &Path) -> Result<Probe> {
         .output()
         .with_context(|| format!("running {}", ffprobe.display()))?;
     if !out.status.success() {
-        bail!(
+        return Err(PackageError::Tool(format!(
             "{} is not a media file ffmpeg can read: {}",
             input.display(),
             String::from_utf8_lossy(&out.stderr).trim()
-        );
+        )));
     }
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).context("parsing ffprobe output")?;
@@ -253,7 +253,9 @@ pub fn package_ladder(
             .with_context(|| format!("reading the transcoded rung {}", r.id))?
             .into_iter()
             .find(|t| t.kind == MediaKind::Video)
-            .with_context(|| format!("rung {}: ffmpeg produced no video", r.id))?;
+            .ok_or_else(|| {
+                PackageError::Tool(format!("rung {}: ffmpeg produced no video", r.id))
+            })?;
         t.id = r.id.clone();
         tracks.push(t);
     }
@@ -262,7 +264,7 @@ pub fn package_ladder(
             .context("reading the transcoded audio")?
             .into_iter()
             .find(|t| t.kind == MediaKind::Audio)
-            .context("ffmpeg produced no audio")?;
+            .ok_or_else(|| PackageError::Tool("ffmpeg produced no audio".into()))?;
         a.id = synth::AUDIO_ID.to_string();
         tracks.push(a);
     }
@@ -286,7 +288,10 @@ fn run_ffmpeg(mut cmd: Command, duration_secs: Option<f64>, progress: &ProgressB
         .stderr(Stdio::piped())
         .spawn()
         .context("starting ffmpeg")?;
-    let mut stderr = child.stderr.take().context("ffmpeg stderr")?;
+    let mut stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| PackageError::Tool("ffmpeg stderr".into()))?;
     let err_reader = std::thread::spawn(move || {
         let mut s = String::new();
         let _ = stderr.read_to_string(&mut s);
@@ -313,7 +318,10 @@ fn run_ffmpeg(mut cmd: Command, duration_secs: Option<f64>, progress: &ProgressB
     let status = child.wait().context("waiting for ffmpeg")?;
     let stderr = err_reader.join().unwrap_or_default();
     if !status.success() {
-        bail!("ffmpeg failed ({status}): {}", stderr.trim());
+        return Err(PackageError::Tool(format!(
+            "ffmpeg failed ({status}): {}",
+            stderr.trim()
+        )));
     }
     Ok(())
 }

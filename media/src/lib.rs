@@ -8,8 +8,11 @@
 
 pub mod codec;
 pub mod demux;
+mod error;
 pub mod fmp4;
 pub mod ladder;
 pub mod package;
 pub mod synth;
 pub mod track;
+pub use codec::MediaError;
+pub use error::PackageError;

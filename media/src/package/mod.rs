@@ -13,7 +13,7 @@ mod write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context, Result};
+use crate::error::{ensure, Context, Result};
 use indicatif::ProgressBar;
 use manifests::layout::{self, MediaKind};
 use serde::{Deserialize, Serialize};

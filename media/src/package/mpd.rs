@@ -1,7 +1,7 @@
 //! Builds the asset's MPD from what was actually written (every value measured or parsed
 //! from the bitstream) with the `manifests` model.
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use manifests::layout::{self, MediaKind};
 use manifests::mpd::{
     AdaptationSet, Descriptor, Mpd, Period, Representation, SegmentTemplate, SegmentTimeline,
@@ -20,7 +20,10 @@ fn segment_template(w: &WrittenRepresentation, presentation_secs: f64) -> Result
         timescale: Some(w.timescale),
         initialization: Some(layout::init_template(w.report.kind)),
         media: Some(layout::media_template()),
-        start_number: Some(u32::try_from(layout::START_NUMBER)?),
+        start_number: Some(
+            u32::try_from(layout::START_NUMBER)
+                .context("start number too large for @startNumber")?,
+        ),
         ..Default::default()
     };
     let tl = &w.timeline;

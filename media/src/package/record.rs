@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{ensure, Context, Result};
+use crate::error::{ensure, Context, Result};
 use manifests::layout;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info};

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use indicatif::ProgressBar;
 use manifests::layout::{self, MediaKind};
 use tracing::{debug, info, warn};

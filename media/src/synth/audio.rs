@@ -1,7 +1,7 @@
 //! The audio track: a quiet 440 Hz tone with a 1 kHz beep at every whole second, encoded
 //! to raw AAC-LC frames with fdk-aac, encoder delay trimmed so sample 0 is media time 0.
 
-use anyhow::{anyhow, ensure};
+use crate::error::{PackageError, Result};
 use fdk_aac::enc::{AudioObjectType, BitRate, ChannelMode, Encoder, EncoderParams, Transport};
 use manifests::layout::MediaKind;
 
@@ -60,8 +60,8 @@ fn to_i16(x: f64) -> i16 {
 
 /// Encodes `duration_secs` of the signal: ceil(duration × 48000 / 1024) frames (so the audio
 /// covers the whole video; it may be up to one frame longer).
-pub(crate) fn encode_audio(duration_secs: u32) -> anyhow::Result<Track> {
-    let fdk = |e| anyhow!("fdk-aac: {e}");
+pub(crate) fn encode_audio(duration_secs: u32) -> Result<Track> {
+    let fdk = |e| PackageError::Encoder(format!("fdk-aac: {e}"));
     let encoder = Encoder::new(EncoderParams {
         bit_rate: BitRate::Cbr(AUDIO_BITRATE_BPS),
         sample_rate: AUDIO_SAMPLE_RATE,
@@ -71,13 +71,18 @@ pub(crate) fn encode_audio(duration_secs: u32) -> anyhow::Result<Track> {
     })
     .map_err(fdk)?;
     let info = encoder.info().map_err(fdk)?;
-    ensure!(
-        info.frameLength == AAC_FRAME_SAMPLES,
-        "fdk-aac: unexpected frame length {}",
-        info.frameLength
-    );
+    if info.frameLength != AAC_FRAME_SAMPLES {
+        return Err(PackageError::Encoder(format!(
+            "fdk-aac: unexpected frame length {}",
+            info.frameLength
+        )));
+    }
     let asc = info.confBuf[..info.confSize as usize].to_vec();
-    ensure!(asc.len() >= 2, "fdk-aac returned no AudioSpecificConfig");
+    if asc.len() < 2 {
+        return Err(PackageError::Encoder(
+            "fdk-aac returned no AudioSpecificConfig".into(),
+        ));
+    }
 
     // Pre-roll so that the encoder delay becomes a whole number of frames, then drop them.
     let frame = u64::from(AAC_FRAME_SAMPLES);
@@ -96,7 +101,11 @@ pub(crate) fn encode_audio(duration_secs: u32) -> anyhow::Result<Track> {
     let mut calls = 0;
     while (frames.len() as u64) < wanted + drop_frames {
         calls += 1;
-        ensure!(calls <= max_calls, "fdk-aac produced too few frames");
+        if calls > max_calls {
+            return Err(PackageError::Encoder(
+                "fdk-aac produced too few frames".into(),
+            ));
+        }
         if pcm.is_empty() {
             for _ in 0..frame {
                 let s = to_i16(signal(next_input));

@@ -31,7 +31,7 @@ mod tests;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use anyhow::{bail, ensure};
+use crate::error::{bail, ensure, Result};
 
 use crate::track::Track;
 
@@ -113,7 +113,7 @@ pub fn video_timescale(fps: u32) -> u32 {
 
 /// Distance between IDR frames in frames; errors unless `keyframe_interval_secs × fps` is a
 /// positive whole number.
-pub fn keyframe_interval_frames(opts: &SynthOptions) -> anyhow::Result<u32> {
+pub fn keyframe_interval_frames(opts: &SynthOptions) -> Result<u32> {
     let exact = opts.keyframe_interval_secs * f64::from(opts.fps);
     let frames = exact.round();
     ensure!(
@@ -130,7 +130,7 @@ pub fn frame_count(opts: &SynthOptions) -> u64 {
     u64::from(opts.duration_secs) * u64::from(opts.fps)
 }
 
-fn validate(opts: &SynthOptions) -> anyhow::Result<()> {
+fn validate(opts: &SynthOptions) -> Result<()> {
     ensure!(opts.fps > 0 && opts.fps <= 240, "fps must be 1..=240");
     ensure!(opts.duration_secs > 0, "duration must be positive");
     ensure!(
@@ -153,10 +153,7 @@ fn validate(opts: &SynthOptions) -> anyhow::Result<()> {
 /// `opts.audio`. `progress` gets its length set to the total number of video frames and is
 /// incremented once per encoded frame. Deterministic: the same options give byte-identical
 /// tracks.
-pub fn generate(
-    opts: &SynthOptions,
-    progress: &indicatif::ProgressBar,
-) -> anyhow::Result<Vec<Track>> {
+pub fn generate(opts: &SynthOptions, progress: &indicatif::ProgressBar) -> Result<Vec<Track>> {
     validate(opts)?;
     progress.set_length(frame_count(opts) * opts.rungs.len() as u64);
 
@@ -169,7 +166,7 @@ pub fn generate(
     if opts.audio {
         jobs.push(None);
     }
-    let results: Vec<Mutex<Option<anyhow::Result<Track>>>> =
+    let results: Vec<Mutex<Option<Result<Track>>>> =
         (0..jobs.len()).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
@@ -196,7 +193,7 @@ pub fn generate(
         }
     });
 
-    let mut by_job: Vec<Option<anyhow::Result<Track>>> = results
+    let mut by_job: Vec<Option<Result<Track>>> = results
         .into_iter()
         .map(|m| m.into_inner().expect("result slot"))
         .collect();

@@ -1,7 +1,7 @@
 //! H.264 encoding of the test pattern with openh264 (Constrained Baseline, CBR-ish rate
 //! control, IDR exactly every keyframe interval), converted to AVCC samples.
 
-use anyhow::{bail, ensure, Context};
+use crate::error::{ensure, Context, PackageError, Result};
 use indicatif::ProgressBar;
 use manifests::layout::MediaKind;
 use openh264::encoder::{
@@ -36,7 +36,7 @@ pub(crate) fn encode_rung(
     opts: &SynthOptions,
     rung: &Rung,
     progress: &ProgressBar,
-) -> anyhow::Result<Track> {
+) -> Result<Track> {
     let (width, height) = (rung.width as usize, rung.height as usize);
     ensure!(
         width >= 16 && height >= 16 && width & 1 == 0 && height & 1 == 0,
@@ -108,13 +108,13 @@ pub(crate) fn encode_rung(
             }
         }
         if data.is_empty() || bitstream.frame_type() == FrameType::Skip {
-            bail!(
+            return Err(PackageError::Encoder(format!(
                 "rung {}: openh264 skipped frame {index} although frame skipping is disabled",
                 rung.id
-            );
+            )));
         }
         if has_idr != want_idr {
-            bail!(
+            return Err(PackageError::Encoder(format!(
                 "rung {}: frame {index} is {}an IDR frame, expected {}",
                 rung.id,
                 if has_idr { "" } else { "not " },
@@ -123,7 +123,7 @@ pub(crate) fn encode_rung(
                 } else {
                     "a P frame"
                 }
-            );
+            )));
         }
         samples.push(Sample {
             data,
@@ -135,7 +135,10 @@ pub(crate) fn encode_rung(
     }
 
     let (Some(sps), Some(pps)) = (sps, pps) else {
-        bail!("rung {}: openh264 produced no SPS/PPS", rung.id);
+        return Err(PackageError::Encoder(format!(
+            "rung {}: openh264 produced no SPS/PPS",
+            rung.id
+        )));
     };
     Ok(Track {
         id: rung.id.clone(),
@@ -185,11 +188,15 @@ fn keep_parameter_set(
     nal: &[u8],
     what: &str,
     rung: &str,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     match slot {
         None => *slot = Some(nal.to_vec()),
         Some(prev) if prev.as_slice() == nal => {}
-        Some(_) => bail!("rung {rung}: openh264 changed the {what} mid-stream"),
+        Some(_) => {
+            return Err(PackageError::Encoder(format!(
+                "rung {rung}: openh264 changed the {what} mid-stream"
+            )))
+        }
     }
     Ok(())
 }

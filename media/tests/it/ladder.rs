@@ -107,7 +107,9 @@ fn ladder_errors_are_clear() {
     common::require_ffmpeg();
     let err = format!(
         "{:#}",
-        package_ladder(&junk, &default_rungs(), &opts, &ProgressBar::hidden()).unwrap_err()
+        anyhow::Error::from(
+            package_ladder(&junk, &default_rungs(), &opts, &ProgressBar::hidden()).unwrap_err()
+        )
     );
     assert!(err.contains("not a media file"), "{err}");
     assert!(!root.join("junk").exists());

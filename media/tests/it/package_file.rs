@@ -94,7 +94,7 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
     std::fs::write(&text, "this is a text file, not a movie\n".repeat(10)).unwrap();
     let err = format!(
         "{:#}",
-        package_file(&text, &opts, &ProgressBar::hidden()).unwrap_err()
+        anyhow::Error::from(package_file(&text, &opts, &ProgressBar::hidden()).unwrap_err())
     );
     assert!(err.contains("not an MP4"), "{err}");
     assert!(!root.join("notes").exists());
@@ -105,7 +105,7 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
     std::fs::write(&cut, &data[..data.len() * 6 / 10]).unwrap();
     let err = format!(
         "{:#}",
-        package_file(&cut, &opts, &ProgressBar::hidden()).unwrap_err()
+        anyhow::Error::from(package_file(&cut, &opts, &ProgressBar::hidden()).unwrap_err())
     );
     assert!(err.contains("truncated"), "{err}");
     assert!(!root.join("cut").exists());
@@ -126,7 +126,7 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
     std::fs::write(&cut2, &data[..data.len() * 6 / 10]).unwrap();
     let err = format!(
         "{:#}",
-        package_file(&cut2, &opts, &ProgressBar::hidden()).unwrap_err()
+        anyhow::Error::from(package_file(&cut2, &opts, &ProgressBar::hidden()).unwrap_err())
     );
     assert!(err.contains("truncated"), "{err}");
     assert!(!root.join("cut2").exists());
@@ -144,7 +144,7 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
     ]);
     let err = format!(
         "{:#}",
-        package_file(&frag, &opts, &ProgressBar::hidden()).unwrap_err()
+        anyhow::Error::from(package_file(&frag, &opts, &ProgressBar::hidden()).unwrap_err())
     );
     assert!(err.contains("fragmented"), "{err}");
 
