@@ -85,7 +85,7 @@ pub async fn purge(state: EdgeState, req: Request) -> Response {
         let clean = if prefix == "/" {
             "/".to_owned()
         } else {
-            match origin::path::sanitize(&prefix) {
+            match serve::path::sanitize(&prefix) {
                 Ok(p) => p.to_string(),
                 Err(e) => return text(e.status(), "bad purge prefix\n"),
             }

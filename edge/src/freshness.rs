@@ -3,7 +3,7 @@
 //! - [`CacheControl::parse`] reads the response directives the edge acts on.
 //! - [`Policy::from_response`] decides whether a response may be stored and for how
 //!   long it is fresh (`s-maxage` > `max-age` > `Expires - Date` > a configured default
-//!   per [`origin::server::CacheClass`]), plus its stale-while-revalidate and
+//!   per [`serve::CacheClass`]), plus its stale-while-revalidate and
 //!   stale-if-error windows.
 //! - [`Policy::state`] classifies a stored response by its current age.
 //! - [`initial_age`] / [`current_age`] implement the age calculation of RFC 9111 §4.2.3.
@@ -11,7 +11,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{header, HeaderMap, StatusCode};
-use origin::server::CacheClass;
+use serve::CacheClass;
 
 /// The `Cache-Control` response directives the edge understands. Unknown directives are
 /// ignored; a directive with an unparseable argument is treated as absent (except

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use cache::{Acquire, FillError};
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
+use serve::wire::CacheStatus;
 
 use crate::admin;
 use crate::fill::{self, FillJob, Purpose};
@@ -98,12 +99,12 @@ async fn serve(state: EdgeState, req: Request) -> Response {
         match freshness_now(&state, &head) {
             Freshness::Fresh => {
                 m.hits.inc();
-                return response::from_stored(&state, &ctx.req, head, body, "HIT");
+                return response::from_stored(&state, &ctx.req, head, body, CacheStatus::Hit);
             }
             Freshness::StaleWhileRevalidate => {
                 m.stale.inc();
                 background_refresh(&state, &ctx, (head.clone(), body.clone()));
-                return response::from_stored(&state, &ctx.req, head, body, "STALE");
+                return response::from_stored(&state, &ctx.req, head, body, CacheStatus::Stale);
             }
             Freshness::Stale => cached = Some((head, body)),
         }
@@ -140,7 +141,13 @@ async fn fill_and_respond(
                         if freshness_now(state, &head) == Freshness::Fresh {
                             drop(writer);
                             m.hits.inc();
-                            return response::from_stored(state, &ctx.req, head, body, "HIT");
+                            return response::from_stored(
+                                state,
+                                &ctx.req,
+                                head,
+                                body,
+                                CacheStatus::Hit,
+                            );
                         }
                     }
                 }

@@ -12,6 +12,7 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use serve::wire::{CacheStatus, X_CACHE, X_SERVED_BY};
 
 use crate::freshness::Policy;
 
@@ -29,21 +30,23 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The `X-Cache` value.
-    pub fn as_str(self) -> &'static str {
+    /// The `X-Cache` value of the waiters' responses.
+    pub fn cache_status(self) -> CacheStatus {
         match self {
-            Outcome::Miss => "MISS",
-            Outcome::Revalidated => "REVALIDATED",
-            Outcome::Stale => "STALE",
+            Outcome::Miss => CacheStatus::Miss,
+            Outcome::Revalidated => CacheStatus::Revalidated,
+            Outcome::Stale => CacheStatus::Stale,
         }
     }
 
+    /// Reads the encoded form back: exactly a [`CacheStatus::as_str`] a fill can end with.
     fn parse(s: &str) -> Option<Outcome> {
-        Some(match s {
-            "MISS" => Outcome::Miss,
-            "REVALIDATED" => Outcome::Revalidated,
-            "STALE" => Outcome::Stale,
-            _ => return None,
+        let status = CacheStatus::ALL.into_iter().find(|c| c.as_str() == s)?;
+        Some(match status {
+            CacheStatus::Miss => Outcome::Miss,
+            CacheStatus::Revalidated => Outcome::Revalidated,
+            CacheStatus::Stale => Outcome::Stale,
+            CacheStatus::Hit => return None,
         })
     }
 }
@@ -93,8 +96,9 @@ pub fn is_dropped_header(name: &HeaderName) -> bool {
             | SET_COOKIE
     ) || matches!(
         name.as_str(),
-        "keep-alive" | "proxy-connection" | "timing-allow-origin" | "x-cache" | "x-served-by"
-    )
+        "keep-alive" | "proxy-connection" | "timing-allow-origin"
+    ) || *name == X_CACHE
+        || *name == X_SERVED_BY
 }
 
 impl StoredHead {
@@ -115,7 +119,7 @@ impl StoredHead {
             self.policy.lifetime,
             self.policy.stale_while_revalidate,
             self.policy.stale_if_error,
-            self.outcome.as_str()
+            self.outcome.cache_status().as_str()
         );
         for (name, value) in &self.headers {
             // values with CR/LF cannot exist in a HeaderValue

@@ -3,7 +3,7 @@
 //! A [`CacheKey`] is built from the raw request target once, before anything is looked up
 //! or fetched:
 //!
-//! - the **normalized path** from [`origin::path::sanitize`] (percent-decoded; dot segments,
+//! - the **normalized path** from [`serve::path::sanitize`] (percent-decoded; dot segments,
 //!   encoded slashes, empty segments and hidden names refused with `400`/`404`), so every
 //!   spelling of one file (`/default/v%37/1.m4s`, `/default/v7/1.m4s`) is one object and no
 //!   request can name anything outside the content tree;
@@ -35,13 +35,13 @@ pub struct CacheKey {
 impl CacheKey {
     /// The key of a request for `raw_path` (as received, percent-encoded) with `query`.
     /// The query is kept only when `cache_query` is true (and it is not empty). Fails with
-    /// the status to answer when the path is refused by [`origin::path::sanitize`].
+    /// the status to answer when the path is refused by [`serve::path::sanitize`].
     pub fn from_request(
         raw_path: &str,
         query: Option<&str>,
         cache_query: bool,
     ) -> Result<CacheKey, StatusCode> {
-        let safe = origin::path::sanitize(raw_path).map_err(|e| e.status())?;
+        let safe = serve::path::sanitize(raw_path).map_err(|e| e.status())?;
         let mut key = safe.to_string();
         let path_len = key.len();
         if let Some(q) = query.filter(|q| cache_query && !q.is_empty()) {

@@ -6,12 +6,12 @@
 //! the same time, streaming the body to all of them while it arrives.
 //!
 //! ## How a request flows
-//! 1. [`server`]: [`metrics::track`] times the request; [`origin::http::cors`] answers
+//! 1. [`server`]: [`metrics::track`] times the request; [`serve::http::cors`] answers
 //!    preflights; the `finalize` layer adds CORS, `Access-Control-Expose-Headers` and
 //!    `X-Served-By`.
 //! 2. [`handler::handle`]: URI/header size limits (`414`/`431`), `Via` loop check (`508`),
 //!    method dispatch (`GET`/`HEAD`, `PURGE` → [`admin`], else `405`).
-//! 3. [`key`]: the raw path goes through [`origin::path::sanitize`] (`400`/`404` before
+//! 3. [`key`]: the raw path goes through [`serve::path::sanitize`] (`400`/`404` before
 //!    anything is fetched); the [`CacheKey`] is the normalized path (plus the query with
 //!    `cache_query`).
 //! 4. Lookup in the [`EdgeState`] ([`state`]: memory, then disk on the blocking pool).

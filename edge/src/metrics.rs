@@ -1,8 +1,9 @@
 //! Prometheus metrics of the edge and their names.
 //!
 //! The `*_NAME` constants are the names as they appear in the `/metrics` exposition
-//! (counters carry the `_total` suffix added by prometheus-client), following
-//! [`origin::metrics`]' `dashcdn_<component>_` convention. Tests and load tools import them.
+//! (counters carry the `_total` suffix added by prometheus-client), defined once in
+//! [`serve::wire::metric_names`] and re-exported here. Tests and load tools import them and
+//! read samples back with [`serve::prom`] ([`sample`] is a one-series shorthand).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -16,11 +17,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use serve::prom::Exposition;
 
-pub use origin::metrics::{method_label, RequestLabels, LATENCY_BUCKETS};
+pub use serve::metrics::{method_label, RequestLabels, LATENCY_BUCKETS};
 
-/// Every edge metric name (defined once, in `manifests`).
-pub use manifests::metric_names::edge::*;
+/// Every edge metric name (defined once, in [`serve::wire::metric_names`]).
+pub use serve::wire::metric_names::edge::*;
 
 /// Label set `tier="memory"|"disk"`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -245,23 +247,24 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
             code: res.status().as_u16(),
         })
         .inc();
-    origin::metrics::count_sent_bytes(res, metrics.sent_bytes.clone())
+    serve::metrics::count_sent_bytes(res, metrics.sent_bytes.clone())
 }
 
-/// Reads one sample from a Prometheus text exposition: the value of the first line whose
-/// name and labels start with `series` (e.g. `dashcdn_edge_cache_bytes{tier="memory"}`).
+/// Reads one sample from a Prometheus text exposition with [`serve::prom`]: the value of
+/// the first sample named like `series` that carries every label `series` gives (`series`
+/// is written as in the exposition: `dashcdn_edge_hits_total`,
+/// `dashcdn_edge_cache_bytes{tier="memory"}`). `None` if there is none, or if `text` or
+/// `series` is not valid exposition text.
 pub fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find(|l| {
-            l.starts_with(series)
-                && matches!(
-                    l.as_bytes().get(series.len()),
-                    Some(b' ') | Some(b'{') | Some(b',')
-                )
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    // `series` is a sample line without its value: parse it as one
+    let wanted = Exposition::parse(&format!("{series} 0")).ok()?;
+    let wanted = wanted.samples.first()?;
+    let labels: Vec<(&str, &str)> = wanted
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    Exposition::parse(text).ok()?.value(&wanted.name, &labels)
 }
 
 #[cfg(test)]
@@ -314,5 +317,14 @@ mod tests {
             Some(5.0)
         );
         assert_eq!(sample(&text, "dashcdn_edge_nope"), None);
+        assert_eq!(
+            sample(&text, &format!("{CACHE_BYTES_NAME}{{tier=\"disk\"}}")),
+            None
+        );
+        assert_eq!(
+            sample(&text, &format!("{REQUESTS_TOTAL_NAME}{{code=\"200\"}}")),
+            Some(1.0),
+            "a subset of the labels selects"
+        );
     }
 }

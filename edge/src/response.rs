@@ -5,8 +5,8 @@
 //! the edge's [`Clock`](crate::clock::Clock), RFC 9111 §5.1), `X-Cache` (how it was
 //! produced) and the edge's `Via` entry (RFC 9110 §7.6.3). Then the client's request is
 //! applied to the representation:
-//! 1. preconditions ([`origin::http::conditional`]): `304 Not Modified` / `412`;
-//! 2. `Range` ([`origin::http::range`], honoured only if `If-Range` matches):
+//! 1. preconditions ([`serve::http::conditional`]): `304 Not Modified` / `412`;
+//! 2. `Range` ([`serve::http::range`], honoured only if `If-Range` matches):
 //!    `206 Partial Content` / `416`;
 //! 3. `HEAD` drops the body.
 //!
@@ -21,16 +21,14 @@ use cache::FillReader;
 use futures::{FutureExt, Stream};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
-use origin::http::conditional::{self, Precondition, Validators};
-use origin::http::range::{self, ByteRange};
+use serve::http::conditional::{self, Precondition, Validators};
+use serve::http::range::{self, ByteRange};
+use serve::wire::{CacheStatus, X_CACHE};
 
 use crate::fill;
 use crate::freshness;
 use crate::head::StoredHead;
 use crate::state::EdgeState;
-
-/// The `X-Cache` header name.
-pub const X_CACHE: header::HeaderName = header::HeaderName::from_static("x-cache");
 
 /// A small `text/plain`, `no-store` response.
 pub fn text(status: StatusCode, body: &str) -> Response {
@@ -54,11 +52,11 @@ pub(crate) struct ClientRequest {
 }
 
 /// Response headers common to every answer built from a stored head.
-fn base_headers(state: &EdgeState, head: &StoredHead, x_cache: &'static str) -> HeaderMap {
+fn base_headers(state: &EdgeState, head: &StoredHead, x_cache: CacheStatus) -> HeaderMap {
     let mut h = head.headers.clone();
     let age = freshness::current_age(head.initial_age, head.response_time_ms, state.now());
     h.insert(header::AGE, HeaderValue::from(age));
-    h.insert(X_CACHE, HeaderValue::from_static(x_cache));
+    h.insert(X_CACHE, HeaderValue::from_static(x_cache.as_str()));
     h.append(header::VIA, state.inner.via.clone());
     h
 }
@@ -120,7 +118,7 @@ pub(crate) fn from_stored(
     req: &ClientRequest,
     head: StoredHead,
     body: Bytes,
-    x_cache: &'static str,
+    x_cache: CacheStatus,
 ) -> Response {
     let len = body.len() as u64;
     let mut h = base_headers(state, &head, x_cache);
@@ -160,7 +158,7 @@ pub(crate) async fn from_fill(
     head: StoredHead,
     mut reader: FillReader,
 ) -> Response {
-    let x_cache = head.outcome.as_str();
+    let x_cache = head.outcome.cache_status();
     let len = match head.body_len {
         Some(l) => Some(l),
         // Unknown length and a Range: wait for the whole body, then answer from it.

@@ -23,8 +23,7 @@ use crate::response::text;
 use crate::state::EdgeState;
 
 /// `Access-Control-Expose-Headers` of the edge: the origin's list plus the cache headers.
-pub const EXPOSE_HEADERS: &str =
-    "Date, Content-Length, Content-Range, ETag, Last-Modified, Age, X-Cache, X-Served-By";
+pub use serve::wire::EDGE_EXPOSE_HEADERS as EXPOSE_HEADERS;
 
 /// The complete HTTP application: `/healthz`, `/metrics`, everything else (GET, HEAD,
 /// PURGE) to the cache handler; CORS on every response, `X-Served-By`, metrics.
@@ -35,7 +34,7 @@ pub fn router(state: EdgeState) -> Router {
         .route("/metrics", get(metrics_text))
         .fallback(handler::handle)
         .with_state(state.clone())
-        .layer(origin::http::cors::CorsLayer)
+        .layer(serve::http::cors::CorsLayer)
         .layer(axum::middleware::map_response_with_state(state, finalize))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
@@ -46,12 +45,12 @@ pub fn router(state: EdgeState) -> Router {
 /// Adds the headers every edge response carries.
 async fn finalize(State(state): State<EdgeState>, mut res: Response) -> Response {
     let h = res.headers_mut();
-    origin::http::cors::apply(h);
+    serve::http::cors::apply(h);
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(EXPOSE_HEADERS),
     );
-    h.insert("x-served-by", state.inner.served_by.clone());
+    h.insert(serve::wire::X_SERVED_BY, state.inner.served_by.clone());
     res
 }
 
@@ -62,7 +61,7 @@ async fn healthz() -> Response {
 async fn metrics_text(State(state): State<EdgeState>) -> Response {
     let stats = state.cache().stats();
     state.metrics().observe_cache(&stats);
-    origin::metrics::exposition_response(state.metrics().encode())
+    serve::metrics::exposition_response(state.metrics().encode())
 }
 
 /// A bound, running edge (see [`bind`]).
@@ -138,8 +137,7 @@ pub async fn bind_with_clock(
     }
     let state = EdgeState::with_clock(config, clock)?;
     let token = CancellationToken::new();
-    let listener =
-        origin::server::CountingListener::new(listener, state.metrics().open_connections.clone());
+    let listener = serve::CountingListener::new(listener, state.metrics().open_connections.clone());
     let app = router(state.clone());
     let server = axum::serve(listener, app).with_graceful_shutdown(token.clone().cancelled_owned());
     let task = tokio::spawn(async move { server.await });

@@ -76,7 +76,7 @@ impl EdgeState {
             source,
         };
         let served_by = HeaderValue::from_str(&config.id).map_err(bad_id)?;
-        let via = HeaderValue::from_str(&format!("1.1 {}", config.id)).map_err(bad_id)?;
+        let via = HeaderValue::from_str(&serve::wire::via(&config.id)).map_err(bad_id)?;
         Ok(EdgeState {
             inner: Arc::new(Inner {
                 locks: FillLocks::new(Duration::from_millis(config.fill_wait_timeout_ms)),

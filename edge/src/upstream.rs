@@ -136,7 +136,7 @@ impl Upstream {
             .user_agent(concat!("dashcdn-edge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(EdgeError::Client)?;
-        let via = HeaderValue::from_str(&format!("1.1 {}", config.id))
+        let via = HeaderValue::from_str(&serve::wire::via(&config.id))
             .unwrap_or_else(|_| HeaderValue::from_static("1.1 dashcdn-edge"));
         Ok(Upstream {
             client,
@@ -148,7 +148,7 @@ impl Upstream {
     }
 
     /// The URL of `path_and_query` (which starts with `/` and passed
-    /// [`origin::path::sanitize`]) on upstream number `i`. Only the path and query of
+    /// [`serve::path::sanitize`]) on upstream number `i`. Only the path and query of
     /// the base are replaced, so scheme, host and port are always the configured ones.
     pub fn url(&self, i: usize, path: &str, query: Option<&str>) -> Url {
         let mut u = self.bases[i].clone();
