@@ -235,7 +235,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_try_that_hangs_is_cut_at_the_deadline() {
         let err = Patience::new(Duration::from_secs(2))
-            .until(|| std::future::pending::<bool>())
+            .until(std::future::pending::<bool>)
             .await
             .unwrap_err();
         assert_eq!(err.tries, 1);
