@@ -22,5 +22,6 @@ async fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
-    origin::serve(config).await
+    origin::serve(config).await?;
+    Ok(())
 }

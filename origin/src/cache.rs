@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::files::FileInfo;
+use crate::info::FileInfo;
 
 /// One cached file.
 #[derive(Debug)]
@@ -167,7 +167,7 @@ impl HotCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::FileInfo;
+    use crate::info::FileInfo;
     use std::time::UNIX_EPOCH;
 
     fn info(len: u64) -> FileInfo {

@@ -14,70 +14,11 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 use tokio_util::io::ReaderStream;
 
-use crate::http::conditional::{self, Precondition, Validators};
-use crate::http::range::{self, ByteRange};
-use crate::path::{self, SafePath};
-use crate::server::OriginState;
-
-/// Validators and precomputed header values of one file version.
-#[derive(Debug, Clone)]
-pub struct FileInfo {
-    /// File length in bytes.
-    pub len: u64,
-    /// Modification time.
-    pub modified: SystemTime,
-    /// Inode number (0 where unknown).
-    pub ino: u64,
-    /// Strong ETag, quoted hex `"len-mtimenanos-inode"`.
-    pub etag: HeaderValue,
-    /// `Last-Modified` value.
-    pub last_modified: HeaderValue,
-    /// `Content-Type` from [`manifests::layout::mime_for_path`].
-    pub content_type: HeaderValue,
-    /// `Cache-Control` value for this kind of file.
-    pub cache_control: HeaderValue,
-}
-
-impl FileInfo {
-    /// Builds the validators of a file of `len` bytes modified at `modified` with inode
-    /// `ino`, served at request path `path` with `cache_control`.
-    pub fn new(
-        len: u64,
-        modified: SystemTime,
-        ino: u64,
-        path: &str,
-        cache_control: &str,
-    ) -> FileInfo {
-        let nanos = modified
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let etag = format!("\"{len:x}-{nanos:x}-{ino:x}\"");
-        FileInfo {
-            len,
-            modified,
-            ino,
-            etag: HeaderValue::from_str(&etag).expect("hex etag is a valid header value"),
-            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(modified))
-                .expect("http date is a valid header value"),
-            content_type: HeaderValue::from_static(manifests::layout::mime_for_path(path)),
-            cache_control: HeaderValue::from_str(cache_control)
-                .unwrap_or_else(|_| HeaderValue::from_static("no-cache")),
-        }
-    }
-
-    /// The identity compared on revalidation: (len, mtime, inode).
-    pub fn identity(&self) -> (u64, SystemTime, u64) {
-        (self.len, self.modified, self.ino)
-    }
-
-    fn validators(&self) -> Validators<'_> {
-        Validators {
-            etag: self.etag.to_str().ok(),
-            last_modified: Some(self.modified),
-        }
-    }
-}
+use crate::info::FileInfo;
+use crate::state::OriginState;
+use serve::http::conditional::{self, Precondition};
+use serve::http::range::{self, ByteRange};
+use serve::path::{self, SafePath};
 
 fn metadata_identity(md: &Metadata) -> (u64, SystemTime, u64) {
     (md.len(), md.modified().unwrap_or(UNIX_EPOCH), inode(md))
@@ -373,7 +314,7 @@ pub fn method_not_allowed() -> Response {
     let mut res = error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
     res.headers_mut().insert(
         header::ALLOW,
-        HeaderValue::from_static(crate::http::cors::ALLOW_METHODS),
+        HeaderValue::from_static(serve::http::cors::ALLOW_METHODS),
     );
     res
 }

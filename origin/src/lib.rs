@@ -2,23 +2,31 @@
 //!
 //! Serves a packaged content directory (layout in [`manifests::layout`]: MPDs, init and
 //! media segments) plus the player's static web files, with byte ranges, strong ETags,
-//! conditional GET, CORS on every response and Prometheus metrics.
+//! conditional GET, CORS on every response and Prometheus metrics. The HTTP plumbing it
+//! shares with the other hops (listener, timeouts, CORS, conditional requests, Range, path
+//! sanitising, metrics helpers) is the `serve` crate; this crate is what is the origin's own.
 //!
 //! ## How a request flows
-//! 1. [`server::bind`] accepts a TCP connection (counted in the open-connections gauge);
-//!    hyper parses the request.
+//! 1. [`server::bind`] starts a [`serve::Server`]: it accepts a TCP connection (counted in
+//!    the open-connections gauge, closed if it stalls); hyper parses the request.
 //! 2. [`metrics::track`] starts the latency timer; it later counts the response by method
 //!    and status, counts body bytes sent and logs one `debug` line.
-//! 3. [`http::cors::CorsLayer`] answers `OPTIONS` itself (`204` preflight) and adds the
-//!    CORS headers to every other response.
+//! 3. [`serve::http::cors::CorsLayer`] answers `OPTIONS` itself (`204` preflight) and adds
+//!    the CORS headers to every other response.
 //! 4. The router sends `/healthz` and `/metrics` to their handlers and everything else to
-//!    [`files::serve_file`]: method check (`405`), [`path::sanitize`] (`400`/`404`/`414`),
-//!    hot-cache lookup ([`cache::HotCache`]; a fresh hit touches no file system), otherwise
-//!    a blocking-pool task that canonicalizes the path, checks it stays under the root,
-//!    opens and stats it, and reads it whole if small.
-//! 5. The response applies [`http::conditional`] (`304`/`412`) and [`http::range`]
-//!    (`206`/`416`), then the body is a refcounted `Bytes` (slice) from memory or a
-//!    256 KiB-buffered stream from disk.
+//!    [`files::serve_file`]: method check (`405`), [`serve::path::sanitize`]
+//!    (`400`/`404`/`414`), hot-cache lookup ([`cache::HotCache`]; a fresh hit touches no
+//!    file system), otherwise a blocking-pool task that canonicalizes the path, checks it
+//!    stays under the root, opens and stats it, and reads it whole if small.
+//! 5. The response ([`info::FileInfo`]'s validators and headers) applies
+//!    [`serve::http::conditional`] (`304`/`412`) and [`serve::http::range`] (`206`/`416`),
+//!    then the body is a refcounted `Bytes` (slice) from memory or a 256 KiB-buffered
+//!    stream from disk.
+//!
+//! ## Modules
+//! [`config`] (settings and errors) → [`state`] (roots, hot cache, metrics, `Cache-Control`
+//! per [`serve::CacheClass`]) → [`files`] (the file handler, using [`info`] and [`cache`])
+//! → [`server`] (router, bind, shutdown). No module depends on one after it.
 //!
 //! ## Entry points
 //! [`serve`] (run until Ctrl-C/SIGTERM), [`bind`] (background server for tests and
@@ -27,11 +35,11 @@
 pub mod cache;
 pub mod config;
 pub mod files;
+pub mod info;
 pub mod metrics;
 pub mod server;
-
-/// Moved to the `serve` crate; re-exported until every user imports it from there.
-pub use serve::{http, path};
+pub mod state;
 
 pub use config::{OriginConfig, OriginError};
-pub use server::{bind, router, serve, OriginState, RunningOrigin};
+pub use server::{bind, router, serve, RunningOrigin};
+pub use state::OriginState;

@@ -678,10 +678,7 @@ async fn startup_errors_are_clear() {
         msg.contains("does not exist") && msg.contains("no-such-dir"),
         "{msg}"
     );
-    assert!(matches!(
-        err.downcast_ref::<origin::OriginError>(),
-        Some(origin::OriginError::RootMissing(_))
-    ));
+    assert!(matches!(err, origin::OriginError::RootMissing(_)));
 
     let file = dir.path().join("file");
     std::fs::write(&file, b"x").unwrap();
@@ -700,10 +697,7 @@ async fn startup_errors_are_clear() {
         msg.contains("cannot listen on") && msg.contains(&addr.to_string()),
         "{msg}"
     );
-    assert!(matches!(
-        err.downcast_ref::<origin::OriginError>(),
-        Some(origin::OriginError::Bind { .. })
-    ));
+    assert!(matches!(err, origin::OriginError::Bind { .. }));
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! HTTP interface: `302` redirects, `/steer` and `/steered/...` (content steering),
 //! `/debug/route`, `/healthz` and `/metrics`. Every response carries CORS headers
-//! (`origin::http::cors`); redirects carry `Cache-Control: no-store`.
+//! ([`serve::http::cors`]); redirects carry `Cache-Control: no-store`. Served by
+//! [`bind`] on the same [`serve::Server`] handle as the origin and the edges.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -23,7 +24,9 @@ struct AppState {
     client: reqwest::Client,
 }
 
-/// The redirector's HTTP router (serve with `into_make_service_with_connect_info::<SocketAddr>`).
+/// The redirector's HTTP router. Its handlers read the client address from the
+/// `ConnectInfo<SocketAddr>` extension, which [`serve::Server`] (see [`bind`]) adds to
+/// every request (with `axum::serve`, use `into_make_service_with_connect_info`).
 pub fn router(shared: Arc<Shared>) -> Router {
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -37,8 +40,18 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/steer", get(steer))
         .route("/steered/{*rest}", get(steered))
         .fallback(redirect)
-        .layer(origin::http::cors::CorsLayer)
+        .layer(serve::http::cors::CorsLayer)
         .with_state(AppState { shared, client })
+}
+
+/// Binds `addr` and serves [`router`] in the background on the shared server handle
+/// (connection timeouts, graceful [`serve::Server::stop`]). The redirector keeps no
+/// connection gauge: its connections are counted in a gauge nobody registers.
+pub async fn bind(
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+) -> Result<serve::Server, serve::ServerError> {
+    serve::bind(addr, router(shared), serve::ServerOptions::default()).await
 }
 
 /// The client address: the peer, or — when the peer is a trusted proxy — the right-most
@@ -71,7 +84,7 @@ fn no_store(mut r: Response) -> Response {
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
-    origin::metrics::exposition_response(st.shared.metrics.encode())
+    serve::metrics::exposition_response(st.shared.metrics.encode())
 }
 
 fn decide(
@@ -208,7 +221,7 @@ async fn steered(
     headers: HeaderMap,
 ) -> Response {
     let rest = uri.path().trim_start_matches("/steered");
-    if origin::path::sanitize(rest).is_err() || !rest.ends_with(".mpd") {
+    if serve::path::sanitize(rest).is_err() || !rest.ends_with(".mpd") {
         return (StatusCode::NOT_FOUND, "not an MPD path\n").into_response();
     }
     let dir = rest

@@ -59,7 +59,7 @@ impl Default for Metrics {
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("redirector");
+        let mut registry = Registry::with_prefix(serve::wire::metric_names::redirector::PREFIX);
         let answers = Family::<AnswerLabels, Counter>::default();
         registry.register(
             "answers",
@@ -193,9 +193,6 @@ impl Metrics {
 
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
-        out
+        serve::metrics::encode(&self.registry)
     }
 }

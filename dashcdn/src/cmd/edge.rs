@@ -133,7 +133,7 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
         let running = edge::bind(config).await?;
         // Scripts and tests wait for this exact line to learn the bound address.
         println!("listening on http://{}", running.local_addr());
-        origin::server::shutdown_signal().await;
+        serve::shutdown_signal().await;
         tracing::info!("shutting down");
         Ok(running.stop(Duration::from_secs(5)).await?)
     })

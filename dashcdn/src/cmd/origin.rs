@@ -59,8 +59,8 @@ pub fn run(args: OriginArgs) -> anyhow::Result<()> {
         let running = origin::bind(config).await?;
         // Scripts and tests wait for this exact line to learn the bound address.
         println!("listening on http://{}", running.local_addr());
-        origin::server::shutdown_signal().await;
+        serve::shutdown_signal().await;
         tracing::info!("shutting down");
-        running.stop(Duration::from_secs(5)).await
+        Ok(running.stop(Duration::from_secs(5)).await?)
     })
 }

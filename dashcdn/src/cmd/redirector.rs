@@ -46,7 +46,7 @@ pub fn run(args: RedirectorArgs) -> anyhow::Result<()> {
         if let Some(a) = running.http_addr() {
             println!("listening on http://{a}");
         }
-        origin::server::shutdown_signal().await;
+        serve::shutdown_signal().await;
         tracing::info!("shutting down");
         running.stop();
         Ok(())

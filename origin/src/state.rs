@@ -1,0 +1,159 @@
+//! The state one origin shares between its requests: configuration, canonical roots, hot
+//! cache, metrics and the `Cache-Control` values of each [`CacheClass`].
+
+use std::borrow::Cow;
+use std::fs::Metadata;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use serve::path::SafePath;
+use serve::CacheClass;
+
+use crate::cache::HotCache;
+use crate::config::{OriginConfig, OriginError};
+use crate::info::FileInfo;
+use crate::metrics::Metrics;
+
+/// Shared, cheaply clonable state of one origin: configuration, canonical roots, hot
+/// cache and metrics.
+#[derive(Debug, Clone)]
+pub struct OriginState {
+    inner: Arc<StateInner>,
+}
+
+#[derive(Debug)]
+struct StateInner {
+    config: OriginConfig,
+    content_root: PathBuf,
+    web_root: Option<PathBuf>,
+    cache: HotCache,
+    metrics: Arc<Metrics>,
+    cc_mpd: String,
+    cc_segment: String,
+    cc_other: String,
+}
+
+fn check_root(path: &Path) -> Result<PathBuf, OriginError> {
+    match std::fs::metadata(path) {
+        Ok(md) if md.is_dir() => {}
+        Ok(_) => return Err(OriginError::RootNotDirectory(path.to_path_buf())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(OriginError::RootMissing(path.to_path_buf()))
+        }
+        Err(source) => {
+            return Err(OriginError::RootInaccessible {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    }
+    std::fs::canonicalize(path).map_err(|source| OriginError::RootInaccessible {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl OriginState {
+    /// Validates the roots and builds the state (no socket is opened).
+    pub fn new(config: OriginConfig) -> Result<OriginState, OriginError> {
+        let content_root = check_root(&config.content_root)?;
+        let web_root = config.web_root.as_deref().map(check_root).transpose()?;
+        let cache = HotCache::new(
+            config.hot_cache_bytes,
+            config.hot_file_max_bytes,
+            Duration::from_millis(config.hot_cache_revalidate_ms),
+        );
+        Ok(OriginState {
+            inner: Arc::new(StateInner {
+                cc_mpd: format!("public, max-age={}", config.mpd_max_age_secs),
+                cc_segment: format!("public, max-age={}, immutable", config.segment_max_age_secs),
+                cc_other: format!("public, max-age={}", config.other_max_age_secs),
+                config,
+                content_root,
+                web_root,
+                cache,
+                metrics: Arc::new(Metrics::new()),
+            }),
+        })
+    }
+
+    /// The configuration this state was built from.
+    pub fn config(&self) -> &OriginConfig {
+        &self.inner.config
+    }
+
+    /// The canonicalized content root.
+    pub fn content_root(&self) -> &Path {
+        &self.inner.content_root
+    }
+
+    /// The metrics of this origin.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// The hot cache of this origin.
+    pub fn cache(&self) -> &HotCache {
+        &self.inner.cache
+    }
+
+    /// `Cache-Control` value for a relative path.
+    pub fn cache_control_for(&self, path: &str) -> &str {
+        match CacheClass::of(path) {
+            CacheClass::Manifest => &self.inner.cc_mpd,
+            CacheClass::Segment => &self.inner.cc_segment,
+            CacheClass::Other => &self.inner.cc_other,
+        }
+    }
+
+    /// Picks the root a request path lives under and the path relative to it.
+    pub(crate) fn mount<'a>(&'a self, safe: &'a SafePath) -> (&'a Path, Cow<'a, SafePath>) {
+        if let Some(web) = &self.inner.web_root {
+            if let Some(rest) = safe.strip_first_segment("web") {
+                return (web, Cow::Owned(rest));
+            }
+        }
+        (&self.inner.content_root, Cow::Borrowed(safe))
+    }
+
+    /// Files up to this size are read whole (and cached when the budget allows).
+    pub(crate) fn whole_file_max(&self) -> u64 {
+        self.inner.config.hot_file_max_bytes
+    }
+
+    pub(crate) fn file_info(&self, md: &Metadata, rel: &str) -> FileInfo {
+        #[cfg(unix)]
+        let ino = std::os::unix::fs::MetadataExt::ino(md);
+        #[cfg(not(unix))]
+        let ino = 0;
+        FileInfo::new(
+            md.len(),
+            md.modified().unwrap_or(UNIX_EPOCH),
+            ino,
+            rel,
+            self.cache_control_for(rel),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let err = OriginState::new(OriginConfig::new(&missing, "127.0.0.1:0".parse().unwrap()))
+            .unwrap_err();
+        assert!(matches!(err, OriginError::RootMissing(_)), "{err}");
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let err =
+            OriginState::new(OriginConfig::new(&file, "127.0.0.1:0".parse().unwrap())).unwrap_err();
+        assert!(matches!(err, OriginError::RootNotDirectory(_)), "{err}");
+        assert!(err.to_string().contains("is not a directory"));
+    }
+}
