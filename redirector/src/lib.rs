@@ -39,10 +39,54 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context;
-
 pub use choice::{Decision, Snapshot};
 pub use topology::{Topology, TopologyError};
+
+/// Why the redirector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The topology file is missing or invalid.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// A DNS socket could not be bound.
+    #[error("cannot bind {what} on {addr}")]
+    Bind {
+        /// Which socket (`DNS UDP`, `DNS TCP`).
+        what: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP listener could not be bound.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP server could not start.
+    #[error("cannot start the HTTP server on {addr}")]
+    Http {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Any other I/O failure while starting (socket options, threads, signals).
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// State shared by every interface: the current snapshot, health and metrics.
 #[derive(Debug)]
@@ -195,7 +239,7 @@ fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
 }
 
 /// Loads the topology and starts the configured interfaces, health checks and reloads.
-pub async fn bind(config: RedirectorConfig) -> anyhow::Result<RunningRedirector> {
+pub async fn bind(config: RedirectorConfig) -> Result<RunningRedirector, Error> {
     let shared = Arc::new(Shared::load(&config.topology)?);
     let mut tasks = Vec::new();
     if config.health_checks {
@@ -218,7 +262,10 @@ pub async fn bind(config: RedirectorConfig) -> anyhow::Result<RunningRedirector>
     if config.reload_on_sighup {
         let s = shared.clone();
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .context("cannot install the SIGHUP handler")?;
+            .map_err(|source| Error::Io {
+                what: "cannot install the SIGHUP handler",
+                source,
+            })?;
         tasks.push(tokio::spawn(async move {
             while hup.recv().await.is_some() {
                 tracing::info!("SIGHUP: reloading the topology");
@@ -234,8 +281,12 @@ pub async fn bind(config: RedirectorConfig) -> anyhow::Result<RunningRedirector>
     if let Some(addr) = config.http {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        http_addr = Some(listener.local_addr()?);
+            .map_err(|source| Error::Listen { addr, source })?;
+        http_addr = Some(
+            listener
+                .local_addr()
+                .map_err(|source| Error::Listen { addr, source })?,
+        );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         http_shutdown = Some(tx);
         let app = http::router(shared.clone());

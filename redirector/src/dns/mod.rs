@@ -1,0 +1,179 @@
+//! Authoritative DNS for the services' names, over UDP and TCP.
+//!
+//! Wire handling is hand-written on `hickory-proto`'s message types (parse with
+//! `Message::from_vec`, answer with `Message::to_vec`): the routing answer depends on
+//! the client's subnet (ECS) and on live health, which a zone-file authority does not
+//! model, and owning the loop lets malformed packets get `FORMERR` instead of silence.
+//! UDP is served by blocking threads (one per core) sharing one socket; TCP by tokio.
+//!
+//! ## How a packet is answered
+//! [`answer`] drops what has no full header or is a response; `fast` answers the
+//! common shape (one A/AAAA question at a service name, optional OPT with only ECS)
+//! straight from the bytes; everything else goes through `general` (hickory-proto
+//! `Message`s). Both paths give the same bytes for what the fast path takes.
+//! [`check_packet`] is the fuzzing and replay entry.
+//!
+//! - `A`/`AAAA` at a service name: the chosen edge's address, TTL `dns.ttl`, `AA`.
+//! - EDNS Client Subnet (RFC 7871): the subnet locates the client; the option is echoed
+//!   with `SCOPE PREFIX-LENGTH` = the prefix the answer is valid for.
+//! - `SOA`/`NS` at the apex; the NS name answers `dns.ns_addresses`; other names in the
+//!   zone `NXDOMAIN`; names outside every zone `REFUSED`.
+//! - Unparseable queries with a full header: `FORMERR`; shorter ones and responses are
+//!   dropped. Nothing a client sends can make the server panic.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{Error, Shared, StopFlag};
+
+mod check;
+mod fast;
+mod general;
+#[cfg(test)]
+mod tests;
+
+pub use check::check_packet;
+
+/// A running DNS server (UDP threads + TCP task).
+#[derive(Debug)]
+pub struct RunningDns {
+    addr: SocketAddr,
+    stop: StopFlag,
+    tcp: tokio::task::JoinHandle<()>,
+}
+
+impl RunningDns {
+    /// The bound address (the same port for UDP and TCP).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the server (UDP threads exit within ~200 ms).
+    pub fn stop(self) {
+        self.stop.stop();
+        self.tcp.abort();
+    }
+}
+
+/// Binds UDP and TCP on `addr` (port 0: a free port common to both) and serves.
+pub async fn bind(addr: SocketAddr, shared: Arc<Shared>) -> Result<RunningDns, Error> {
+    let io = |what: &'static str| move |source| Error::Io { what, source };
+    let mut attempt = 0;
+    let (udp, tcp) = loop {
+        let udp = std::net::UdpSocket::bind(addr).map_err(|source| Error::Bind {
+            what: "DNS UDP",
+            addr,
+            source,
+        })?;
+        let bound = udp.local_addr().map_err(io("DNS UDP socket address"))?;
+        match tokio::net::TcpListener::bind(bound).await {
+            Ok(t) => break (udp, t),
+            Err(e) if addr.port() == 0 && attempt < 20 => {
+                attempt += 1;
+                tracing::debug!(error = %e, "TCP port taken, retrying");
+            }
+            Err(source) => {
+                return Err(Error::Bind {
+                    what: "DNS TCP",
+                    addr: bound,
+                    source,
+                })
+            }
+        }
+    };
+    let local = udp.local_addr().map_err(io("DNS UDP socket address"))?;
+    udp.set_read_timeout(Some(Duration::from_millis(200)))
+        .map_err(io("DNS UDP read timeout"))?;
+    let stop = StopFlag::default();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    for i in 0..threads {
+        let sock = udp.try_clone().map_err(io("DNS UDP socket clone"))?;
+        let shared = shared.clone();
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name(format!("dns-udp-{i}"))
+            .spawn(move || udp_loop(sock, shared, stop))
+            .map_err(io("DNS UDP thread"))?;
+    }
+    let tcp = tokio::spawn(tcp_loop(tcp, shared));
+    Ok(RunningDns {
+        addr: local,
+        stop,
+        tcp,
+    })
+}
+
+fn udp_loop(sock: std::net::UdpSocket, shared: Arc<Shared>, stop: StopFlag) {
+    let mut buf = [0u8; 4096];
+    while !stop.stopped() {
+        let (n, peer) = match sock.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "udp recv");
+                continue;
+            }
+        };
+        if let Some(out) = answer(&shared, &buf[..n], peer.ip(), true) {
+            let _ = sock.send_to(&out, peer);
+        }
+    }
+}
+
+async fn tcp_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((mut stream, peer)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let idle = Duration::from_secs(10);
+            loop {
+                let mut len = [0u8; 2];
+                match tokio::time::timeout(idle, stream.read_exact(&mut len)).await {
+                    Ok(Ok(_)) => {}
+                    _ => return,
+                }
+                let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+                match tokio::time::timeout(idle, stream.read_exact(&mut msg)).await {
+                    Ok(Ok(_)) => {}
+                    _ => return,
+                }
+                let Some(out) = answer(&shared, &msg, peer.ip(), false) else {
+                    return;
+                };
+                let mut framed = Vec::with_capacity(out.len() + 2);
+                framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
+                framed.extend_from_slice(&out);
+                if stream.write_all(&framed).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Answers one DNS message from `src` (`udp`: the answer must fit the client's UDP
+/// payload); `None` means drop it (no full header, or a response).
+pub fn answer(shared: &Shared, packet: &[u8], src: IpAddr, udp: bool) -> Option<Vec<u8>> {
+    if packet.len() < 12 || packet[2] & 0x80 != 0 {
+        return None; // no header, or a response: drop
+    }
+    if let Some(out) = fast::fast_answer(shared, packet, src) {
+        return Some(out);
+    }
+    general::general_answer(shared, packet, src, udp)
+}
