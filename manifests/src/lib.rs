@@ -15,8 +15,6 @@
 //! - [`segments`]: for readers: [`expand_template`](segments::expand_template),
 //!   SegmentTemplate inheritance, and segment lists from `@duration` or a SegmentTimeline.
 //! - [`schema`]: validation of written MPDs against `DASH-MPD.xsd` with xmllint.
-//! - [`metric_names`]: the Prometheus metric names the origin and edges export and the
-//!   player's swarm mode reads back, defined here once.
 //!
 //! # Writing an MPD
 //!
@@ -45,7 +43,6 @@
 
 mod error;
 pub mod layout;
-pub mod metric_names;
 pub mod mpd;
 pub mod schema;
 pub mod segments;
