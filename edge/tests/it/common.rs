@@ -1,7 +1,8 @@
-//! Shared helpers of the edge integration tests: the synthetic content, the real origin and
-//! the HTTP helpers come from `test_support` (re-exported here under the names the tests
-//! use); this module adds a real edge (`edge::bind`) on loopback and `/metrics` sampling.
-#![allow(dead_code)]
+//! Shared helpers of the edge integration tests: the synthetic content, the real origin,
+//! scripted origins, the HTTP helpers and `eventually` come from `test_support`
+//! (re-exported here under the names the tests use); this module adds a real edge
+//! (`edge::bind`) on loopback and reads its `/metrics`.
+#![allow(dead_code, unused_imports)]
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,6 +13,8 @@ pub use test_support::content::{file, make_content, SEGMENTS};
 pub use test_support::http::{client, get, warm};
 pub use test_support::origin::{gets as origin_gets, gets_with as origin_gets_with};
 pub use test_support::origin::{OriginConfig, RunningOrigin};
+pub use test_support::scripted::{Reply, ScriptedOrigin};
+pub use test_support::eventually;
 
 /// Starts an origin on `listen` serving `root`, with `tweak` applied to its config.
 pub async fn origin_at(
@@ -38,15 +41,24 @@ pub async fn edge(upstream: SocketAddr, tweak: impl FnOnce(&mut EdgeConfig)) -> 
     edge::bind(c).await.unwrap()
 }
 
-/// Reads one metric sample from the edge's `/metrics`.
-pub async fn metric(c: &reqwest::Client, e: &RunningEdge, series: &str) -> f64 {
-    let text = c
-        .get(format!("{}/metrics", e.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    edge::metrics::sample(&text, series).unwrap_or(0.0)
+/// Reads the (unlabelled) metric `name` from the edge's `/metrics` (0 when absent).
+pub async fn metric(c: &reqwest::Client, e: &RunningEdge, name: &str) -> f64 {
+    metric_with(c, e, name, &[]).await
 }
+
+/// Reads the first sample of `name` with `labels` from the edge's `/metrics` (0 when
+/// absent), e.g. `metric_with(c, e, CACHE_BYTES_NAME, &[("tier", "memory")])`.
+pub async fn metric_with(
+    c: &reqwest::Client,
+    e: &RunningEdge,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> f64 {
+    test_support::metrics::value(c, &e.url(), name, labels).await
+}
+
+/// The labels of the memory tier's series.
+pub const MEMORY: &[(&str, &str)] = &[("tier", "memory")];
+
+/// The labels of the disk tier's series.
+pub const DISK: &[(&str, &str)] = &[("tier", "disk")];

@@ -177,21 +177,16 @@ async fn memory_budget_holds_under_a_stream_of_distinct_objects() {
     const BUDGET: u64 = 3 << 20;
     let e = edge(o.local_addr(), |c| c.mem = edge::ByteSize(BUDGET)).await;
     let c = client();
-    let series = format!("{}{{tier=\"memory\"}}", edge::metrics::CACHE_BYTES_NAME);
+    let series = edge::metrics::CACHE_BYTES_NAME;
     // a sampler polling /metrics as fast as it can while the load runs
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = {
-        let (c, url, series, stop) = (
-            c.clone(),
-            format!("{}/metrics", e.url()),
-            series.clone(),
-            stop.clone(),
-        );
+        let (c, url, stop) = (c.clone(), e.url(), stop.clone());
         tokio::spawn(async move {
             let mut samples = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let text = c.get(&url).send().await.unwrap().text().await.unwrap();
-                samples.push(edge::metrics::sample(&text, &series).unwrap());
+                let scraped = test_support::metrics::scrape(&c, &url).await;
+                samples.push(scraped.value(series, MEMORY).unwrap());
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             samples
@@ -206,7 +201,7 @@ async fn memory_budget_holds_under_a_stream_of_distinct_objects() {
                 assert_eq!(status, 200);
                 assert_eq!(body, file(&root, &path), "{path} round {round}");
                 total += body.len();
-                let now = metric(&c, &e, &series).await;
+                let now = metric_with(&c, &e, series, MEMORY).await;
                 assert!(now <= BUDGET as f64, "memory tier {now} > budget {BUDGET}");
             }
         }
@@ -222,12 +217,7 @@ async fn memory_budget_holds_under_a_stream_of_distinct_objects() {
     assert!(max <= BUDGET as f64);
     assert!(max > 0.0);
     assert!(total as u64 > 4 * BUDGET, "the load must exceed the budget");
-    let evictions = metric(
-        &c,
-        &e,
-        &format!("{}{{tier=\"memory\"}}", edge::metrics::EVICTIONS_TOTAL_NAME),
-    )
-    .await;
+    let evictions = metric_with(&c, &e, edge::metrics::EVICTIONS_TOTAL_NAME, MEMORY).await;
     assert!(evictions > 0.0, "no evictions recorded");
 }
 
@@ -310,10 +300,13 @@ async fn prefetch_fills_the_next_segments_once() {
     let c = client();
     get(&c, &format!("{}/default/v144/1.m4s", e.url())).await;
     // segments 2 and 3 arrive in the background
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while origin_gets(&o) < 3 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(5), || async {
+        match origin_gets(&o) {
+            n if n >= 3 => Ok(()),
+            n => Err(format!("{n} origin GETs, want 3")),
+        }
+    })
+    .await;
     assert_eq!(origin_gets(&o), 3);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (_, xc, body) = get(&c, &format!("{}/default/v144/2.m4s", e.url())).await;

@@ -60,25 +60,22 @@ async fn get_via(c: &reqwest::Client, url: &str) -> (u16, String, String, Vec<St
     )
 }
 
-/// Polls the edge's `/metrics` until `series` reaches `want` (the store of a fill lands
-/// just after its body ends), for at most 5 s.
-async fn wait_metric(c: &reqwest::Client, e: &RunningEdge, series: &str, want: f64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let v = metric(c, e, series).await;
-        if v >= want {
-            return;
+/// Polls the edge's `/metrics` until `name{labels}` reaches `want` (the store of a fill
+/// lands just after its body ends), for at most 5 s.
+async fn wait_metric(
+    c: &reqwest::Client,
+    e: &RunningEdge,
+    name: &str,
+    labels: &[(&str, &str)],
+    want: f64,
+) {
+    eventually(Duration::from_secs(5), || async {
+        match metric_with(c, e, name, labels).await {
+            v if v >= want => Ok(()),
+            v => Err(format!("{name}{labels:?} stuck at {v}, want {want}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "{series} stuck at {v}, want {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn mem_objects() -> String {
-    format!("{}{{tier=\"memory\"}}", edge::metrics::CACHE_OBJECTS_NAME)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +120,7 @@ async fn leaves_fetch_through_the_mid_tier_and_share_its_cache() {
     assert_eq!(metric(&c, &mid, UPSTREAM).await, 1.0);
 
     // another leaf behind the same mid-tier: cold itself, served from the mid-tier's cache
-    wait_metric(&c, &mid, &mem_objects(), 1.0).await;
+    wait_metric(&c, &mid, edge::metrics::CACHE_OBJECTS_NAME, MEMORY, 1.0).await;
     let url_b = format!("{}{SEG}", leaf_b.url());
     let (s, xc, by, via, body) = get_via(&c, &url_b).await;
     assert_eq!((s, xc.as_str(), by.as_str()), (200, "MISS", "leaf-b"));
@@ -215,14 +212,9 @@ async fn a_parent_that_connects_but_never_answers_is_not_bypassed() {
     let dir = tempfile::tempdir().unwrap();
     let root = make_content(dir.path());
     let o = origin(&root).await;
-    let hole = tokio::net::TcpListener::bind("127.0.0.4:0").await.unwrap();
-    let hole_url = format!("http://{}", hole.local_addr().unwrap());
-    let _keep = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = hole.accept().await {
-            held.push(s);
-        }
-    });
+    let hole = ScriptedOrigin::start_at(at("127.0.0.4")).await;
+    hole.fallback(Reply::hang());
+    let hole_url = hole.url();
     let mut cfg = EdgeConfig::new(format!("http://{}", o.local_addr()), at("127.0.0.3"));
     cfg.id = "leaf".into();
     cfg.parent = Some(hole_url);

@@ -109,15 +109,9 @@ async fn upstream_errors_without_a_stored_copy() {
     assert!(t0.elapsed() < Duration::from_secs(2));
 
     // accepts connections but never answers: 504 after the upstream timeout
-    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hole_addr = hole.local_addr().unwrap();
-    let _keep = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = hole.accept().await {
-            held.push(s);
-        }
-    });
-    let e = edge(hole_addr, |c| c.upstream_timeout_ms = 500).await;
+    let hole = ScriptedOrigin::start().await;
+    hole.fallback(Reply::hang());
+    let e = edge(hole.addr(), |c| c.upstream_timeout_ms = 500).await;
     let t0 = Instant::now();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
@@ -155,12 +149,7 @@ async fn disk_tier_survives_restart_and_corruption_is_refetched() {
 
     // restart: everything is still there
     let e = edge(o.local_addr(), with_disk).await;
-    let disk_bytes = metric(
-        &c,
-        &e,
-        &format!("{}{{tier=\"disk\"}}", edge::metrics::CACHE_BYTES_NAME),
-    )
-    .await;
+    let disk_bytes = metric_with(&c, &e, edge::metrics::CACHE_BYTES_NAME, DISK).await;
     assert!(
         disk_bytes > 6e6,
         "disk tier bytes after restart: {disk_bytes}"
