@@ -53,7 +53,7 @@ pub enum PackageError {
         context: String,
         /// openh264's error.
         #[source]
-        source: openh264::Error,
+        source: Box<openh264::Error>,
     },
     /// An encoder (fdk-aac, or openh264 without an error value) failed or did not produce
     /// what was asked for (a skipped frame, a missing IDR, no AudioSpecificConfig).
@@ -81,7 +81,7 @@ pub enum PackageError {
         context: String,
         /// The manifests crate's error.
         #[source]
-        source: manifests::ManifestError,
+        source: Box<manifests::ManifestError>,
     },
     /// A value does not fit the field it is written to (a bandwidth above 4 Gbit/s...).
     #[error("{context}")]
@@ -134,7 +134,7 @@ impl WithContext for openh264::Error {
     fn within(self, context: String) -> PackageError {
         PackageError::H264Encoder {
             context,
-            source: self,
+            source: Box::new(self),
         }
     }
 }
@@ -152,7 +152,7 @@ impl WithContext for manifests::ManifestError {
     fn within(self, context: String) -> PackageError {
         PackageError::Manifest {
             context,
-            source: self,
+            source: Box::new(self),
         }
     }
 }

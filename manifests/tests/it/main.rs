@@ -2,6 +2,7 @@
 //! module per former test file.
 
 mod common;
+mod fuzz_seeds;
 mod roundtrip;
 mod samples;
 mod schema;

@@ -1,5 +1,6 @@
 //! [`MediaError`]: the error type of every bitstream and container parser in this crate.
 
+/// Errors of the bitstream and container parsers (demuxer, box reader, codec parsers).
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     /// Reading the input failed.

@@ -30,6 +30,7 @@ const KNOWN_TOP_LEVEL: &[&[u8; 4]] = &[
 
 /// Reads a progressive MP4 and returns its H.264 video and AAC audio tracks (other tracks are
 /// skipped with a warning), in file order. Video tracks are named `v<height>`, audio tracks
+/// `a<kbps>` (made unique).
 pub fn demux_file(path: &Path) -> Result<Vec<Track>, MediaError> {
     let io_err = |source| MediaError::Io {
         path: path.display().to_string(),

@@ -4,6 +4,7 @@
 
 use crate::codec::MediaError;
 
+/// One box found by the reader.
 #[derive(Debug, Clone, Copy)]
 pub struct BoxRef<'a> {
     /// Four-character type.

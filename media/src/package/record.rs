@@ -15,6 +15,7 @@ use super::{PackageOptions, PackageReport, RepresentationReport};
 use crate::synth::{self, SynthOptions};
 use crate::track::{CodecConfig, Track};
 
+/// Identity of the packaged input, recorded in `package.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InputRecord {

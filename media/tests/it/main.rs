@@ -3,6 +3,7 @@
 
 mod common;
 mod codec_ffmpeg;
+mod fuzz_seeds;
 mod ladder;
 mod package_default;
 mod package_file;

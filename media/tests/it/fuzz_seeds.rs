@@ -1,0 +1,182 @@
+//! The fuzz targets' seed corpus (`media/fuzz/seeds/<target>/`) and every crash input the
+//! fuzzers found, fed through the same public functions on stable: each must return `Ok` or a
+//! clean `Err`, never panic (a hang would time the test out). See `media/fuzz/README.md`.
+//!
+//! The real files among the seeds are made by `regenerate_fuzz_seeds` (ignored; run it with
+//! `cargo test -p media --test it -- --ignored regenerate_fuzz_seeds`); the `crash-*` files are
+//! inputs the fuzzers found, kept as they were.
+
+use std::path::{Path, PathBuf};
+
+use indicatif::ProgressBar;
+use manifests::layout::{self, MediaKind};
+use media::codec;
+use media::package::{package_default, PackageOptions};
+use media::synth::{Rung, SynthOptions};
+use media::track::CodecConfig;
+
+use crate::common;
+
+fn seed_dir(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds")
+        .join(target)
+}
+
+/// The files of one target's seed directory, sorted.
+fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(seed_dir(target))
+        .unwrap_or_else(|e| panic!("seed directory of {target}: {e}"))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no seeds for {target}");
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+/// What the `sps` fuzz target does with its input.
+fn sps_target(data: &[u8]) -> bool {
+    let direct = codec::parse_sps(data).is_ok();
+    let _ = codec::avc_codec_string(data);
+    let mut in_record = false;
+    if let Ok(cfg) = codec::parse_avc_decoder_config(data) {
+        for sps in &cfg.sps {
+            in_record |= codec::parse_sps(sps).is_ok();
+        }
+    }
+    direct || in_record
+}
+
+/// What the `asc` fuzz target does with its input.
+fn asc_target(data: &[u8]) -> bool {
+    match codec::parse_audio_specific_config(data) {
+        Ok(asc) => {
+            let _ = (asc.codec_string(), asc.channels(), asc.to_bytes());
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn demux_seeds_return_ok_or_a_clean_error() {
+    for (name, data) in seeds("demux") {
+        let result = media::demux::demux_bytes(&data, &name);
+        // The progressive MP4s demux; init segments and cut files are refused with a reason.
+        if name.starts_with("progressive") {
+            let tracks = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(tracks.len(), 2, "{name}");
+        } else if let Err(e) = result {
+            assert!(!e.to_string().is_empty(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn sps_seeds_return_ok_or_a_clean_error() {
+    for (name, data) in seeds("sps") {
+        let parsed = sps_target(&data);
+        if !name.starts_with("crash-") {
+            assert!(parsed, "{name}: a real SPS or avcC must parse");
+        }
+    }
+}
+
+#[test]
+fn asc_seeds_return_ok_or_a_clean_error() {
+    for (name, data) in seeds("asc") {
+        let parsed = asc_target(&data);
+        if !name.starts_with("crash-") {
+            assert!(parsed, "{name}: a real AudioSpecificConfig must parse");
+        }
+    }
+}
+
+/// Writes the real-file seeds: a tiny progressive MP4 from ffmpeg (and a cut of it), the
+/// packaged default's init segments and a first media segment (the default's code path at a
+/// small size: one 64x36 rung, 1 s), its SPS, `avcC` payload and AudioSpecificConfig, and
+/// ffmpeg's.
+#[test]
+#[ignore = "rewrites the checked-in seed corpus; run by hand"]
+fn regenerate_fuzz_seeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |target: &str, name: &str, data: &[u8]| {
+        std::fs::create_dir_all(seed_dir(target)).unwrap();
+        std::fs::write(seed_dir(target).join(name), data).unwrap();
+    };
+
+    // ffmpeg: H.264 high (B-frames, ctts) + AAC, progressive.
+    let mp4 = common::make_input(tmp.path(), "in.mp4", 1, "32x32", 10);
+    let bytes = std::fs::read(&mp4).unwrap();
+    write("demux", "progressive-ffmpeg.mp4", &bytes);
+    write("demux", "cut-ffmpeg.mp4", &bytes[..bytes.len() * 6 / 10]);
+    for t in media::demux::demux_file(&mp4).unwrap() {
+        match &t.codec {
+            CodecConfig::Avc { sps, pps } => {
+                write("sps", "ffmpeg-high.sps", &sps[0]);
+                let record = codec::build_avc_decoder_config(sps, pps).unwrap();
+                write("sps", "ffmpeg-high.avcc", &record);
+            }
+            CodecConfig::Aac {
+                audio_specific_config,
+                ..
+            } => write("asc", "ffmpeg-lc.asc", audio_specific_config),
+        }
+    }
+
+    // The packager's own output, default code path.
+    let synth = SynthOptions {
+        duration_secs: 1,
+        fps: 10,
+        rungs: vec![Rung::new("v36", 64, 36, 30_000)],
+        ..SynthOptions::default()
+    };
+    let mut opts = PackageOptions::new(tmp.path(), "seed");
+    opts.segment_duration_secs = 1.0;
+    let report = package_default(&opts, &synth, &ProgressBar::hidden()).unwrap();
+    for r in &report.representations {
+        let (init, segs) = common::rep_files(&report.asset_dir, r);
+        let init = std::fs::read(init).unwrap();
+        write(
+            "demux",
+            &format!("init-{}.mp4", r.kind.content_type()),
+            &init,
+        );
+        // Init + first segment: a fragmented file, refused with the remux hint (video only:
+        // the audio segment is 16 kB, too big a seed for what it adds).
+        if r.kind == MediaKind::Video {
+            let seg = std::fs::read(&segs[0]).unwrap();
+            write("demux", "segment-video.m4s", &seg);
+            write(
+                "demux",
+                "fragmented-video.mp4",
+                &[init.clone(), seg].concat(),
+            );
+        }
+        let stsd = media::fmp4::find_box(&init, &["moov", "trak", "mdia", "minf", "stbl", "stsd"])
+            .unwrap();
+        let entry = media::fmp4::BoxIter::new(&stsd.payload[8..])
+            .next()
+            .unwrap()
+            .unwrap();
+        if &entry.fourcc == b"avc1" {
+            let avcc = media::fmp4::find_box(&entry.payload[78..], &["avcC"]).unwrap();
+            write("sps", "default.avcc", avcc.payload);
+            let cfg = codec::parse_avc_decoder_config(avcc.payload).unwrap();
+            write("sps", "default.sps", &cfg.sps[0]);
+        }
+    }
+    write(
+        "asc",
+        "default-lc.asc",
+        &codec::build_audio_specific_config(2, 48000, 2),
+    );
+    write("asc", "he-aac-explicit.asc", &[0x2b, 0x11, 0x88, 0x00]);
+    assert!(report.asset_dir.join(layout::MANIFEST_FILE).is_file());
+}
