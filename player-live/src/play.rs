@@ -349,9 +349,13 @@ pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
     }
     // A plug-in ABR is told that these sizes are nominal (`@bandwidth` × duration).
     cfg.abr.nominal_sizes = true;
-    let mut a = match abr::build(&opts.abr, &plan.ladder, cfg.buffer_max_ms, &cfg.abr) {
+    let built = opts
+        .abr
+        .parse::<abr::AbrKind>()
+        .and_then(|k| abr::build(&k, &plan.ladder, cfg.buffer_max_ms, &cfg.abr));
+    let mut a = match built {
         Ok(a) => a,
-        Err(e) => return Err(fail(fetches, e)),
+        Err(e) => return Err(fail(fetches, e.into())),
     };
     tracing::info!(
         player = %opts.label, mpd = %mpd_url, levels = plan.ladder.levels(),

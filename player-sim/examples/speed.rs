@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use player_sim::abr::mpc::Mpc;
+use player_sim::abr::AbrKind;
 use player_sim::input::{self, Ladder, Trace};
 use player_sim::metrics::{compute, QoeOptions};
 use player_sim::model::ModelKind;
@@ -50,7 +51,7 @@ fn mpc_playbacks(
     (start.elapsed().as_secs_f64(), n, seqs)
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let movie = input::read_ladder(&shared("pensieve/envivio"))?;
     let hsdpa = input::read_trace_dir(&shared("pensieve/hsdpa_test"), None)?;
     let fcc = input::read_trace_dir(&shared("pensieve/fcc_test_every6th"), None)?;
@@ -63,7 +64,7 @@ fn main() -> anyhow::Result<()> {
         let mut acc = 0.0;
         for _ in 0..rounds {
             for t in &hsdpa {
-                let mut a = build_abr("bba", &movie, t, &cfg)?;
+                let mut a = build_abr(&AbrKind::Bba, &movie, t, &cfg)?;
                 let p = run_with(&movie, t, a.as_mut(), &cfg);
                 acc += compute(&p, &movie.bitrates_kbps, &QoeOptions::default()).qoe_lin;
                 n += 1;
@@ -100,7 +101,7 @@ fn main() -> anyhow::Result<()> {
     for (name, traces) in [("HSDPA", &hsdpa), ("FCC", &fcc)] {
         let cfg = StudyConfig {
             keep_events: false,
-            ..StudyConfig::for_model(ModelKind::Pensieve, vec!["robustmpc".into()])
+            ..StudyConfig::for_model(ModelKind::Pensieve, vec![AbrKind::RobustMpc])
         };
         let start = Instant::now();
         let s = run_with_jobs(Some(1), &movie, traces, &cfg)?;
@@ -134,10 +135,9 @@ fn main() -> anyhow::Result<()> {
             let name = if robust { "robustMPC" } else { "fastMPC" };
             let (t_all, n, s_all) = mpc_playbacks(ladder, traces, &cfg, robust, false);
             let (t_bnb, _, s_bnb) = mpc_playbacks(ladder, traces, &cfg, robust, true);
-            anyhow::ensure!(
-                s_all == s_bnb,
-                "{name} {what}: pruned search decided differently"
-            );
+            if s_all != s_bnb {
+                return Err(format!("{name} {what}: pruned search decided differently").into());
+            }
             println!(
                 "{name} plan search, {what} ({} traces, {n} decisions), 1 thread: exhaustive {t_all:.3} s ({:.1} us/decision), branch and bound {t_bnb:.3} s ({:.1} us/decision): {:.1}x, same decisions",
                 traces.len(),

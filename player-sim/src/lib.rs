@@ -12,14 +12,20 @@
 //! ```
 //!
 //! * [`input`] reads and validates ladders and traces (errors name the file and line).
-//! * [`model`] holds the network/buffer models: `sabre` and `pensieve` reproduce those simulators
-//!   exactly (`../shared/abr-traces/MODELS.md`); `generic` is the Sabre engine with our startup
-//!   rule, payload factor and latency options. [`session::run`] plays one ladder × trace × ABR.
-//! * [`abr`] is one trait ([`abr::Abr`]) and one file per algorithm: fixed, throughput, BBA,
-//!   FESTIVE, BOLA-BASIC/BOLA(-U)/BOLA-O, BOLA-E, DYNAMIC (Sabre's and dash.js's rules),
-//!   robustMPC/fastMPC, an offline optimum, `plugin:COMMAND` (an ABR in a child process,
-//!   JSON lines) and `learned:FILE` (a trained policy). [`estimator`] is the
-//!   throughput-estimator trait (EWMA with two half-lives, sliding window, harmonic mean).
+//! * [`net`] is what the player loop and the ABRs exchange with the network (requests,
+//!   downloads, progress, the [`net::Network`] trait); [`events`] is what a playback produces
+//!   ([`SegmentEvent`], [`Playback`]); [`model_kind`] names the model ([`ModelKind`]) and derives
+//!   what the ABRs do differently under it ([`abr::Quirks`]).
+//! * [`model`] holds the session settings ([`SessionConfig`]) and the network/buffer models:
+//!   `sabre` and `pensieve` reproduce those simulators exactly
+//!   (`../shared/abr-traces/MODELS.md`); `generic` is the Sabre engine with our startup rule,
+//!   payload factor and latency options. [`session::run`] plays one ladder × trace × ABR.
+//! * [`abr`] is one trait ([`abr::Abr`]), the algorithms by name ([`abr::AbrKind`]) and one file
+//!   per algorithm: fixed, throughput, BBA, FESTIVE, BOLA-BASIC/BOLA(-U)/BOLA-O, BOLA-E, DYNAMIC
+//!   (Sabre's and dash.js's rules), robustMPC/fastMPC, `plugin:COMMAND` (an ABR in a child
+//!   process, JSON lines) and `learned:FILE` (a trained policy); [`optimal`] is the offline
+//!   optimum, which plans with the session's model. [`estimator`] is the throughput-estimator
+//!   trait (EWMA with two half-lives, sliding window, harmonic mean).
 //! * [`learn`] trains the policies that `learned:FILE` plays (`dashcdn player train`): rollouts
 //!   in the Pensieve model labelled by the offline optimum from each state, regret regression,
 //!   DAgger; [`rng`] is the seeded generator behind every random choice here.
@@ -27,10 +33,27 @@
 //!   bytes wasted); [`study`] runs traces × algorithms in parallel and summarises them;
 //!   [`output`] writes the table, JSON, CSV/JSONL and plots.
 //!
+//! Modules depend on each other one way only (`scripts/modgraph.py` checks it); each uses only
+//! modules listed above it:
+//!
+//! ```text
+//! net, input, estimator, rng     requests/downloads, ladders/traces, estimators, the PRNG
+//! trace_order                    input
+//! abr                            net, input, estimator, rng   (Quirks, not the model)
+//! model_kind                     abr (builds Quirks)
+//! events                         model_kind
+//! model                          events, abr, net, input, estimator
+//! optimal                        model, abr
+//! session                        optimal, model, abr, events
+//! metrics, plot                  events, input
+//! learn, study                   session, optimal, metrics, model, abr
+//! output                         study, metrics, plot
+//! ```
+//!
 //! # The seam for `play` and `swarm`
 //!
 //! The Sabre-style player loop [`model::sabre::run_player`] is generic over
-//! [`model::Network`]: `idle(ms)` and `download(request, abandon-callback) -> Download`. The
+//! [`net::Network`]: `idle(ms)` and `download(request, abandon-callback) -> Download`. The
 //! simulator implements it with [`model::sabre::TraceNetwork`] (trace time, no sleeping). `play`
 //! will implement it with an HTTP client that resolves segment URLs through the redirector and
 //! edges (wall-clock times, `idle` sleeps, the callback is polled as bytes arrive and cancels
@@ -50,10 +73,14 @@
 
 pub mod abr;
 pub mod estimator;
+pub mod events;
 pub mod input;
 pub mod learn;
 pub mod metrics;
 pub mod model;
+pub mod model_kind;
+pub mod net;
+pub mod optimal;
 pub mod output;
 pub mod plot;
 pub mod rng;
@@ -61,7 +88,9 @@ pub mod session;
 pub mod study;
 pub mod trace_order;
 
+pub use abr::AbrKind;
+pub use events::{Playback, SegmentEvent};
 pub use input::{read_ladder, read_trace, read_trace_dir, InputError, Ladder, Trace};
 pub use metrics::{Metrics, QoeOptions};
-pub use model::ModelKind;
-pub use session::{run, Playback, SegmentEvent, SessionConfig};
+pub use model::{ModelKind, SessionConfig};
+pub use session::run;

@@ -1,8 +1,8 @@
 //! Per-playback metrics: bitrates, startup, rebuffering, switches, QoE_lin / QoE_log / QoE_hd
 //! (MODELS.md part C), bytes downloaded and wasted.
 
+use crate::events::Playback;
 use crate::input::PENSIEVE_BITRATES_KBPS;
-use crate::session::Playback;
 
 /// Scoring options.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]

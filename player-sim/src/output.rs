@@ -9,12 +9,38 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
-use anyhow::Context as _;
-
+use crate::events::Playback;
 use crate::metrics;
 use crate::plot::{self, BarPanel, Cdf};
-use crate::session::Playback;
 use crate::study::{AlgoSummary, RunResult, Study, StudyConfig};
+
+pub use crate::plot::PlotError;
+
+/// Writing a study's or a playback's files failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The output directory could not be created.
+    #[error("creating {}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing a file failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Formatting the CSV failed.
+    #[error(transparent)]
+    Fmt(#[from] std::fmt::Error),
+    /// Serialising JSON failed.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Drawing a plot failed.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+}
 
 /// The summary table: one row per algorithm.
 pub fn summary_table(summary: &[AlgoSummary], skip_first: bool) -> String {
@@ -77,8 +103,11 @@ pub fn write_study(
     cfg: &StudyConfig,
     trace_set: &str,
     meta: &serde_json::Value,
-) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+) -> Result<(), OutputError> {
+    std::fs::create_dir_all(dir).map_err(|source| OutputError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let json =
         serde_json::json!({ "run": meta, "algorithms": study.summary, "failures": study.failures });
     std::fs::write(
@@ -142,7 +171,7 @@ pub fn write_study_plots(
     study: &Study,
     cfg: &StudyConfig,
     trace_set: &str,
-) -> anyhow::Result<()> {
+) -> Result<(), OutputError> {
     let playbacks: Vec<&Playback> = study
         .results
         .iter()
@@ -237,7 +266,7 @@ fn runs<'a>(study: &'a Study, abr: &'a str) -> impl Iterator<Item = &'a RunResul
 }
 
 /// Writes `events.csv` and `events.jsonl` (one row per download attempt).
-pub fn write_events(dir: &Path, playbacks: &[&Playback]) -> anyhow::Result<()> {
+pub fn write_events(dir: &Path, playbacks: &[&Playback]) -> Result<(), OutputError> {
     let mut csv = std::io::BufWriter::new(std::fs::File::create(dir.join("events.csv"))?);
     let mut jsonl = std::io::BufWriter::new(std::fs::File::create(dir.join("events.jsonl"))?);
     writeln!(csv, "abr,trace,index,quality,bitrate_kbps,size_bits,downloaded_bits,request_ms,idle_ms,ttfb_ms,time_ms,buffer_before_ms,buffer_after_ms,rebuffer_ms,throughput_kbps,estimate_kbps,abandoned,abandon_to")?;

@@ -10,11 +10,10 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use anyhow::Context as _;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::session::Playback;
+use crate::events::Playback;
 
 /// Okabe–Ito colours without yellow: black, orange, sky blue, bluish green, blue, vermillion,
 /// reddish purple (distinct for the common colour-vision deficiencies).
@@ -173,8 +172,31 @@ pub fn mean_ci95(v: &[f64]) -> (f64, f64) {
     (mean, t_quantile_975(n - 1) * (var / n as f64).sqrt())
 }
 
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("plot: {e}")
+/// Drawing or writing a plot failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// The plotting library failed; its message.
+    #[error("plot: {0}")]
+    Draw(String),
+    /// The embedded font could not be registered.
+    #[error("plot: the embedded font could not be loaded")]
+    Font,
+    /// The image file could not be created.
+    #[error("creating {}", path.display())]
+    Create {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Encoding or writing the PNG failed.
+    #[error(transparent)]
+    Png(#[from] png::EncodingError),
+}
+
+fn err(e: impl std::fmt::Display) -> PlotError {
+    PlotError::Draw(e.to_string())
 }
 
 /// DejaVu Sans (see `assets/LICENSE-DejaVu.txt`): plotters' `ab_glyph` text renderer has no
@@ -185,14 +207,16 @@ static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 /// "serif" and "monospace"), once per process. With plotters' `ab_glyph` text renderer any
 /// chart with text, SVG or bitmap, fails with `FontUnavailable` for an unregistered family, so
 /// code drawing its own charts calls this first; every function here does.
-pub fn register_font() -> anyhow::Result<()> {
+pub fn register_font() -> Result<(), PlotError> {
     static DONE: OnceLock<bool> = OnceLock::new();
     let ok = *DONE.get_or_init(|| {
         ["sans-serif", "serif", "monospace"]
             .iter()
             .all(|f| plotters::style::register_font(f, FontStyle::Normal, FONT).is_ok())
     });
-    anyhow::ensure!(ok, "plot: the embedded font could not be loaded");
+    if !ok {
+        return Err(PlotError::Font);
+    }
     Ok(())
 }
 
@@ -200,9 +224,9 @@ pub fn register_font() -> anyhow::Result<()> {
 fn render(
     path: &Path,
     size: (u32, u32),
-    draw: impl FnOnce(DrawingArea<BitMapBackend<'_>, Shift>) -> anyhow::Result<()>,
-    draw_svg: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+    draw: impl FnOnce(DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), PlotError>,
+    draw_svg: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), PlotError>,
+) -> Result<(), PlotError> {
     register_font()?;
     if path
         .extension()
@@ -219,12 +243,14 @@ fn render(
 fn write_png(
     path: &Path,
     (w, h): (u32, u32),
-    draw: impl FnOnce(DrawingArea<BitMapBackend<'_>, Shift>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+    draw: impl FnOnce(DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), PlotError>,
+) -> Result<(), PlotError> {
     let mut buf = vec![0u8; 3 * w as usize * h as usize];
     draw(BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area())?;
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file = std::fs::File::create(path).map_err(|source| PlotError::Create {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
@@ -240,7 +266,7 @@ fn draw_line<DB: DrawingBackend>(
     px: &[(f64, f64)],
     st: &SeriesStyle,
     width: u32,
-) -> anyhow::Result<()> {
+) -> Result<(), PlotError> {
     for piece in dash_polyline(px, st.dash.pattern()) {
         let pts: Vec<(i32, i32)> = piece
             .iter()
@@ -257,7 +283,7 @@ fn draw_marker<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     (x, y): (i32, i32),
     st: &SeriesStyle,
-) -> anyhow::Result<()> {
+) -> Result<(), PlotError> {
     let (c, r) = (st.color, 5);
     match st.marker {
         Marker::Circle => root.draw(&Circle::new((x, y), r, c.filled())),
@@ -289,7 +315,7 @@ fn draw_legend<DB: DrawingBackend>(
     styles: &[SeriesStyle],
     top: i32,
     markers: bool,
-) -> anyhow::Result<()> {
+) -> Result<(), PlotError> {
     let font = ("sans-serif", 14).into_font().color(&BLACK);
     for (i, (name, st)) in names.iter().zip(styles).enumerate() {
         let y = top + 22 * i as i32;
@@ -339,7 +365,7 @@ pub struct Cdf<'a> {
 /// Writes an empirical CDF of each series (step curve, styled by [`series_style`], markers at
 /// five quantiles, legend right of the data): PNG if `path` ends in `.png`, SVG otherwise.
 /// Nothing is written if no sample is finite.
-pub fn plot_cdf(path: &Path, cdf: &Cdf<'_>) -> anyhow::Result<()> {
+pub fn plot_cdf(path: &Path, cdf: &Cdf<'_>) -> Result<(), PlotError> {
     if !cdf.series.iter().flat_map(|s| &s.1).any(|x| x.is_finite()) {
         return Ok(());
     }
@@ -347,7 +373,10 @@ pub fn plot_cdf(path: &Path, cdf: &Cdf<'_>) -> anyhow::Result<()> {
     render(path, size, |r| draw_cdf(r, cdf), |r| draw_cdf(r, cdf))
 }
 
-fn draw_cdf<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, cdf: &Cdf<'_>) -> anyhow::Result<()> {
+fn draw_cdf<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    cdf: &Cdf<'_>,
+) -> Result<(), PlotError> {
     let names: Vec<&str> = cdf.series.iter().map(|s| s.0.as_str()).collect();
     let styles: Vec<SeriesStyle> = (0..names.len()).map(series_style).collect();
     let all: Vec<f64> = cdf
@@ -435,7 +464,7 @@ pub fn plot_bars(
     title: &str,
     names: &[String],
     panels: &[BarPanel],
-) -> anyhow::Result<()> {
+) -> Result<(), PlotError> {
     let size = (
         180 + 420 * panels.len() as u32,
         140 + 30 * names.len() as u32,
@@ -453,7 +482,7 @@ fn draw_bars<DB: DrawingBackend>(
     title: &str,
     names: &[String],
     panels: &[BarPanel],
-) -> anyhow::Result<()> {
+) -> Result<(), PlotError> {
     root.fill(&WHITE).map_err(err)?;
     let root = root.titled(title, ("sans-serif", 20)).map_err(err)?;
     let (w, _) = root.dim_in_pixel();
@@ -532,7 +561,7 @@ pub struct Lines<'a> {
 
 /// Writes a line chart (styled by [`series_style`], markers on about a dozen of each series'
 /// points, legend right of the data): PNG if `path` ends in `.png`, SVG otherwise.
-pub fn plot_lines(path: &Path, lines: &Lines<'_>) -> anyhow::Result<()> {
+pub fn plot_lines(path: &Path, lines: &Lines<'_>) -> Result<(), PlotError> {
     let size = (900 + LEGEND_WIDTH, 500);
     render(
         path,
@@ -545,7 +574,7 @@ pub fn plot_lines(path: &Path, lines: &Lines<'_>) -> anyhow::Result<()> {
 fn draw_lines<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     lines: &Lines<'_>,
-) -> anyhow::Result<()> {
+) -> Result<(), PlotError> {
     let names: Vec<&str> = lines.series.iter().map(|s| s.0.as_str()).collect();
     let styles: Vec<SeriesStyle> = (0..names.len()).map(series_style).collect();
     let xs = lines.series.iter().flat_map(|s| s.1.iter().map(|p| p.0));
@@ -595,7 +624,7 @@ fn draw_lines<DB: DrawingBackend>(
 /// Writes a timeline of one playback: chosen bitrate and measured throughput (kbps, left axis)
 /// and buffer level (s, right axis) against the session clock, titled with the algorithm,
 /// trace and model. PNG if `path` ends in `.png`, SVG otherwise.
-pub fn plot_timeline(path: &Path, p: &Playback) -> anyhow::Result<()> {
+pub fn plot_timeline(path: &Path, p: &Playback) -> Result<(), PlotError> {
     let size = (900 + LEGEND_WIDTH, 500);
     render(path, size, |r| draw_timeline(r, p), |r| draw_timeline(r, p))
 }
@@ -603,7 +632,7 @@ pub fn plot_timeline(path: &Path, p: &Playback) -> anyhow::Result<()> {
 fn draw_timeline<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     p: &Playback,
-) -> anyhow::Result<()> {
+) -> Result<(), PlotError> {
     let end = p
         .events
         .last()

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
+use crate::abr::{AbrError, AbrKind};
 use crate::input::{Ladder, Trace};
 use crate::metrics::{self, Metrics, QoeOptions};
 use crate::model::ModelKind;
@@ -14,8 +15,8 @@ use crate::trace_order::TraceOrder;
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct StudyConfig {
-    /// Algorithms (names from [`crate::abr::ALGORITHMS`]).
-    pub algorithms: Vec<String>,
+    /// Algorithms ([`crate::abr::parse_list`] reads them from `--abr`).
+    pub algorithms: Vec<AbrKind>,
     /// Session settings.
     pub session: SessionConfig,
     /// Scoring.
@@ -38,7 +39,7 @@ impl StudyConfig {
     /// session defaults ([`SessionConfig::for_model`]), chunks scored 2..N under Pensieve (its
     /// `plot_results.py`) and 1..N otherwise, robustMPC's state carried across traces, events
     /// kept, no progress bar.
-    pub fn for_model(model: ModelKind, algorithms: Vec<String>) -> Self {
+    pub fn for_model(model: ModelKind, algorithms: Vec<AbrKind>) -> Self {
         StudyConfig {
             algorithms,
             session: SessionConfig::for_model(model),
@@ -71,6 +72,17 @@ impl StudyConfig {
             "abr": self.algorithms,
         })
     }
+}
+
+/// Why a study could not run (a failing plug-in only fails its playbacks, see [`run`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StudyError {
+    /// A built-in algorithm or a learned policy could not be built.
+    #[error(transparent)]
+    Abr(#[from] AbrError),
+    /// The thread pool of [`run_with_jobs`] could not be started.
+    #[error(transparent)]
+    Threads(#[from] rayon::ThreadPoolBuildError),
 }
 
 /// One (trace, algorithm) result.
@@ -190,7 +202,7 @@ impl Study {
 /// Algorithms are named in results by [`crate::abr::plugin::display_names`]. A playback whose
 /// algorithm fails ([`crate::abr::Abr::failure`]), or whose plug-in cannot be started, goes to
 /// [`Study::failures`] and the study goes on.
-pub fn run(ladder: &Ladder, traces: &[Trace], cfg: &StudyConfig) -> anyhow::Result<Study> {
+pub fn run(ladder: &Ladder, traces: &[Trace], cfg: &StudyConfig) -> Result<Study, StudyError> {
     let total = traces.len() * cfg.algorithms.len();
     let bar = if cfg.progress {
         let b = indicatif::ProgressBar::new(total as u64);
@@ -226,17 +238,17 @@ pub fn run(ladder: &Ladder, traces: &[Trace], cfg: &StudyConfig) -> anyhow::Resu
         })
     };
     let names = crate::abr::plugin::display_names(&cfg.algorithms);
-    let per_algo: Vec<anyhow::Result<Vec<Outcome>>> = cfg
+    let per_algo: Vec<Result<Vec<Outcome>, AbrError>> = cfg
         .algorithms
         .par_iter()
         .zip(&names)
         .map(|(spec, name)| {
             // A plug-in that cannot be built fails its playbacks, not the study.
-            let plugin = crate::abr::plugin::command_of(spec).is_some();
+            let plugin = spec.plugin_command().is_some();
             let probe = match session::build_abr(spec, ladder, &traces[0], &cfg.session) {
                 Ok(p) => p,
                 Err(e) if plugin => {
-                    let m = format!("{e:#}");
+                    let m = e.to_string();
                     return Ok(traces
                         .iter()
                         .map(|t| Err(failed(name, t, m.clone())))
@@ -263,7 +275,7 @@ pub fn run(ladder: &Ladder, traces: &[Trace], cfg: &StudyConfig) -> anyhow::Resu
                     .map(
                         |t| match session::build_abr(spec, ladder, t, &cfg.session) {
                             Ok(mut a) => Ok(one(a.as_mut(), name, t)),
-                            Err(e) if plugin => Ok(Err(failed(name, t, format!("{e:#}")))),
+                            Err(e) if plugin => Ok(Err(failed(name, t, e.to_string()))),
                             Err(e) => Err(e),
                         },
                     )
@@ -321,7 +333,7 @@ pub fn run_with_jobs(
     ladder: &Ladder,
     traces: &[Trace],
     cfg: &StudyConfig,
-) -> anyhow::Result<Study> {
+) -> Result<Study, StudyError> {
     match jobs {
         Some(j) => rayon::ThreadPoolBuilder::new()
             .num_threads(j.max(1))

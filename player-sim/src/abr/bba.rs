@@ -2,7 +2,6 @@
 //! `test/bb.py`, MODELS.md B6; Sabre-mode convention A6.7).
 
 use super::{Abr, Ctx, Decision};
-use crate::model::ModelKind;
 
 /// Buffer-based rate adaptation (reservoir 5 s, cushion 10 s by default).
 #[derive(Debug, Clone)]
@@ -23,17 +22,19 @@ impl Default for Bba {
 }
 
 impl Bba {
-    /// The quality for a buffer level, evaluated as the reference does for `model`
-    /// (Pensieve: in seconds, `trunc(((L-1) * (buf_s - 5)) / 10.0)`; otherwise in ms).
+    /// The quality for a buffer level, evaluated as the reference does: in seconds,
+    /// `trunc(((L-1) * (buf_s - 5)) / 10.0)`, with [`super::Quirks::bba_in_seconds`]
+    /// (Pensieve), otherwise in ms.
     pub fn quality_for(&self, ctx: &Ctx) -> usize {
         let top = ctx.levels() - 1;
-        let (b, r, c) = match ctx.model {
-            ModelKind::Pensieve => (
+        let (b, r, c) = if ctx.quirks.bba_in_seconds {
+            (
                 ctx.buffer_ms / 1000.0,
                 self.reservoir_ms / 1000.0,
                 self.cushion_ms / 1000.0,
-            ),
-            _ => (ctx.buffer_ms, self.reservoir_ms, self.cushion_ms),
+            )
+        } else {
+            (ctx.buffer_ms, self.reservoir_ms, self.cushion_ms)
         };
         if b < r {
             0

@@ -5,6 +5,17 @@
 use super::{Abr, Ctx, Decision, Progress};
 use crate::input::Ladder;
 
+/// Which BOLA of Sabre's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BolaVariant {
+    /// BOLA-BASIC: fixed Vp, no abandonment.
+    Basic,
+    /// BOLA-U: dynamic Vp, up-switches limited to one above the throughput rule.
+    U,
+    /// BOLA-O: dynamic Vp, oscillation control (limit to the throughput rule and idle instead).
+    O,
+}
+
 /// BOLA in its Sabre variants.
 #[derive(Debug, Clone)]
 pub struct Bola {
@@ -19,8 +30,8 @@ pub struct Bola {
 }
 
 impl Bola {
-    /// `basic`: BOLA-BASIC; `osc`: BOLA-O (else BOLA-U).
-    pub fn new(ladder: &Ladder, buffer_max_ms: f64, gp: f64, basic: bool, osc: bool) -> Self {
+    /// BOLA `variant` for `ladder` with buffer capacity `buffer_max_ms` and γp `gp`.
+    pub fn new(ladder: &Ladder, buffer_max_ms: f64, gp: f64, variant: BolaVariant) -> Self {
         let b = &ladder.bitrates_kbps;
         let v: Vec<f64> = b.iter().map(|x| x.ln() + (-b[0].ln())).collect();
         let vp = (buffer_max_ms - ladder.segment_duration_ms) / (v[v.len() - 1] + gp);
@@ -29,8 +40,8 @@ impl Bola {
             gp,
             vp,
             bmax: buffer_max_ms,
-            basic,
-            osc,
+            basic: variant == BolaVariant::Basic,
+            osc: variant == BolaVariant::O,
             last_quality: 0,
             last_seek_index: 0,
         }

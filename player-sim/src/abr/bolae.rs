@@ -4,6 +4,16 @@
 use super::{Abr, Ctx, Decision, Download, Progress};
 use crate::input::Ladder;
 
+/// BOLA-E's options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BolaEOptions {
+    /// The insufficient-buffer rule (Sabre's default; off is BOLA-PL, `-noibr`), which also
+    /// selects the placeholder-based γp/Vp.
+    pub insufficient_buffer_rule: bool,
+    /// The oscillation-avoidance variant (never idles up to the throughput rule's choice + 1).
+    pub oscillation_avoidance: bool,
+}
+
 /// BOLA-E.
 #[derive(Debug, Clone)]
 pub struct BolaE {
@@ -19,8 +29,9 @@ pub struct BolaE {
 }
 
 impl BolaE {
-    /// `no_ibr`: BOLA-PL; `osc`: oscillation-avoidance variant.
-    pub fn new(ladder: &Ladder, buffer_max_ms: f64, gp: f64, no_ibr: bool, osc: bool) -> Self {
+    /// BOLA-E for `ladder` with buffer capacity `buffer_max_ms` and γp `gp` (used by BOLA-PL).
+    pub fn new(ladder: &Ladder, buffer_max_ms: f64, gp: f64, o: BolaEOptions) -> Self {
+        let (no_ibr, osc) = (!o.insufficient_buffer_rule, o.oscillation_avoidance);
         let b = &ladder.bitrates_kbps;
         let l = b.len();
         let w: Vec<f64> = b.iter().map(|x| x.ln() + (1.0 - b[0].ln())).collect();

@@ -6,8 +6,8 @@
 //! * `dynamic-dashjs` — the dash.js DYNAMIC rule: BOLA-E once the buffer exceeds 18 s,
 //!   THROUGHPUT again below 9 s (same machinery as `dynamicdash`, dash.js thresholds).
 
-use super::bola::Bola;
-use super::bolae::BolaE;
+use super::bola::{Bola, BolaVariant};
+use super::bolae::{BolaE, BolaEOptions};
 use super::throughput::Throughput;
 use super::{Abr, AbrOptions, Ctx, Decision, Download, Progress};
 use crate::input::Ladder;
@@ -24,7 +24,7 @@ impl Dynamic {
     /// BOLA-U + THROUGHPUT with a 10 s threshold.
     pub fn new(ladder: &Ladder, bmax: f64, o: &AbrOptions) -> Self {
         Dynamic {
-            bola: Bola::new(ladder, bmax, o.gp, false, false),
+            bola: Bola::new(ladder, bmax, o.gp, BolaVariant::U),
             tput: Throughput::new(o.no_ibr),
             use_bola: false,
         }
@@ -89,7 +89,15 @@ impl DynamicDash {
         high_ms: f64,
     ) -> Self {
         DynamicDash {
-            bola: BolaE::new(ladder, bmax, o.gp, o.no_ibr, false),
+            bola: BolaE::new(
+                ladder,
+                bmax,
+                o.gp,
+                BolaEOptions {
+                    insufficient_buffer_rule: !o.no_ibr,
+                    oscillation_avoidance: false,
+                },
+            ),
             tput: Throughput::new(o.no_ibr),
             use_bola: false,
             low_ms,

@@ -5,11 +5,20 @@
 //! idles and finished (or abandoned) downloads, and during a download may ask whether to abandon
 //! it. Every call gets a [`Ctx`] with the player state and the session estimator's values.
 //!
-//! Adding an algorithm: a file with a type implementing [`Abr`], a line in [`ALGORITHMS`] and in
-//! [`build`].
+//! Algorithms are named by [`AbrKind`] (`bola`, `robustmpc`, `learned:FILE`, `plugin:COMMAND`,
+//! ...; [`parse_list`] reads `--abr` lists) and built by [`build`]. What some of them do
+//! differently under the Pensieve model reaches them as [`Quirks`] in every [`Ctx`], so no
+//! algorithm knows which model runs it. The offline optimum plans over the whole trace with the
+//! session's model, so it lives above the models ([`crate::optimal`]) and
+//! [`crate::session::build_abr`] builds it.
+//!
+//! Adding an algorithm: a file with a type implementing [`Abr`], a variant in [`AbrKind`] (and
+//! its name in [`AbrKind::name`] and [`AbrKind::BUILT_IN`]) and a line in [`build`].
 
 use crate::input::Ladder;
-use crate::model::ModelKind;
+
+pub use crate::net::{Download, Progress};
+pub use kind::{AbrError, AbrKind};
 
 pub mod bba;
 pub mod bola;
@@ -17,19 +26,41 @@ pub mod bolae;
 pub mod dynamic;
 pub mod festive;
 pub mod fixed;
+mod kind;
 pub mod learned;
 pub mod mpc;
-pub mod optimal;
 pub mod plugin;
 pub mod throughput;
+
+/// What an algorithm does differently depending on the simulator whose reference
+/// implementation it reproduces. Sabre's algorithms (and the Sabre-mode conventions of
+/// MODELS.md) need none of these; Pensieve's `test/bb.py` and `test/mpc.py` compute a few things
+/// their own way, and reproducing Pensieve's numbers bit for bit needs the same. Built once per
+/// playback from the model ([`crate::model::ModelKind::quirks`]) and handed over in every
+/// [`Ctx`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quirks {
+    /// The model's name (`generic`, `sabre` or `pensieve`), as plug-ins are told in their
+    /// `start` message ([`plugin`]): a plug-in reproduces whatever quirk it needs itself.
+    pub model: &'static str,
+    /// BBA evaluates its rule in seconds, `trunc(((L-1) * (buf_s - 5)) / 10.0)`, as Pensieve's
+    /// `test/bb.py` does (MODELS.md B6); otherwise in ms (the Sabre-mode convention, A6.7). The
+    /// two round differently at rung boundaries, so Pensieve's BBA scores are only reproduced
+    /// exactly in seconds.
+    pub bba_in_seconds: bool,
+    /// MPC's planner prices plan position `j` with the sizes of chunk `n + j + 1`, one ahead of
+    /// the chunk the environment downloads next, as Pensieve's `test/mpc.py` does (MODELS.md
+    /// B7.4, an off-by-one reproduced on purpose); otherwise with the chunks actually planned.
+    pub mpc_sizes_one_ahead: bool,
+}
 
 /// What the ABR sees at each call.
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx<'a> {
     /// The ladder (bitrates, segment duration, all sizes).
     pub ladder: &'a Ladder,
-    /// The network/buffer model in force (some rules follow the reference simulator's quirks).
-    pub model: ModelKind,
+    /// What this algorithm does differently under the model in force ([`Quirks`]).
+    pub quirks: Quirks,
     /// Index of the segment about to be requested (0-based).
     pub index: usize,
     /// Number of segments in this session.
@@ -88,42 +119,6 @@ impl Decision {
     }
 }
 
-/// A finished (possibly abandoned) download.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Download {
-    /// Segment index.
-    pub index: usize,
-    /// Requested quality.
-    pub quality: usize,
-    /// Full size, bits.
-    pub size_bits: f64,
-    /// Bits received.
-    pub downloaded_bits: f64,
-    /// Total time incl. latency, ms.
-    pub time_ms: f64,
-    /// Latency (time to first bit), ms.
-    pub ttfb_ms: f64,
-    /// Quality the ABR abandoned to, if abandoned.
-    pub abandon_to: Option<usize>,
-}
-
-/// Progress of a download in flight (for abandonment checks).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Progress {
-    /// Segment index.
-    pub index: usize,
-    /// Quality being downloaded.
-    pub quality: usize,
-    /// Full size, bits.
-    pub size_bits: f64,
-    /// Bits so far.
-    pub downloaded_bits: f64,
-    /// Time since the request incl. latency, ms.
-    pub time_ms: f64,
-    /// Latency, ms.
-    pub ttfb_ms: f64,
-}
-
 /// An adaptive-bitrate algorithm.
 pub trait Abr: Send {
     /// Quality of the first segment (Sabre model; Pensieve's always starts at quality 1).
@@ -155,24 +150,6 @@ pub trait Abr: Send {
     }
 }
 
-/// Algorithm names accepted by [`build`] (`all` expands to these).
-pub const ALGORITHMS: &[&str] = &[
-    "fixed",
-    "throughput",
-    "bba",
-    "festive",
-    "bola-basic",
-    "bola",
-    "bola-o",
-    "bola-e",
-    "dynamic",
-    "dynamicdash",
-    "dynamic-dashjs",
-    "robustmpc",
-    "fastmpc",
-    "optimal",
-];
-
 /// Tunables shared by several algorithms (Sabre's option names in brackets).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AbrOptions {
@@ -200,70 +177,69 @@ impl Default for AbrOptions {
     }
 }
 
-/// Builds an algorithm by name (see [`ALGORITHMS`]), or a plug-in from `plugin:COMMAND`
-/// ([`plugin`]). `optimal` needs the session's oracle and is
-/// built by [`crate::session::run`] instead; here it returns an error.
+/// Builds an algorithm ([`AbrKind`]); a plug-in reuses an idle child of its command or starts
+/// one ([`plugin`]), a learned policy is loaded and checked against the ladder. `optimal` needs
+/// the whole trace and is built by [`crate::session::build_abr`] instead; here it is an error.
 pub fn build(
-    name: &str,
+    kind: &AbrKind,
     ladder: &Ladder,
     buffer_max_ms: f64,
     o: &AbrOptions,
-) -> anyhow::Result<Box<dyn Abr>> {
-    if let Some(cmd) = plugin::command_of(name) {
-        let p = plugin::Plugin::new(cmd, o.plugin_timeout, o.nominal_sizes)?;
-        return Ok(Box::new(p));
-    }
-    Ok(match name {
-        "fixed" => Box::new(fixed::Fixed::new(o.fixed_quality.min(ladder.levels() - 1))),
-        "throughput" => Box::new(throughput::Throughput::new(o.no_ibr)),
-        "bba" => Box::new(bba::Bba::default()),
-        "festive" => Box::new(festive::Festive::default()),
-        "bola-basic" => Box::new(bola::Bola::new(ladder, buffer_max_ms, o.gp, true, false)),
-        "bola" => Box::new(bola::Bola::new(ladder, buffer_max_ms, o.gp, false, false)),
-        "bola-o" => Box::new(bola::Bola::new(ladder, buffer_max_ms, o.gp, false, true)),
-        "bola-e" => Box::new(bolae::BolaE::new(
+) -> Result<Box<dyn Abr>, AbrError> {
+    use bola::{Bola, BolaVariant};
+    use bolae::{BolaE, BolaEOptions};
+    Ok(match kind {
+        AbrKind::Fixed => Box::new(fixed::Fixed::new(o.fixed_quality.min(ladder.levels() - 1))),
+        AbrKind::Throughput => Box::new(throughput::Throughput::new(o.no_ibr)),
+        AbrKind::Bba => Box::new(bba::Bba::default()),
+        AbrKind::Festive => Box::new(festive::Festive::default()),
+        AbrKind::BolaBasic => Box::new(Bola::new(ladder, buffer_max_ms, o.gp, BolaVariant::Basic)),
+        AbrKind::Bola => Box::new(Bola::new(ladder, buffer_max_ms, o.gp, BolaVariant::U)),
+        AbrKind::BolaO => Box::new(Bola::new(ladder, buffer_max_ms, o.gp, BolaVariant::O)),
+        AbrKind::BolaE => Box::new(BolaE::new(
             ladder,
             buffer_max_ms,
             o.gp,
-            o.no_ibr,
-            false,
+            BolaEOptions {
+                insufficient_buffer_rule: !o.no_ibr,
+                oscillation_avoidance: false,
+            },
         )),
-        "dynamic" => Box::new(dynamic::Dynamic::new(ladder, buffer_max_ms, o)),
-        "dynamicdash" => Box::new(dynamic::DynamicDash::sabre(ladder, buffer_max_ms, o)),
-        "dynamic-dashjs" => Box::new(dynamic::DynamicDash::dashjs(ladder, buffer_max_ms, o)),
-        "robustmpc" => Box::new(mpc::Mpc::robust()),
-        "fastmpc" => Box::new(mpc::Mpc::fast()),
-        other if other.starts_with(learned::PREFIX) => Box::new(learned::Learned::load(
-            std::path::Path::new(&other[learned::PREFIX.len()..]),
+        AbrKind::Dynamic => Box::new(dynamic::Dynamic::new(ladder, buffer_max_ms, o)),
+        AbrKind::DynamicDash => Box::new(dynamic::DynamicDash::sabre(ladder, buffer_max_ms, o)),
+        AbrKind::DynamicDashjs => Box::new(dynamic::DynamicDash::dashjs(ladder, buffer_max_ms, o)),
+        AbrKind::RobustMpc => Box::new(mpc::Mpc::robust()),
+        AbrKind::FastMpc => Box::new(mpc::Mpc::fast()),
+        AbrKind::Optimal => return Err(AbrError::NeedsTrace),
+        AbrKind::Learned(path) => Box::new(learned::Learned::load(
+            std::path::Path::new(path),
             ladder.levels(),
         )?),
-        other => anyhow::bail!(
-            "unknown ABR algorithm \"{other}\" (known: {}, all)",
-            ALGORITHMS.join(", ")
-        ),
+        AbrKind::Plugin(cmd) => {
+            Box::new(plugin::Plugin::new(cmd, o.plugin_timeout, o.nominal_sizes)?)
+        }
     })
 }
 
-/// Expands a comma-separated list (`all` = every algorithm) and checks the names; a
-/// `plugin:COMMAND` entry (which cannot contain a comma) is checked for a usable command line.
-pub fn parse_list(list: &str) -> anyhow::Result<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
+/// Expands a comma-separated list (`all` = every built-in algorithm, [`AbrKind::BUILT_IN`])
+/// and checks the names; a `plugin:COMMAND` entry (which cannot contain a comma) is checked for
+/// a usable command line. Repeated neighbours collapse to one.
+pub fn parse_list(list: &str) -> Result<Vec<AbrKind>, AbrError> {
+    let mut out: Vec<AbrKind> = Vec::new();
     for n in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if n == "all" {
-            out.extend(ALGORITHMS.iter().map(|s| s.to_string()));
-        } else if ALGORITHMS.contains(&n) || n.starts_with(learned::PREFIX) {
-            out.push(n.to_string());
-        } else if let Some(cmd) = plugin::command_of(n) {
-            plugin::split_command(cmd)?;
-            out.push(n.to_string());
+            out.extend(AbrKind::BUILT_IN.iter().cloned());
         } else {
-            anyhow::bail!(
-                "unknown ABR algorithm \"{n}\" (known: {}, all)",
-                ALGORITHMS.join(", ")
-            );
+            let k: AbrKind = n.parse()?;
+            if let AbrKind::Plugin(cmd) = &k {
+                plugin::split_command(cmd.trim())?;
+            }
+            out.push(k);
         }
     }
     out.dedup();
-    anyhow::ensure!(!out.is_empty(), "no ABR algorithm given");
+    if out.is_empty() {
+        return Err(AbrError::Empty);
+    }
     Ok(out)
 }

@@ -22,7 +22,6 @@
 
 use super::{Abr, Ctx, Decision, Download};
 use crate::estimator::harmonic_mean;
-use crate::model::ModelKind;
 
 /// robustMPC / fastMPC.
 #[derive(Debug, Clone)]
@@ -275,7 +274,7 @@ impl Abr for Mpc {
         if h == 0 {
             return Decision::q(0);
         }
-        let ahead = usize::from(ctx.model == ModelKind::Pensieve);
+        let ahead = usize::from(ctx.quirks.mpc_sizes_one_ahead);
         let last_seg = ctx.ladder.segments() - 1;
         let dt: Vec<Vec<f64>> = (0..h)
             .map(|j| {

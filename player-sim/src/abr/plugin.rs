@@ -108,7 +108,6 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{Abr, Ctx, Decision, Download, Progress};
-use crate::model::ModelKind;
 
 /// Prefix of a plug-in in `--abr` lists.
 pub const PREFIX: &str = "plugin:";
@@ -245,16 +244,17 @@ pub fn display_name(spec: &str) -> String {
     format!("{PREFIX}{base}")
 }
 
-/// Display names for a list of specs: [`display_name`], or the whole spec where two would
-/// collide.
-pub fn display_names(specs: &[String]) -> Vec<String> {
-    let short: Vec<String> = specs.iter().map(|s| display_name(s)).collect();
+/// Display names for a list of specs ([`super::AbrKind`]s or their names): [`display_name`], or the
+/// whole spec where two would collide.
+pub fn display_names<S: std::fmt::Display>(specs: &[S]) -> Vec<String> {
+    let full: Vec<String> = specs.iter().map(ToString::to_string).collect();
+    let short: Vec<String> = full.iter().map(|s| display_name(s)).collect();
     short
         .iter()
-        .zip(specs)
+        .zip(full)
         .map(|(n, s)| {
             if short.iter().filter(|m| *m == n).count() > 1 {
-                s.clone()
+                s
             } else {
                 n.clone()
             }
@@ -459,14 +459,15 @@ fn give_back(command: &str, p: Proc) {
     }
 }
 
-/// Kills and reaps the idle children of the plug-ins among `specs` (algorithm specs as given to
-/// [`super::build`]; built-ins are ignored). Children in use are not affected.
-pub fn close_idle<S: AsRef<str>>(specs: &[S]) {
+/// Kills and reaps the idle children of the plug-ins among `specs` ([`super::AbrKind`]s or their
+/// names; built-ins are ignored). Children in use are not affected.
+pub fn close_idle<S: std::fmt::Display>(specs: &[S]) {
+    let specs: Vec<String> = specs.iter().map(ToString::to_string).collect();
     let gone: Vec<Proc> = match IDLE.lock() {
         Ok(mut g) => match g.as_mut() {
             Some(m) => specs
                 .iter()
-                .filter_map(|s| command_of(s.as_ref()))
+                .filter_map(|s| command_of(s))
                 .flat_map(|c| m.remove(c).unwrap_or_default())
                 .collect(),
             None => Vec::new(),
@@ -500,7 +501,7 @@ struct StartMsg<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     version: u32,
-    model: ModelKind,
+    model: &'static str,
     sizes: &'static str,
     levels: usize,
     bitrates_kbps: &'a [f64],
@@ -675,7 +676,7 @@ impl Plugin {
             let start = StartMsg {
                 kind: "start",
                 version: PROTOCOL_VERSION,
-                model: ctx.model,
+                model: ctx.quirks.model,
                 sizes: if self.nominal_sizes {
                     "nominal"
                 } else {

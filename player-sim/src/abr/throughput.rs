@@ -64,7 +64,7 @@ impl Abr for Throughput {
 mod tests {
     use super::*;
     use crate::input::Ladder;
-    use crate::model::ModelKind;
+    use crate::model_kind::ModelKind;
 
     #[test]
     fn ibr_factor_sequence() {
@@ -77,7 +77,7 @@ mod tests {
         };
         let ctx = Ctx {
             ladder: &l,
-            model: ModelKind::Sabre,
+            quirks: ModelKind::Sabre.quirks(),
             index: 0,
             segments: 1,
             buffer_ms: 5000.0,

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! traces ─▶ traces::Samples::vary ─▶ train::rollout (Pensieve model) ─▶ (features, regret
-//!                                       │ expert: abr::optimal from the        of every choice)
+//!                                       │ expert: optimal from the             of every choice)
 //!                                       │ rollout's state, future known      ▼
 //!                                       └──────────── policy acts ◀── mlp::Trainer (Adam, MSE)
 //!                                                                            │
@@ -17,10 +17,13 @@
 //! * [`mlp`] is the network and its optimiser; [`policy`] the file; [`traces`] the seeded
 //!   training variations; [`synth`] generated traces; [`mod@train`] the training against the
 //!   offline optimum (regret regression, DAgger).
+//!
+//! `features`, `mlp` and `policy` are what playing a policy needs, so they live with the player
+//! ([`crate::abr::learned`]) and are re-exported here: the ABRs never depend on the training
+//! (which plays sessions and so sits above them).
 
-pub mod features;
-pub mod mlp;
-pub mod policy;
+pub use crate::abr::learned::{features, mlp, policy};
+
 pub mod synth;
 pub mod traces;
 pub mod train;

@@ -4,7 +4,7 @@
 //! ```text
 //!  training traces ──vary (seeded)──▶ rollouts in the Pensieve model ──▶ (features, regret of
 //!  + synthetic ones                    at a decision the expert values   every choice), kept
-//!        │                             every choice (abr::optimal's      over all iterations
+//!        │                             every choice (optimal's           over all iterations
 //!        │                             search from this state, knowing         │
 //!        │                             the next `horizon` segments); the       ▼
 //!        │                             expert, the policy or (explore) a  minibatch Adam:
@@ -47,12 +47,12 @@ use super::mlp::{argmax, Mlp, Trainer};
 use super::policy::{Policy, FORMAT, VERSION};
 use super::traces::Samples;
 use crate::abr::learned::Learned;
-use crate::abr::optimal::{choice_values_pensieve, PensieveState, Resolution};
 use crate::abr::Ctx;
 use crate::input::{Ladder, Trace, TraceData};
 use crate::metrics::{self, QoeOptions};
 use crate::model::pensieve::{self, TracePos};
 use crate::model::ModelKind;
+use crate::optimal::{choice_values_pensieve, PensieveState, Resolution};
 use crate::rng::SplitMix64;
 use crate::session::{self, SessionConfig};
 
@@ -500,7 +500,7 @@ fn expert_qoe(
     let each: Vec<f64> = traces
         .par_iter()
         .map(|s| {
-            let plan = crate::abr::optimal::plan(ladder, &trace_of(s), session);
+            let plan = crate::optimal::plan(ladder, &trace_of(s), session);
             let mut a = plan;
             let pb = session::run_with(ladder, &trace_of(s), &mut a, session);
             metrics::compute(&pb, &ladder.bitrates_kbps, qoe).qoe_lin
@@ -579,7 +579,7 @@ pub fn rollout(
         }
         let ctx = Ctx {
             ladder,
-            model: cfg.model,
+            quirks: cfg.model.quirks(),
             index: i + 1,
             segments: n,
             buffer_ms: buf,

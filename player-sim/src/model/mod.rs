@@ -9,82 +9,96 @@
 //!   with its delay counted as chunk-1 rebuffer, stop after the last download.
 //! * `generic` — the Sabre engine with our own defaults: a startup rule (playback begins once
 //!   `startup_segments` are buffered), a payload factor, the trace's latency (or a fixed one).
+//!
+//! [`SessionConfig`] is what a session is played with (model, buffer, estimator, ABR options);
+//! the player loops read it, [`crate::session`] re-exports it. The network types the loops
+//! speak ([`Request`], [`Network`], [`AbandonFn`]) live in [`crate::net`] and [`ModelKind`] in
+//! [`crate::model_kind`] (both re-exported here), below the ABRs, so the ABRs never depend on
+//! this module.
 
-use crate::abr::{Download, Progress};
+use std::borrow::Cow;
+
+use crate::abr::AbrOptions;
+use crate::estimator::EstimatorKind;
+use crate::input::{Ladder, Period, Trace, TraceData};
+
+pub use crate::model_kind::{ModelKind, UnknownModel};
+pub use crate::net::{AbandonFn, Network, Request};
 
 pub mod pensieve;
 pub mod sabre;
 
-/// Which model a session uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelKind {
-    /// Sabre engine with configurable startup, payload and latency.
-    Generic,
-    /// Sabre (UMass-LIDS/sabre @ 09b03bb), exact.
-    Sabre,
-    /// Pensieve `test/fixed_env.py`, exact.
-    Pensieve,
+/// Session settings. [`SessionConfig::for_model`] gives each model's reference defaults.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SessionConfig {
+    /// Network/buffer model.
+    pub model: ModelKind,
+    /// Buffer capacity (ms): Sabre's `Bmax` (default 25 s) or Pensieve's cap (60 s).
+    pub buffer_max_ms: f64,
+    /// Progress-checked downloads with abandonment (Sabre without `-noa`). Sabre/generic only.
+    pub abandonment: bool,
+    /// Generic model: playback starts once this many segments are buffered (Sabre: 1).
+    pub startup_segments: usize,
+    /// Generic model: fraction of trace bandwidth carrying payload (Sabre: 1, Pensieve: 0.95).
+    pub payload: f64,
+    /// Latency (ms) for traces that carry none (Pensieve cooked, Mahimahi) under the Sabre and
+    /// generic models; with `force_latency`, replaces the trace's latency as well.
+    pub latency_ms: f64,
+    /// Use `latency_ms` even for traces that carry their own latency.
+    pub force_latency: bool,
+    /// Number of segments to play (Pensieve: 48; otherwise the whole movie).
+    pub segments: Option<usize>,
+    /// Throughput estimator feeding [`crate::abr::Ctx::throughput_kbps`].
+    pub estimator: EstimatorKind,
+    /// Algorithm tunables.
+    pub abr: AbrOptions,
 }
 
-impl std::str::FromStr for ModelKind {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<Self> {
-        match s {
-            "generic" => Ok(ModelKind::Generic),
-            "sabre" => Ok(ModelKind::Sabre),
-            "pensieve" => Ok(ModelKind::Pensieve),
-            _ => anyhow::bail!("unknown model \"{s}\" (generic, sabre, pensieve)"),
+impl SessionConfig {
+    /// The reference defaults of `model`.
+    pub fn for_model(model: ModelKind) -> Self {
+        SessionConfig {
+            model,
+            buffer_max_ms: if model == ModelKind::Pensieve {
+                pensieve::BUFFER_THRESH_MS
+            } else {
+                25000.0
+            },
+            abandonment: true,
+            startup_segments: 1,
+            payload: 1.0,
+            latency_ms: 0.0,
+            force_latency: false,
+            segments: (model == ModelKind::Pensieve).then_some(pensieve::TOTAL_CHUNKS),
+            estimator: EstimatorKind::default(),
+            abr: AbrOptions::default(),
         }
     }
-}
-
-impl std::fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ModelKind::Generic => "generic",
-            ModelKind::Sabre => "sabre",
-            ModelKind::Pensieve => "pensieve",
-        })
+    /// Segments played for `ladder`.
+    pub fn segment_count(&self, ladder: &Ladder) -> usize {
+        self.segments
+            .map_or(ladder.segments(), |n| n.min(ladder.segments()))
     }
 }
 
-/// A download request handed to a [`Network`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Request {
-    /// Segment index.
-    pub index: usize,
-    /// Quality.
-    pub quality: usize,
-    /// Size in bits.
-    pub size_bits: f64,
-}
-
-/// The abandonment callback: given progress, `Some(quality)` stops the download.
-pub type AbandonFn<'a> = dyn FnMut(&Progress) -> Option<usize> + 'a;
-
-/// Where segments come from: the simulated trace ([`sabre::TraceNetwork`]) now; later an HTTP
-/// client through the redirector and edges (`play`), or one of many (`swarm`). The player
-/// loop ([`sabre::run_player`]) only sees this trait, so every ABR and metric is shared.
-///
-/// Implementations report times in ms of *their* clock: simulated trace time here, wall-clock
-/// time for a real player (whose `idle` sleeps, and whose `download` issues an HTTP GET and
-/// calls `abandon` as bytes arrive, cancelling the request when it says so).
-pub trait Network {
-    /// Waits `ms` without transferring.
-    fn idle(&mut self, ms: f64);
-    /// Fetches a segment. `abandon` (when given) is consulted as bytes arrive; the result's
-    /// `abandon_to` is set when it stopped the download. Without `abandon` the download runs to
-    /// completion (Sabre's "simple path").
-    fn download(&mut self, req: &Request, abandon: Option<&mut AbandonFn<'_>>) -> Download;
-    /// The network clock, ms (for logs).
-    fn now_ms(&self) -> f64;
-    /// Time that passed on the network clock outside what `download` and `idle` reported,
-    /// since the last call: for a real player, init segments, audio finishing after the video,
-    /// timer overshoot. The player loop plays it out (as startup or stall) before the segment
-    /// just downloaded counts as buffered, so its buffer follows the real clock. A simulated
-    /// network has none.
-    fn take_unaccounted_ms(&mut self) -> f64 {
-        0.0
+/// The trace as periods in the form the Sabre and generic models work on (payload factor and
+/// forced latency applied), borrowed when it already is.
+pub fn periods_for<'a>(trace: &'a Trace, cfg: &SessionConfig) -> Cow<'a, [Period]> {
+    let scale = |mut p: Vec<Period>| {
+        if cfg.model == ModelKind::Generic && cfg.payload != 1.0 {
+            p.iter_mut().for_each(|x| x.bandwidth_kbps *= cfg.payload);
+        }
+        if cfg.force_latency {
+            p.iter_mut().for_each(|x| x.latency_ms = cfg.latency_ms);
+        }
+        p
+    };
+    match &trace.data {
+        TraceData::Periods(p)
+            if !cfg.force_latency && (cfg.model != ModelKind::Generic || cfg.payload == 1.0) =>
+        {
+            Cow::Borrowed(p)
+        }
+        _ => Cow::Owned(scale(trace.to_periods(cfg.latency_ms))),
     }
 }

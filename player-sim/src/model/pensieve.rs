@@ -8,9 +8,11 @@
 //! ([`crate::trace_order`]; the reference run's order gives 40.706 on `hsdpa_test`, sorted
 //! names 41.193).
 
-use crate::abr::{Abr, Ctx, Download};
+use super::SessionConfig;
+use crate::abr::{Abr, Ctx};
+use crate::events::{Playback, SegmentEvent};
 use crate::input::Ladder;
-use crate::session::{Playback, SegmentEvent, SessionConfig};
+use crate::net::Download;
 
 /// Chunks per video.
 pub const TOTAL_CHUNKS: usize = 48;
@@ -155,6 +157,7 @@ pub fn run(
     let mut q = DEFAULT_QUALITY.min(top);
     let mut clock = 0.0;
     let mut events = Vec::with_capacity(n);
+    let quirks = cfg.model.quirks();
     let (mut startup, mut rebuffer, mut stalls) = (0.0, 0.0, 0);
     for i in 0..n {
         let size_bits = ladder.sizes_bits[i][q];
@@ -171,7 +174,7 @@ pub fn run(
         let dl = s.download(i, q, size_bits);
         let ctx = Ctx {
             ladder,
-            model: cfg.model,
+            quirks,
             index: i + 1,
             segments: n,
             buffer_ms: buf,

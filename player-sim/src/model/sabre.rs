@@ -3,10 +3,11 @@
 
 use std::collections::VecDeque;
 
-use super::{AbandonFn, ModelKind, Network, Request};
-use crate::abr::{Abr, Ctx, Download, Progress};
+use super::{ModelKind, SessionConfig};
+use crate::abr::{Abr, Ctx};
+use crate::events::{Playback, SegmentEvent};
 use crate::input::{Ladder, Period};
-use crate::session::{Playback, SegmentEvent, SessionConfig};
+use crate::net::{AbandonFn, Download, Network, Progress, Request};
 
 /// Progress-check granularity, bits.
 pub const MIN_PROGRESS_BITS: f64 = 12000.0;
@@ -292,10 +293,11 @@ pub fn run_player<N: Network>(
         startup: 0.0,
     };
     let mut events = Vec::with_capacity(n + 4);
+    let quirks = cfg.model.quirks();
     let ctx_at =
         |index: usize, level: f64, last: usize, est: &dyn crate::estimator::Estimator| Ctx {
             ladder,
-            model: cfg.model,
+            quirks,
             index,
             segments: n,
             buffer_ms: level,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use player_sim::abr;
+use player_sim::abr::AbrKind;
 use player_sim::input::{read_ladder, read_trace};
 use player_sim::model::ModelKind;
 use player_sim::session::{run, SessionConfig};
@@ -45,7 +45,7 @@ fn sabre_throughput_and_bola_basic_match_reference() {
     for (key, want) in exp {
         let (trace, abr) = key.split_once('|').unwrap();
         let t = read_trace(&shared(&format!("sabre/{trace}")), None).unwrap();
-        let p = run(&movie, &t, abr, &cfg).unwrap();
+        let p = run(&movie, &t, &abr.parse().unwrap(), &cfg).unwrap();
         assert_eq!(&seq(&p), want, "{abr} on {trace}");
         assert_eq!(p.chunks().count(), movie.segments());
     }
@@ -58,7 +58,7 @@ fn pensieve_bb_matches_reference() {
     let cfg = SessionConfig::for_model(ModelKind::Pensieve);
     for (trace, want) in exp {
         let t = read_trace(&shared(&format!("pensieve/{trace}")), None).unwrap();
-        let p = run(&movie, &t, "bba", &cfg).unwrap();
+        let p = run(&movie, &t, &AbrKind::Bba, &cfg).unwrap();
         assert_eq!(p.chunks().count(), 48);
         assert_eq!(&seq(&p), want, "bba on {trace}");
     }
@@ -81,7 +81,7 @@ fn pensieve_robustmpc_with_carried_errors_matches_reference() {
         .iter()
         .map(|n| read_trace(&shared(&format!("pensieve/{n}")), None).unwrap())
         .collect();
-    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec!["robustmpc".into()]);
+    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec!["robustmpc".parse().unwrap()]);
     let s = study::run(&movie, &traces, &cfg).unwrap();
     for (name, r) in names.iter().zip(&s.results) {
         assert_eq!(
@@ -102,7 +102,7 @@ fn pensieve_fastmpc_matches_reference() {
     let cfg = SessionConfig::for_model(ModelKind::Pensieve);
     for (trace, want) in exp {
         let t = read_trace(&shared(&format!("pensieve/{trace}")), None).unwrap();
-        let p = run(&movie, &t, "fastmpc", &cfg).unwrap();
+        let p = run(&movie, &t, &AbrKind::FastMpc, &cfg).unwrap();
         assert_eq!(p.chunks().count(), 48);
         assert_eq!(&seq(&p), want, "fastmpc on {trace}");
     }
@@ -114,7 +114,7 @@ fn every_algorithm_runs_under_every_model() {
     let t = read_trace(&shared("pensieve/hsdpa_test/norway_bus_1"), None).unwrap();
     for model in [ModelKind::Generic, ModelKind::Sabre, ModelKind::Pensieve] {
         let cfg = SessionConfig::for_model(model);
-        for a in abr::ALGORITHMS {
+        for a in &AbrKind::BUILT_IN {
             let p = run(&movie, &t, a, &cfg).unwrap();
             let n = cfg.segment_count(&movie);
             assert_eq!(p.chunks().count(), n, "{a} under {model}");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use player_sim::abr::learned::Learned;
-use player_sim::abr::optimal::{self, best_next_pensieve, PensieveState, Resolution};
+use player_sim::abr::AbrKind;
 use player_sim::input::{read_ladder, read_trace, read_trace_dir};
 use player_sim::learn::traces::Samples;
 use player_sim::learn::train::{rollout, RolloutSettings};
@@ -13,6 +13,7 @@ use player_sim::learn::{self, Policy, TrainConfig};
 use player_sim::metrics::QoeOptions;
 use player_sim::model::pensieve::{self, TracePos};
 use player_sim::model::ModelKind;
+use player_sim::optimal::{self, best_next_pensieve, PensieveState, Resolution};
 use player_sim::rng::SplitMix64;
 use player_sim::session::{self, SessionConfig};
 use player_sim::study::{self, StudyConfig};
@@ -162,7 +163,10 @@ fn training_is_reproducible_and_the_file_plays() {
         .take(10)
         .collect();
     let name = format!("learned:{}", file.display());
-    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec![name.clone(), "bba".into()]);
+    let cfg = StudyConfig::for_model(
+        ModelKind::Pensieve,
+        vec![name.parse().unwrap(), AbrKind::Bba],
+    );
     let st = study::run(&ladder, &traces, &cfg).unwrap();
     // Named by the file's stem in tables and plots.
     assert_eq!(st.summary[0].abr, "learned:policy");
@@ -178,7 +182,7 @@ fn bad_policy_files_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let build = |p: &std::path::Path| {
         player_sim::abr::build(
-            &format!("learned:{}", p.display()),
+            &AbrKind::Learned(p.display().to_string()),
             &ladder,
             60_000.0,
             &Default::default(),
@@ -219,7 +223,7 @@ fn bad_policy_files_are_refused_clearly() {
     let f = dir.path().join("good.json");
     good.save(&f).unwrap();
     let e = player_sim::abr::build(
-        &format!("learned:{}", f.display()),
+        &AbrKind::Learned(f.display().to_string()),
         &fewer,
         60_000.0,
         &Default::default(),
@@ -283,7 +287,10 @@ fn numpy_plugin_reproduces_the_learned_policy() {
     ));
     let learned = format!("learned:{}", policy.display());
     let plugin = format!("plugin:python3 {} {}", script.display(), policy.display());
-    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec![learned, plugin]);
+    let cfg = StudyConfig::for_model(
+        ModelKind::Pensieve,
+        vec![learned.parse().unwrap(), plugin.parse().unwrap()],
+    );
     let st = study::run(&ladder, &traces, &cfg).unwrap();
     assert!(st.failures.is_empty(), "{:?}", st.failures);
     let n = traces.len();
@@ -313,7 +320,10 @@ fn shipped_policy_beats_robustmpc_on_hsdpa() {
     let ladder = read_ladder(&shared("pensieve/envivio")).unwrap();
     let traces = read_trace_dir(&shared("pensieve/hsdpa_test"), None).unwrap();
     let learned = format!("learned:{}", shipped_policy().display());
-    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec![learned, "robustmpc".into()]);
+    let cfg = StudyConfig::for_model(
+        ModelKind::Pensieve,
+        vec![learned.parse().unwrap(), AbrKind::RobustMpc],
+    );
     let st = study::run(&ladder, &traces, &cfg).unwrap();
     let (l, r) = (st.summary[0].qoe_lin.mean, st.summary[1].qoe_lin.mean);
     assert!((r - 41.193).abs() < 5e-4, "robustMPC {r}");

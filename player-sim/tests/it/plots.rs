@@ -62,7 +62,10 @@ fn study_writes_png_and_svg_plots() {
     let movie = input::read_ladder(&shared("pensieve/envivio")).unwrap();
     let mut traces = input::read_trace_dir(&shared("pensieve/hsdpa_test"), None).unwrap();
     traces.truncate(6);
-    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec!["bba".into(), "robustmpc".into()]);
+    let cfg = StudyConfig::for_model(
+        ModelKind::Pensieve,
+        vec!["bba".parse().unwrap(), "robustmpc".parse().unwrap()],
+    );
     let s = study::run_with_jobs(Some(1), &movie, &traces, &cfg).unwrap();
     let d = tempfile::tempdir().unwrap();
     let meta = serde_json::json!({});
@@ -109,7 +112,7 @@ fn per_chunk_qoe_sums_to_the_session_score() {
     let mut traces = input::read_trace_dir(&shared("pensieve/hsdpa_test"), None).unwrap();
     traces.truncate(3);
     for skip_first in [true, false] {
-        let mut cfg = StudyConfig::for_model(ModelKind::Pensieve, vec!["bola-e".into()]);
+        let mut cfg = StudyConfig::for_model(ModelKind::Pensieve, vec!["bola-e".parse().unwrap()]);
         cfg.qoe.skip_first = skip_first;
         let s = study::run(&movie, &traces, &cfg).unwrap();
         for r in &s.results {
@@ -131,7 +134,7 @@ fn per_chunk_qoe_sums_to_the_session_score() {
 fn every_series_has_its_own_colour_and_dash() {
     use player_sim::plot::{series_style, DASHES, PALETTE};
     let n = PALETTE.len() * DASHES.len();
-    assert!(n >= player_sim::abr::ALGORITHMS.len());
+    assert!(n >= player_sim::abr::AbrKind::BUILT_IN.len());
     let styles: Vec<_> = (0..n).map(series_style).collect();
     let pairs: std::collections::HashSet<_> = styles.iter().map(|s| (s.color, s.dash)).collect();
     assert_eq!(pairs.len(), n, "(colour, dash) repeats within {n} series");

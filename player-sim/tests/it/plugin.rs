@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use player_sim::abr::AbrKind;
 use player_sim::input::{self, Ladder, Trace};
 use player_sim::model::ModelKind;
 use player_sim::session::{self, SessionConfig};
@@ -72,7 +73,10 @@ fn python_bba_equals_builtin_on_all_hsdpa_traces_pensieve() {
     let ladder = envivio();
     let traces = hsdpa(usize::MAX);
     assert_eq!(traces.len(), 142);
-    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec!["bba".into(), python_bba()]);
+    let cfg = StudyConfig::for_model(
+        ModelKind::Pensieve,
+        vec![AbrKind::Bba, python_bba().parse().unwrap()],
+    );
     let s = study::run(&ladder, &traces, &cfg).unwrap();
     assert_eq!(s.summary[0].abr, "bba");
     assert_eq!(s.summary[1].abr, "plugin:bba.py");
@@ -99,7 +103,10 @@ fn python_bba_equals_builtin_on_all_hsdpa_traces_pensieve() {
 fn python_bba_equals_builtin_under_sabre_model() {
     let ladder = input::read_ladder(&shared("sabre/movie.json")).unwrap();
     let traces = sabre_traces(3);
-    let cfg = StudyConfig::for_model(ModelKind::Sabre, vec!["bba".into(), python_bba()]);
+    let cfg = StudyConfig::for_model(
+        ModelKind::Sabre,
+        vec![AbrKind::Bba, python_bba().parse().unwrap()],
+    );
     assert!(cfg.session.abandonment);
     let s = study::run(&ladder, &traces, &cfg).unwrap();
     assert_same_playbacks(&s, 3);
@@ -151,7 +158,7 @@ run(decide, first_quality=bba.first_quality, on_download=on_download,
     let spec = script(d.path(), "abandoning.py", &text);
     let ladder = input::read_ladder(&shared("sabre/movie.json")).unwrap();
     let traces = sabre_traces(2);
-    let cfg = StudyConfig::for_model(ModelKind::Sabre, vec!["bba".into(), spec]);
+    let cfg = StudyConfig::for_model(ModelKind::Sabre, vec![AbrKind::Bba, spec.parse().unwrap()]);
     let s = study::run(&ladder, &traces, &cfg).unwrap();
     assert_same_playbacks(&s, 2);
 }
@@ -180,7 +187,10 @@ fn assert_fails_every_playback(at3: &str, timeout: Duration, expect: &str) -> St
     let d = tempfile::tempdir().unwrap();
     let spec = script(d.path(), "bad.py", &misbehaving(at3));
     let named = format!("plug-in \"{}\": ", spec.strip_prefix("plugin:").unwrap());
-    let mut cfg = StudyConfig::for_model(ModelKind::Pensieve, vec!["bba".into(), spec]);
+    let mut cfg = StudyConfig::for_model(
+        ModelKind::Pensieve,
+        vec![AbrKind::Bba, spec.parse().unwrap()],
+    );
     cfg.session.abr.plugin_timeout = timeout;
     let s = study::run(&envivio(), &hsdpa(4), &cfg).unwrap();
     assert_eq!((s.summary[0].playbacks, s.summary[0].failed), (4, 0));
@@ -263,7 +273,10 @@ fn error_answer_fails_the_playback_with_its_text() {
 fn missing_program_fails_every_playback_not_the_study() {
     let cfg = StudyConfig::for_model(
         ModelKind::Pensieve,
-        vec!["bba".into(), "plugin:/nonexistent/python9 x.py".into()],
+        vec![
+            AbrKind::Bba,
+            "plugin:/nonexistent/python9 x.py".parse().unwrap(),
+        ],
     );
     let s = study::run(&envivio(), &hsdpa(3), &cfg).unwrap();
     assert_eq!(s.summary[0].playbacks, 3);
@@ -289,7 +302,7 @@ fn session_run_returns_the_failure_as_an_error() {
         &misbehaving("        print('{\"quality\": 9}', flush=True); continue"),
     );
     let cfg = SessionConfig::for_model(ModelKind::Pensieve);
-    let e = session::run(&envivio(), &hsdpa(1)[0], &spec, &cfg).unwrap_err();
+    let e = session::run(&envivio(), &hsdpa(1)[0], &spec.parse().unwrap(), &cfg).unwrap_err();
     let m = format!("{e:#}");
     assert!(
         m.contains("nine.py\": answered quality 9 for segment 3"),
@@ -328,7 +341,7 @@ for line in sys.stdin:
         flag = flag.display().to_string(),
     );
     let spec = script(d.path(), "once.py", &text);
-    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec![spec]);
+    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec![spec.parse().unwrap()]);
     let traces = hsdpa(8);
     let s = study::run_with_jobs(Some(1), &envivio(), &traces, &cfg).unwrap();
     assert_eq!(s.failures.len(), 1, "{:?}", s.failures);

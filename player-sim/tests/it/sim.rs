@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use player_sim::abr::{self, AbrOptions, Ctx};
+use player_sim::abr::{self, AbrKind, AbrOptions, Ctx};
 use player_sim::input::{self, Ladder, Period, Trace, TraceData};
 use player_sim::metrics::{compute, QoeOptions};
 use player_sim::model::sabre::TraceNetwork;
@@ -44,7 +44,7 @@ fn constant_link() {
     for abandonment in [false, true] {
         let mut cfg = SessionConfig::for_model(ModelKind::Sabre);
         cfg.abandonment = abandonment;
-        let p = run(&l, &t, "fixed", &cfg).unwrap();
+        let p = run(&l, &t, &AbrKind::Fixed, &cfg).unwrap();
         for e in &p.events {
             close(e.time_ms, 675.0);
             close(e.ttfb_ms, 75.0);
@@ -68,7 +68,7 @@ fn step_down_link() {
     let t = periods(&[(10000.0, 4000.0, 0.0), (1e9, 1000.0, 0.0)]);
     let mut cfg = SessionConfig::for_model(ModelKind::Sabre);
     cfg.abandonment = false;
-    let p = run(&l, &t, "fixed", &cfg).unwrap();
+    let p = run(&l, &t, &AbrKind::Fixed, &cfg).unwrap();
     let after: Vec<f64> = p.events.iter().map(|e| e.buffer_after_ms).collect();
     let want = [
         2000.0, 3000.0, 4000.0, 5000.0, 6000.0, 7000.0, 8000.0, 9000.0, 10000.0, 11000.0, 9000.0,
@@ -100,7 +100,7 @@ fn outage_rebuffer_sabre() {
     for abandonment in [false, true] {
         let mut cfg = SessionConfig::for_model(ModelKind::Sabre);
         cfg.abandonment = abandonment;
-        let p = run(&l, &t, "fixed", &cfg).unwrap();
+        let p = run(&l, &t, &AbrKind::Fixed, &cfg).unwrap();
         close(p.events[10].buffer_before_ms, 5500.0);
         close(p.events[10].time_ms, 6500.0);
         close(p.events[10].rebuffer_ms, 1000.0);
@@ -125,7 +125,7 @@ fn outage_rebuffer_pensieve() {
         fixed_quality: 1,
         ..Default::default()
     };
-    let p = run(&l, &t, "fixed", &cfg).unwrap();
+    let p = run(&l, &t, &AbrKind::Fixed, &cfg).unwrap();
     close(p.events[0].time_ms, 1080.0);
     close(p.startup_ms, 1080.0);
     close(p.events[9].buffer_after_ms, 30280.0);
@@ -150,7 +150,13 @@ fn buffer_cap_sabre_and_pensieve() {
     // Sabre: Bmax 25000, D 3000 → never request above 22000; after an idle, exactly 22000.
     let l = ladder(&[1000.0], 3000.0, &[3_000_000.0], 40);
     let t = periods(&[(1e9, 50000.0, 10.0)]);
-    let p = run(&l, &t, "fixed", &SessionConfig::for_model(ModelKind::Sabre)).unwrap();
+    let p = run(
+        &l,
+        &t,
+        &AbrKind::Fixed,
+        &SessionConfig::for_model(ModelKind::Sabre),
+    )
+    .unwrap();
     let idled: Vec<_> = p.events.iter().filter(|e| e.idle_ms > 0.0).collect();
     assert!(idled.len() > 20);
     for e in &p.events {
@@ -168,7 +174,7 @@ fn buffer_cap_sabre_and_pensieve() {
     let p = run(
         &l,
         &t,
-        "fixed",
+        &AbrKind::Fixed,
         &SessionConfig::for_model(ModelKind::Pensieve),
     )
     .unwrap();
@@ -209,7 +215,7 @@ fn bb_boundaries() {
     );
     let ctx = |b: f64| Ctx {
         ladder: &l,
-        model: ModelKind::Pensieve,
+        quirks: ModelKind::Pensieve.quirks(),
         index: 1,
         segments: 48,
         buffer_ms: b,
@@ -218,7 +224,7 @@ fn bb_boundaries() {
         throughput_kbps: Some(1e9),
         latency_ms: Some(0.0),
     };
-    let mut bb = abr::build("bba", &l, 60000.0, &AbrOptions::default()).unwrap();
+    let mut bb = abr::build(&AbrKind::Bba, &l, 60000.0, &AbrOptions::default()).unwrap();
     for (b, q) in [
         (6990.0, 0),
         (7000.0, 1),
@@ -262,10 +268,10 @@ fn determinism_same_inputs_same_bytes() {
     let cfg = StudyConfig::for_model(
         ModelKind::Pensieve,
         vec![
-            "bba".into(),
-            "bola-e".into(),
-            "robustmpc".into(),
-            "throughput".into(),
+            "bba".parse().unwrap(),
+            "bola-e".parse().unwrap(),
+            "robustmpc".parse().unwrap(),
+            "throughput".parse().unwrap(),
         ],
     );
     let meta = serde_json::json!({"test": true});

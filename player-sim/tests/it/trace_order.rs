@@ -24,7 +24,7 @@ fn robustmpc_mean(order_file: Option<&std::path::Path>) -> (f64, Vec<String>) {
     let (traces, order) =
         read_trace_dir_ordered(&shared("pensieve/hsdpa_test"), None, order_file).unwrap();
     assert_eq!(traces.len(), 142);
-    let mut cfg = StudyConfig::for_model(ModelKind::Pensieve, vec!["robustmpc".into()]);
+    let mut cfg = StudyConfig::for_model(ModelKind::Pensieve, vec!["robustmpc".parse().unwrap()]);
     cfg.keep_events = false;
     assert!(cfg.carry_state && cfg.qoe.skip_first);
     let s = study::run(&movie, &traces, &cfg).unwrap();
@@ -65,7 +65,7 @@ fn summary_json_records_the_order_and_settings() {
     .unwrap();
     let (traces, order) = read_trace_dir_ordered(&tdir, None, Some(&list)).unwrap();
     assert_eq!(order.source, OrderSource::File(list.clone()));
-    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec!["bba".into()]);
+    let cfg = StudyConfig::for_model(ModelKind::Pensieve, vec!["bba".parse().unwrap()]);
     let s = study::run(&movie, &traces, &cfg).unwrap();
     let out = d.path().join("out");
     let meta = serde_json::json!({ "trace_count": 3 });

@@ -7,8 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Abr, Ctx, Decision, Download};
-use crate::learn::features::History;
-use crate::learn::policy::{Policy, PolicyError};
+
+pub mod features;
+pub mod mlp;
+pub mod policy;
+use features::History;
+use policy::{Policy, PolicyError};
 
 /// The prefix of `--abr learned:FILE`.
 pub const PREFIX: &str = "learned:";

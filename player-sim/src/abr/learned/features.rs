@@ -10,7 +10,8 @@
 
 use std::collections::VecDeque;
 
-use crate::abr::{Ctx, Download};
+use crate::abr::Ctx;
+use crate::net::Download;
 
 /// Downloads remembered.
 pub const HISTORY: usize = 8;
@@ -97,7 +98,7 @@ pub fn extract(ctx: &Ctx, h: &History, out: &mut Vec<f32>) {
 mod tests {
     use super::*;
     use crate::input::Ladder;
-    use crate::model::ModelKind;
+    use crate::model_kind::ModelKind;
 
     fn ladder() -> Ladder {
         Ladder {
@@ -125,7 +126,7 @@ mod tests {
         }
         let ctx = Ctx {
             ladder: &l,
-            model: ModelKind::Pensieve,
+            quirks: ModelKind::Pensieve.quirks(),
             index: 4,
             segments: 10,
             buffer_ms: 20_000.0,

@@ -7,15 +7,18 @@
 //! startup delay counted as stall. Transitions use the session's own network and buffer model
 //! (Sabre/generic: latency + transfer + buffer-full wait; Pensieve: `fixed_env` steps), so the
 //! plan plays back exactly as planned. Quantisation makes it near-optimal, not a proof.
+//!
+//! `--abr optimal` ([`crate::abr::AbrKind::Optimal`]) is an [`Abr`] that plays the plan, but it
+//! needs the session's model and whole trace, so it lives above the models rather than among
+//! the online algorithms in [`crate::abr`]; [`crate::session::build_abr`] builds it.
 
 use std::collections::HashMap;
 
-use super::{Abr, Ctx, Decision};
+use crate::abr::{Abr, Ctx, Decision};
 use crate::input::{Ladder, Trace, TraceData};
 use crate::model::pensieve::{self, TracePos};
 use crate::model::sabre::TraceNetwork;
-use crate::model::ModelKind;
-use crate::session::{periods_for, SessionConfig};
+use crate::model::{periods_for, ModelKind, SessionConfig};
 
 /// Quantisation of time and buffer, ms.
 pub const GRID_MS: f64 = 250.0;
@@ -263,7 +266,7 @@ pub fn plan(ladder: &Ladder, trace: &Trace, cfg: &SessionConfig) -> Plan {
                     *level = (*level - t).max(0.0) + d;
                     stall
                 },
-                crate::model::Network::now_ms,
+                crate::net::Network::now_ms,
             )
             .plan
         }
