@@ -189,16 +189,15 @@ impl RedirectorConfig {
 #[derive(Debug)]
 pub struct RunningRedirector {
     shared: Arc<Shared>,
-    http_addr: Option<SocketAddr>,
+    http: Option<serve::Server>,
     dns: Option<dns::RunningDns>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    http_shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl RunningRedirector {
     /// The bound HTTP address.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http_addr
+        self.http.as_ref().map(|h| h.local_addr())
     }
 
     /// The bound DNS address (UDP and TCP).
@@ -213,8 +212,8 @@ impl RunningRedirector {
 
     /// Stops everything.
     pub fn stop(mut self) {
-        if let Some(tx) = self.http_shutdown.take() {
-            let _ = tx.send(());
+        if let Some(h) = self.http.take() {
+            h.shutdown();
         }
         if let Some(d) = self.dns.take() {
             d.stop();
@@ -227,6 +226,9 @@ impl RunningRedirector {
 
 impl Drop for RunningRedirector {
     fn drop(&mut self) {
+        if let Some(h) = &self.http {
+            h.shutdown();
+        }
         for t in &self.tasks {
             t.abort();
         }
@@ -277,39 +279,25 @@ pub async fn bind(config: RedirectorConfig) -> Result<RunningRedirector, Error> 
         Some(addr) => Some(dns::bind(addr, shared.clone()).await?),
         None => None,
     };
-    let (mut http_addr, mut http_shutdown) = (None, None);
-    if let Some(addr) = config.http {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Listen { addr, source })?;
-        http_addr = Some(
-            listener
-                .local_addr()
-                .map_err(|source| Error::Listen { addr, source })?,
-        );
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        http_shutdown = Some(tx);
-        let app = http::router(shared.clone());
-        tasks.push(tokio::spawn(async move {
-            let r = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
-            if let Err(e) = r {
-                tracing::error!(error = %e, "http server failed");
-            }
-        }));
-    }
+    let http = match config.http {
+        Some(addr) => Some(
+            http::bind(addr, shared.clone())
+                .await
+                .map_err(|e| match e {
+                    serve::ServerError::Bind { addr, source } => Error::Listen { addr, source },
+                    other => Error::Http {
+                        addr,
+                        source: Box::new(other),
+                    },
+                })?,
+        ),
+        None => None,
+    };
     Ok(RunningRedirector {
         shared,
-        http_addr,
+        http,
         dns,
         tasks,
-        http_shutdown,
     })
 }
 

@@ -1,6 +1,6 @@
 //! What must hold for any packet a client can send: the fuzz target
-//! (`redirector/fuzz/fuzz_targets/dns_answer.rs`) and the corpus replay test call
-//! [`check_packet`] and nothing else.
+//! (`redirector/fuzz/fuzz_targets/dns_answer.rs`) and the corpus replay test
+//! (`tests/it/dns_corpus.rs`) call [`check_input`] and nothing else.
 
 use std::net::IpAddr;
 
@@ -56,6 +56,25 @@ pub fn check_packet(shared: &Shared, packet: &[u8], src: IpAddr) {
             quick, slow,
             "fast path and hickory-proto path differ for {packet:02x?}"
         );
+    }
+}
+
+/// The fuzz input format: two bytes choosing the client address (the first picks the
+/// network: 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 or 2001:db8:1::/64; the second
+/// the host), then the packet, checked by [`check_packet`]. Inputs shorter than two
+/// bytes are ignored.
+pub fn check_input(shared: &Shared, data: &[u8]) {
+    if let [a, b, packet @ ..] = data {
+        check_packet(shared, packet, client(*a, *b));
+    }
+}
+
+fn client(a: u8, b: u8) -> IpAddr {
+    match a % 4 {
+        0 => IpAddr::from([192, 0, 2, b]),
+        1 => IpAddr::from([198, 51, 100, b]),
+        2 => IpAddr::from([203, 0, 113, b]),
+        _ => IpAddr::from([0x2001, 0xdb8, 1, 0, 0, 0, 0, u16::from(b)]),
     }
 }
 

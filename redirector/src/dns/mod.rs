@@ -11,7 +11,7 @@
 //! common shape (one A/AAAA question at a service name, optional OPT with only ECS)
 //! straight from the bytes; everything else goes through `general` (hickory-proto
 //! `Message`s). Both paths give the same bytes for what the fast path takes.
-//! [`check_packet`] is the fuzzing and replay entry.
+//! [`check_input`] / [`check_packet`] are the fuzzing and replay entry.
 //!
 //! - `A`/`AAAA` at a service name: the chosen edge's address, TTL `dns.ttl`, `AA`.
 //! - EDNS Client Subnet (RFC 7871): the subnet locates the client; the option is echoed
@@ -35,7 +35,7 @@ mod general;
 #[cfg(test)]
 mod tests;
 
-pub use check::check_packet;
+pub use check::{check_input, check_packet};
 
 /// A running DNS server (UDP threads + TCP task).
 #[derive(Debug)]

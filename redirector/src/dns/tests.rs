@@ -18,50 +18,9 @@ use super::{answer, check_packet, fast, general};
 use crate::Shared;
 
 /// Two services: `cdn.example.test` (both edges; paris has A and AAAA, nyc A only) and
-/// `v4.example.test` (nyc only: AAAA has no address). Load never bounded.
-pub(crate) const TOPOLOGY: &str = r#"
-default_location = "eu"
-min_load = 9223372036854775807
-
-[dns]
-ttl = 7
-ns_addresses = ["192.0.2.53", "2001:db8::53"]
-
-[[edges]]
-id = "paris"
-url = "http://127.0.0.1:9"
-addresses = ["192.0.2.10", "2001:db8::10"]
-lat = 48.85
-lon = 2.35
-
-[[edges]]
-id = "nyc"
-url = "http://127.0.0.2:9"
-address = "198.51.100.10"
-lat = 40.71
-lon = -74.0
-
-[[locations]]
-name = "eu"
-lat = 50.11
-lon = 8.68
-networks = ["192.0.2.0/24", "2001:db8:1::/48"]
-
-[[locations]]
-name = "us"
-lat = 38.9
-lon = -77.03
-networks = ["198.51.100.0/24"]
-
-[[services]]
-name = "cdn"
-dns_name = "cdn.example.test"
-
-[[services]]
-name = "v4"
-dns_name = "v4.example.test"
-edges = ["nyc"]
-"#;
+/// `v4.example.test` (nyc only: AAAA has no address). Load never bounded. The fuzz
+/// target uses the same file.
+pub(crate) const TOPOLOGY: &str = include_str!("../../fuzz/topology.toml");
 
 pub(crate) fn shared() -> (tempfile::TempDir, Shared) {
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,5 @@
+//! The redirector's integration tests, one test binary with a module per former test
+//! file.
+
+mod dns_corpus;
+mod routing;
