@@ -1,7 +1,6 @@
 //! Router assembly (`/healthz`, `/metrics`, the cache handler and the layers every
 //! response goes through), binding and graceful shutdown.
 
-use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -10,9 +9,6 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use http::header::{self, HeaderValue};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::EdgeConfig;
@@ -64,24 +60,22 @@ async fn metrics_text(State(state): State<EdgeState>) -> Response {
     serve::metrics::exposition_response(state.metrics().encode())
 }
 
-/// A bound, running edge (see [`bind`]).
+/// A bound, running edge (see [`bind`]) on [`serve::Server`]'s handle.
 #[derive(Debug)]
 pub struct RunningEdge {
-    local_addr: SocketAddr,
     state: EdgeState,
-    token: CancellationToken,
-    task: JoinHandle<io::Result<()>>,
+    server: serve::Server,
 }
 
 impl RunningEdge {
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.server.local_addr()
     }
 
     /// `http://<local_addr>`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        format!("http://{}", self.local_addr())
     }
 
     /// The edge's state (cache, metrics, config).
@@ -91,23 +85,15 @@ impl RunningEdge {
 
     /// Starts graceful shutdown.
     pub fn shutdown(&self) {
-        self.token.cancel();
+        self.server.shutdown();
     }
 
-    /// Shuts down and waits up to `grace` for open connections, then aborts them.
+    /// Shuts down and waits up to `grace` for open connections, then closes them.
     pub async fn stop(self, grace: Duration) -> Result<(), EdgeError> {
-        self.token.cancel();
-        let abort = self.task.abort_handle();
-        match tokio::time::timeout(grace, self.task).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(EdgeError::Server(e)),
-            Ok(Err(e)) if e.is_cancelled() => Ok(()),
-            Ok(Err(e)) => Err(EdgeError::Task(e)),
-            Err(_) => {
-                abort.abort();
-                Ok(())
-            }
-        }
+        self.server.stop(grace).await.map_err(|e| match e {
+            serve::ServerError::Task(e) => EdgeError::Task(e),
+            serve::ServerError::Bind { source, .. } => EdgeError::Server(source),
+        })
     }
 }
 
@@ -126,33 +112,27 @@ pub async fn bind_with_clock(
     clock: Clock,
 ) -> Result<RunningEdge, EdgeError> {
     let addr = config.listen;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| EdgeError::Bind { addr, source })?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| EdgeError::Bind { addr, source })?;
+    let bound = serve::Bound::new(addr).await.map_err(|e| match e {
+        serve::ServerError::Bind { addr, source } => EdgeError::Bind { addr, source },
+        serve::ServerError::Task(e) => EdgeError::Task(e),
+    })?;
+    let local_addr = bound.local_addr();
     if config.id.is_empty() || config.id == EdgeConfig::default().id {
         config.id = unique_default_id(local_addr);
     }
     let state = EdgeState::with_clock(config, clock)?;
-    let token = CancellationToken::new();
-    let listener = serve::CountingListener::new(listener, state.metrics().open_connections.clone());
-    let app = router(state.clone());
-    let server = axum::serve(listener, app).with_graceful_shutdown(token.clone().cancelled_owned());
-    let task = tokio::spawn(async move { server.await });
+    let options = serve::ServerOptions {
+        open_connections: state.metrics().open_connections.clone(),
+        timeouts: serve::Timeouts::default(),
+    };
+    let server = bound.serve(router(state.clone()), options);
     tracing::info!(
         addr = %local_addr,
         id = %state.config().id,
         upstream = %state.config().upstream,
         "edge listening"
     );
-    Ok(RunningEdge {
-        local_addr,
-        state,
-        token,
-        task,
-    })
+    Ok(RunningEdge { state, server })
 }
 
 /// The id of an edge started without one: `edge-<ip>-<port>`, with characters that are not

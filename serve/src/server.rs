@@ -70,7 +70,7 @@ pub enum ServerError {
     },
     /// The server task ended abnormally (panicked).
     #[error("server task failed: {0}")]
-    Task(String),
+    Task(#[source] tokio::task::JoinError),
 }
 
 /// How long a connection may stall while no request is in flight on it (see the
@@ -212,7 +212,7 @@ impl Server {
                 task.await
             }
         };
-        joined.map_err(|e| ServerError::Task(e.to_string()))
+        joined.map_err(ServerError::Task)
     }
 }
 
