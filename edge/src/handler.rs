@@ -196,3 +196,92 @@ async fn fill_and_respond(
     }
     text(last_error, "upstream fetch did not complete\n")
 }
+
+#[cfg(test)]
+mod tests {
+    //! Freshness decisions through the whole handler, on [`Clock::following_tokio`] under a
+    //! paused tokio clock: time moves only with `advance`, no test sleeps.
+
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use cache::Entry;
+    use http::HeaderMap;
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::config::EdgeConfig;
+    use crate::freshness::{unix_ms, Policy};
+
+    const PATH: &str = "/default/v720/3.m4s";
+
+    /// An edge whose upstream refuses connections (a port bound, then released), holding
+    /// `PATH` stored now with `max-age=10, stale-while-revalidate=5, stale-if-error=100`.
+    async fn edge_with_one_object() -> EdgeState {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let upstream = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let config = EdgeConfig::new(upstream, "127.0.0.1:0".parse().unwrap());
+        let state = EdgeState::with_clock(config, Clock::following_tokio()).unwrap();
+        let head = StoredHead {
+            status: StatusCode::OK,
+            response_time_ms: unix_ms(state.now()),
+            initial_age: 0,
+            policy: Policy {
+                lifetime: 10,
+                stale_while_revalidate: 5,
+                stale_if_error: 100,
+                no_cache: false,
+            },
+            storable: true,
+            body_len: Some(3),
+            outcome: Outcome::Miss,
+            headers: HeaderMap::new(),
+        };
+        let key = CacheKey::from_request(PATH, None, false).unwrap();
+        let entry = Entry {
+            meta: head.encode(),
+            body: Bytes::from_static(b"abc"),
+        };
+        assert!(state.insert(&key, entry).await);
+        state
+    }
+
+    /// GET `PATH` → (status, X-Cache, Age).
+    async fn get(state: &EdgeState) -> (u16, String, String) {
+        let req = Request::get(PATH).body(Body::empty()).unwrap();
+        let res = handle(State(state.clone()), req).await;
+        let h = |name: &str| {
+            res.headers()
+                .get(name)
+                .map_or_else(String::new, |v| v.to_str().unwrap().to_owned())
+        };
+        (res.status().as_u16(), h("x-cache"), h("age"))
+    }
+
+    fn row(status: u16, x_cache: &str, age: &str) -> (u16, String, String) {
+        (status, x_cache.to_owned(), age.to_owned())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn age_and_staleness_follow_the_edge_clock() {
+        let state = edge_with_one_object().await;
+        assert_eq!(get(&state).await, row(200, "HIT", "0"));
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert_eq!(get(&state).await, row(200, "HIT", "9"));
+        // past max-age, within stale-while-revalidate: served, refreshed in the background
+        // (the refresh fails: the upstream is down, the stored copy stays)
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(get(&state).await, row(200, "STALE", "11"));
+        // past stale-while-revalidate: revalidated first; the upstream is down and the copy
+        // is within stale-if-error, so it is served stale
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let (status, x_cache, _) = get(&state).await;
+        assert_eq!((status, x_cache.as_str()), (200, "STALE"));
+        // past stale-if-error too: nothing to serve
+        tokio::time::advance(Duration::from_secs(100)).await;
+        assert_eq!(get(&state).await.0, 502);
+        let m = state.metrics();
+        assert_eq!((m.hits.get(), m.stale.get()), (2, 2));
+    }
+}
