@@ -1,11 +1,11 @@
 //! `dashcdn edge` as a real process: `--help`, TOML config with flag overrides, the
 //! `listening on http://ADDR` line, and size-flag validation.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use test_support::content::{file, make_content};
 use test_support::http::{client, warm};
+use test_support::process::{listening_url, Process, LISTENING_TIMEOUT};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dashcdn");
 
@@ -60,25 +60,21 @@ async fn edge_process_serves_through_with_config_and_flags() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["edge", "--config"])
-        .arg(&cfg)
-        .args(["--listen", "127.0.0.3:0", "--id", "cli-edge"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
+    let mut child = Process::spawn(
+        Command::new(BIN)
+            .args(["edge", "--config"])
+            .arg(&cfg)
+            .args(["--listen", "127.0.0.3:0", "--id", "cli-edge"]),
+    )
+    .unwrap();
+    let (child, line) = tokio::task::spawn_blocking(move || {
+        let line = child.next_line(LISTENING_TIMEOUT);
+        (child, line)
     })
     .await
     .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
+    let line = line.unwrap_or_else(|e| panic!("{e}"));
+    let url = listening_url(&line)
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
     assert!(url.starts_with("http://127.0.0.3:"), "{url}");
@@ -96,24 +92,13 @@ async fn edge_process_serves_through_with_config_and_flags() {
         file(&root, "/default/v144/1.m4s").as_slice()
     );
     warm(&c, &seg).await;
-    let text = c
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = test_support::metrics::scrape(&c, &url).await;
     assert_eq!(
-        edge::metrics::sample(
-            &text,
-            &format!(
-                "{}{{tier=\"memory\"}}",
-                edge::metrics::CACHE_BUDGET_BYTES_NAME
-            )
+        metrics.value(
+            edge::metrics::CACHE_BUDGET_BYTES_NAME,
+            &[("tier", "memory")]
         ),
         Some((32u64 << 20) as f64)
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child); // killed and reaped
 }

@@ -26,6 +26,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::*;
+use test_support::process::Process;
+use test_support::Patience;
 
 /// Runs `dashcdn player play ARGS`, killing it after `limit`.
 fn player(args: &[&str], dir: &Path, limit: Duration) -> Output {
@@ -33,41 +35,36 @@ fn player(args: &[&str], dir: &Path, limit: Duration) -> Output {
 }
 
 /// Like [`player`]; also returns the most stdout lines seen while the player was still
-/// running (the request log is printed live, not at the end).
+/// running (the request log is printed live, not at the end). Its output is also left in
+/// `<dir>/stdout.txt` and `<dir>/stderr.txt`.
 fn player_live(args: &[&str], dir: &Path, limit: Duration) -> (Output, usize) {
-    let out = std::fs::File::create(dir.join("stdout.txt")).unwrap();
-    let err = std::fs::File::create(dir.join("stderr.txt")).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["player", "play"])
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + limit;
+    let mut child = Process::spawn(
+        Command::new(BIN)
+            .args(["player", "play"])
+            .args(args)
+            .env("RUST_LOG", "info"),
+    )
+    .unwrap();
     let mut live_lines = 0;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        let so_far = std::fs::read_to_string(dir.join("stdout.txt")).unwrap_or_default();
-        live_lines = live_lines.max(so_far.lines().count());
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "player {args:?} still running after {limit:?}; stdout:\n{}",
-                std::fs::read_to_string(dir.join("stdout.txt")).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = Output {
-        status,
-        stdout: std::fs::read(dir.join("stdout.txt")).unwrap(),
-        stderr: std::fs::read(dir.join("stderr.txt")).unwrap(),
-    };
+    let exited = Patience::new(limit)
+        .every(Duration::from_millis(50))
+        .until_sync(|| {
+            let status = child.try_wait().unwrap();
+            if status.is_none() {
+                live_lines = live_lines.max(child.stdout().lines().count());
+            }
+            status
+        });
+    if let Err(e) = exited {
+        // `child` is killed and reaped as it drops
+        panic!(
+            "player {args:?} still running after {limit:?} ({e});\n{}",
+            child.output_report()
+        );
+    }
+    let out = child.wait_output().unwrap();
+    std::fs::write(dir.join("stdout.txt"), &out.stdout).unwrap();
+    std::fs::write(dir.join("stderr.txt"), &out.stderr).unwrap();
     (out, live_lines)
 }
 

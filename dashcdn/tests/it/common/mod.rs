@@ -1,28 +1,24 @@
 //! Shared helpers of the process-level tests (`player_play`, `player_swarm`,
-//! `default_content`, `redirector_cli`): the packaged default content, `dashcdn` processes
-//! that are killed on drop, their `listening on http://ADDR` (and the redirector's
-//! `dns on ADDR`) lines, topology files. The in-process edge tests have `edge_common`.
+//! `default_content`, `redirector_cli`, `edge_cli`): the packaged default content, `dashcdn`
+//! processes ([`test_support::process::Process`]: killed and reaped on drop, output
+//! captured), their `listening on http://ADDR` (and the redirector's `dns on ADDR`) lines,
+//! topology files. The edge's in-process tests live in the edge crate (`edge/tests/it`).
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+use test_support::process::{Process, LISTENING_TIMEOUT};
 
 /// The `dashcdn` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_dashcdn");
 
-/// Kills the child process on drop.
-pub struct Proc(pub Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// A `dashcdn` process, killed and reaped on drop.
+pub type Proc = Process;
 
 /// A started `dashcdn` process.
 pub struct Started {
+    /// The process.
     pub proc: Proc,
     /// The URL of its `listening on` line.
     pub url: String,
@@ -42,32 +38,19 @@ impl Started {
     }
 }
 
-/// Starts `dashcdn ARGS` and waits for its `listening on` line (stderr is discarded, stdout
-/// keeps being drained so the child never blocks on a full pipe).
+/// Starts `dashcdn ARGS` and waits for its `listening on` line (its output keeps being
+/// drained and captured, so the child never blocks on a full pipe); panics with what it
+/// printed if it exits first or stays silent for [`LISTENING_TIMEOUT`].
 pub fn start_lines(args: &[&str]) -> Started {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let proc = Proc(child);
-    let mut before = Vec::new();
-    loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("{args:?} exited before listening"))
-            .unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            std::thread::spawn(move || for _ in lines {});
-            return Started {
-                proc,
-                url: url.trim().to_string(),
-                before,
-            };
-        }
-        before.push(line);
+    let mut proc = Process::spawn(Command::new(BIN).args(args))
+        .unwrap_or_else(|e| panic!("spawning {BIN} {args:?}: {e}"));
+    let listening = proc
+        .listening(LISTENING_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    Started {
+        proc,
+        url: listening.url,
+        before: listening.before,
     }
 }
 
