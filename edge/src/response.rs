@@ -10,7 +10,7 @@
 //!    `206 Partial Content` / `416`;
 //! 3. `HEAD` drops the body.
 //!
-//! A fill answer streams the body as it arrives ([`RangeStream`]); if the length is
+//! A fill answer streams the body as it arrives (`RangeStream`); if the length is
 //! unknown and a range was asked for, it waits for the whole body and answers as from a
 //! stored one.
 
