@@ -16,14 +16,70 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::{StatusCode, Url};
+use serve::wire::{X_CACHE, X_SERVED_BY};
 use tokio::runtime::Handle;
 
 use super::play::{CacheStatus, FetchHook, FetchKind, SegmentFetch};
-use super::resolve::MpdPlan;
+use super::resolve::{MpdPlan, ResolveError};
 use super::shaper::Shaper;
+use crate::error_chain;
 use player_sim::abr::{Download, Progress};
 use player_sim::model::sabre::{MIN_PROGRESS_BITS, MIN_PROGRESS_MS};
 use player_sim::model::{AbandonFn, Network, Request};
+
+/// Why a request of a live player failed (messages name the URL and the status or the
+/// transport error).
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The request got no (complete) response: refused, timed out, reset.
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    /// A segment URL could not be resolved from the MPD.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// An init segment asked of a quality without one.
+    #[error("quality {0} has no init segment")]
+    NoInit(usize),
+    /// The audio init segment asked of an audio Representation without one.
+    #[error("the audio has no init segment")]
+    NoAudioInit,
+    /// A segment failed at the current BaseURL and at the next.
+    #[error("GET {url}: {reason} (after a retry at the next BaseURL)")]
+    Retried {
+        /// The last URL tried.
+        url: String,
+        /// Its status (`HTTP 404`) or transport error.
+        reason: String,
+    },
+    /// A download after an earlier failure of the same playback (not attempted).
+    #[error("earlier failure")]
+    EarlierFailure,
+    /// The audio beside a video segment failed.
+    #[error("fetching audio")]
+    Audio(#[source] Box<FetchError>),
+    /// The MPD's body is not UTF-8.
+    #[error("MPD {0} is not UTF-8")]
+    MpdNotUtf8(String),
+    /// The MPD request was answered with a non-2xx status.
+    #[error("GET {url} (final URL {final_url}): HTTP {status}")]
+    MpdStatus {
+        /// The URL requested.
+        url: String,
+        /// The URL that answered (after redirects).
+        final_url: String,
+        /// The status.
+        status: u16,
+    },
+    /// The MPD request got no (complete) response.
+    #[error("GET {url}")]
+    MpdGet {
+        /// The URL requested.
+        url: String,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+}
 
 /// One finished (or abandoned) GET, before it is turned into a [`SegmentFetch`].
 struct Outcome {
@@ -48,7 +104,7 @@ impl Outcome {
 /// Answer of the `X-Served-By` header, or `host:port` of `url`.
 fn edge_of(headers: &reqwest::header::HeaderMap, url: &Url) -> Option<String> {
     headers
-        .get("x-served-by")
+        .get(X_SERVED_BY)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or_else(|| {
@@ -70,7 +126,7 @@ async fn get(
     url: Url,
     keep: bool,
     check: &mut Check<'_>,
-) -> anyhow::Result<Outcome> {
+) -> Result<Outcome, reqwest::Error> {
     let ms = move |d: Duration| d.as_secs_f64() * 1000.0 * scale;
     let t0 = Instant::now();
     let mut resp = client.get(url.clone()).send().await?;
@@ -78,8 +134,7 @@ async fn get(
     let status = resp.status().as_u16();
     let final_url = resp.url().clone();
     let edge = edge_of(resp.headers(), &final_url);
-    let cache =
-        CacheStatus::from_header(resp.headers().get("x-cache").and_then(|v| v.to_str().ok()));
+    let cache = CacheStatus::from_header(resp.headers().get(X_CACHE).and_then(|v| v.to_str().ok()));
     let content_length = resp.content_length();
     let mut out = Outcome {
         status,
@@ -126,7 +181,7 @@ fn to_fetch(
     index: usize,
     quality: usize,
     url: &Url,
-    r: &anyhow::Result<Outcome>,
+    r: &Result<Outcome, reqwest::Error>,
     at_ms: f64,
 ) -> SegmentFetch {
     match r {
@@ -162,7 +217,7 @@ fn to_fetch(
             abandoned: false,
             kind,
             at_ms,
-            error: Some(format!("{e:#}")),
+            error: Some(error_chain(e)),
         },
     }
 }
@@ -188,7 +243,7 @@ impl Recorder {
         index: usize,
         quality: usize,
         url: &Url,
-        r: &anyhow::Result<Outcome>,
+        r: &Result<Outcome, reqwest::Error>,
     ) {
         let at = self.now_ms() - r.as_ref().map_or(0.0, |o| o.ms);
         let f = to_fetch(kind, index, quality, url, r, at);
@@ -224,15 +279,11 @@ struct Fetcher<'n> {
 }
 
 impl Fetcher<'_> {
-    fn url(&self, base: usize, it: Item) -> anyhow::Result<Url> {
+    fn url(&self, base: usize, it: Item) -> Result<Url, FetchError> {
         let (p, q, i) = (self.plan, it.quality, it.index);
         Ok(match it.kind {
-            FetchKind::Init => p
-                .init_url(base, q)?
-                .ok_or_else(|| anyhow::anyhow!("quality {q} has no init segment"))?,
-            FetchKind::AudioInit => p
-                .audio_init_url(base)?
-                .ok_or_else(|| anyhow::anyhow!("the audio has no init segment"))?,
+            FetchKind::Init => p.init_url(base, q)?.ok_or(FetchError::NoInit(q))?,
+            FetchKind::AudioInit => p.audio_init_url(base)?.ok_or(FetchError::NoAudioInit)?,
             FetchKind::Audio => p.audio_url(base, i)?,
             FetchKind::Media | FetchKind::Mpd => p.media_url(base, q, i)?,
         })
@@ -245,7 +296,7 @@ impl Fetcher<'_> {
         base: usize,
         it: Item,
         check: &mut Check<'_>,
-    ) -> anyhow::Result<(Outcome, usize)> {
+    ) -> Result<(Outcome, usize), FetchError> {
         let mut last_err = String::new();
         let mut last_url = String::new();
         let n = self.plan.bases.len();
@@ -271,18 +322,21 @@ impl Fetcher<'_> {
                     return Ok((o, b % n));
                 }
                 Ok(o) => last_err = format!("HTTP {}", o.status),
-                Err(e) => last_err = format!("{e:#}"),
+                Err(e) => last_err = error_chain(&e),
             }
             tracing::warn!(player = %self.rec.label, url = %url, error = %last_err, attempt,
                 "fetch failed");
             last_url = url.to_string();
         }
-        anyhow::bail!("GET {last_url}: {last_err} (after a retry at the next BaseURL)")
+        Err(FetchError::Retried {
+            url: last_url,
+            reason: last_err,
+        })
     }
 
     /// Fetches `items` one after the other (stopping at the first failure); the base in use
     /// afterwards.
-    async fn fetch_all(&self, base: usize, items: &[Item]) -> anyhow::Result<usize> {
+    async fn fetch_all(&self, base: usize, items: &[Item]) -> Result<usize, FetchError> {
         let mut base = base;
         for &it in items {
             base = self.fetch(base, it, &mut |_, _, _, _| None).await?.1;
@@ -307,7 +361,7 @@ pub struct HttpNetwork<'a> {
     /// [`Network::take_unaccounted_ms`] handed over).
     accounted_ms: f64,
     /// The first fatal error (the player loop cannot return one; [`super::play()`] checks it).
-    pub error: Option<anyhow::Error>,
+    pub error: Option<FetchError>,
 }
 
 impl<'a> HttpNetwork<'a> {
@@ -385,7 +439,7 @@ impl<'a> HttpNetwork<'a> {
         }
     }
 
-    fn ensure_init(&mut self, quality: usize) -> anyhow::Result<()> {
+    fn ensure_init(&mut self, quality: usize) -> Result<(), FetchError> {
         if self.init_done[quality] || self.plan.init_url(0, quality)?.is_none() {
             return Ok(());
         }
@@ -403,7 +457,7 @@ impl<'a> HttpNetwork<'a> {
 
     /// The audio requests to make beside video segment `index`: the audio init the first
     /// time, then the audio segments covering the segment's span not fetched yet.
-    fn audio_items(&self, index: usize) -> anyhow::Result<(Vec<Item>, usize)> {
+    fn audio_items(&self, index: usize) -> Result<(Vec<Item>, usize), FetchError> {
         let mut items = Vec::new();
         if self.plan.audio.is_none() {
             return Ok((items, self.audio_next));
@@ -425,8 +479,8 @@ impl<'a> HttpNetwork<'a> {
         Ok((items, end))
     }
 
-    fn failed(&mut self, req: &Request, e: anyhow::Error) -> Download {
-        tracing::error!(player = %self.rec.label, error = %format!("{e:#}"), "playback failed");
+    fn failed(&mut self, req: &Request, e: FetchError) -> Download {
+        tracing::error!(player = %self.rec.label, error = %error_chain(&e), "playback failed");
         if self.error.is_none() {
             self.error = Some(e);
         }
@@ -476,7 +530,7 @@ impl HttpNetwork<'_> {
     /// and the audio covering its span, concurrently.
     fn download_segment(&mut self, req: &Request, abandon: Option<&mut AbandonFn<'_>>) -> Download {
         if self.error.is_some() {
-            return self.failed(req, anyhow::anyhow!("earlier failure"));
+            return self.failed(req, FetchError::EarlierFailure);
         }
         if let Err(e) = self.ensure_init(req.quality) {
             return self.failed(req, e);
@@ -516,7 +570,7 @@ impl HttpNetwork<'_> {
                     self.base = b;
                 }
             }
-            Err(e) => return self.failed(req, e.context("fetching audio")),
+            Err(e) => return self.failed(req, FetchError::Audio(Box::new(e))),
         }
         match v {
             Ok((o, b)) => {
@@ -550,7 +604,7 @@ pub(crate) fn fetch_mpd(
     shaper: &Shaper,
     scale: f64,
     url: Url,
-) -> (SegmentFetch, anyhow::Result<(Url, String)>) {
+) -> (SegmentFetch, Result<(Url, String), FetchError>) {
     let r = runtime.block_on(get(
         client,
         shaper,
@@ -563,13 +617,16 @@ pub(crate) fn fetch_mpd(
     let res = match r {
         Ok(o) if o.ok() => String::from_utf8(o.body)
             .map(|t| (o.url.clone(), t))
-            .map_err(|_| anyhow::anyhow!("MPD {} is not UTF-8", o.url)),
-        Ok(o) => Err(anyhow::anyhow!(
-            "GET {url} (final URL {}): HTTP {}",
-            o.url,
-            o.status
-        )),
-        Err(e) => Err(e.context(format!("GET {url}"))),
+            .map_err(|_| FetchError::MpdNotUtf8(o.url.to_string())),
+        Ok(o) => Err(FetchError::MpdStatus {
+            url: url.to_string(),
+            final_url: o.url.to_string(),
+            status: o.status,
+        }),
+        Err(source) => Err(FetchError::MpdGet {
+            url: url.to_string(),
+            source,
+        }),
     };
     (rec, res)
 }

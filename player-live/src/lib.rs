@@ -37,13 +37,28 @@
 
 pub mod http_net;
 pub mod play;
-pub mod prom;
 pub mod resolve;
 pub mod shaper;
 pub mod swarm;
 
+pub use http_net::FetchError;
 pub use play::{
-    play, CacheStatus, FetchHook, FetchKind, LivePlayback, PlayFailed, PlayOptions, SegmentFetch,
+    play, CacheStatus, ClientError, FetchHook, FetchKind, LivePlayback, PlayError, PlayErrorKind,
+    PlayOptions, SegmentFetch,
 };
-pub use resolve::{AudioPlan, Entry, MpdPlan};
-pub use shaper::Shaper;
+pub use resolve::{AudioPlan, Entry, MpdPlan, ResolveError};
+pub use shaper::{Shaper, ShaperError};
+pub use swarm::SwarmError;
+
+/// An error and its causes on one line, `outer: cause: root cause` (the form logs, failure
+/// tables and [`PlayError`]'s message use).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}

@@ -12,12 +12,13 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
+use serve::wire;
 use tokio::runtime::Handle;
 
-use super::http_net::{fetch_mpd, HttpNetwork};
-use super::resolve::{Entry, MpdPlan};
+use super::http_net::{fetch_mpd, FetchError, HttpNetwork};
+use super::resolve::{Entry, MpdPlan, ResolveError};
 use super::shaper::Shaper;
+use crate::error_chain;
 use player_sim::abr;
 use player_sim::metrics::{self, Metrics, QoeOptions};
 use player_sim::model::sabre::run_player;
@@ -86,7 +87,7 @@ impl PlayOptions {
     /// Defaults: [`DEFAULT_ABR`], the generic model's session defaults (25 s buffer,
     /// abandonment on), no shaping, real-time clock, a fresh client, label `player`, audio
     /// on, no fetch hook.
-    pub fn new(entry: Entry, runtime: Handle) -> anyhow::Result<Self> {
+    pub fn new(entry: Entry, runtime: Handle) -> Result<Self, ClientError> {
         Ok(PlayOptions {
             entry,
             abr: DEFAULT_ABR.to_string(),
@@ -103,53 +104,71 @@ impl PlayOptions {
     }
 }
 
+/// The HTTP client could not be built (e.g. no TLS backend).
+#[derive(Debug, thiserror::Error)]
+#[error("building the HTTP client")]
+pub struct ClientError(#[source] pub reqwest::Error);
+
 /// A reqwest client suited to players: no proxy from the environment, redirects followed,
 /// connect timeout 5 s, idle connections kept.
-pub fn default_client() -> anyhow::Result<reqwest::Client> {
+pub fn default_client() -> Result<reqwest::Client, ClientError> {
     reqwest::Client::builder()
         .no_proxy()
         .connect_timeout(std::time::Duration::from_secs(5))
         .build()
-        .context("building the HTTP client")
+        .map_err(ClientError)
 }
 
-/// The `X-Cache` answer of a response.
+/// The `X-Cache` answer of a response as a player saw it: one of the edges' values
+/// ([`serve::wire::CacheStatus`]), another cache's value, or none.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CacheStatus {
     /// `HIT`.
     Hit,
     /// `MISS`.
     Miss,
-    /// `STALE` (served from cache because upstream failed).
+    /// `STALE` (served from cache past its freshness, e.g. because upstream failed).
     Stale,
-    /// Any other value (e.g. `REVALIDATED`).
+    /// `REVALIDATED` (the stored copy, confirmed by a `304` from upstream).
+    Revalidated,
+    /// Any other value (as received, trimmed).
     Other(String),
     /// No `X-Cache` header (an origin, or a failed request).
     None,
 }
 
+impl From<wire::CacheStatus> for CacheStatus {
+    fn from(c: wire::CacheStatus) -> CacheStatus {
+        match c {
+            wire::CacheStatus::Hit => CacheStatus::Hit,
+            wire::CacheStatus::Miss => CacheStatus::Miss,
+            wire::CacheStatus::Stale => CacheStatus::Stale,
+            wire::CacheStatus::Revalidated => CacheStatus::Revalidated,
+        }
+    }
+}
+
 impl CacheStatus {
-    /// Parses an `X-Cache` header value (case-insensitive; the first word counts, so
-    /// `HIT from x` is a hit).
+    /// Parses an `X-Cache` header value as [`serve::wire::CacheStatus`] does
+    /// (case-insensitive; the first word counts, so `HIT from x` is a hit).
     pub fn from_header(v: Option<&str>) -> CacheStatus {
         let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else {
             return CacheStatus::None;
         };
-        let word = v.split([' ', ',', ';']).next().unwrap_or(v);
-        match word.to_ascii_uppercase().as_str() {
-            "HIT" => CacheStatus::Hit,
-            "MISS" => CacheStatus::Miss,
-            "STALE" => CacheStatus::Stale,
-            _ => CacheStatus::Other(v.to_string()),
+        match v.parse::<wire::CacheStatus>() {
+            Ok(c) => c.into(),
+            Err(_) => CacheStatus::Other(v.to_string()),
         }
     }
 
-    /// As written in reports: `HIT`, `MISS`, `STALE`, the other value, or `` (none).
+    /// As written in reports: `HIT`, `MISS`, `STALE`, `REVALIDATED`, the other value, or ``
+    /// (none).
     pub fn as_str(&self) -> &str {
         match self {
-            CacheStatus::Hit => "HIT",
-            CacheStatus::Miss => "MISS",
-            CacheStatus::Stale => "STALE",
+            CacheStatus::Hit => wire::CacheStatus::Hit.as_str(),
+            CacheStatus::Miss => wire::CacheStatus::Miss.as_str(),
+            CacheStatus::Stale => wire::CacheStatus::Stale.as_str(),
+            CacheStatus::Revalidated => wire::CacheStatus::Revalidated.as_str(),
             CacheStatus::Other(s) => s,
             CacheStatus::None => "",
         }
@@ -281,19 +300,91 @@ impl LivePlayback {
     }
 }
 
-/// The error of a playback that failed after its first HTTP request: the requests it made
-/// (failed ones included, with their status or transport error), so that request counts can
-/// still be compared with the servers' own. Reach it with
-/// `err.downcast_ref::<PlayFailed>()`; its message names the failing URL and status.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("player {label}: {message}")]
-pub struct PlayFailed {
+/// Why a playback failed, with the requests it made before failing ([`PlayError::fetches`]:
+/// failed ones included, with their status or transport error), so that request counts can
+/// still be compared with the servers' own (swarm mode counts a failed player's requests like
+/// any other).
+///
+/// Its message is the whole story on one line, as a log or a failure table wants it: for a
+/// failure after the first request, `player <label>: ` and the [`PlayErrorKind`] with its
+/// causes (e.g. `player p3-t2: GET http://e1/t2/manifest.mpd (final URL …): HTTP 404`);
+/// for a check before any request (clock scale, model, ABR, entry), the kind and its causes
+/// alone.
+#[derive(Debug)]
+pub struct PlayError {
     /// The player's label.
     pub label: String,
-    /// Every HTTP request made before the failure, in order.
+    /// What went wrong (boxed: the error stays small on the success path's stack).
+    pub kind: Box<PlayErrorKind>,
+    /// Every HTTP request made before the failure (the failing one included), in order; empty
+    /// when the playback failed before its first request.
     pub fetches: Vec<SegmentFetch>,
-    /// What went wrong (the whole error chain).
-    pub message: String,
+}
+
+impl std::fmt::Display for PlayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.kind.is_before_requests() {
+            f.write_str(&error_chain(&*self.kind))
+        } else {
+            write!(f, "player {}: {}", self.label, error_chain(&*self.kind))
+        }
+    }
+}
+
+// The message already carries the causes (`error_chain`), so no `source` is exposed: a
+// reporter walking the chain would print them twice.
+impl std::error::Error for PlayError {}
+
+/// What made a playback fail.
+#[derive(Debug, thiserror::Error)]
+pub enum PlayErrorKind {
+    /// [`PlayOptions::clock_scale`] is zero, negative, infinite or NaN.
+    #[error("clock scale {0} is not a positive number")]
+    ClockScale(f64),
+    /// The session's model is `pensieve` (live playback runs the Sabre player loop).
+    #[error("live playback runs the Sabre player loop: model generic or sabre, not pensieve")]
+    PensieveModel,
+    /// The ABR is `optimal`, which needs the whole trace in advance.
+    #[error("`optimal` needs the whole trace in advance; it cannot play live")]
+    Optimal,
+    /// The entry could not be resolved to an MPD URL (bad URL, DNS lookup failed).
+    #[error(transparent)]
+    Entry(ResolveError),
+    /// The MPD request failed (transport error or non-2xx status).
+    #[error(transparent)]
+    Mpd(FetchError),
+    /// The MPD cannot be played (no video, no segments, bad BaseURL…).
+    #[error(transparent)]
+    Plan(ResolveError),
+    /// The ABR could not be built (unknown name, plug-in or policy refused).
+    #[error(transparent)]
+    Abr(#[from] player_sim::abr::AbrError),
+    /// A request failed during the playback (a segment failed twice, audio failed…).
+    #[error("playing {mpd_url}")]
+    Playing {
+        /// The MPD's URL (after redirects).
+        mpd_url: String,
+        /// The failure.
+        #[source]
+        source: FetchError,
+    },
+    /// The ABR failed during the playback (e.g. a plug-in crashed or answered out of range).
+    #[error("{0}")]
+    AbrFailed(String),
+}
+
+impl PlayErrorKind {
+    /// A check made before any request: the options and the entry. Their messages do not
+    /// name the player.
+    pub fn is_before_requests(&self) -> bool {
+        matches!(
+            self,
+            PlayErrorKind::ClockScale(_)
+                | PlayErrorKind::PensieveModel
+                | PlayErrorKind::Optimal
+                | PlayErrorKind::Entry(_)
+        )
+    }
 }
 
 /// Plays one title for real. Blocking: call it from a plain thread (not inside `runtime`);
@@ -301,44 +392,41 @@ pub struct PlayFailed {
 ///
 /// Errors: the DNS lookup or the MPD GET failing (naming the URL and status), a bad MPD
 /// (naming the URL), an unknown ABR, or a segment failing twice (at the current BaseURL and
-/// the next) — naming the URL and status. Failures after the first request are a
-/// [`PlayFailed`] carrying the requests made.
-pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
+/// the next) — naming the URL and status. Every failure is a [`PlayError`] carrying the
+/// requests made.
+pub fn play(opts: &PlayOptions) -> Result<LivePlayback, PlayError> {
+    let fail = |fetches: Vec<SegmentFetch>, kind: PlayErrorKind| PlayError {
+        label: opts.label.clone(),
+        kind: Box::new(kind),
+        fetches,
+    };
     let scale = opts.clock_scale;
-    anyhow::ensure!(
-        scale.is_finite() && scale > 0.0,
-        "clock scale {scale} is not a positive number"
-    );
-    anyhow::ensure!(
-        opts.session.model != ModelKind::Pensieve,
-        "live playback runs the Sabre player loop: model generic or sabre, not pensieve"
-    );
-    anyhow::ensure!(
-        opts.abr != "optimal",
-        "`optimal` needs the whole trace in advance; it cannot play live"
-    );
-    let first = opts.runtime.block_on(opts.entry.initial_url())?;
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(fail(vec![], PlayErrorKind::ClockScale(scale)));
+    }
+    if opts.session.model == ModelKind::Pensieve {
+        return Err(fail(vec![], PlayErrorKind::PensieveModel));
+    }
+    if opts.abr == "optimal" {
+        return Err(fail(vec![], PlayErrorKind::Optimal));
+    }
+    let first = opts
+        .runtime
+        .block_on(opts.entry.initial_url())
+        .map_err(|e| fail(vec![], PlayErrorKind::Entry(e)))?;
     tracing::info!(player = %opts.label, entry = %opts.entry, url = %first, "fetching MPD");
     let (rec, res) = fetch_mpd(&opts.client, &opts.runtime, &opts.shaper, scale, first);
     if let Some(h) = &opts.on_fetch {
         h(&rec);
     }
     let mut fetches = vec![rec];
-    let fail = |fetches: Vec<SegmentFetch>, e: anyhow::Error| -> anyhow::Error {
-        PlayFailed {
-            label: opts.label.clone(),
-            fetches,
-            message: format!("{e:#}"),
-        }
-        .into()
-    };
     let (mpd_url, text) = match res {
         Ok(r) => r,
-        Err(e) => return Err(fail(fetches, e)),
+        Err(e) => return Err(fail(fetches, PlayErrorKind::Mpd(e))),
     };
     let mut plan = match MpdPlan::from_mpd(&text, &mpd_url) {
         Ok(p) => p,
-        Err(e) => return Err(fail(fetches, e)),
+        Err(e) => return Err(fail(fetches, PlayErrorKind::Plan(e))),
     };
     if !opts.audio {
         plan.audio = None;
@@ -374,11 +462,17 @@ pub fn play(opts: &PlayOptions) -> anyhow::Result<LivePlayback> {
     let mut playback = run_player(&plan.ladder, &opts.label, &mut net, a.as_mut(), &cfg);
     fetches.append(&mut net.take_fetches());
     let audio_fetched = net.audio_fetched();
-    if let Some(e) = net.error.take() {
-        return Err(fail(fetches, e.context(format!("playing {mpd_url}"))));
+    if let Some(source) = net.error.take() {
+        return Err(fail(
+            fetches,
+            PlayErrorKind::Playing {
+                mpd_url: mpd_url.to_string(),
+                source,
+            },
+        ));
     }
     if let Some(f) = a.failure() {
-        return Err(fail(fetches, anyhow::anyhow!(f)));
+        return Err(fail(fetches, PlayErrorKind::AbrFailed(f)));
     }
     playback.abr = opts.abr.clone();
     let metrics = metrics::compute(
@@ -429,16 +523,22 @@ mod tests {
         assert!(format!("{o:?}").contains("on_fetch: Some"));
         let e = play(&o).unwrap_err();
         assert_eq!(*seen.lock().unwrap(), vec![FetchKind::Mpd]);
-        let f = e.downcast_ref::<PlayFailed>().expect("a PlayFailed");
-        assert_eq!(f.label, "p1");
-        assert_eq!(f.fetches.len(), 1);
-        assert_eq!(f.fetches[0].kind, FetchKind::Mpd);
-        assert_eq!(f.fetches[0].status, 0);
-        assert!(f.fetches[0].error.is_some());
-        assert!(e.to_string().contains(url), "{e}");
-        // A bad clock scale is a plain error, before any request.
+        assert!(matches!(
+            *e.kind,
+            PlayErrorKind::Mpd(FetchError::MpdGet { .. })
+        ));
+        assert_eq!(e.label, "p1");
+        assert_eq!(e.fetches.len(), 1);
+        assert_eq!(e.fetches[0].kind, FetchKind::Mpd);
+        assert_eq!(e.fetches[0].status, 0);
+        assert!(e.fetches[0].error.is_some());
+        let msg = e.to_string();
+        assert!(msg.starts_with(&format!("player p1: GET {url}: ")), "{msg}");
+        // A bad clock scale fails before any request; its message does not name the player.
         o.clock_scale = 0.0;
-        assert!(play(&o).unwrap_err().downcast_ref::<PlayFailed>().is_none());
+        let e = play(&o).unwrap_err();
+        assert!(matches!(*e.kind, PlayErrorKind::ClockScale(_)) && e.fetches.is_empty());
+        assert_eq!(e.to_string(), "clock scale 0 is not a positive number");
     }
 
     #[test]
@@ -452,8 +552,18 @@ mod tests {
         );
         assert_eq!(
             CacheStatus::from_header(Some("REVALIDATED")),
-            CacheStatus::Other("REVALIDATED".into())
+            CacheStatus::Revalidated
         );
+        assert_eq!(
+            CacheStatus::from_header(Some(" EXPIRED ")),
+            CacheStatus::Other("EXPIRED".into())
+        );
+        for c in wire::CacheStatus::ALL {
+            assert_eq!(
+                CacheStatus::from_header(Some(c.as_str())).as_str(),
+                c.as_str()
+            );
+        }
         assert_eq!(CacheStatus::from_header(None), CacheStatus::None);
         assert_eq!(CacheStatus::from_header(Some(" ")), CacheStatus::None);
         assert_eq!(

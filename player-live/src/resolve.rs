@@ -22,13 +22,161 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use anyhow::Context;
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RData, RecordType};
-use manifests::{BaseUrl, Mpd};
+use hickory_proto::ProtoError;
+use manifests::{BaseUrl, ManifestError, Mpd};
 use reqwest::Url;
+use url::ParseError;
 
 use player_sim::input::Ladder;
+
+/// Why an entry, an MPD or a segment URL could not be resolved (messages name the URL, the
+/// name or the element).
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The entry URL (or the one built from a DNS answer) does not parse.
+    #[error("bad MPD URL {url:?}")]
+    BadMpdUrl {
+        /// The URL.
+        url: String,
+        /// Why it does not parse.
+        #[source]
+        source: ParseError,
+    },
+    /// The DNS name is not a valid name.
+    #[error("bad DNS name {name:?}")]
+    BadDnsName {
+        /// The name.
+        name: String,
+        /// Why it is invalid.
+        #[source]
+        source: ProtoError,
+    },
+    /// The DNS query could not be encoded.
+    #[error("encoding the DNS query")]
+    EncodeQuery(#[source] ProtoError),
+    /// The UDP socket of the DNS lookup failed (bind, connect, send).
+    #[error(transparent)]
+    Socket(#[from] std::io::Error),
+    /// Receiving the DNS answer failed.
+    #[error("DNS query to {server}")]
+    DnsQuery {
+        /// The DNS server.
+        server: SocketAddr,
+        /// The receive error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The DNS answer has no A record.
+    #[error("DNS {server}: no A record for {name} ({code})")]
+    NoARecord {
+        /// The DNS server.
+        server: SocketAddr,
+        /// The name looked up.
+        name: String,
+        /// The answer's response code.
+        code: String,
+    },
+    /// No DNS answer after three tries.
+    #[error("DNS {server}: no answer for {name} A after 3 tries")]
+    NoAnswer {
+        /// The DNS server.
+        server: SocketAddr,
+        /// The name looked up.
+        name: String,
+    },
+    /// The MPD fetched from `url` cannot be played (the source says why).
+    #[error("bad MPD from {url}")]
+    BadMpd {
+        /// The MPD's URL (after redirects).
+        url: String,
+        /// What is wrong with it.
+        #[source]
+        source: Box<ResolveError>,
+    },
+    /// The MPD does not parse, or its segments cannot be listed.
+    #[error(transparent)]
+    Manifest(Box<ManifestError>),
+    /// The MPD has no Period.
+    #[error("no Period")]
+    NoPeriod,
+    /// The first Period has no video AdaptationSet.
+    #[error("no video AdaptationSet")]
+    NoVideo,
+    /// The video AdaptationSet has no Representation.
+    #[error("video AdaptationSet has no Representation")]
+    NoVideoRepresentation,
+    /// A BaseURL does not resolve.
+    #[error("bad BaseURL {base:?}")]
+    BadBaseUrl {
+        /// The BaseURL.
+        base: String,
+        /// Why it does not resolve.
+        #[source]
+        source: ParseError,
+    },
+    /// The video Representations have no media segments.
+    #[error("no media segments")]
+    NoMediaSegments,
+    /// A video segment has no duration.
+    #[error("a segment has no duration")]
+    NoDuration,
+    /// A video Representation has no `@bandwidth`.
+    #[error("a Representation has no @bandwidth")]
+    NoBandwidth,
+    /// The audio AdaptationSet has no Representation.
+    #[error("audio AdaptationSet has no Representation")]
+    NoAudioRepresentation,
+    /// The audio Representation's segments cannot be listed.
+    #[error("audio Representation {id}")]
+    AudioSegments {
+        /// The Representation's `@id`.
+        id: String,
+        /// Why.
+        #[source]
+        source: Box<ManifestError>,
+    },
+    /// The audio Representation has no media segments.
+    #[error("audio Representation {0} has no media segments")]
+    NoAudioSegments(String),
+    /// A segment URL does not resolve.
+    #[error("bad segment URL {rel:?}")]
+    BadSegmentUrl {
+        /// The relative URL.
+        rel: String,
+        /// Why it does not resolve.
+        #[source]
+        source: ParseError,
+    },
+    /// A video segment index beyond the Representation's segments.
+    #[error("no segment {index} at quality {quality}")]
+    NoSegment {
+        /// Segment index.
+        index: usize,
+        /// Quality.
+        quality: usize,
+    },
+    /// An audio URL asked of a plan without audio.
+    #[error("no audio")]
+    NoAudio,
+    /// An audio segment index beyond the audio segments.
+    #[error("no audio segment {0}")]
+    NoAudioSegment(usize),
+}
+
+impl From<ManifestError> for ResolveError {
+    fn from(e: ManifestError) -> ResolveError {
+        ResolveError::Manifest(Box::new(e))
+    }
+}
+
+fn bad_mpd_url(url: &str) -> impl FnOnce(ParseError) -> ResolveError + '_ {
+    move |source| ResolveError::BadMpdUrl {
+        url: url.to_string(),
+        source,
+    }
+}
 
 /// Where a live player enters the CDN.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,9 +214,9 @@ impl std::fmt::Display for Entry {
 
 impl Entry {
     /// The URL to GET first: the URL itself, or the one built from a DNS answer.
-    pub async fn initial_url(&self) -> anyhow::Result<Url> {
+    pub async fn initial_url(&self) -> Result<Url, ResolveError> {
         match self {
-            Entry::Url(u) => Url::parse(u).with_context(|| format!("bad MPD URL {u:?}")),
+            Entry::Url(u) => Url::parse(u).map_err(bad_mpd_url(u)),
             Entry::Dns {
                 server,
                 name,
@@ -83,7 +231,7 @@ impl Entry {
                 };
                 let u = format!("http://{ip}:{port}{path}");
                 tracing::debug!(%server, name, %ip, url = %u, "resolved by DNS");
-                Url::parse(&u).with_context(|| format!("bad MPD URL {u:?}"))
+                Url::parse(&u).map_err(bad_mpd_url(&u))
             }
         }
     }
@@ -95,8 +243,11 @@ pub async fn lookup_a(
     server: SocketAddr,
     name: &str,
     timeout: Duration,
-) -> anyhow::Result<Ipv4Addr> {
-    let qname = Name::from_ascii(name).with_context(|| format!("bad DNS name {name:?}"))?;
+) -> Result<Ipv4Addr, ResolveError> {
+    let qname = Name::from_ascii(name).map_err(|source| ResolveError::BadDnsName {
+        name: name.to_string(),
+        source,
+    })?;
     let bind: SocketAddr = if server.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {
@@ -108,7 +259,7 @@ pub async fn lookup_a(
     let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = true;
     msg.add_query(Query::query(qname, RecordType::A));
-    let packet = msg.to_vec().context("encoding the DNS query")?;
+    let packet = msg.to_vec().map_err(ResolveError::EncodeQuery)?;
     let mut buf = vec![0u8; 4096];
     for attempt in 0..3 {
         sock.send(&packet).await?;
@@ -116,7 +267,7 @@ pub async fn lookup_a(
             loop {
                 let n = sock.recv(&mut buf).await?;
                 match Message::from_vec(&buf[..n]) {
-                    Ok(m) if m.metadata.id == id => return anyhow::Ok(m),
+                    Ok(m) if m.metadata.id == id => return Ok::<_, std::io::Error>(m),
                     _ => continue,
                 }
             }
@@ -126,7 +277,7 @@ pub async fn lookup_a(
             tracing::debug!(%server, name, attempt, "DNS timeout");
             continue;
         };
-        let answer = answer.with_context(|| format!("DNS query to {server}"))?;
+        let answer = answer.map_err(|source| ResolveError::DnsQuery { server, source })?;
         return answer
             .answers
             .iter()
@@ -134,14 +285,16 @@ pub async fn lookup_a(
                 RData::A(a) => Some(a.0),
                 _ => None,
             })
-            .with_context(|| {
-                format!(
-                    "DNS {server}: no A record for {name} ({})",
-                    answer.metadata.response_code
-                )
+            .ok_or_else(|| ResolveError::NoARecord {
+                server,
+                name: name.to_string(),
+                code: answer.metadata.response_code.to_string(),
             });
     }
-    anyhow::bail!("DNS {server}: no answer for {name} A after 3 tries")
+    Err(ResolveError::NoAnswer {
+        server,
+        name: name.to_string(),
+    })
 }
 
 /// What a player needs from an MPD: the video ladder (nominal sizes) and the segment URLs.
@@ -214,7 +367,7 @@ fn timed_segments(
     set: &manifests::AdaptationSet,
     r: &manifests::Representation,
     pdur: Option<manifests::IsoDuration>,
-) -> anyhow::Result<Vec<(f64, f64, String)>> {
+) -> Result<Vec<(f64, f64, String)>, ManifestError> {
     let pto = r
         .effective_segment_template(period, set)
         .and_then(|t| t.presentation_time_offset)
@@ -236,24 +389,26 @@ fn first_base(b: &[BaseUrl]) -> Option<String> {
 
 impl MpdPlan {
     /// Parses `text` fetched from `mpd_url`. Errors name the URL.
-    pub fn from_mpd(text: &str, mpd_url: &Url) -> anyhow::Result<MpdPlan> {
-        Self::build(text, mpd_url).with_context(|| format!("bad MPD from {mpd_url}"))
+    pub fn from_mpd(text: &str, mpd_url: &Url) -> Result<MpdPlan, ResolveError> {
+        Self::build(text, mpd_url).map_err(|e| ResolveError::BadMpd {
+            url: mpd_url.to_string(),
+            source: Box::new(e),
+        })
     }
 
-    fn build(text: &str, mpd_url: &Url) -> anyhow::Result<MpdPlan> {
+    fn build(text: &str, mpd_url: &Url) -> Result<MpdPlan, ResolveError> {
         let mpd = Mpd::parse(text)?;
-        let period = mpd.periods.first().context("no Period")?;
+        let period = mpd.periods.first().ok_or(ResolveError::NoPeriod)?;
         let pdur = mpd.period_duration(0);
         let set = period
             .adaptation_sets
             .iter()
             .find(|s| is_kind(s, "video"))
-            .context("no video AdaptationSet")?;
+            .ok_or(ResolveError::NoVideo)?;
         let mut reps: Vec<_> = set.representations.iter().collect();
-        anyhow::ensure!(
-            !reps.is_empty(),
-            "video AdaptationSet has no Representation"
-        );
+        if reps.is_empty() {
+            return Err(ResolveError::NoVideoRepresentation);
+        }
         reps.sort_by_key(|r| r.bandwidth);
         let mut bases = Vec::new();
         for b in &mpd.base_urls {
@@ -261,11 +416,10 @@ impl MpdPlan {
             if u.is_empty() {
                 continue;
             }
-            bases.push(
-                mpd_url
-                    .join(u)
-                    .with_context(|| format!("bad BaseURL {u:?}"))?,
-            );
+            bases.push(mpd_url.join(u).map_err(|source| ResolveError::BadBaseUrl {
+                base: u.to_string(),
+                source,
+            })?);
         }
         if bases.is_empty() {
             bases.push(mpd_url.clone());
@@ -295,18 +449,18 @@ impl MpdPlan {
             media.push(segs.into_iter().map(|s| s.2).collect::<Vec<_>>());
         }
         let n = media.iter().map(Vec::len).min().unwrap_or(0);
-        anyhow::ensure!(n > 0, "no media segments");
+        if n == 0 {
+            return Err(ResolveError::NoMediaSegments);
+        }
         durations.truncate(n);
         video_spans.truncate(n);
-        anyhow::ensure!(
-            durations.iter().all(|d| *d > 0.0),
-            "a segment has no duration"
-        );
+        if !durations.iter().all(|d| *d > 0.0) {
+            return Err(ResolveError::NoDuration);
+        }
         let bitrates_kbps: Vec<f64> = reps.iter().map(|r| r.bandwidth as f64 / 1000.0).collect();
-        anyhow::ensure!(
-            bitrates_kbps.iter().all(|b| *b > 0.0),
-            "a Representation has no @bandwidth"
-        );
+        if !bitrates_kbps.iter().all(|b| *b > 0.0) {
+            return Err(ResolveError::NoBandwidth);
+        }
         let name = mpd_url
             .path_segments()
             .and_then(|s| s.rev().nth(1).map(str::to_string))
@@ -319,14 +473,16 @@ impl MpdPlan {
                     .representations
                     .iter()
                     .min_by_key(|r| r.bandwidth)
-                    .context("audio AdaptationSet has no Representation")?;
-                let segments = timed_segments(period, aset, r, pdur)
-                    .with_context(|| format!("audio Representation {}", r.id))?;
-                anyhow::ensure!(
-                    !segments.is_empty(),
-                    "audio Representation {} has no media segments",
-                    r.id
-                );
+                    .ok_or(ResolveError::NoAudioRepresentation)?;
+                let segments = timed_segments(period, aset, r, pdur).map_err(|source| {
+                    ResolveError::AudioSegments {
+                        id: r.id.clone(),
+                        source: Box::new(source),
+                    }
+                })?;
+                if segments.is_empty() {
+                    return Err(ResolveError::NoAudioSegments(r.id.clone()));
+                }
                 Some(AudioPlan {
                     representation_id: r.id.clone(),
                     bitrate_kbps: r.bandwidth as f64 / 1000.0,
@@ -365,31 +521,46 @@ impl MpdPlan {
         })
     }
 
-    fn resolve(&self, base: usize, quality: usize, rel: &str) -> anyhow::Result<Url> {
+    fn resolve(&self, base: usize, quality: usize, rel: &str) -> Result<Url, ResolveError> {
         self.resolve_with(base, &self.prefixes[quality], rel)
     }
 
-    fn resolve_with(&self, base: usize, prefixes: &[String], rel: &str) -> anyhow::Result<Url> {
+    fn resolve_with(
+        &self,
+        base: usize,
+        prefixes: &[String],
+        rel: &str,
+    ) -> Result<Url, ResolveError> {
         let mut u = self.bases[base % self.bases.len()].clone();
         for p in prefixes {
-            u = u.join(p).with_context(|| format!("bad BaseURL {p:?}"))?;
+            u = u.join(p).map_err(|source| ResolveError::BadBaseUrl {
+                base: p.clone(),
+                source,
+            })?;
         }
-        u.join(rel)
-            .with_context(|| format!("bad segment URL {rel:?}"))
+        u.join(rel).map_err(|source| ResolveError::BadSegmentUrl {
+            rel: rel.to_string(),
+            source,
+        })
     }
 
     /// URL of media segment `index` (0-based) at `quality` under alternative base `base`
     /// (taken modulo the number of bases).
-    pub fn media_url(&self, base: usize, quality: usize, index: usize) -> anyhow::Result<Url> {
+    pub fn media_url(
+        &self,
+        base: usize,
+        quality: usize,
+        index: usize,
+    ) -> Result<Url, ResolveError> {
         let rel = self.media[quality]
             .get(index)
-            .with_context(|| format!("no segment {index} at quality {quality}"))?;
+            .ok_or(ResolveError::NoSegment { index, quality })?;
         self.resolve(base, quality, rel)
     }
 
     /// URL of the init segment of `quality` under alternative base `base` (`None` when the
     /// Representation has none).
-    pub fn init_url(&self, base: usize, quality: usize) -> anyhow::Result<Option<Url>> {
+    pub fn init_url(&self, base: usize, quality: usize) -> Result<Option<Url>, ResolveError> {
         match &self.inits[quality] {
             Some(rel) => self.resolve(base, quality, rel).map(Some),
             None => Ok(None),
@@ -399,19 +570,19 @@ impl MpdPlan {
 
 impl MpdPlan {
     /// URL of audio media segment `index` under alternative base `base`.
-    pub fn audio_url(&self, base: usize, index: usize) -> anyhow::Result<Url> {
-        let a = self.audio.as_ref().context("no audio")?;
+    pub fn audio_url(&self, base: usize, index: usize) -> Result<Url, ResolveError> {
+        let a = self.audio.as_ref().ok_or(ResolveError::NoAudio)?;
         let rel = &a
             .segments
             .get(index)
-            .with_context(|| format!("no audio segment {index}"))?
+            .ok_or(ResolveError::NoAudioSegment(index))?
             .2;
         self.resolve_with(base, &a.prefixes, rel)
     }
 
     /// URL of the audio init segment under alternative base `base` (`None` without audio or
     /// without an init segment).
-    pub fn audio_init_url(&self, base: usize) -> anyhow::Result<Option<Url>> {
+    pub fn audio_init_url(&self, base: usize) -> Result<Option<Url>, ResolveError> {
         match self
             .audio
             .as_ref()
@@ -517,13 +688,16 @@ mod tests {
     fn bad_mpd_names_the_url() {
         let url = Url::parse("http://h/x/manifest.mpd").unwrap();
         let e = MpdPlan::from_mpd("<html>nope</html>", &url).unwrap_err();
-        assert!(
-            format!("{e:#}").contains("http://h/x/manifest.mpd"),
-            "{e:#}"
-        );
+        assert!(e.to_string().contains("http://h/x/manifest.mpd"), "{e}");
         let audio_only = mpd("", "").replace("contentType=\"video\" mimeType=\"video/mp4\"", "");
         let e = MpdPlan::from_mpd(&audio_only, &url).unwrap_err();
-        assert!(format!("{e:#}").contains("no video AdaptationSet"), "{e:#}");
+        assert_eq!(
+            crate::error_chain(&e),
+            "bad MPD from http://h/x/manifest.mpd: no video AdaptationSet"
+        );
+        assert!(
+            matches!(e, ResolveError::BadMpd { ref source, .. } if matches!(**source, ResolveError::NoVideo))
+        );
     }
 
     #[test]

@@ -31,6 +31,25 @@ pub const MIN_BURST_BITS: f64 = 12_000.0;
 /// Largest burst, bits (64 KiB).
 pub const MAX_BURST_BITS: f64 = 65_536.0 * 8.0;
 
+/// Why a trace cannot drive a [`Shaper`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ShaperError {
+    /// The clock scale is zero, negative, infinite or NaN.
+    #[error("clock scale {0} is not a positive number")]
+    ClockScale(f64),
+    /// A period's bandwidth is negative, infinite or NaN.
+    #[error("trace {trace}: bandwidth {kbps} kbps is not a non-negative number")]
+    Bandwidth {
+        /// The trace's name.
+        trace: String,
+        /// The bad bandwidth, kbps.
+        kbps: f64,
+    },
+    /// The trace's periods add up to no bits (or to an infinite duration).
+    #[error("trace {0} delivers no bits: cannot shape to it")]
+    NoBits(String),
+}
+
 /// A shared, trace-following token bucket (or no limit at all). `Send + Sync`; share it as
 /// `Arc<Shaper>`.
 #[derive(Debug)]
@@ -101,38 +120,35 @@ impl Shaper {
 
     /// Like [`from_trace`](Self::from_trace), failing with an error naming the trace when it
     /// delivers no bits or `scale` is not a positive number.
-    pub fn try_from_trace(trace: &Trace, scale: f64) -> anyhow::Result<Shaper> {
+    pub fn try_from_trace(trace: &Trace, scale: f64) -> Result<Shaper, ShaperError> {
         Self::with_burst(trace, scale, DEFAULT_BURST_MS)
     }
 
     /// Like [`try_from_trace`](Self::try_from_trace) with a burst of `burst_ms` of the current
     /// trace rate (still clamped to [`MIN_BURST_BITS`]…[`MAX_BURST_BITS`]).
-    pub fn with_burst(trace: &Trace, scale: f64, burst_ms: f64) -> anyhow::Result<Shaper> {
-        anyhow::ensure!(
-            scale.is_finite() && scale > 0.0,
-            "clock scale {scale} is not a positive number"
-        );
+    pub fn with_burst(trace: &Trace, scale: f64, burst_ms: f64) -> Result<Shaper, ShaperError> {
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(ShaperError::ClockScale(scale));
+        }
         let periods = trace.to_periods(0.0);
         let (mut starts, mut cum, mut kbps) = (Vec::new(), Vec::new(), Vec::new());
         let (mut t, mut bits) = (0.0, 0.0);
         for p in periods.iter().filter(|p| p.duration_ms > 0.0) {
-            anyhow::ensure!(
-                p.bandwidth_kbps.is_finite() && p.bandwidth_kbps >= 0.0,
-                "trace {}: bandwidth {} kbps is not a non-negative number",
-                trace.name,
-                p.bandwidth_kbps
-            );
+            if !(p.bandwidth_kbps.is_finite() && p.bandwidth_kbps >= 0.0) {
+                return Err(ShaperError::Bandwidth {
+                    trace: trace.name.clone(),
+                    kbps: p.bandwidth_kbps,
+                });
+            }
             starts.push(t);
             cum.push(bits);
             kbps.push(p.bandwidth_kbps);
             t += p.duration_ms;
             bits += p.duration_ms * p.bandwidth_kbps;
         }
-        anyhow::ensure!(
-            bits > 0.0 && t.is_finite(),
-            "trace {} delivers no bits: cannot shape to it",
-            trace.name
-        );
+        if !(bits > 0.0 && t.is_finite()) {
+            return Err(ShaperError::NoBits(trace.name.clone()));
+        }
         let mut l = Limited {
             starts,
             cum,

@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use player_live::prom::Exposition;
+use serve::prom::Exposition;
 
 const PLAYERS: usize = 60;
 /// Candidate title names (symlinks to `default`); four are used, chosen so both edges get some.
