@@ -7,8 +7,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use origin::{OriginConfig, RunningOrigin};
 use redirector::{RedirectorConfig, RunningRedirector};
+use test_support::origin::{OriginConfig, RunningOrigin};
+use test_support::Patience;
 
 const MPD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="static" mediaPresentationDuration="PT10S" minBufferTime="PT2S">
@@ -21,13 +22,14 @@ const MPD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 </MPD>
 "#;
 
+/// A real origin (from test-support: the redirector does not depend on the origin crate)
+/// standing in for an edge on `ip:port`, with the origin's default configuration.
 async fn start_edge(ip: &str, port: u16, root: &Path) -> RunningOrigin {
-    let config = OriginConfig {
-        content_root: root.to_path_buf(),
-        listen: format!("{ip}:{port}").parse().unwrap(),
-        ..OriginConfig::default()
-    };
-    origin::bind(config).await.expect("edge starts")
+    let listen = format!("{ip}:{port}").parse().unwrap();
+    test_support::origin::start_at(root, listen, |c| {
+        c.hot_cache_bytes = OriginConfig::default().hot_cache_bytes
+    })
+    .await
 }
 
 fn topology(edges: &[SocketAddr]) -> String {
@@ -143,15 +145,14 @@ impl World {
     }
 
     async fn wait_all_up(&self) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            let s = self.r.shared().snapshot();
-            if s.health.iter().all(|h| h.is_up()) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("edges never came up");
+        Patience::new(Duration::from_secs(5))
+            .every(Duration::from_millis(50))
+            .until(|| async {
+                let s = self.r.shared().snapshot();
+                s.health.iter().all(|h| h.is_up())
+            })
+            .await
+            .unwrap_or_else(|e| panic!("edges never came up: {e}"));
     }
 
     fn base(&self) -> String {
@@ -274,18 +275,19 @@ async fn nearest_edge_by_http_and_dns_then_failover_and_back() {
         .stop(Duration::from_millis(100))
         .await
         .unwrap();
-    let moved = loop {
-        let loc = w.redirect("192.0.2.10", "/default/manifest.mpd").await;
-        let dns = dig_short(&w, "192.0.2.0/24", "A");
-        if w.edge_of(&loc) == 1 && dns == "127.0.0.2" {
-            break killed.elapsed();
-        }
-        assert!(
-            killed.elapsed() < Duration::from_secs(3),
-            "still routed to the dead edge: {loc} {dns}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let moved = Patience::new(Duration::from_secs(3))
+        .every(Duration::from_millis(50))
+        .until(|| async {
+            let loc = w.redirect("192.0.2.10", "/default/manifest.mpd").await;
+            let dns = dig_short(&w, "192.0.2.0/24", "A");
+            if w.edge_of(&loc) == 1 && dns == "127.0.0.2" {
+                Ok(killed.elapsed())
+            } else {
+                Err(format!("{loc} {dns}"))
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("still routed to the dead edge: {e}"));
     eprintln!("failover after {moved:?}");
     let m = w
         .http
@@ -303,20 +305,20 @@ async fn nearest_edge_by_http_and_dns_then_failover_and_back() {
     assert!(m.contains("redirector_answers_total{"), "{m}");
 
     // Bring it back on the same address: answers return.
-    let back = Instant::now();
     w.edges[0] = Some(start_edge("127.0.0.1", w.addrs[0].port(), &w.content).await);
-    loop {
-        let loc = w.redirect("192.0.2.10", "/default/manifest.mpd").await;
-        let dns = dig_short(&w, "192.0.2.0/24", "A");
-        if w.edge_of(&loc) == 0 && dns == "127.0.0.1" {
-            break;
-        }
-        assert!(
-            back.elapsed() < Duration::from_secs(5),
-            "never returned: {loc} {dns}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    Patience::new(Duration::from_secs(5))
+        .every(Duration::from_millis(50))
+        .until(|| async {
+            let loc = w.redirect("192.0.2.10", "/default/manifest.mpd").await;
+            let dns = dig_short(&w, "192.0.2.0/24", "A");
+            if w.edge_of(&loc) == 0 && dns == "127.0.0.1" {
+                Ok(())
+            } else {
+                Err(format!("{loc} {dns}"))
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("never returned: {e}"));
 
     // All edges down: the least-bad edge is still answered.
     for e in w.edges.iter_mut() {
@@ -546,12 +548,9 @@ async fn steering_and_reload() {
     )
     .unwrap();
     // The file watcher picks it up.
-    let t0 = Instant::now();
-    loop {
-        if w.edge_of(&w.redirect("203.0.113.1", "/x").await) == 1 {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(3), "reload not applied");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    Patience::new(Duration::from_secs(3))
+        .every(Duration::from_millis(100))
+        .until(|| async { w.edge_of(&w.redirect("203.0.113.1", "/x").await) == 1 })
+        .await
+        .unwrap_or_else(|e| panic!("reload not applied: {e}"));
 }
