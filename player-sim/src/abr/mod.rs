@@ -150,12 +150,12 @@ pub trait Abr: Send {
     }
 }
 
-/// Tunables shared by several algorithms (Sabre's option names in brackets).
+/// Tunables shared by several algorithms (with Sabre's option names).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AbrOptions {
-    /// BOLA γp [`-gp`], default 5.
+    /// BOLA γp (Sabre's `-gp`), default 5.
     pub gp: f64,
-    /// Disable the insufficient-buffer rule [`-noibr`] (throughput, BOLA-E).
+    /// Disable the insufficient-buffer rule (Sabre's `-noibr`; throughput, BOLA-E).
     pub no_ibr: bool,
     /// Quality for `fixed` (clamped to the ladder), default 0.
     pub fixed_quality: usize,
