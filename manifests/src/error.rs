@@ -45,6 +45,15 @@ pub enum ManifestError {
         /// Why it was rejected.
         reason: String,
     },
+    /// Elements are nested deeper than [`MAX_DEPTH`](crate::xml::MAX_DEPTH) levels (hostile
+    /// input: real MPDs nest about ten deep; the tree is walked recursively).
+    #[error("line {line}: elements nested deeper than {limit} levels")]
+    TooDeep {
+        /// 1-based line of the element one level too deep.
+        line: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// An element that the schema allows at most once appears several times.
     #[error("line {line}, {path}: <{element}> may appear at most once here")]
     DuplicateElement {

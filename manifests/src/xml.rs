@@ -191,6 +191,11 @@ fn split_qname(q: &str) -> (Option<&str>, &str) {
 }
 
 /// Parses a document into a raw tree, resolving namespace prefixes.
+/// Deepest element nesting [`Mpd::parse`](crate::Mpd::parse) accepts. Real MPDs nest about
+/// ten levels (extensions included); the tree is built, converted, written and dropped
+/// recursively, so hostile nesting must stop here rather than overflow the stack.
+pub const MAX_DEPTH: usize = 64;
+
 pub(crate) fn parse_document(input: &str) -> Result<RawEl, ManifestError> {
     let mut reader = Reader::from_str(input);
     reader.config_mut().check_end_names = true;
@@ -286,6 +291,12 @@ pub(crate) fn parse_document(input: &str) -> Result<RawEl, ManifestError> {
                     line,
                 };
                 if matches!(event, Event::Start(_)) {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(ManifestError::TooDeep {
+                            line,
+                            limit: MAX_DEPTH,
+                        });
+                    }
                     stack.push(el);
                 } else {
                     scopes.pop();

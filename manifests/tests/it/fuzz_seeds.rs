@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use manifests::Mpd;
+use manifests::{ManifestError, Mpd};
 
 #[test]
 fn mpd_seeds_return_ok_or_a_clean_error() {
@@ -30,9 +30,35 @@ fn mpd_seeds_return_ok_or_a_clean_error() {
                 assert_eq!(Mpd::parse(&xml).unwrap(), mpd, "{name} round trip");
             }
             Err(e) => {
-                assert!(name.starts_with("crash-"), "{name}: a real MPD must parse: {e}");
+                assert!(
+                    name.starts_with("crash-"),
+                    "{name}: a real MPD must parse: {e}"
+                );
                 assert!(!e.to_string().is_empty());
             }
         }
     }
+}
+
+/// Hostile nesting (a 700 kB MPD of 100 000 nested unknown elements) was a stack overflow (and
+/// quadratic namespace lookups before it): now a clean error past `xml::MAX_DEPTH` levels.
+#[test]
+fn deep_nesting_is_not_a_stack_overflow() {
+    let depth = 100_000;
+    let doc = format!(
+        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"static\" profiles=\"p\" minBufferTime=\"PT2S\">{}{}</MPD>",
+        "<x>".repeat(depth),
+        "</x>".repeat(depth)
+    );
+    let err = Mpd::parse(&doc).unwrap_err();
+    assert!(
+        matches!(err, ManifestError::TooDeep { line: 1, limit: 64 }),
+        "{err}"
+    );
+    // At the limit it still parses (the unknown elements are kept and written back).
+    let depth = manifests::xml::MAX_DEPTH - 1;
+    let doc = doc.replace(&"<x>".repeat(100_000), &"<x>".repeat(depth));
+    let doc = doc.replace(&"</x>".repeat(100_000), &"</x>".repeat(depth));
+    let mpd = Mpd::parse(&doc).unwrap();
+    assert_eq!(Mpd::parse(&mpd.to_xml().unwrap()).unwrap(), mpd);
 }
