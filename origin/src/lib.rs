@@ -29,7 +29,7 @@
 //! → [`server`] (router, bind, shutdown). No module depends on one after it.
 //!
 //! ## Entry points
-//! [`serve`] (run until Ctrl-C/SIGTERM), [`bind`] (background server for tests and
+//! [`serve()`] (run until Ctrl-C/SIGTERM), [`bind`] (background server for tests and
 //! embedding, returns [`RunningOrigin`]), [`router`] (the bare `axum::Router`).
 
 pub mod cache;

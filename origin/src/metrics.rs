@@ -1,9 +1,10 @@
 //! Prometheus metrics of the origin and their names.
 //!
 //! The `*_NAME` constants are the names as they appear in the `/metrics` text exposition
-//! (counters carry the `_total` suffix added by prometheus-client). Other crates
-//! (edge, load tools) import them to follow the `dashcdn_<component>_` convention and to
-//! scrape the origin without retyping strings.
+//! (counters carry the `_total` suffix added by prometheus-client), defined once in
+//! [`serve::wire::metric_names`] and re-exported here. The request metrics (`requests`,
+//! `request_duration_seconds`, `sent_bytes`, `open_connections`) are registered with
+//! [`serve::metrics`]' helpers, as every role does; the hot-cache ones are the origin's own.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,10 +18,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-/// Moved to the `serve` crate; re-exported until every user imports it from there.
-pub use serve::metrics::{
-    count_sent_bytes, exposition_response, method_label, RequestLabels, LATENCY_BUCKETS,
-};
+/// Labels of [`Metrics::requests`] (the request metrics every role shares, from
+/// [`serve::metrics`]).
+pub use serve::metrics::RequestLabels;
+use serve::metrics::{count_sent_bytes, method_label};
 /// Every origin metric name (defined once, in `serve::wire`).
 pub use serve::wire::metric_names::origin::*;
 

@@ -19,7 +19,7 @@ use crate::files;
 use crate::metrics;
 use crate::state::OriginState;
 
-/// How long [`serve`] lets open requests finish after a shutdown signal.
+/// How long [`serve()`] lets open requests finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The complete HTTP application: `/healthz`, `/metrics`, files (fallback), wrapped in the

@@ -568,31 +568,28 @@ async fn healthz_and_metrics() {
     assert_eq!(r.status(), 200);
     assert!(hdr(r.headers(), "content-type").contains("openmetrics-text"));
     let text = r.text().await.unwrap();
-    let value = |needle: &str| -> f64 {
-        text.lines()
-            .find(|l| l.starts_with(needle))
-            .unwrap_or_else(|| panic!("{needle} not in\n{text}"))
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+    let e = serve::prom::Exposition::parse(&text).unwrap();
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        e.value(name, labels)
+            .unwrap_or_else(|| panic!("{name} {labels:?} not in\n{text}"))
     };
-    assert!(value("dashcdn_origin_requests_total{method=\"GET\",code=\"200\"}") >= 4.0);
+    use origin::metrics::*;
+    assert!(value(REQUESTS_TOTAL_NAME, &[("method", "GET"), ("code", "200")]) >= 4.0);
     assert_eq!(
-        value("dashcdn_origin_requests_total{method=\"GET\",code=\"404\"}"),
+        value(REQUESTS_TOTAL_NAME, &[("method", "GET"), ("code", "404")]),
         1.0
     );
     assert_eq!(
-        value("dashcdn_origin_requests_total{method=\"HEAD\",code=\"200\"}"),
+        value(REQUESTS_TOTAL_NAME, &[("method", "HEAD"), ("code", "200")]),
         1.0
     );
-    assert!(value(origin::metrics::SENT_BYTES_TOTAL_NAME) >= 3000.0);
-    assert_eq!(value(origin::metrics::HOT_CACHE_MISSES_TOTAL_NAME), 1.0);
-    assert_eq!(value(origin::metrics::HOT_CACHE_HITS_TOTAL_NAME), 3.0);
-    assert!(value(origin::metrics::HOT_CACHE_BYTES_NAME) >= 1000.0);
-    assert!(value(origin::metrics::OPEN_CONNECTIONS_NAME) >= 1.0);
-    assert!(value("dashcdn_origin_request_duration_seconds_count") >= 5.0);
+    assert!(value(SENT_BYTES_TOTAL_NAME, &[]) >= 3000.0);
+    assert_eq!(value(HOT_CACHE_MISSES_TOTAL_NAME, &[]), 1.0);
+    assert_eq!(value(HOT_CACHE_HITS_TOTAL_NAME, &[]), 3.0);
+    assert!(value(HOT_CACHE_BYTES_NAME, &[]) >= 1000.0);
+    assert!(value(OPEN_CONNECTIONS_NAME, &[]) >= 1.0);
+    let count = format!("{REQUEST_DURATION_SECONDS_NAME}_count");
+    assert!(value(&count, &[]) >= 5.0);
     assert!(text.contains("dashcdn_origin_request_duration_seconds_bucket{le=\"0.0001\"}"));
     assert!(text.contains("dashcdn_origin_request_duration_seconds_bucket{le=\"10.0\"}"));
 }
