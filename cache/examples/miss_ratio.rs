@@ -24,54 +24,7 @@ use std::collections::HashSet;
 
 use cache::mem::MemTier;
 use cache::Policy;
-
-/// SplitMix64: small, fast, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// Zipf(alpha) over ranks 0..n by inverse CDF.
-struct Zipf {
-    cdf: Vec<f64>,
-}
-
-impl Zipf {
-    fn new(n: usize, alpha: f64) -> Zipf {
-        let mut acc = 0.0;
-        let mut cdf: Vec<f64> = (1..=n)
-            .map(|k| {
-                acc += 1.0 / (k as f64).powf(alpha);
-                acc
-            })
-            .collect();
-        for c in &mut cdf {
-            *c /= acc;
-        }
-        Zipf { cdf }
-    }
-
-    fn sample(&self, rng: &mut Rng) -> usize {
-        let u = rng.unit();
-        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
-    }
-}
+use workload::{SplitMix64, Zipf};
 
 #[derive(Clone, Copy)]
 struct Req {
@@ -80,13 +33,13 @@ struct Req {
 }
 
 fn zipf_trace(requests: usize) -> Vec<Req> {
-    let mut rng = Rng(0x5eed_0001);
+    let mut rng = SplitMix64::new(0x5eed_0001);
     let n = 100_000;
     let (lo, hi) = ((100_000f64).ln(), (2_000_000f64).ln());
     let sizes: Vec<u64> = (0..n)
-        .map(|_| (lo + rng.unit() * (hi - lo)).exp() as u64)
+        .map(|_| (lo + rng.next_f64() * (hi - lo)).exp() as u64)
         .collect();
-    let zipf = Zipf::new(n, 0.9);
+    let zipf = Zipf::new(n, 0.9).expect("valid Zipf parameters");
     (0..requests)
         .map(|_| {
             let k = zipf.sample(&mut rng);
@@ -101,8 +54,8 @@ fn zipf_trace(requests: usize) -> Vec<Req> {
 /// Per-segment size: rung nominal size ±30%, a deterministic function of the segment.
 fn segment_size(title: u64, rung: u64, seg: u64) -> u64 {
     const NOMINAL: [u64; 4] = [150_000, 400_000, 800_000, 1_600_000];
-    let mut h = Rng(title << 40 ^ rung << 32 ^ seg);
-    (NOMINAL[rung as usize] as f64 * (0.7 + 0.6 * h.unit())) as u64
+    let mut h = SplitMix64::new(title << 40 ^ rung << 32 ^ seg);
+    (NOMINAL[rung as usize] as f64 * (0.7 + 0.6 * h.next_f64())) as u64
 }
 
 struct Player {
@@ -113,25 +66,25 @@ struct Player {
 }
 
 fn dash_trace(requests: usize, scan: bool) -> Vec<Req> {
-    let mut rng = Rng(0x5eed_0002);
+    let mut rng = SplitMix64::new(0x5eed_0002);
     let titles = 200;
-    let lengths: Vec<u64> = (0..titles).map(|_| 150 + rng.below(751)).collect();
-    let popularity = Zipf::new(titles, 0.9);
-    let new_player = |rng: &mut Rng| {
+    let lengths: Vec<u64> = (0..titles).map(|_| 150 + rng.below_mod(751)).collect();
+    let popularity = Zipf::new(titles, 0.9).expect("valid Zipf parameters");
+    let new_player = |rng: &mut SplitMix64| {
         let title = popularity.sample(rng) as u64;
         let len = lengths[title as usize];
-        let seg = if rng.below(10) == 0 {
-            1 + rng.below(len)
+        let seg = if rng.below_mod(10) == 0 {
+            1 + rng.below_mod(len)
         } else {
             1
         };
-        let last = if rng.below(10) < 4 {
+        let last = if rng.below_mod(10) < 4 {
             // Early abandonment: a couple of minutes at most.
-            (seg + 1 + rng.below(30)).min(len)
+            (seg + 1 + rng.below_mod(30)).min(len)
         } else {
             len
         };
-        let rung = [0, 1, 1, 2, 2, 2, 3, 3][rng.below(8) as usize];
+        let rung = [0, 1, 1, 2, 2, 2, 3, 3][rng.below_mod(8) as usize];
         Player {
             title,
             rung,
@@ -144,22 +97,22 @@ fn dash_trace(requests: usize, scan: bool) -> Vec<Req> {
     let mut trace = Vec::with_capacity(requests);
     while trace.len() < requests {
         let progress = trace.len() as f64 / requests as f64;
-        if scan && (0.4..0.6).contains(&progress) && rng.below(10) < 3 {
+        if scan && (0.4..0.6).contains(&progress) && rng.below_mod(10) < 3 {
             one_hit += 1;
             trace.push(Req {
                 key: 1 << 63 | one_hit,
-                size: segment_size(u64::MAX, rng.below(4), one_hit),
+                size: segment_size(u64::MAX, rng.below_mod(4), one_hit),
             });
             continue;
         }
-        let i = rng.below(players.len() as u64) as usize;
+        let i = rng.below_mod(players.len() as u64) as usize;
         let p = &mut players[i];
         trace.push(Req {
             key: p.title << 32 | p.rung << 24 | p.seg,
             size: segment_size(p.title, p.rung, p.seg),
         });
-        if rng.below(100) < 5 {
-            p.rung = if rng.below(2) == 0 {
+        if rng.below_mod(100) < 5 {
+            p.rung = if rng.below_mod(2) == 0 {
                 p.rung.saturating_sub(1)
             } else {
                 (p.rung + 1).min(3)

@@ -4,21 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cache::{Cache, CacheConfig, Entry, Policy, ENTRY_OVERHEAD};
-
-/// SplitMix64: deterministic test randomness.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use workload::SplitMix64;
 
 fn mem_cache(bytes: u64, policy: Policy) -> Cache {
     Cache::open(CacheConfig {
@@ -40,21 +26,21 @@ fn budget_holds_after_every_insert_random_workload() {
     for policy in [Policy::S3Fifo, Policy::Lru] {
         let budget = 2 << 20;
         let c = mem_cache(budget, policy);
-        let mut rng = Rng(42);
+        let mut rng = SplitMix64::new(42);
         let (mut admitted, mut refused) = (0, 0);
         for i in 0..20_000u64 {
             // Mostly small, some large, a few larger than the whole budget.
-            let len = match rng.below(100) {
-                0..=79 => rng.below(20_000) as usize,
-                80..=98 => rng.below(400_000) as usize,
-                _ => (budget as usize) + rng.below(1 << 20) as usize,
+            let len = match rng.below_mod(100) {
+                0..=79 => rng.below_mod(20_000) as usize,
+                80..=98 => rng.below_mod(400_000) as usize,
+                _ => (budget as usize) + rng.below_mod(1 << 20) as usize,
             };
-            let key = if rng.below(4) == 0 {
-                format!("hot/{}", rng.below(50))
+            let key = if rng.below_mod(4) == 0 {
+                format!("hot/{}", rng.below_mod(50))
             } else {
                 format!("obj/{i}")
             };
-            let meta = Bytes::from(vec![b'm'; rng.below(300) as usize]);
+            let meta = Bytes::from(vec![b'm'; rng.below_mod(300) as usize]);
             let ok = c.insert(
                 &key,
                 Entry {
@@ -69,8 +55,8 @@ fn budget_holds_after_every_insert_random_workload() {
             } else if ok {
                 admitted += 1;
             }
-            if rng.below(3) == 0 {
-                c.get(&format!("hot/{}", rng.below(50)));
+            if rng.below_mod(3) == 0 {
+                c.get(&format!("hot/{}", rng.below_mod(50)));
             }
             let s = c.stats();
             assert!(
@@ -96,9 +82,9 @@ fn budget_holds_under_concurrent_inserts() {
                     let c = Arc::clone(&c);
                     let shared = shared.clone();
                     std::thread::spawn(move || {
-                        let mut rng = Rng(t + 1);
+                        let mut rng = SplitMix64::new(t + 1);
                         for i in 0..3_000u64 {
-                            let len = rng.below(max_len as u64) as usize;
+                            let len = rng.below_mod(max_len as u64) as usize;
                             let key = format!("t{t}/{}", i % 700);
                             c.insert(
                                 &key,
@@ -107,7 +93,7 @@ fn budget_holds_under_concurrent_inserts() {
                                     body: body(&shared, len),
                                 },
                             );
-                            c.get(&format!("t{t}/{}", rng.below(700)));
+                            c.get(&format!("t{t}/{}", rng.below_mod(700)));
                             if i % 50 == 0 {
                                 assert!(c.stats().mem_bytes <= budget);
                             }
