@@ -78,6 +78,18 @@ mod tests {
     }
 
     #[test]
+    fn schedules_are_fixed_by_the_seed() {
+        // A change here changes every seeded swarm workload.
+        let p = Arrival::Poisson { rate_per_s: 2.0 }.schedule(3, &mut SplitMix64::new(5));
+        assert_eq!(
+            p,
+            [0.24450601153730686, 0.9422886449478235, 1.074733327564537]
+        );
+        let u = Arrival::Uniform { window_s: 10.0 }.schedule(3, &mut SplitMix64::new(5));
+        assert_eq!(u, [2.327091656774618, 3.86768045983934, 7.5230701583822395]);
+    }
+
+    #[test]
     fn parameters_are_checked_and_serialized_by_kind() {
         assert!(Arrival::Poisson { rate_per_s: 1.0 }.validate().is_ok());
         assert!(Arrival::Uniform { window_s: 0.0 }.validate().is_ok());

@@ -72,7 +72,17 @@ mod tests {
         let mut c = SplitMix64::new(7);
         let mut d = SplitMix64::new(7);
         assert_eq!(c.below_mod(1000), d.next_u64() % 1000);
-        assert!((0..1000).map(|_| c.next_f64()).all(|u| (0.0..1.0).contains(&u)));
+        assert!((0..1000)
+            .map(|_| c.next_f64())
+            .all(|u| (0.0..1.0).contains(&u)));
+    }
+
+    #[test]
+    fn derived_draws_are_fixed_by_the_seed() {
+        let mut r = SplitMix64::new(9);
+        let idx: Vec<usize> = (0..5).map(|_| r.below(10)).collect();
+        assert_eq!(idx, [6, 7, 2, 7, 2]);
+        assert_eq!(r.normal(), -1.2673674852290187);
     }
 
     #[test]

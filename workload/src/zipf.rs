@@ -104,7 +104,6 @@ mod tests {
         let z = Zipf::new(10, 0.8).unwrap();
         let mut rng = SplitMix64::new(1);
         let got: Vec<usize> = (0..12).map(|_| z.sample(&mut rng)).collect();
-        let mut again = SplitMix64::new(1);
-        assert_eq!(got, (0..12).map(|_| z.sample(&mut again)).collect::<Vec<_>>());
+        assert_eq!(got, [3, 5, 9, 2, 2, 5, 7, 2, 1, 5, 1, 3]);
     }
 }
