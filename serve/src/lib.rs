@@ -19,6 +19,20 @@
 //!    own prefix, answers `/metrics` with [`metrics::exposition_response`] and counts the
 //!    body bytes it actually sends with [`metrics::count_sent_bytes`].
 //!
+//! ## Running a role
+//! Every role starts and stops the same way (the default [`Timeouts`]: 30 s to send a
+//! request head, 60 s idle between keep-alive requests):
+//! ```no_run
+//! # async fn run(app: axum::Router) -> Result<(), serve::ServerError> {
+//! use std::time::Duration;
+//! let options = serve::ServerOptions::default(); // + the role's open_connections gauge
+//! let server = serve::bind("127.0.0.1:0".parse().unwrap(), app, options).await?;
+//! println!("listening on http://{}", server.local_addr());
+//! serve::shutdown_signal().await;
+//! server.stop(Duration::from_secs(5)).await // drain, then close what is left
+//! # }
+//! ```
+//!
 //! ## The wire contract
 //! Whatever one hop writes and another reads is defined once, in [`wire`]: the `X-Cache`
 //! header and its [`wire::CacheStatus`] values, `X-Served-By`, the edge's `Via` entry and
