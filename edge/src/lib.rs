@@ -6,7 +6,7 @@
 //! the same time, streaming the body to all of them while it arrives.
 //!
 //! ## How a request flows
-//! 1. [`server`]: [`metrics::track`] times the request; [`serve::http::cors`] answers
+//! 1. [`server`] (on [`serve::Server`]): [`metrics::track`] times the request; [`serve::http::cors`] answers
 //!    preflights; the `finalize` layer adds CORS, `Access-Control-Expose-Headers` and
 //!    `X-Served-By`.
 //! 2. [`handler::handle`]: URI/header size limits (`414`/`431`), `Via` loop check (`508`),
@@ -25,8 +25,8 @@
 //!    [`head`] in the entry's meta) at the end, or refreshes it on a `304`, or hands out the
 //!    stale copy when the upstream is down (stale-if-error), or aborts with `502`/`504`.
 //! 6. [`response`]: client conditionals (`304`/`412`) and `Range` (`206`/`416`) are
-//!    applied, and the answer carries `Age`, `X-Cache: HIT|MISS|STALE|REVALIDATED` and
-//!    `Via`.
+//!    applied, and the answer carries `Age`, `X-Cache: HIT|MISS|STALE|REVALIDATED` (a
+//!    [`serve::wire::CacheStatus`]) and `Via`.
 //! 7. With `prefetch = N`, a media-segment request also fills the next N segments
 //!    ([`prefetch`]).
 //!
