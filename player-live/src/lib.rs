@@ -32,7 +32,7 @@
 //! * [`play`](mod@play) — [`play()`](play::play): one blocking playback, recording every HTTP
 //!   request with the edge that served it and its `X-Cache`.
 //! * [`swarm`] — many players arriving over time (Zipf titles, per-player traces or a shared
-//!   bottleneck), with per-edge hit ratios from the edges' own `/metrics` ([`prom`]) beside
+//!   bottleneck), with per-edge hit ratios from the edges' own `/metrics` ([`serve::prom`]) beside
 //!   the players' `X-Cache` counts, origin offload and the QoE distribution.
 
 pub mod http_net;

@@ -9,7 +9,7 @@
 //! a seed names one workload ([`plan`]).
 //!
 //! Before and after the run, the edges' and the origin's Prometheus `/metrics` are scraped
-//! ([`super::prom`]); their deltas give per-edge hits/misses/bytes from the servers' own
+//! ([`serve::prom`], [`scrape()`]); their deltas give per-edge hits/misses/bytes from the servers' own
 //! counters, reported beside the same counts derived from the players' `X-Cache` and
 //! `X-Served-By` headers ([`SwarmReport`]). Definitions:
 //!
@@ -68,7 +68,9 @@ use player_sim::session::SessionConfig;
 use crate::shaper::ShaperError;
 use crate::Entry;
 #[cfg(doc)]
-use crate::PlayError;
+use crate::{PlayError, PlayOptions, Shaper};
+#[cfg(doc)]
+use player_sim::{metrics::Metrics, study::Stats};
 
 /// Why a swarm could not run (individual players failing is not an error: they are reported).
 #[derive(Debug, thiserror::Error)]

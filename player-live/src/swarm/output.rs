@@ -1,4 +1,4 @@
-//! Writing a [`SwarmReport`]: the text [`table`] printed after a run, and [`write`]'s files
+//! Writing a [`SwarmReport`]: the text [`table`] printed after a run, and [`write()`]'s files
 //! (`swarm.json`, `players.csv`, `fetches.csv`, `cdf_qoe.{svg,png}`,
 //! `hit_ratio_over_time.{csv,svg,png}`).
 
@@ -158,7 +158,7 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Why [`write`] failed.
+/// Why [`write()`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// The output directory could not be created.

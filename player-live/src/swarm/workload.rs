@@ -3,7 +3,7 @@
 //! ([`plan`]); and the per-player inputs derived from it: the rotated trace
 //! ([`rotate_trace`]), the shared bottleneck's constant trace ([`constant_trace`]) and the
 //! entry with the title filled in ([`entry_for`]). The generator, Zipf and the arrival
-//! schedules are the [`workload`](::workload) crate's.
+//! schedules are the [`workload`] crate's.
 
 use serde::Serialize;
 
