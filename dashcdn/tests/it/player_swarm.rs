@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serve::prom::Exposition;
+use test_support::Patience;
 
 const PLAYERS: usize = 60;
 /// Candidate title names (symlinks to `default`); four are used, chosen so both edges get some.
@@ -463,17 +464,19 @@ fn swarm_hit_ratio_from_edge_metrics_matches_player_x_cache() {
 
 /// Waits until the redirector's health checks have `n` edges up.
 fn wait_up(redirector_url: &str, n: f64) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let up = get_text(&format!("{redirector_url}/metrics"))
-            .and_then(|t| Exposition::parse(&t).ok())
-            .map_or(0.0, |e| e.sum("redirector_edge_up", &[]));
-        if up == n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "edges never became healthy");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    Patience::new(Duration::from_secs(15))
+        .every(Duration::from_millis(100))
+        .until_sync(|| {
+            let up = get_text(&format!("{redirector_url}/metrics"))
+                .and_then(|t| Exposition::parse(&t).ok())
+                .map_or(0.0, |e| e.sum("redirector_edge_up", &[]));
+            if up == n {
+                Ok(())
+            } else {
+                Err(format!("{up} edges up, want {n}"))
+            }
+        })
+        .unwrap_or_else(|e| panic!("edges never became healthy: {e}"));
 }
 
 /// DNS mode with per-title names: the redirector's topology has one service per title
