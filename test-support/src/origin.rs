@@ -10,7 +10,7 @@ use std::path::Path;
 
 pub use origin::{OriginConfig, RunningOrigin};
 
-use origin::metrics::RequestLabels;
+use serve::metrics::RequestLabels;
 
 /// Starts an origin on `listen` serving `root`, with `tweak` applied to its config (the hot
 /// cache is off before the tweak).

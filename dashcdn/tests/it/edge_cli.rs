@@ -3,11 +3,11 @@
 
 use std::process::Command;
 
+use crate::common::BIN;
+
 use test_support::content::{file, make_content};
 use test_support::http::{client, warm};
 use test_support::process::{listening_url, Process, LISTENING_TIMEOUT};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dashcdn");
 
 #[test]
 fn help_explains_every_flag() {
