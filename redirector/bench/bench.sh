@@ -4,19 +4,33 @@
 #   Knot DNS with mod-geoip in subnet mode answering the same name from an equivalent
 #   configuration (same subnets → same addresses); HTTP redirects/s with wrk.
 # Usage: redirector/bench/bench.sh [SECONDS]   (Debian: installs dnsperf knot knot-module-geoip wrk)
+#
+#   redirector/bench/bench.sh transport [SECONDS] [ROUNDS]
+#   DNS transport only: the same answer logic served by the redirector's own loop and by
+#   hickory-server's request handler (redirector/examples/dns_transport.rs, one process,
+#   two ports), dnsperf against each in turn for ROUNDS rounds (order alternating);
+#   prints every run and the medians. Installs dnsperf only.
 # Everything listens on 127.0.0.1; nothing leaves the machine.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$ROOT/scripts/lib.sh"
+MODE=all
+if [ "${1:-}" = transport ]; then MODE=transport; shift; fi
 SECS="${1:-10}"
-apt_install dnsperf knot knot-module-geoip wrk bind9-dnsutils
-(cd "$ROOT" && cargo build --release -p dashcdn)
+ROUNDS="${2:-5}"
+if [ "$MODE" = transport ]; then
+  apt_install dnsperf bind9-dnsutils
+  (cd "$ROOT" && cargo build --release -p redirector --features hickory-server --example dns_transport)
+else
+  apt_install dnsperf knot knot-module-geoip wrk bind9-dnsutils
+  (cd "$ROOT" && cargo build --release -p dashcdn)
+fi
 BIN="$ROOT/target/release/dashcdn"
 W="$(mktemp -d)"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
 trap cleanup EXIT
-DNS_PORT=55353; KNOT_PORT=55354; HTTP_PORT=58053
+DNS_PORT=55353; KNOT_PORT=55354; HTTP_PORT=58053; HICKORY_PORT=55355
 
 # The same data for both: 3 edges, 3 client subnets (+ 2000 more /24s spread over them,
 # so the lookup is not trivially small), default → edge 1.
@@ -73,20 +87,48 @@ zone:
     module: mod-geoip/geo
 KNOT
 
+# ECS 192.0.2.0/24 on every query: family 1, source 24, scope 0, address c0 00 02.
+ECS="8:00011800c00002"
+qps() { dnsperf -s 127.0.0.1 -p "$1" -d "$W/queries.txt" -l "$SECS" -c 4 -Q 2000000 -q 500 -E "$ECS" 2>&1 | awk '/Queries per second/ {print $4}'; }
+median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
+if [ "$MODE" = transport ]; then
+  "$ROOT/target/release/examples/dns_transport" "$W/topology.toml" 127.0.0.1:$DNS_PORT 127.0.0.1:$HICKORY_PORT > "$W/transport.out" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 50); do grep -q ready "$W/transport.out" && break; sleep 0.1; done
+  for port in $DNS_PORT $HICKORY_PORT; do
+    a=$(dig @127.0.0.1 -p $port +short +subnet=198.51.100.0/24 cdn.example.test A)
+    [ "$a" = "127.0.0.2" ] || { echo "transport on port $port answered '$a' for 198.51.100.0/24 (expected 127.0.0.2)" >&2; cat "$W/transport.out" >&2; exit 1; }
+  done
+  : > "$W/own"; : > "$W/hickory"
+  for r in $(seq "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then order="own hickory"; else order="hickory own"; fi
+    for which in $order; do
+      port=$DNS_PORT; [ "$which" = hickory ] && port=$HICKORY_PORT
+      q=$(qps $port)
+      log "round $r: $which $q qps"
+      echo "$q" >> "$W/$which"
+    done
+  done
+  O=$(median < "$W/own"); H=$(median < "$W/hickory")
+  printf '\n%-44s %s\n' "DNS transport (dnsperf ${SECS}s x $ROUNDS, ECS)" "median qps (runs)"
+  printf '%-44s %s (%s)\n' "own loop (blocking UDP threads)" "$O" "$(paste -sd' ' "$W/own")"
+  printf '%-44s %s (%s)\n' "hickory-server RequestHandler" "$H" "$(paste -sd' ' "$W/hickory")"
+  python3 -c "print(f'own / hickory-server qps ratio: {float(\"$O\")/float(\"$H\"):.2f}')"
+  exit 0
+fi
+
 "$BIN" --log warn redirector --topology "$W/topology.toml" --dns 127.0.0.1:$DNS_PORT --http 127.0.0.1:$HTTP_PORT > "$W/redirector.out" &
 PIDS+=($!)
 knotd -c "$W/knot.conf" > "$W/knot.out" 2>&1 &
 PIDS+=($!)
 sleep 2
 
-# ECS 192.0.2.0/24 on every query: family 1, source 24, scope 0, address c0 00 02.
-ECS="8:00011800c00002"
 for port in $DNS_PORT $KNOT_PORT; do
   a=$(dig @127.0.0.1 -p $port +short +subnet=198.51.100.0/24 cdn.example.test A)
   [ "$a" = "127.0.0.2" ] || { echo "server on port $port answered '$a' for 198.51.100.0/24 (expected 127.0.0.2)" >&2; cat "$W"/*.out >&2; exit 1; }
 done
 
-qps() { dnsperf -s 127.0.0.1 -p "$1" -d "$W/queries.txt" -l "$SECS" -c 4 -Q 2000000 -q 500 -E "$ECS" 2>&1 | awk '/Queries per second/ {print $4}'; }
 log "dnsperf ${SECS}s: redirector"
 R=$(qps $DNS_PORT)
 log "dnsperf ${SECS}s: knot + mod-geoip (subnet mode)"
