@@ -82,7 +82,8 @@ fn skip_scaling_list(r: &mut BitReader, size: usize) -> Option<()> {
     for _ in 0..size {
         if next != 0 {
             let delta = r.se()?;
-            next = (last + delta + 256) % 256;
+            // In i64: a hostile delta_scale near ±2^31 must not overflow (same result otherwise).
+            next = ((i64::from(last) + i64::from(delta) + 256) % 256) as i32;
         }
         last = if next == 0 { last } else { next };
     }
@@ -127,8 +128,9 @@ pub fn parse_sps(nal_unit: &[u8]) -> Result<SpsInfo, MediaError> {
         if chroma_format_idc == 3 {
             separate_colour_plane = r.bit().ok_or_else(e("separate_colour_plane"))?;
         }
-        bit_depth_luma = 8 + r.ue().ok_or_else(e("bit depth"))?;
-        bit_depth_chroma = 8 + r.ue().ok_or_else(e("bit depth"))?;
+        let mut bit_depth = || r.ue().and_then(|minus8| minus8.checked_add(8));
+        bit_depth_luma = bit_depth().ok_or_else(e("bit depth"))?;
+        bit_depth_chroma = bit_depth().ok_or_else(e("bit depth"))?;
         r.bit().ok_or_else(e("qpprime"))?;
         let scaling_matrix_present = r.bit().ok_or_else(e("scaling matrix"))?;
         if scaling_matrix_present {
@@ -592,6 +594,32 @@ mod tests {
         }
         let info = parse_sps(&bytes).unwrap();
         assert_eq!((info.width, info.height), (320, 240));
+    }
+
+    /// Packs a high-profile SPS (`67 64 00 1e` + `bits`, stop bit and padding added).
+    fn high_sps(bits: &str) -> Vec<u8> {
+        let mut bytes = vec![0x67, 100, 0, 30];
+        let mut padded = format!("{bits}1");
+        while padded.len() % 8 != 0 {
+            padded.push('0');
+        }
+        for i in (0..padded.len()).step_by(8) {
+            bytes.push(u8::from_str_radix(&padded[i..i + 8], 2).unwrap());
+        }
+        bytes
+    }
+
+    #[test]
+    fn sps_hostile_values_are_errors_not_overflows() {
+        // ue(2^32 - 2): 31 zeros, a one, 31 ones.
+        let huge = format!("{}1{}", "0".repeat(31), "1".repeat(31));
+        // bit_depth_luma_minus8 = 2^32 - 2 (8 + it overflowed u32).
+        let sps = high_sps(&format!("1010{huge}"));
+        assert!(matches!(parse_sps(&sps), Err(MediaError::InvalidAvc(_))));
+        // A scaling list whose delta_scale is se(2^31 - 1) (last + delta + 256 overflowed i32).
+        let delta = format!("{}1{}0", "0".repeat(31), "1".repeat(30));
+        let sps = high_sps(&format!("101011011{delta}"));
+        let _ = parse_sps(&sps);
     }
 
     #[test]

@@ -96,7 +96,7 @@ fn demux_reader<R: Read + Seek>(
         }
         first = false;
         let size = size.unwrap_or(file_len - pos);
-        if pos + size > file_len {
+        if size > file_len - pos {
             return Err(MediaError::Truncated(format!(
                 "{}: box '{}' at offset {pos} needs {size} bytes but the file ends after {}",
                 name,
@@ -131,7 +131,7 @@ fn demux_reader<R: Read + Seek>(
         if &b.fourcc != b"trak" {
             continue;
         }
-        match parse_trak(&b)? {
+        match parse_trak(&b, file_len)? {
             Parsed::Skip(why) => {
                 warn!(file = %name, "skipping track: {why}");
                 skipped.push(why);
@@ -192,12 +192,12 @@ fn read_samples<R: Read + Seek>(
     let mut buf = Vec::new();
     for &(offset, first, k) in &t.chunks {
         let len: u64 = t.samples[first..first + k].iter().map(|s| s.1 as u64).sum();
-        if offset + len > file_len {
+        if offset.checked_add(len).is_none_or(|end| end > file_len) {
             return Err(MediaError::Truncated(format!(
                 "{}: track {} sample data at {offset}..{} lies beyond the end of the file ({file_len} bytes)",
                 name,
                 t.track_id,
-                offset + len
+                offset.saturating_add(len)
             )));
         }
         buf.resize(len as usize, 0);

@@ -82,7 +82,9 @@ fn need<'a>(parent: &BoxRef<'a>, fourcc: &[u8; 4]) -> Result<BoxRef<'a>, MediaEr
     })
 }
 
-pub(super) fn parse_trak(trak: &BoxRef) -> Result<Parsed, MediaError> {
+/// Parses one `trak` of a file of `file_len` bytes (sample data must fit in it: that bounds
+/// the tables' allocations by the input's size, whatever counts a hostile file declares).
+pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaError> {
     let tkhd = need(trak, b"tkhd")?;
     let (v, _, body) = tkhd.full()?;
     let mut c = Cur::new(body, "tkhd");
@@ -202,7 +204,13 @@ pub(super) fn parse_trak(trak: &BoxRef) -> Result<Parsed, MediaError> {
         let fixed = c.u32()?;
         let n = c.u32()? as usize;
         if fixed != 0 {
-            (vec![fixed; n.min(1 << 28)], n)
+            let bytes = (n as u64).saturating_mul(u64::from(fixed));
+            if bytes > file_len {
+                return Err(MediaError::Truncated(format!(
+                    "track {track_id}: {n} samples of {fixed} bytes lie beyond the end of the file ({file_len} bytes)"
+                )));
+            }
+            (vec![fixed; n], n)
         } else {
             if n.saturating_mul(4) > b.len() - 8 {
                 return Err(MediaError::InvalidBox(
@@ -291,19 +299,15 @@ pub(super) fn parse_trak(trak: &BoxRef) -> Result<Parsed, MediaError> {
         let n = c.count(8)?;
         let mut i = 0usize;
         for _ in 0..n {
-            let k = c.u32()? as usize;
+            let k = (c.u32()? as usize).min(count - i);
             let raw = c.u32()?;
             let off = if v == 1 {
                 raw as i32
             } else {
                 raw.min(i32::MAX as u32) as i32
             };
-            for _ in 0..k {
-                if i < count {
-                    ctos[i] = off;
-                    i += 1;
-                }
-            }
+            ctos[i..i + k].fill(off);
+            i += k;
         }
     }
 
@@ -355,7 +359,7 @@ pub(super) fn parse_trak(trak: &BoxRef) -> Result<Parsed, MediaError> {
     for (ri, &(first_chunk, per_chunk)) in runs.iter().enumerate() {
         let last_chunk = runs
             .get(ri + 1)
-            .map(|r| r.0 - 1)
+            .map(|r| r.0.saturating_sub(1))
             .unwrap_or(chunk_offsets.len() as u32);
         if first_chunk == 0 || last_chunk as usize > chunk_offsets.len() {
             return Err(MediaError::InvalidBox(format!(
@@ -384,7 +388,7 @@ pub(super) fn parse_trak(trak: &BoxRef) -> Result<Parsed, MediaError> {
             tables
                 .samples
                 .push((o, sizes[i], durations[i], ctos[i], sync[i]));
-            o += sizes[i] as u64;
+            o = o.saturating_add(u64::from(sizes[i]));
         }
     }
 

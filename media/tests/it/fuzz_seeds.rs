@@ -98,6 +98,34 @@ fn asc_seeds_return_ok_or_a_clean_error() {
     }
 }
 
+/// Replays a whole fuzzing corpus (`MEDIA_FUZZ_CORPUS=media/fuzz/corpus`, holding `demux/`,
+/// `sps/`, `asc/`) on stable, where debug builds check integer overflow (the fuzz builds
+/// do not, unless run with `-a`).
+#[test]
+#[ignore = "needs a corpus from a fuzzing run: MEDIA_FUZZ_CORPUS=DIR"]
+fn replay_fuzz_corpus() {
+    let root = PathBuf::from(std::env::var_os("MEDIA_FUZZ_CORPUS").expect("MEDIA_FUZZ_CORPUS"));
+    let mut total = 0;
+    for target in ["demux", "sps", "asc"] {
+        let Ok(dir) = std::fs::read_dir(root.join(target)) else {
+            continue;
+        };
+        for e in dir {
+            let path = e.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            let name = path.display().to_string();
+            eprintln!("{name}");
+            match target {
+                "demux" => drop(media::demux::demux_bytes(&data, &name)),
+                "sps" => drop(sps_target(&data)),
+                _ => drop(asc_target(&data)),
+            }
+            total += 1;
+        }
+    }
+    assert!(total > 0, "no corpus files under {}", root.display());
+}
+
 /// Writes the real-file seeds: a tiny progressive MP4 from ffmpeg (and a cut of it), the
 /// packaged default's init segments and a first media segment (the default's code path at a
 /// small size: one 64x36 rung, 1 s), its SPS, `avcC` payload and AudioSpecificConfig, and
