@@ -14,6 +14,7 @@ use media::codec;
 use media::package::{package_default, PackageOptions};
 use media::synth::{Rung, SynthOptions};
 use media::track::CodecConfig;
+use media::MediaError;
 
 use crate::common;
 
@@ -76,6 +77,45 @@ fn demux_seeds_return_ok_or_a_clean_error() {
             assert!(!e.to_string().is_empty(), "{name}");
         }
     }
+}
+
+/// Hostile edits of the real progressive seed, one per fixed finding: each is a clean error.
+#[test]
+fn hostile_edits_of_a_real_mp4_are_clean_errors() {
+    let real = std::fs::read(seed_dir("demux").join("progressive-ffmpeg.mp4")).unwrap();
+    let at = |data: &[u8], fourcc: &[u8]| data.windows(4).position(|w| w == fourcc).unwrap();
+
+    // A constant sample size with two billion samples: refused before allocating tables.
+    let mut mp4 = real.clone();
+    let stsz = at(&mp4, b"stsz");
+    mp4[stsz + 8..stsz + 12].copy_from_slice(&1u32.to_be_bytes());
+    mp4[stsz + 12..stsz + 16].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
+    let e = media::demux::demux_bytes(&mp4, "stsz").unwrap_err();
+    assert!(matches!(e, MediaError::Truncated(_)), "{e}");
+
+    // A trailing box claiming 2^64 - 16 bytes (the end offset overflowed).
+    let mut mp4 = real.clone();
+    mp4.extend_from_slice(&[0, 0, 0, 1, b'f', b'r', b'e', b'e']);
+    mp4.extend_from_slice(&(u64::MAX - 15).to_be_bytes());
+    let e = media::demux::demux_bytes(&mp4, "free").unwrap_err();
+    assert!(matches!(e, MediaError::Truncated(_)), "{e}");
+
+    // An stsc whose second run starts at chunk 0 (first_chunk - 1 underflowed).
+    let mut mp4 = real.clone();
+    let stsc = at(&mp4, b"stsc");
+    let runs = u32::from_be_bytes(mp4[stsc + 8..stsc + 12].try_into().unwrap());
+    if runs >= 2 {
+        mp4[stsc + 24..stsc + 28].copy_from_slice(&0u32.to_be_bytes());
+        let e = media::demux::demux_bytes(&mp4, "stsc").unwrap_err();
+        assert!(matches!(e, MediaError::InvalidBox(_)), "{e}");
+    }
+
+    // A chunk offset near 2^32 with 64-bit arithmetic is only past the end of the file.
+    let mut mp4 = real;
+    let stco = at(&mp4, b"stco");
+    mp4[stco + 12..stco + 16].copy_from_slice(&u32::MAX.to_be_bytes());
+    let e = media::demux::demux_bytes(&mp4, "stco").unwrap_err();
+    assert!(matches!(e, MediaError::Truncated(_)), "{e}");
 }
 
 #[test]
