@@ -50,37 +50,60 @@ impl Cidr {
     }
 }
 
-impl FromStr for Cidr {
-    type Err = String;
+/// Why a string is not a [`Cidr`] (the text names the input).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    /// The part before `/` is not an IP address.
+    #[error("`{0}` is not an IP network (address)")]
+    Address(String),
+    /// The part after `/` is not a number.
+    #[error("`{0}` is not an IP network (prefix length)")]
+    PrefixLength(String),
+    /// The prefix is longer than the family allows.
+    #[error("`{input}`: prefix length {len} is longer than {max}")]
+    TooLong {
+        /// The input.
+        input: String,
+        /// Its prefix length.
+        len: u8,
+        /// 32 or 128.
+        max: u8,
+    },
+    /// An IPv4-mapped IPv6 network with a prefix in 33..=95.
+    #[error("`{0}`: an IPv4-mapped network needs a prefix length of at most 32 or at least 96")]
+    Mapped(String),
+}
 
-    fn from_str(s: &str) -> Result<Cidr, String> {
+impl FromStr for Cidr {
+    type Err = CidrError;
+
+    fn from_str(s: &str) -> Result<Cidr, CidrError> {
         let (a, l) = match s.split_once('/') {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),
         };
-        let addr: IpAddr = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{s}` is not an IP network (address)"))?;
+        let addr: IpAddr = a.trim().parse().map_err(|_| CidrError::Address(s.into()))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let len = match l {
             Some(l) => l
                 .trim()
                 .parse::<u8>()
-                .map_err(|_| format!("`{s}` is not an IP network (prefix length)"))?,
+                .map_err(|_| CidrError::PrefixLength(s.into()))?,
             None => max,
         };
         if len > max {
-            return Err(format!("`{s}`: prefix length {len} is longer than {max}"));
+            return Err(CidrError::TooLong {
+                input: s.into(),
+                len,
+                max,
+            });
         }
         match Cidr::new(addr, len) {
             Some(c) => Ok(c),
             // An IPv4-mapped IPv6 network: up to /32 the length is read as the IPv4
             // prefix (as it always was); /96 and longer cover the mapped IPv4 /(len-96).
             None if len >= 96 => Ok(Cidr::new(addr, len - 96).expect("at most 32")),
-            None => Err(format!(
-                "`{s}`: an IPv4-mapped network needs a prefix length of at most 32 or at least 96"
-            )),
+            None => Err(CidrError::Mapped(s.into())),
         }
     }
 }

@@ -7,7 +7,23 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::Cidr;
+use super::{Cidr, CidrError};
+
+/// Why a coverage zone file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CzfError {
+    /// Not JSON of the CZF shape.
+    #[error("invalid CZF JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A zone lists something that is not a network.
+    #[error("coverageZones.{zone}: {error}")]
+    Network {
+        /// The coverage zone.
+        zone: String,
+        /// What is wrong with the network.
+        error: CidrError,
+    },
+}
 
 #[derive(Debug, Deserialize)]
 struct Czf {
@@ -43,16 +59,16 @@ pub struct CzfLocation {
 
 /// Parses a Traffic Router Coverage Zone File (`{"coverageZones": {name: {network,
 /// network6, coordinates}}}`); zones come out sorted by name.
-pub fn parse_czf(json: &str) -> Result<Vec<CzfLocation>, String> {
-    let czf: Czf = serde_json::from_str(json).map_err(|e| format!("invalid CZF JSON: {e}"))?;
+pub fn parse_czf(json: &str) -> Result<Vec<CzfLocation>, CzfError> {
+    let czf: Czf = serde_json::from_str(json)?;
     let mut out = Vec::new();
     for (name, zone) in czf.coverage_zones {
         let mut networks = Vec::new();
         for n in zone.network.iter().chain(zone.network6.iter()) {
-            networks.push(
-                n.parse::<Cidr>()
-                    .map_err(|e| format!("coverageZones.{name}: {e}"))?,
-            );
+            networks.push(n.parse::<Cidr>().map_err(|error| CzfError::Network {
+                zone: name.clone(),
+                error,
+            })?);
         }
         out.push(CzfLocation {
             name,
@@ -78,8 +94,14 @@ mod tests {
         assert_eq!(z[0].name, "a");
         assert_eq!(z[0].coordinates, Some((35.7, 139.7)));
         assert_eq!(z[1].networks.len(), 2);
-        let e = parse_czf(r#"{"coverageZones":{"x":{"network":["10.0.0.0/40"]}}}"#).unwrap_err();
-        assert!(e.starts_with("coverageZones.x: `10.0.0.0/40`"), "{e}");
-        assert!(parse_czf("{").unwrap_err().starts_with("invalid CZF JSON"));
+        let e = parse_czf(r#"{"coverageZones":{"x":{"network":["10.0.0.0/40"]}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "coverageZones.x: `10.0.0.0/40`: prefix length 40 is longer than 32"
+        );
+        let e = parse_czf("{").unwrap_err().to_string();
+        assert!(e.starts_with("invalid CZF JSON"), "{e}");
     }
 }

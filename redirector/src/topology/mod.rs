@@ -20,8 +20,8 @@ mod raw;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-pub use cidr::{canonical_ip, Cidr, ZoneTable};
-pub use czf::{parse_czf, CzfLocation};
+pub use cidr::{canonical_ip, Cidr, CidrError, ZoneTable};
+pub use czf::{parse_czf, CzfError, CzfLocation};
 pub use raw::{DnsConfig, HealthConfig, Policy, SteeringConfig};
 
 /// A topology that could not be loaded: which file, where, and why.
