@@ -167,6 +167,9 @@ impl FromStr for IsoDuration {
                 if num.contains('.') && unit_char != 'S' {
                     return Err(err("only seconds may have a fraction"));
                 }
+                if frac.contains('.') {
+                    return Err(err("more than one decimal point"));
+                }
                 let int: u128 = if int.is_empty() {
                     0
                 } else {
@@ -657,7 +660,7 @@ mod tests {
         assert_eq!(d("-PT5S").as_secs_f64(), -5.0);
         assert_eq!(d("PT0.000000001S").nanos(), 1);
         for bad in [
-            "", "P", "PT", "2S", "PT2", "PTS", "PT1S2M", "P1.5D", "PT1H2H",
+            "", "P", "PT", "2S", "PT2", "PTS", "PT1S2M", "P1.5D", "PT1H2H", "PT1..5S", "PT1.2.3S",
         ] {
             assert!(
                 bad.parse::<IsoDuration>().is_err(),
