@@ -5,6 +5,22 @@
 //! the packager cuts each track at sync samples into aligned segments, writes CMAF init and
 //! media segments with the fMP4 writer, and writes the MPD (`manifests`) into the layout
 //! of `manifests::layout`.
+//!
+//! # Modules
+//!
+//! - [`synth`]: the embedded default (test pattern + tone, encoded with openh264/fdk-aac).
+//! - [`demux`]: progressive MP4 → tracks; [`ladder`]: an MP4 through ffmpeg into a ladder.
+//! - [`package`]: the pipeline (`record`: the idempotence record `package.json`; `plan`: the
+//!   cuts; `write`: the files and the atomic swap; `mpd`: the manifest).
+//! - [`fmp4`]: the CMAF writer and a box reader; [`codec`]: bit reader, H.264 SPS/`avcC`,
+//!   AAC AudioSpecificConfig, RFC 6381 codecs strings.
+//!
+//! # Errors
+//!
+//! Parsers return [`MediaError`]; the packaging entry points ([`package::package_default`],
+//! [`package::package_file`], [`package::package_tracks`], [`ladder::package_ladder`],
+//! [`synth::generate`]) return [`PackageError`], whose `source()` chain carries the lower
+//! errors. Parsers of untrusted input are fuzzed: see `media/fuzz/README.md`.
 
 pub mod codec;
 pub mod demux;
@@ -14,5 +30,6 @@ pub mod ladder;
 pub mod package;
 pub mod synth;
 pub mod track;
+
 pub use codec::MediaError;
 pub use error::PackageError;

@@ -4,6 +4,11 @@
 //! Cutting: the first video track's sync samples nearest to k × segment duration give the
 //! boundary times; every other video track is cut at its sync sample nearest to those times
 //! (they coincide for a proper ladder, which is checked) and audio at the frame nearest to them.
+//!
+//! The entry points here ([`package_default`], [`package_file`], [`package_tracks`]) validate
+//! the options, consult the idempotence record (`record`: an identical complete package
+//! means nothing to do), then hand the tracks to `plan` (the cuts) and `write` (segments,
+//! MPD from `mpd`, `package.json`, atomic swap into place).
 
 mod mpd;
 mod plan;
@@ -13,11 +18,11 @@ mod write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::{ensure, Context, Result};
 use indicatif::ProgressBar;
 use manifests::layout::{self, MediaKind};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{ensure, Context, Result};
 use crate::synth::{self, SynthOptions};
 use crate::track::Track;
 
