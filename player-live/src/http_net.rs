@@ -19,10 +19,10 @@ use reqwest::{StatusCode, Url};
 use serve::wire::{X_CACHE, X_SERVED_BY};
 use tokio::runtime::Handle;
 
-use super::play::{CacheStatus, FetchHook, FetchKind, SegmentFetch};
 use super::resolve::{MpdPlan, ResolveError};
 use super::shaper::Shaper;
 use crate::error_chain;
+use crate::fetch::{CacheStatus, FetchHook, FetchKind, SegmentFetch};
 use player_sim::abr::{Download, Progress};
 use player_sim::model::sabre::{MIN_PROGRESS_BITS, MIN_PROGRESS_MS};
 use player_sim::model::{AbandonFn, Network, Request};

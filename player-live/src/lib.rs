@@ -28,6 +28,8 @@
 //!   BaseURL alternatives ([`MpdPlan`]).
 //! * [`shaper`] — [`Shaper`]: a token bucket on the response stream following a trace, with
 //!   an accelerated clock; one `Arc<Shaper>` can be shared as a common bottleneck.
+//! * [`fetch`] — [`SegmentFetch`]: the record of one HTTP request (what, which server, its
+//!   `X-Cache`), and the [`FetchHook`] that receives them as they complete.
 //! * [`http_net`] — `HttpNetwork`: [`player_sim::model::Network`] over reqwest + the shaper.
 //! * [`play`](mod@play) — [`play()`](play::play): one blocking playback, recording every HTTP
 //!   request with the edge that served it and its `X-Cache`.
@@ -35,6 +37,7 @@
 //!   bottleneck), with per-edge hit ratios from the edges' own `/metrics` ([`serve::prom`]) beside
 //!   the players' `X-Cache` counts, origin offload and the QoE distribution.
 
+pub mod fetch;
 pub mod http_net;
 pub mod play;
 pub mod resolve;
