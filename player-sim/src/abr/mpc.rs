@@ -316,17 +316,11 @@ impl Abr for Mpc {
 mod tests {
     use super::*;
 
-    /// xorshift64*: a small deterministic generator for the search problems below.
-    struct Rng(u64);
+    /// The search problems below come from the workspace's one seeded generator.
+    struct Rng(workload::SplitMix64);
     impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
         fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
+            self.0.below_mod(n)
         }
     }
 
@@ -335,7 +329,7 @@ mod tests {
     /// hopeless ones (every plan stalls for ages).
     #[test]
     fn pruned_search_matches_exhaustive() {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng(workload::SplitMix64::new(0x9e37_79b9_7f4a_7c15));
         let mut pruned_leaves = 0u64;
         let mut all_leaves = 0u64;
         for case in 0..1500 {
