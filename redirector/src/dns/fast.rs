@@ -41,7 +41,9 @@ pub(crate) fn fast_answer(shared: &Shared, p: &[u8], src: IpAddr) -> Option<Vec<
         i += 1 + l;
     }
     if i - 12 > 255 {
-        return None; // longer than a DNS name may be (RFC 1035 §2.3.4): not ours to judge
+        // Longer than a DNS name may be (RFC 1035 §2.3.4): no service has it, and the
+        // general path answers FORMERR. Declined before the snapshot lookup.
+        return None;
     }
     let q = p.get(i..i + 4)?;
     let qend = i + 4;

@@ -334,8 +334,8 @@ fn odd_and_broken_packets() {
         },
         Some(false),
     );
-    // A 290-byte name of valid labels: too long for a DNS name (RFC 1035 §2.3.4), so
-    // not the fast path's to answer.
+    // A 290-byte name of valid labels: too long for a DNS name (RFC 1035 §2.3.4); the
+    // fast path declines it, hickory-proto refuses to parse it (FORMERR).
     edit(
         "name over 255 bytes",
         &base,
