@@ -10,11 +10,11 @@ use std::path::Path;
 use edge::{EdgeConfig, RunningEdge};
 
 pub use test_support::content::{file, make_content, SEGMENTS};
+pub use test_support::eventually;
 pub use test_support::http::{client, get, warm};
 pub use test_support::origin::{gets as origin_gets, gets_with as origin_gets_with};
 pub use test_support::origin::{OriginConfig, RunningOrigin};
 pub use test_support::scripted::{Reply, ScriptedOrigin};
-pub use test_support::eventually;
 
 /// Starts an origin on `listen` serving `root`, with `tweak` applied to its config.
 pub async fn origin_at(
