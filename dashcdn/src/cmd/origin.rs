@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use origin::OriginConfig;
 
@@ -51,16 +50,15 @@ impl OriginArgs {
 /// Runs the origin until Ctrl-C or SIGTERM.
 pub fn run(args: OriginArgs) -> anyhow::Result<()> {
     let config = args.config()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let running = origin::bind(config).await?;
-        // Scripts and tests wait for this exact line to learn the bound address.
-        println!("listening on http://{}", running.local_addr());
-        serve::shutdown_signal().await;
-        tracing::info!("shutting down");
-        Ok(running.stop(Duration::from_secs(5)).await?)
-    })
+    super::run_until_signal(async move { Ok(origin::bind(config).await?) })
+}
+
+impl super::Role for origin::RunningOrigin {
+    fn announce(&self) {
+        println!("listening on http://{}", self.local_addr());
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        Ok(origin::RunningOrigin::stop(self, Duration::from_secs(5)).await?)
+    }
 }

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 
 /// Flags of `dashcdn redirector`.
@@ -30,25 +29,24 @@ pub fn run(args: RedirectorArgs) -> anyhow::Result<()> {
     if args.dns.is_none() && args.http.is_none() {
         anyhow::bail!("nothing to serve: give --dns ADDR and/or --http ADDR");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let mut config = redirector::RedirectorConfig::new(&args.topology);
-        config.dns = args.dns;
-        config.http = args.http;
-        let running = redirector::bind(config).await?;
-        if let Some(a) = running.dns_addr() {
+    let mut config = redirector::RedirectorConfig::new(&args.topology);
+    config.dns = args.dns;
+    config.http = args.http;
+    super::run_until_signal(async move { Ok(redirector::bind(config).await?) })
+}
+
+impl super::Role for redirector::RunningRedirector {
+    fn announce(&self) {
+        if let Some(a) = self.dns_addr() {
             println!("dns on {a} (udp+tcp)");
         }
-        // Scripts and tests wait for this exact line to learn the bound address.
-        if let Some(a) = running.http_addr() {
+        if let Some(a) = self.http_addr() {
             println!("listening on http://{a}");
         }
-        serve::shutdown_signal().await;
-        tracing::info!("shutting down");
-        running.stop();
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        redirector::RunningRedirector::stop(self);
         Ok(())
-    })
+    }
 }
