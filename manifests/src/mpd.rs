@@ -838,20 +838,28 @@ impl Mpd {
 
     /// Start of period `index` (`Period@start`, else the end of the previous period, else 0
     /// for the first period of a static MPD). `None` if it cannot be derived.
+    /// Iterative (an MPD of a hundred thousand periods must not recurse that deep), and `None`
+    /// if the sum overflows.
     pub fn period_start(&self, index: usize) -> Option<IsoDuration> {
-        let p = self.periods.get(index)?;
-        if let Some(s) = p.start {
-            return Some(s);
+        self.periods.get(index)?;
+        // Back to the nearest period with a known start, then forward adding durations.
+        let mut k = index;
+        let mut start = loop {
+            if let Some(s) = self.periods[k].start {
+                break s;
+            }
+            if k == 0 {
+                if self.presentation_type() != PresentationType::Static {
+                    return None;
+                }
+                break IsoDuration::ZERO;
+            }
+            k -= 1;
+        };
+        for p in &self.periods[k..index] {
+            start = IsoDuration::from_nanos(start.nanos().checked_add(p.duration?.nanos())?);
         }
-        if index == 0 {
-            return (self.presentation_type() == PresentationType::Static)
-                .then_some(IsoDuration::ZERO);
-        }
-        let prev_start = self.period_start(index - 1)?;
-        let prev_dur = self.periods[index - 1].duration?;
-        Some(IsoDuration::from_nanos(
-            prev_start.nanos() + prev_dur.nanos(),
-        ))
+        Some(start)
     }
 
     /// Duration of period `index`: `Period@duration`, else up to the next period's start,

@@ -62,3 +62,26 @@ fn deep_nesting_is_not_a_stack_overflow() {
     let mpd = Mpd::parse(&doc).unwrap();
     assert_eq!(Mpd::parse(&mpd.to_xml().unwrap()).unwrap(), mpd);
 }
+
+/// Period starts of a hostile MPD with 100 000 periods without `@start` (each starts where the
+/// previous one ends): derived without recursing 100 000 deep.
+#[test]
+fn period_starts_of_many_periods() {
+    let mut doc = String::from(
+        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"static\" profiles=\"p\" minBufferTime=\"PT2S\">",
+    );
+    for _ in 0..100_000 {
+        doc.push_str("<Period duration=\"PT1S\"/>");
+    }
+    doc.push_str("</MPD>");
+    let mpd = Mpd::parse(&doc).unwrap();
+    assert_eq!(mpd.period_start(0), Some(manifests::IsoDuration::ZERO));
+    assert_eq!(
+        mpd.period_start(99_999),
+        Some(manifests::IsoDuration::from_secs(99_999))
+    );
+    assert_eq!(
+        mpd.period_duration(99_999),
+        Some(manifests::IsoDuration::from_secs(1))
+    );
+}
