@@ -23,6 +23,8 @@
 //! Health ([`health`]) probes every edge in the background; the topology
 //! ([`topology`]) is reloaded on SIGHUP or file change and swapped atomically — a bad
 //! file keeps the previous topology, so answers never stop during a reload.
+//!
+//! Starting fails with a typed [`Error`] (a [`TopologyError`] names file, line and field).
 
 pub mod choice;
 pub mod dns;
