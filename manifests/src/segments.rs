@@ -8,8 +8,8 @@ use crate::ManifestError;
 
 /// Expands a `SegmentTemplate` URL template (ISO/IEC 23009-1 5.3.9.4.4):
 /// `$RepresentationID$`, `$Number$`, `$Time$`, `$Bandwidth$`, each numeric one with an
-/// optional width tag (`$Number%05d$`), and `$$` for a literal `$`. Unknown identifiers are
-/// left as written.
+/// optional width tag (`$Number%05d$`, at most 64 wide), and `$$` for a literal `$`. Unknown
+/// identifiers and wider tags are left as written.
 ///
 /// ```
 /// use manifests::segments::expand_template;
@@ -81,7 +81,9 @@ fn parse_width(f: &str) -> Option<(usize, bool)> {
     if !body.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some((body.parse().ok()?, body.starts_with('0')))
+    let width: usize = body.parse().ok()?;
+    // Wider is no real template, and `$Number%0999999999999d$` must not allocate a terabyte.
+    (width <= 64).then_some((width, body.starts_with('0')))
 }
 
 /// One media segment: its number, media time and duration in `timescale` units.
@@ -187,7 +189,7 @@ impl SegmentTemplate {
     ) -> Result<Vec<SegmentRef>, ManifestError> {
         let timescale = self.effective_timescale();
         let pto = self.presentation_time_offset.unwrap_or(0);
-        let period_end = period_duration.map(|d| pto + d.to_ticks(timescale as u64));
+        let period_end = period_duration.map(|d| pto.saturating_add(d.to_ticks(timescale as u64)));
         let end_number = self.end_number.map(u64::from);
         let mut out = Vec::new();
         let mut number = self.effective_start_number();
@@ -218,6 +220,9 @@ impl SegmentTemplate {
                         until.saturating_sub(t).div_ceil(s.d)
                     }
                 };
+                if count > MAX_SEGMENTS.saturating_sub(out.len() as u64) && !capped(number) {
+                    return Err(too_many());
+                }
                 for _ in 0..count {
                     if capped(number) {
                         return Ok(out);
@@ -228,8 +233,8 @@ impl SegmentTemplate {
                         duration: s.d,
                         timescale,
                     });
-                    t += s.d;
-                    number += 1;
+                    t = t.saturating_add(s.d);
+                    number = number.saturating_add(1);
                 }
             }
             return Ok(out);
@@ -248,18 +253,35 @@ impl SegmentTemplate {
             )
         })?;
         let mut t = pto;
+        if (end.saturating_sub(t)).div_ceil(d) > MAX_SEGMENTS && end_number.is_none() {
+            return Err(too_many());
+        }
         while t < end && !capped(number) {
+            if out.len() as u64 >= MAX_SEGMENTS {
+                return Err(too_many());
+            }
             out.push(SegmentRef {
                 number,
                 time: t,
                 duration: d.min(end - t),
                 timescale,
             });
-            t += d;
-            number += 1;
+            t = t.saturating_add(d);
+            number = number.saturating_add(1);
         }
         Ok(out)
     }
+}
+
+/// Most segments [`SegmentTemplate::segments`] lists for one representation: twelve days of
+/// 1-second segments, 32 MB of [`SegmentRef`]s. A hostile `S@r` or `@duration` asking for
+/// more is an error, not an allocation of gigabytes.
+pub const MAX_SEGMENTS: u64 = 1 << 20;
+
+fn too_many() -> ManifestError {
+    ManifestError::Segments(format!(
+        "more than {MAX_SEGMENTS} segments in one representation"
+    ))
 }
 
 /// The SegmentTemplate that applies to `rep`: Period's, overridden by the AdaptationSet's,

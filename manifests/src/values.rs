@@ -96,7 +96,8 @@ impl IsoDuration {
         if self.negative {
             return 0;
         }
-        u64::try_from(self.nanos * timescale as u128 / NANOS_PER_SEC).unwrap_or(u64::MAX)
+        u64::try_from(self.nanos.saturating_mul(timescale as u128) / NANOS_PER_SEC)
+            .unwrap_or(u64::MAX)
     }
 }
 

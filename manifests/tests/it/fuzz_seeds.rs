@@ -1,7 +1,8 @@
 //! The `mpd` fuzz target's seed corpus (`manifests/fuzz/seeds/mpd/`: MPDs from
 //! `../shared/mpd-samples`, plus every crash input the fuzzer found, as `crash-*`) fed through
-//! the same functions on stable: `Mpd::parse`, and `to_xml` of whatever parses. Each must
-//! return `Ok` or a clean `Err`, never panic. See `media/fuzz/README.md`.
+//! the same functions on stable: `Mpd::parse`, and for whatever parses `to_xml`, period starts
+//! and durations, init URLs and segment lists. Each must return `Ok` or a clean `Err`, never
+//! panic. See `media/fuzz/README.md`.
 
 use std::path::Path;
 
@@ -28,6 +29,16 @@ fn mpd_seeds_return_ok_or_a_clean_error() {
             Ok(mpd) => {
                 let xml = mpd.to_xml().unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(Mpd::parse(&xml).unwrap(), mpd, "{name} round trip");
+                for (i, period) in mpd.periods.iter().enumerate() {
+                    let _ = mpd.period_start(i);
+                    let duration = mpd.period_duration(i);
+                    for set in &period.adaptation_sets {
+                        for rep in &set.representations {
+                            let _ = rep.init_url(period, set);
+                            let _ = rep.media_segments(period, set, duration);
+                        }
+                    }
+                }
             }
             Err(e) => {
                 assert!(
@@ -84,4 +95,41 @@ fn period_starts_of_many_periods() {
         mpd.period_duration(99_999),
         Some(manifests::IsoDuration::from_secs(1))
     );
+}
+
+/// Segment lists of hostile templates: a clean error, not gigabytes of segment references.
+#[test]
+fn hostile_segment_counts_are_errors() {
+    use manifests::{IsoDuration, SegmentTemplate};
+    let timeline = |r: i64| {
+        format!(
+            "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"static\" profiles=\"p\" minBufferTime=\"PT2S\"><Period duration=\"PT10S\"><AdaptationSet><SegmentTemplate timescale=\"1\" media=\"$Number$\"><SegmentTimeline><S t=\"0\" d=\"1\" r=\"{r}\"/></SegmentTimeline></SegmentTemplate><Representation id=\"v\" bandwidth=\"1\"/></AdaptationSet></Period></MPD>"
+        )
+    };
+    let template = |doc: &str| -> SegmentTemplate {
+        let mpd = Mpd::parse(doc).unwrap();
+        mpd.periods[0].adaptation_sets[0]
+            .segment_template
+            .clone()
+            .unwrap()
+    };
+    let ok = template(&timeline(9)).segments(None).unwrap();
+    assert_eq!(ok.len(), 10);
+    let err = template(&timeline(2_000_000_000))
+        .segments(None)
+        .unwrap_err();
+    assert!(err.to_string().contains("more than"), "{err}");
+    // @duration addressing over a period of 10^20 seconds.
+    let mut t = SegmentTemplate {
+        duration: Some(1),
+        timescale: Some(1),
+        ..Default::default()
+    };
+    let huge: IsoDuration = "PT100000000000000000000S".parse().unwrap();
+    assert!(t.segments(Some(huge)).is_err());
+    // A terabyte-wide $Number$ is left as written.
+    let url = manifests::segments::expand_template("$Number%0999999999999d$", "v", 1, 0, 0);
+    assert_eq!(url, "$Number%0999999999999d$");
+    t.end_number = Some(5);
+    assert_eq!(t.segments(Some(huge)).unwrap().len(), 5);
 }
