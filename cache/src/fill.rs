@@ -17,14 +17,20 @@
 //! `finish`/`abort`, e.g. its task was cancelled), [`FillError::Timeout`] (no head or chunk
 //! within `wait_timeout`). After an abort or abandonment the key is unlocked at once, so the
 //! next `acquire` gets a fresh leader (the edge may retry once).
+//!
+//! Both times (the wait timeout and how long a finished fill lingers) are kept on tokio's
+//! clock ([`tokio::time::Instant`], the same as `std::time::Instant` unless the runtime's
+//! clock is paused), so a test that pauses time and `advance`s past the linger sees the key
+//! unlocked, as it would after sleeping.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::Entry;
 
@@ -487,6 +493,16 @@ mod tests {
         let late = follower(locks.acquire("k")).collect().await.unwrap();
         assert_eq!(late, e);
         tokio::time::sleep(Duration::from_millis(80)).await;
+        let _w2 = leader(locks.acquire("k"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_linger_is_kept_on_the_tokio_clock() {
+        let locks = FillLocks::new(Duration::from_secs(5));
+        leader(locks.acquire("k")).finish();
+        tokio::time::advance(DEFAULT_LINGER - Duration::from_millis(1)).await;
+        let _still = follower(locks.acquire("k"));
+        tokio::time::advance(Duration::from_millis(1)).await;
         let _w2 = leader(locks.acquire("k"));
     }
 
