@@ -25,6 +25,17 @@ pub enum HealthState {
     Down,
 }
 
+impl HealthState {
+    /// The state as metrics and `/debug` write it: `up`, `down`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Up => "up",
+            HealthState::Down => "down",
+            HealthState::Unknown => "unknown",
+        }
+    }
+}
+
 /// Health of one edge (lock-free reads on the routing path).
 #[derive(Debug)]
 pub struct EdgeHealth {
@@ -187,7 +198,7 @@ pub async fn run(shared: Arc<Shared>, started: Instant) {
                         Ok(()) => tracing::info!(edge = %e.id, state = ?new, "edge health changed"),
                         Err(why) => tracing::warn!(edge = %e.id, state = ?new, %why, "edge health changed"),
                     }
-                    metrics.health_flip(&e.id, new);
+                    metrics.health_flip(&e.id, new.as_str());
                 }
                 metrics.set_edge_up(&e.id, h.is_up());
             }

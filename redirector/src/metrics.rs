@@ -7,7 +7,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::health::HealthState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AnswerLabels {
@@ -150,13 +149,8 @@ impl Metrics {
         }
     }
 
-    /// Counts a health flip.
-    pub fn health_flip(&self, edge: &str, to: HealthState) {
-        let to = match to {
-            HealthState::Up => "up",
-            HealthState::Down => "down",
-            HealthState::Unknown => "unknown",
-        };
+    /// Counts a health flip of `edge` to the state `to` (`up`, `down`, `unknown`).
+    pub fn health_flip(&self, edge: &str, to: &'static str) {
         self.flips
             .get_or_create(&FlipLabels {
                 edge: edge.to_string(),
