@@ -11,6 +11,9 @@ apt_install ca-certificates ffmpeg chromium libxml2-utils fonts-dejavu-core bind
 python3 -c 'import numpy' 2>/dev/null || { log "pip install numpy"; python3 -m pip install --quiet numpy; }
 web_deps
 
+log "architecture: no hop-to-hop dependency, no module cycle (scripts/modgraph.py)"
+python3 scripts/modgraph.py
+
 log "cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -6,8 +6,8 @@ dashcdn ABR plug-in. It makes the decisions of the built-in `learned:FILE`:
         --abr 'learned:examples/abr/learned-envivio.json,plugin:python3 examples/abr/mlp_policy.py examples/abr/learned-envivio.json'
 
 It is also the starting point for a researcher's own network: the features below are the
-policy's input (player-sim/src/learn/features.rs, feature set "v1"), the file holds the
-normalisation and the layers (player-sim/src/learn/policy.rs documents the format).
+policy's input (player-sim/src/abr/learned/features.rs, feature set "v1"), the file holds the
+normalisation and the layers (player-sim/src/abr/learned/policy.rs documents the format).
 """
 
 import json
