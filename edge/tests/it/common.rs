@@ -1,7 +1,8 @@
 //! Shared helpers of the edge integration tests: the synthetic content, the real origin,
 //! scripted origins, the HTTP helpers and `eventually` come from `test_support`
 //! (re-exported here under the names the tests use); this module adds a real edge
-//! (`edge::bind`) on loopback and reads its `/metrics`.
+//! (`edge::bind`, or `edge::bind_with_clock` for a test on a paused tokio clock) on
+//! loopback and reads its `/metrics`.
 #![allow(dead_code, unused_imports)]
 
 use std::net::SocketAddr;
@@ -32,13 +33,24 @@ pub async fn origin(root: &Path) -> RunningOrigin {
 
 /// Starts an edge on 127.0.0.3:0 in front of `upstream` with `tweak` applied.
 pub async fn edge(upstream: SocketAddr, tweak: impl FnOnce(&mut EdgeConfig)) -> RunningEdge {
+    edge_with_clock(upstream, edge::Clock::system(), tweak).await
+}
+
+/// [`edge`] whose freshness decisions read `clock` (`edge::bind_with_clock`): with
+/// `edge::Clock::following_tokio()` in a test on a paused tokio clock, objects age by
+/// `tokio::time::advance` instead of by sleeping.
+pub async fn edge_with_clock(
+    upstream: SocketAddr,
+    clock: edge::Clock,
+    tweak: impl FnOnce(&mut EdgeConfig),
+) -> RunningEdge {
     let mut c = EdgeConfig::new(format!("http://{upstream}"), "127.0.0.3:0".parse().unwrap());
     c.id = "test-edge".into();
     c.mem = edge::ByteSize(64 << 20);
     c.connect_timeout_ms = 1_000;
     c.upstream_timeout_ms = 3_000;
     tweak(&mut c);
-    edge::bind(c).await.unwrap()
+    edge::bind_with_clock(c, clock).await.unwrap()
 }
 
 /// Reads the (unlabelled) metric `name` from the edge's `/metrics` (0 when absent).

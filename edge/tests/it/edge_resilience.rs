@@ -1,16 +1,128 @@
-//! Edge integration tests for freshness and failure: expired MPD revalidated with a 304,
+//! Edge integration tests for freshness and failure: an expired MPD revalidated with a 304,
 //! origin down (stale served, uncached fails fast, fresh again when it is back), an
 //! upstream that never answers (504), and the disk tier across restarts and corruption.
+//!
+//! The staleness tests run on a paused tokio clock: the edge reads
+//! `edge::Clock::following_tokio()` (and the fill locks' linger is on tokio's clock too), so
+//! objects age by `tokio::time::advance` instead of by sleeping. Their origin is a
+//! [`ScriptedOrigin`] answering as the real origin does (`Cache-Control`, `ETag`,
+//! `Last-Modified`) with a `Date` on the edge's clock: the real origin's `Date` is the wall
+//! clock, which does not advance with tokio's, so the age correction of RFC 9111 §4.2.3
+//! would take the advanced time for clock skew (a revalidated copy would get `Age: 2`).
+//! (A reply cannot simply leave `Date` out: hyper stamps the wall clock on any response
+//! without one, and `axum::serve` has no switch for it.) A `Date` is fixed when the reply
+//! is scripted, so each answer is scripted just before the request it answers.
+//! One test keeps the real origin, in real time, for what only it can show: that it
+//! answers the edge's conditional request with a `304`.
 
 use std::time::{Duration, Instant};
+
+use edge::Clock;
 
 use crate::common::*;
 
 const MPD: &str = "/default/manifest.mpd";
 const SEG: &str = "/default/v144/4.m4s";
+const SEG5: &str = "/default/v144/5.m4s";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// How far the paused clock moves to make a `max-age=1` object stale: past its second and
+/// past the linger of the fill that fetched it (a request within the linger would join
+/// that finished fill and replay its answer).
+const EXPIRE: Duration = Duration::from_millis(2100);
+
+/// The `Last-Modified` of every scripted object.
+const LAST_MODIFIED: &str = "Sat, 05 Dec 2026 12:00:00 GMT";
+
+/// A `Date` for a reply sent now by an origin whose clock agrees with the edge's `clock`.
+fn date(clock: &Clock) -> String {
+    httpdate::fmt_http_date(clock.now())
+}
+
+/// `200` with `body` and the headers the real origin sends with it (`Cache-Control` as
+/// given), the validators `etag` and [`LAST_MODIFIED`], dated now on `clock`.
+fn ok(clock: &Clock, body: &[u8], cache_control: &str, etag: &str) -> Reply {
+    Reply::ok(body.to_vec())
+        .header("date", &date(clock))
+        .header("cache-control", cache_control)
+        .header("etag", etag)
+        .header("last-modified", LAST_MODIFIED)
+}
+
+/// `304` confirming `etag`, with the headers the real origin sends with it, dated now on
+/// `clock`.
+fn not_modified(clock: &Clock, cache_control: &str, etag: &str) -> Reply {
+    Reply::status(304)
+        .header("date", &date(clock))
+        .header("cache-control", cache_control)
+        .header("etag", etag)
+        .header("last-modified", LAST_MODIFIED)
+}
+
+/// The header `name` of a request the scripted origin received ("" when absent).
+fn sent(r: &test_support::scripted::Recorded, name: &str) -> String {
+    r.headers
+        .get(name)
+        .map_or_else(String::new, |v| v.to_str().unwrap().to_owned())
+}
+
+#[tokio::test(start_paused = true)]
 async fn expired_mpd_is_revalidated_with_a_304() {
+    const CC: &str = "public, max-age=1";
+    let clock = Clock::following_tokio();
+    let o = ScriptedOrigin::start().await;
+    let mpd = b"<MPD v=\"1\"/>\n";
+    o.script(MPD, ok(&clock, mpd, CC, "\"v1\""));
+    let e = edge_with_clock(o.addr(), clock, |_| {}).await;
+    let c = client();
+    let url = format!("{}{MPD}", e.url());
+    let (s, xc, body) = get(&c, &url).await;
+    assert_eq!((s, xc.as_str()), (200, "MISS"));
+    assert_eq!(body, mpd);
+    warm(&c, &url).await;
+    tokio::time::advance(EXPIRE).await;
+    o.script(MPD, not_modified(&clock, CC, "\"v1\""));
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-cache"], "REVALIDATED");
+    assert_eq!(r.headers()["age"], "0");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), body.as_slice());
+    let asked = o.recorded();
+    assert_eq!(asked.len(), 2, "one fetch, one revalidation: {asked:?}");
+    assert_eq!(sent(&asked[0], "if-none-match"), "");
+    assert_eq!(
+        (
+            sent(&asked[1], "if-none-match"),
+            sent(&asked[1], "if-modified-since")
+        ),
+        ("\"v1\"".to_owned(), LAST_MODIFIED.to_owned()),
+        "the revalidation is conditional on the stored validators (and was answered 304)"
+    );
+    assert_eq!(get(&c, &url).await.1, "HIT");
+    assert_eq!(
+        metric(&c, &e, edge::metrics::REVALIDATIONS_TOTAL_NAME).await,
+        1.0
+    );
+    assert_eq!(
+        metric(&c, &e, edge::metrics::REVALIDATED_TOTAL_NAME).await,
+        1.0
+    );
+    // a changed MPD is picked up on the next revalidation
+    tokio::time::advance(EXPIRE).await;
+    o.script(MPD, ok(&clock, b"<MPD changed=\"1\"/>\n", CC, "\"v2\""));
+    let (s, xc, body) = get(&c, &url).await;
+    assert_eq!((s, xc.as_str()), (200, "MISS"));
+    assert_eq!(body, b"<MPD changed=\"1\"/>\n");
+    let asked = o.recorded();
+    assert_eq!(asked.len(), 3);
+    assert_eq!(sent(&asked[2], "if-none-match"), "\"v1\"");
+}
+
+/// The real origin's side of a revalidation: it answers the edge's conditional request
+/// with a `304`. In real time, because the origin's `Date` is the wall clock (on a paused
+/// clock the advanced time would count as skew, see the module docs); one sleep past the
+/// MPD's `max-age=1` and the 2 s linger of the fill that fetched it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_origin_answers_a_revalidation_with_a_304() {
     let dir = tempfile::tempdir().unwrap();
     let root = make_content(dir.path());
     let o = origin_at(&root, "127.0.0.1:0".parse().unwrap(), |c| {
@@ -23,7 +135,7 @@ async fn expired_mpd_is_revalidated_with_a_304() {
     let (s, xc, body) = get(&c, &url).await;
     assert_eq!((s, xc.as_str()), (200, "MISS"));
     warm(&c, &url).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(cache::fill::DEFAULT_LINGER + Duration::from_millis(100)).await;
     let r = c.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-cache"], "REVALIDATED");
@@ -37,46 +149,35 @@ async fn expired_mpd_is_revalidated_with_a_304() {
     assert_eq!(origin_gets_with(&o, 200), 1);
     assert_eq!(get(&c, &url).await.1, "HIT");
     assert_eq!(
-        metric(&c, &e, edge::metrics::REVALIDATIONS_TOTAL_NAME).await,
-        1.0
-    );
-    assert_eq!(
         metric(&c, &e, edge::metrics::REVALIDATED_TOTAL_NAME).await,
         1.0
     );
-    // a changed MPD is picked up on the next revalidation
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    std::fs::write(root.join("default/manifest.mpd"), "<MPD changed=\"1\"/>\n").unwrap();
-    let (s, xc, body) = get(&c, &url).await;
-    assert_eq!((s, xc.as_str()), (200, "MISS"));
-    assert_eq!(body, b"<MPD changed=\"1\"/>\n");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn origin_down_serves_stale_and_fails_fast_then_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = make_content(dir.path());
-    let short = |c: &mut OriginConfig| {
-        c.segment_max_age_secs = 1;
-        c.mpd_max_age_secs = 1;
-    };
-    let o = origin_at(&root, "127.0.0.1:0".parse().unwrap(), short).await;
-    let addr = o.local_addr();
-    let e = edge(addr, |_| {}).await;
+    const CC: &str = "public, max-age=1, immutable";
+    let clock = Clock::following_tokio();
+    let seg: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    let o = ScriptedOrigin::start().await;
+    let addr = o.addr();
+    o.script(SEG, ok(&clock, &seg, CC, "\"s4\""));
+    let e = edge_with_clock(addr, clock, |_| {}).await;
     let c = client();
-    let seg = format!("{}{SEG}", e.url());
-    assert_eq!(get(&c, &seg).await.1, "MISS");
-    warm(&c, &seg).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await; // now stale
-    o.stop(Duration::from_millis(500)).await.unwrap();
+    let seg_url = format!("{}{SEG}", e.url());
+    assert_eq!(get(&c, &seg_url).await.1, "MISS");
+    warm(&c, &seg_url).await;
+    tokio::time::advance(EXPIRE).await; // now stale
+    drop(o); // down: the port is closed, and so are its keep-alive connections
 
     // cached: still served, marked STALE
-    let (s, xc, body) = get(&c, &seg).await;
+    let (s, xc, body) = get(&c, &seg_url).await;
     assert_eq!((s, xc.as_str()), (200, "STALE"));
-    assert_eq!(body, file(&root, SEG));
-    // uncached: fails fast with a gateway error
-    let t0 = Instant::now();
-    let (s, _, _) = get(&c, &format!("{}/default/v144/5.m4s", e.url())).await;
+    assert_eq!(body, seg);
+    // uncached: fails fast with a gateway error (on tokio's clock, which any timeout the
+    // edge waited for would have moved)
+    let t0 = tokio::time::Instant::now();
+    let (s, _, _) = get(&c, &format!("{}{SEG5}", e.url())).await;
     let took = t0.elapsed();
     assert!(s == 502 || s == 504, "status {s}");
     assert!(took < Duration::from_secs(3), "took {took:?}");
@@ -84,15 +185,20 @@ async fn origin_down_serves_stale_and_fails_fast_then_recovers() {
     assert!(metric(&c, &e, edge::metrics::UPSTREAM_ERRORS_TOTAL_NAME).await >= 2.0);
 
     // origin back on the same address: fresh again
-    let o2 = origin_at(&root, addr, short).await;
-    let (s, xc, body) = get(&c, &seg).await;
-    assert_eq!(s, 200);
-    assert!(xc == "REVALIDATED" || xc == "MISS", "{xc}");
-    assert_eq!(body, file(&root, SEG));
-    assert_eq!(get(&c, &seg).await.1, "HIT");
-    let (s, xc, _) = get(&c, &format!("{}/default/v144/5.m4s", e.url())).await;
-    assert_eq!((s, xc.as_str()), (200, "MISS"));
-    assert!(origin_gets(&o2) >= 2);
+    let o2 = ScriptedOrigin::start_at(addr).await;
+    o2.script(SEG, not_modified(&clock, CC, "\"s4\""));
+    o2.script(SEG5, ok(&clock, b"five", CC, "\"s5\""));
+    let (s, xc, body) = get(&c, &seg_url).await;
+    assert_eq!((s, xc.as_str()), (200, "REVALIDATED"));
+    assert_eq!(body, seg);
+    assert_eq!(sent(&o2.recorded()[0], "if-none-match"), "\"s4\"");
+    assert_eq!(get(&c, &seg_url).await.1, "HIT");
+    let (s, xc, body) = get(&c, &format!("{}{SEG5}", e.url())).await;
+    assert_eq!(
+        (s, xc.as_str(), body.as_slice()),
+        (200, "MISS", &b"five"[..])
+    );
+    assert_eq!((o2.requests(SEG), o2.requests(SEG5)), (1, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
