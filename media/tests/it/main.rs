@@ -1,8 +1,8 @@
 //! The media crate's integration tests, one test binary (one link on two cores) with a
 //! module per former test file.
 
-mod common;
 mod codec_ffmpeg;
+mod common;
 mod fuzz_seeds;
 mod ladder;
 mod package_default;
