@@ -6,8 +6,14 @@
 //!   list of headers exposed to cross-origin pages ([`EDGE_EXPOSE_HEADERS`]).
 //! - [`metric_names`]: the Prometheus names the origin and the edges export on `/metrics`
 //!   and the player simulator's swarm mode scrapes back (read with [`crate::prom`]).
+//! - Self-announcement of edges to the redirector: `POST` [`ANNOUNCE_PATH`] with an
+//!   [`Announcement`] (and `Authorization: Bearer <token>`, the token shared through
+//!   [`ANNOUNCE_TOKEN_ENV`] or a file) → an [`AnnounceReply`]; `DELETE
+//!   {ANNOUNCE_PATH}/{id}` withdraws the edge.
+//! - The edge's runtime rate limit endpoint, [`EDGE_LIMIT_RATE_PATH`] ([`LimitRate`]).
 
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use http::header::HeaderName;
@@ -88,6 +94,59 @@ impl FromStr for CacheStatus {
             .find(|c| c.as_str().eq_ignore_ascii_case(word))
             .ok_or_else(|| UnknownCacheStatus(s.to_string()))
     }
+}
+
+/// Path of the redirector's announce endpoint: `POST /announce` (an [`Announcement`],
+/// answered with an [`AnnounceReply`]) registers or heartbeats an edge; `DELETE
+/// /announce/{id}` withdraws it. Both need `Authorization: Bearer <token>`.
+pub const ANNOUNCE_PATH: &str = "/announce";
+
+/// Environment variable holding the shared announce token, for the redirector and the
+/// edges alike, when no token file is configured.
+pub const ANNOUNCE_TOKEN_ENV: &str = "DASHCDN_ANNOUNCE_TOKEN";
+
+/// What an edge tells the redirector about itself (`POST` [`ANNOUNCE_PATH`], JSON). The
+/// same body is sent again as the heartbeat.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Announcement {
+    /// Edge id: unique, sent in `X-Served-By`, the steering pathway name.
+    pub id: String,
+    /// Base URL clients are redirected to (`http://host:port`, no trailing `/`).
+    pub url: String,
+    /// Latitude, degrees (-90..=90).
+    pub lat: f64,
+    /// Longitude, degrees (-180..=180).
+    pub lon: f64,
+    /// Free-form region name, shown on `/debug/edges`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Addresses answered in DNS `A`/`AAAA` records for this edge (at most one per family).
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+    /// Capacity weight (relative share of load); default 1.
+    #[serde(default)]
+    pub capacity: Option<f64>,
+}
+
+/// The redirector's answer to an accepted [`Announcement`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AnnounceReply {
+    /// Send the announcement again this often, milliseconds.
+    pub heartbeat_ms: u64,
+    /// Not heard from for this long, the edge is removed, milliseconds.
+    pub expire_ms: u64,
+}
+
+/// Path of an edge's rate-limit endpoint: `GET` answers the current [`LimitRate`];
+/// `POST` (JSON [`LimitRate`], `Authorization: Bearer <admin token>`) sets it. Never
+/// forwarded upstream.
+pub const EDGE_LIMIT_RATE_PATH: &str = "/_dashcdn/limit-rate";
+
+/// Body of [`EDGE_LIMIT_RATE_PATH`]: the cap on each response body's send rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LimitRate {
+    /// Bits per second per response; 0 = unlimited.
+    pub bits_per_sec: u64,
 }
 
 /// Names of the Prometheus metrics the servers export, in one place: the origin and the edge
@@ -199,5 +258,16 @@ mod tests {
                 .contains(h.as_str()));
         }
         assert_eq!(via("edge-a"), "1.1 edge-a");
+    }
+
+    #[test]
+    fn announcement_optional_fields_default() {
+        let a: Announcement =
+            serde_json::from_str(r#"{"id":"e","url":"http://h:1","lat":1.5,"lon":-2}"#).unwrap();
+        assert_eq!(a.region, None);
+        assert!(a.addresses.is_empty());
+        assert_eq!(a.capacity, None);
+        let back: Announcement = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(back, a);
     }
 }
