@@ -1,14 +1,16 @@
 //! `dashcdn`: one binary, one subcommand per role of the DASH delivery system.
 //!
 //! Each subcommand is a thin wrapper: it parses flags (and an optional TOML config), then
-//! calls the library crate that owns that hop (`media` for `package`, `origin` for `origin`).
+//! calls the library crate that owns that hop (`media` for `package`, `origin`, `edge`,
+//! `redirector`, `player-sim`/`player-live` for `player`).
 
 mod cmd;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-/// A DASH delivery system: packager, origin, (soon) CDN edges, redirector and player simulator.
+/// A DASH delivery system in one binary: a packager, an origin, CDN edges, a redirector
+/// (DNS, HTTP 302, content steering) and an adaptive-player simulator.
 #[derive(Debug, Parser)]
 #[command(name = "dashcdn", version, propagate_version = true)]
 struct Cli {
@@ -29,12 +31,16 @@ enum Command {
     /// Cache and serve an origin's content as a CDN edge (pull-through, coalesced misses,
     /// memory + disk tiers, RFC 9111 freshness, stale serving, purge, prefetch, metrics).
     Edge(cmd::edge::EdgeArgs),
-    /// ABR player simulator: `simulate` / `study` (Sabre- and Pensieve-compatible models).
+    /// Adaptive players: `simulate` / `study` (Sabre- and Pensieve-compatible trace
+    /// simulation), `train` (a learned ABR), `play` / `swarm` (real players fetching
+    /// through the CDN).
     #[command(subcommand)]
     Player(cmd::player::PlayerCommand),
     /// Route clients to the nearest healthy edge: DNS (A/AAAA with ECS), HTTP 302 and
     /// DASH content steering, from a topology of edges and coverage zones.
     Redirector(cmd::redirector::RedirectorArgs),
+    /// GET a health URL once (exit 0 on 2xx): for container HEALTHCHECKs and scripts.
+    Healthcheck(cmd::healthcheck::HealthcheckArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,5 +59,6 @@ fn main() -> anyhow::Result<()> {
         Command::Edge(args) => cmd::edge::run(args),
         Command::Player(cmd) => cmd::player::run(cmd),
         Command::Redirector(args) => cmd::redirector::run(args),
+        Command::Healthcheck(args) => cmd::healthcheck::run(args),
     }
 }

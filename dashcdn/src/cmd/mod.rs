@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod edge;
+pub mod healthcheck;
 pub mod origin;
 pub mod package;
 pub mod player;
