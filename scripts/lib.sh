@@ -30,3 +30,19 @@ web_deps() {
   log "npm ci (web/: dashjs, playwright-core)"
   (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent vendor)
 }
+
+# require_free NAME ADDR [udp]: fails with one line naming the component when ADDR (ip:port)
+# cannot be bound (already in use, or not a local address), instead of letting a server
+# die later or a client talk to a stale server left on that port.
+require_free() {
+  local name=$1 addr=$2 proto=${3:-tcp}
+  python3 - "$addr" "$proto" 2>/dev/null <<'PY' || { echo "$name: $addr ($proto) is already in use or cannot be bound; stop what listens there or choose another address" >&2; exit 1; }
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+kind = socket.SOCK_DGRAM if sys.argv[2] == "udp" else socket.SOCK_STREAM
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind)
+if kind == socket.SOCK_STREAM:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((host.strip("[]"), int(port)))
+PY
+}

@@ -8,7 +8,9 @@
 #   scripts/swarm.sh --players 50 --titles default,t1 --speed 8 --segments 8
 #
 # Arguments replace the workload flags (everything but --url, --edge-metrics and
-# --origin-metrics, which the script sets). Output: results/swarm (SWARM_OUT).
+# --origin-metrics, which the script sets). Output: results/swarm (SWARM_OUT); the servers'
+# logs stay in results/swarm/logs/ after the run (read them when something failed). Addresses
+# that are already in use stop the script before anything starts.
 #   DASHCDN_CONTENT (default ./content), SWARM_OUT (default results/swarm),
 #   ORIGIN_ADDR (127.0.0.1:18080), EDGE_A (127.0.0.2:18081), EDGE_B (127.0.0.3:18081),
 #   REDIRECTOR_HTTP (127.0.0.1:18053), REDIRECTOR_DNS (127.0.0.1:18054)
@@ -30,9 +32,27 @@ BIN="$ROOT/target/release/dashcdn"
 "$BIN" package --out "$CONTENT" >/dev/null
 for t in t1 t2 t3 t4 t5 t6 t7; do ln -sfn default "$CONTENT/$t"; done
 
+require_free origin "$ORIGIN_ADDR"
+require_free edge-a "$EDGE_A"
+require_free edge-b "$EDGE_B"
+require_free "redirector (HTTP)" "$REDIRECTOR_HTTP"
+require_free "redirector (DNS)" "$REDIRECTOR_DNS" udp
+require_free "redirector (DNS)" "$REDIRECTOR_DNS" tcp
+
 WORK="$(mktemp -d)"
+LOGS="$OUT/logs"
+mkdir -p "$LOGS"
 PIDS=()
-trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT INT TERM
+on_exit() {
+  local rc=$?
+  kill "${PIDS[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+  [ "$rc" -eq 0 ] || echo "swarm.sh failed (exit $rc); server logs: $LOGS/{origin,edge-a,edge-b,redirector}.log" >&2
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
 cat >"$WORK/topology.toml" <<EOF
 default_location = "here"
 min_load = 1000000          # no bounded load: titles go to edges by rendezvous hashing only
@@ -58,10 +78,10 @@ lat = 50.1
 lon = 8.1
 EOF
 
-"$BIN" origin --content "$CONTENT" --listen "$ORIGIN_ADDR" >"$WORK/origin.log" 2>&1 & PIDS+=($!)
-"$BIN" edge --upstream "http://$ORIGIN_ADDR" --listen "$EDGE_A" --id edge-a --mem 1GiB >"$WORK/edge-a.log" 2>&1 & PIDS+=($!)
-"$BIN" edge --upstream "http://$ORIGIN_ADDR" --listen "$EDGE_B" --id edge-b --mem 1GiB >"$WORK/edge-b.log" 2>&1 & PIDS+=($!)
-"$BIN" redirector --topology "$WORK/topology.toml" --dns "$REDIRECTOR_DNS" --http "$REDIRECTOR_HTTP" >"$WORK/redirector.log" 2>&1 & PIDS+=($!)
+"$BIN" origin --content "$CONTENT" --listen "$ORIGIN_ADDR" >"$LOGS/origin.log" 2>&1 & PIDS+=($!)
+"$BIN" edge --upstream "http://$ORIGIN_ADDR" --listen "$EDGE_A" --id edge-a --mem 1GiB >"$LOGS/edge-a.log" 2>&1 & PIDS+=($!)
+"$BIN" edge --upstream "http://$ORIGIN_ADDR" --listen "$EDGE_B" --id edge-b --mem 1GiB >"$LOGS/edge-b.log" 2>&1 & PIDS+=($!)
+"$BIN" redirector --topology "$WORK/topology.toml" --dns "$REDIRECTOR_DNS" --http "$REDIRECTOR_HTTP" >"$LOGS/redirector.log" 2>&1 & PIDS+=($!)
 
 log "waiting for the redirector to see both edges up"
 for _ in $(seq 100); do
@@ -69,7 +89,7 @@ for _ in $(seq 100); do
   [ "$up" = 2 ] && break
   sleep 0.1
 done
-[ "$up" = 2 ] || { echo "edges not up" >&2; exit 1; }
+[ "$up" = 2 ] || { echo "the redirector does not see both edges up after 10 s" >&2; exit 1; }
 
 if [ $# -eq 0 ]; then
   TRACES="$ROOT/../shared/abr-traces/pensieve/hsdpa_test"
