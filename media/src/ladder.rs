@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{ensure, Context, PackageError, Result};
-use indicatif::ProgressBar;
+use crate::progress::Progress;
 use manifests::layout::MediaKind;
 use tracing::{debug, info};
 
@@ -137,7 +137,7 @@ pub fn package_ladder(
     input: &Path,
     rungs: &[Rung],
     opts: &PackageOptions,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<PackageReport> {
     let start = Instant::now();
     validate_rungs(rungs)?;
@@ -257,6 +257,14 @@ pub fn package_ladder(
                 PackageError::Tool(format!("rung {}: ffmpeg produced no video", r.id))
             })?;
         t.id = r.id.clone();
+        progress.step_done(&format!(
+            "transcoded {} {}x{} {} kbps: {} frames",
+            r.id,
+            r.width,
+            r.height,
+            r.bitrate_bps / 1000,
+            t.samples.len()
+        ));
         tracks.push(t);
     }
     if info.has_audio {
@@ -280,7 +288,7 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-fn run_ffmpeg(mut cmd: Command, duration_secs: Option<f64>, progress: &ProgressBar) -> Result<()> {
+fn run_ffmpeg(mut cmd: Command, duration_secs: Option<f64>, progress: &dyn Progress) -> Result<()> {
     debug!(?cmd, "running ffmpeg");
     let mut child = cmd
         .stdin(Stdio::null())
@@ -298,9 +306,7 @@ fn run_ffmpeg(mut cmd: Command, duration_secs: Option<f64>, progress: &ProgressB
         s
     });
     let total_ms = duration_secs.map(|d| (d * 1000.0) as u64).unwrap_or(0);
-    progress.set_length(total_ms.max(1));
-    progress.set_position(0);
-    progress.set_message("transcoding");
+    progress.stage("transcoding", total_ms.max(1));
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };

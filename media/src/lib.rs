@@ -28,6 +28,7 @@ mod error;
 pub mod fmp4;
 pub mod ladder;
 pub mod package;
+pub mod progress;
 pub mod synth;
 pub mod track;
 

@@ -1,13 +1,15 @@
 //! `dashcdn package`: the embedded default, an MP4 as is, or an MP4 through an ffmpeg ladder.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use manifests::layout;
 use media::package::{PackageOptions, PackageReport};
+use media::progress::Progress;
 use media::synth::{Rung, SynthOptions};
 
 /// Flags of `dashcdn package`.
@@ -103,12 +105,69 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
+/// Progress for logs and pipes (stderr is not a terminal, so no bar is drawn): one line
+/// per stage and per finished step (a rung encoded, a representation written), each
+/// stamped with the time since the start, so `dashcdn up`, CI logs and `| tee` show
+/// where packaging is.
+struct LineProgress {
+    started: Instant,
+}
+
+impl LineProgress {
+    fn line(&self, text: &str) {
+        eprintln!("[{:6.1} s] {text}", self.started.elapsed().as_secs_f64());
+    }
+}
+
+impl Progress for LineProgress {
+    fn stage(&self, name: &str, _total: u64) {
+        self.line(name);
+    }
+    fn advance(&self, _: u64) {}
+    fn set_position(&self, _: u64) {}
+    fn step_done(&self, line: &str) {
+        self.line(line);
+    }
+}
+
+/// A bar on a terminal, lines otherwise.
+enum Reporter {
+    Bar(ProgressBar),
+    Lines(LineProgress),
+}
+
+impl Reporter {
+    fn new() -> Reporter {
+        if std::io::stderr().is_terminal() {
+            Reporter::Bar(progress_bar())
+        } else {
+            Reporter::Lines(LineProgress {
+                started: Instant::now(),
+            })
+        }
+    }
+
+    fn progress(&self) -> &dyn Progress {
+        match self {
+            Reporter::Bar(b) => b,
+            Reporter::Lines(l) => l,
+        }
+    }
+
+    fn finish(&self) {
+        if let Reporter::Bar(b) = self {
+            b.finish_and_clear();
+        }
+    }
+}
+
 /// Runs the packager and prints a summary of what was written.
 pub fn run(args: PackageArgs) -> anyhow::Result<()> {
     let mut opts = PackageOptions::new(&args.out, args.asset.clone().unwrap_or_default());
     opts.segment_duration_secs = args.segment_duration;
     opts.force = args.force;
-    let bar = progress_bar();
+    let reporter = Reporter::new();
+    let bar = reporter.progress();
     let report = match (&args.input, &args.ladder) {
         (None, _) => {
             let mut synth = SynthOptions {
@@ -120,19 +179,19 @@ pub fn run(args: PackageArgs) -> anyhow::Result<()> {
             if let Some(spec) = &args.rungs {
                 synth.rungs = parse_rungs(spec)?;
             }
-            media::package::package_default(&opts, &synth, &bar)
+            media::package::package_default(&opts, &synth, bar)
         }
-        (Some(input), None) => media::package::package_file(input, &opts, &bar),
+        (Some(input), None) => media::package::package_file(input, &opts, bar),
         (Some(input), Some(spec)) => {
             let rungs = if spec == "default" {
                 media::ladder::default_rungs()
             } else {
                 parse_rungs(spec)?
             };
-            media::ladder::package_ladder(input, &rungs, &opts, &bar)
+            media::ladder::package_ladder(input, &rungs, &opts, bar)
         }
     };
-    bar.finish_and_clear();
+    reporter.finish();
     print_report(&report?);
     Ok(())
 }

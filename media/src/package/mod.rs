@@ -18,7 +18,7 @@ mod write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
+use crate::progress::Progress;
 use manifests::layout::{self, MediaKind};
 use serde::{Deserialize, Serialize};
 
@@ -158,7 +158,7 @@ fn asset_dir(opts: &PackageOptions, asset: &str) -> PathBuf {
 pub fn package_default(
     opts: &PackageOptions,
     synth_opts: &SynthOptions,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<PackageReport> {
     let start = Instant::now();
     validate_options(opts)?;
@@ -181,9 +181,7 @@ pub fn package_default(
             return Ok(skipped_report(dir, rec, start));
         }
     }
-    progress.set_message("encoding test pattern");
     let tracks = synth::generate(&synth_opts, progress).context("generating the test pattern")?;
-    progress.reset();
     package_with_record(tracks, &opts, job, progress, start)
 }
 
@@ -192,7 +190,7 @@ pub fn package_default(
 pub fn package_file(
     input: &Path,
     opts: &PackageOptions,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<PackageReport> {
     let start = Instant::now();
     validate_options(opts)?;
@@ -213,7 +211,7 @@ pub fn package_file(
             return Ok(skipped_report(dir, rec, start));
         }
     }
-    progress.set_message(format!("reading {}", input.display()));
+    progress.stage(&format!("reading {}", input.display()), 0);
     let tracks = crate::demux::demux_file(input)
         .with_context(|| format!("cannot package {}", input.display()))?;
     package_with_record(tracks, &opts, job, progress, start)
@@ -250,7 +248,7 @@ pub fn default_asset_for(input: &Path) -> Result<String> {
 pub fn package_tracks(
     tracks: Vec<Track>,
     opts: &PackageOptions,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<PackageReport> {
     let start = Instant::now();
     validate_options(opts)?;
@@ -275,7 +273,7 @@ pub(crate) fn package_tracks_for(
     tracks: Vec<Track>,
     opts: &PackageOptions,
     input: InputRecord,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
     start: Instant,
 ) -> Result<PackageReport> {
     let job = job_record(input, opts);

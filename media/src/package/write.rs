@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Context, Result};
-use indicatif::ProgressBar;
+use crate::progress::Progress;
 use manifests::layout::{self, MediaKind};
 use tracing::{debug, info, warn};
 
@@ -72,14 +72,12 @@ pub(super) fn package_with_record(
     tracks: Vec<Track>,
     opts: &PackageOptions,
     mut record: PackageRecord,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
     start: Instant,
 ) -> Result<PackageReport> {
     let (plans, aligned) = plan(tracks, opts.segment_duration_secs)?;
     let total_segments: u64 = plans.iter().map(|p| p.segments.len() as u64).sum();
-    progress.set_length(total_segments);
-    progress.set_position(0);
-    progress.set_message(format!("packaging {}", opts.asset));
+    progress.stage(&format!("packaging {}", opts.asset), total_segments);
 
     fs::create_dir_all(&opts.content_root)
         .with_context(|| format!("cannot create content root {}", opts.content_root.display()))?;
@@ -98,12 +96,15 @@ pub(super) fn package_with_record(
 
     let mut written = Vec::with_capacity(plans.len());
     for p in &plans {
-        written.push(write_representation(
-            &tmp,
-            p,
-            opts.segment_duration_secs,
-            progress,
-        )?);
+        let w = write_representation(&tmp, p, opts.segment_duration_secs, progress)?;
+        progress.step_done(&format!(
+            "wrote {}: {} segments, {:.1} MB, {} kbps",
+            w.report.id,
+            w.report.segments,
+            w.report.bytes as f64 / 1e6,
+            w.report.bandwidth / 1000
+        ));
+        written.push(w);
     }
     // Presentation duration: the video's (audio usually runs a few ms longer because of
     // encoder priming/padding; that must not announce a video segment that does not exist).
@@ -151,7 +152,6 @@ pub(super) fn package_with_record(
             warn!(path = %old.display(), "cannot remove the previous package: {e}");
         }
     }
-    progress.finish_with_message(format!("packaged {}", opts.asset));
     let elapsed = start.elapsed();
     info!(asset_dir = %dir.display(), ?elapsed, segments = total_segments, "packaged");
     Ok(PackageReport {
@@ -167,7 +167,7 @@ fn write_representation(
     root: &Path,
     p: &RepresentationPlan,
     segment_duration: f64,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<WrittenRepresentation> {
     let t = &p.track;
     fs::create_dir_all(root.join(&t.id))?;
@@ -194,7 +194,7 @@ fn write_representation(
         if secs > 0.0 {
             bandwidth = bandwidth.max(data.len() as f64 * 8.0 / secs);
         }
-        progress.inc(1);
+        progress.advance(1);
     }
     let (codecs, width, height, frame_rate, sample_rate, channels, sar) = match &t.codec {
         CodecConfig::Avc { sps, .. } => {

@@ -33,6 +33,7 @@ use std::sync::Mutex;
 
 use crate::error::{bail, ensure, Result};
 
+use crate::progress::Progress;
 use crate::track::Track;
 
 pub use audio::{
@@ -147,15 +148,48 @@ fn validate(opts: &SynthOptions) -> Result<()> {
     Ok(())
 }
 
+/// The line reported when one encoding job finished: a video rung (`Some(index)`) or
+/// the audio track (`None`).
+fn encoded_line(
+    opts: &SynthOptions,
+    job: Option<usize>,
+    track: &Track,
+    took: std::time::Duration,
+) -> String {
+    let bytes: usize = track.samples.iter().map(|s| s.data.len()).sum();
+    let what = match job {
+        Some(r) => {
+            let r = &opts.rungs[r];
+            format!(
+                "{} {}x{} {} kbps",
+                r.id,
+                r.width,
+                r.height,
+                r.bitrate_bps / 1000
+            )
+        }
+        None => format!("{} AAC", track.id),
+    };
+    format!(
+        "encoded {what}: {} samples, {:.1} MB in {:.1} s",
+        track.samples.len(),
+        bytes as f64 / 1e6,
+        took.as_secs_f64()
+    )
+}
+
 /// Encodes the test pattern for every rung (and the audio track), in decode order.
 ///
 /// Returns the video tracks in the order of `opts.rungs`, then the audio track if
 /// `opts.audio`. `progress` gets its length set to the total number of video frames and is
 /// incremented once per encoded frame. Deterministic: the same options give byte-identical
 /// tracks.
-pub fn generate(opts: &SynthOptions, progress: &indicatif::ProgressBar) -> Result<Vec<Track>> {
+pub fn generate(opts: &SynthOptions, progress: &dyn Progress) -> Result<Vec<Track>> {
     validate(opts)?;
-    progress.set_length(frame_count(opts) * opts.rungs.len() as u64);
+    progress.stage(
+        "encoding test pattern",
+        frame_count(opts) * opts.rungs.len() as u64,
+    );
 
     // Jobs: rungs by decreasing size (the longest first balances the threads), then audio.
     let mut jobs: Vec<Option<usize>> = (0..opts.rungs.len()).map(Some).collect();
@@ -181,10 +215,14 @@ pub fn generate(opts: &SynthOptions, progress: &indicatif::ProgressBar) -> Resul
                 if j >= jobs.len() || failed.load(Ordering::Relaxed) {
                     break;
                 }
+                let began = std::time::Instant::now();
                 let result = match jobs[j] {
                     Some(r) => video::encode_rung(opts, &opts.rungs[r], progress),
                     None => audio::encode_audio(opts.duration_secs),
                 };
+                if let Ok(track) = &result {
+                    progress.step_done(&encoded_line(opts, jobs[j], track, began.elapsed()));
+                }
                 if result.is_err() {
                     failed.store(true, Ordering::Relaxed);
                 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use indicatif::ProgressBar;
+use crate::progress::Silent;
 use manifests::layout::MediaKind;
 
 use super::*;
@@ -26,7 +26,7 @@ fn small_opts() -> SynthOptions {
 
 fn small_tracks() -> &'static Vec<Track> {
     static TRACKS: OnceLock<Vec<Track>> = OnceLock::new();
-    TRACKS.get_or_init(|| generate(&small_opts(), &ProgressBar::hidden()).expect("generate"))
+    TRACKS.get_or_init(|| generate(&small_opts(), &Silent).expect("generate"))
 }
 
 fn avc(track: &Track) -> (&[u8], &[u8]) {
@@ -124,7 +124,7 @@ fn rate_control_roughly_on_target() {
 fn keyframe_interval_must_be_whole_frames() {
     let mut o = small_opts();
     o.keyframe_interval_secs = 1.01;
-    assert!(generate(&o, &ProgressBar::hidden()).is_err());
+    assert!(generate(&o, &Silent).is_err());
     o.keyframe_interval_secs = 0.0;
     assert!(keyframe_interval_frames(&o).is_err());
 }
@@ -145,7 +145,7 @@ fn default_options() {
 
 #[test]
 fn deterministic() {
-    let again = generate(&small_opts(), &ProgressBar::hidden()).unwrap();
+    let again = generate(&small_opts(), &Silent).unwrap();
     let first = small_tracks();
     assert_eq!(first.len(), again.len());
     for (a, b) in first.iter().zip(&again) {
@@ -347,7 +347,7 @@ fn dump_frames_as_png() {
         rungs,
         ..defaults
     };
-    for t in generate(&opts, &ProgressBar::hidden()).unwrap() {
+    for t in generate(&opts, &Silent).unwrap() {
         let rung = opts.rungs.iter().find(|r| r.id == t.id).unwrap();
         let (w, h) = (rung.width as usize, rung.height as usize);
         let p = pattern::Pattern::new(w, h, opts.fps, rung_label(rung));
@@ -379,7 +379,7 @@ fn dump_frames_as_png() {
 fn full_default_timed() {
     let opts = SynthOptions::default();
     let start = std::time::Instant::now();
-    let tracks = generate(&opts, &ProgressBar::hidden()).unwrap();
+    let tracks = generate(&opts, &Silent).unwrap();
     let secs = start.elapsed().as_secs_f64();
     println!("generate(default): {secs:.1} s");
     for t in &tracks {

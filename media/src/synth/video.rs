@@ -2,7 +2,7 @@
 //! control, IDR exactly every keyframe interval), converted to AVCC samples.
 
 use crate::error::{ensure, Context, PackageError, Result};
-use indicatif::ProgressBar;
+use crate::progress::Progress;
 use manifests::layout::MediaKind;
 use openh264::encoder::{
     BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile,
@@ -35,7 +35,7 @@ pub fn rung_label(rung: &Rung) -> String {
 pub(crate) fn encode_rung(
     opts: &SynthOptions,
     rung: &Rung,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<Track> {
     let (width, height) = (rung.width as usize, rung.height as usize);
     ensure!(
@@ -131,7 +131,7 @@ pub(crate) fn encode_rung(
             composition_offset: 0,
             is_sync: has_idr,
         });
-        progress.inc(1);
+        progress.advance(1);
     }
 
     let (Some(sps), Some(pps)) = (sps, pps) else {

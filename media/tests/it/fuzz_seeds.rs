@@ -8,10 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-use indicatif::ProgressBar;
 use manifests::layout::{self, MediaKind};
 use media::codec;
 use media::package::{package_default, PackageOptions};
+use media::progress::Silent;
 use media::synth::{Rung, SynthOptions};
 use media::track::CodecConfig;
 use media::MediaError;
@@ -207,7 +207,7 @@ fn regenerate_fuzz_seeds() {
     };
     let mut opts = PackageOptions::new(tmp.path(), "seed");
     opts.segment_duration_secs = 1.0;
-    let report = package_default(&opts, &synth, &ProgressBar::hidden()).unwrap();
+    let report = package_default(&opts, &synth, &Silent).unwrap();
     for r in &report.representations {
         let (init, segs) = common::rep_files(&report.asset_dir, r);
         let init = std::fs::read(init).unwrap();

@@ -2,10 +2,10 @@
 
 use crate::common;
 
-use indicatif::ProgressBar;
 use manifests::layout::MediaKind;
 use media::ladder::{default_rungs, package_ladder};
 use media::package::PackageOptions;
+use media::progress::Silent;
 use media::synth::Rung;
 
 #[test]
@@ -43,7 +43,7 @@ fn transcodes_two_rungs_into_one_aligned_asset() {
     let root = dir.path().join("content");
     let opts = PackageOptions::new(&root, "ladder");
     let started = std::time::Instant::now();
-    let report = package_ladder(&input, &rungs, &opts, &ProgressBar::hidden()).unwrap();
+    let report = package_ladder(&input, &rungs, &opts, &Silent).unwrap();
     eprintln!(
         "transcoded + packaged 5 s into 2 rungs in {:?}",
         started.elapsed()
@@ -92,7 +92,7 @@ fn transcodes_two_rungs_into_one_aligned_asset() {
 
     // Unchanged: no transcode, no write.
     let t = std::time::Instant::now();
-    let again = package_ladder(&input, &rungs, &opts, &ProgressBar::hidden()).unwrap();
+    let again = package_ladder(&input, &rungs, &opts, &Silent).unwrap();
     assert!(again.skipped);
     assert!(t.elapsed() < std::time::Duration::from_secs(2));
 }
@@ -107,13 +107,11 @@ fn ladder_errors_are_clear() {
     common::require_ffmpeg();
     let err = format!(
         "{:#}",
-        anyhow::Error::from(
-            package_ladder(&junk, &default_rungs(), &opts, &ProgressBar::hidden()).unwrap_err()
-        )
+        anyhow::Error::from(package_ladder(&junk, &default_rungs(), &opts, &Silent).unwrap_err())
     );
     assert!(err.contains("not a media file"), "{err}");
     assert!(!root.join("junk").exists());
     let odd = [Rung::new("v", 161, 90, 100_000)];
-    assert!(package_ladder(&junk, &odd, &opts, &ProgressBar::hidden()).is_err());
+    assert!(package_ladder(&junk, &odd, &opts, &Silent).is_err());
     assert_eq!(default_rungs().len(), 4);
 }

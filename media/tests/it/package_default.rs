@@ -3,9 +3,9 @@
 
 use crate::common;
 
-use indicatif::ProgressBar;
 use manifests::layout::MediaKind;
 use media::package::{package_default, PackageOptions};
+use media::progress::Silent;
 use media::synth::{Rung, SynthOptions};
 
 #[test]
@@ -23,7 +23,7 @@ fn short_default_content_decodes_and_aligns() {
     };
     let opts = PackageOptions::new(&root, "");
     let started = std::time::Instant::now();
-    let report = package_default(&opts, &synth, &ProgressBar::hidden()).unwrap();
+    let report = package_default(&opts, &synth, &Silent).unwrap();
     eprintln!(
         "generated + packaged 6 s x 2 rungs in {:?}",
         started.elapsed()
@@ -55,7 +55,7 @@ fn short_default_content_decodes_and_aligns() {
     common::check_asset(&report, 2.0, &scratch);
     common::assert_video_aligned(&report);
 
-    let again = package_default(&opts, &synth, &ProgressBar::hidden()).unwrap();
+    let again = package_default(&opts, &synth, &Silent).unwrap();
     assert!(again.skipped, "same options must be a no-op");
     assert!(common::leftovers(&root).is_empty());
 }

@@ -4,9 +4,9 @@ use crate::common;
 
 use std::time::SystemTime;
 
-use indicatif::ProgressBar;
 use manifests::layout::{self, MediaKind};
 use media::package::{package_file, PackageOptions};
+use media::progress::Silent;
 
 #[test]
 fn packages_decodable_aligned_segments_and_reruns_are_noops() {
@@ -15,7 +15,7 @@ fn packages_decodable_aligned_segments_and_reruns_are_noops() {
     let root = dir.path().join("content");
     let opts = PackageOptions::new(&root, "");
     let started = std::time::Instant::now();
-    let report = package_file(&input, &opts, &ProgressBar::hidden()).unwrap();
+    let report = package_file(&input, &opts, &Silent).unwrap();
     eprintln!("packaged 7 s 320x240 clip in {:?}", started.elapsed());
     assert!(!report.skipped);
     assert_eq!(report.asset_dir, root.join("clip"));
@@ -42,7 +42,7 @@ fn packages_decodable_aligned_segments_and_reruns_are_noops() {
     let mpd_path = report.asset_dir.join(layout::MANIFEST_FILE);
     let mtime = |p: &std::path::Path| std::fs::metadata(p).unwrap().modified().unwrap();
     let before: SystemTime = mtime(&mpd_path);
-    let again = package_file(&input, &opts, &ProgressBar::hidden()).unwrap();
+    let again = package_file(&input, &opts, &Silent).unwrap();
     assert!(again.skipped);
     assert_eq!(again.representations, report.representations);
     assert_eq!(mtime(&mpd_path), before);
@@ -50,7 +50,7 @@ fn packages_decodable_aligned_segments_and_reruns_are_noops() {
     // A missing segment makes the package incomplete: repackaged.
     let seg2 = report.asset_dir.join(layout::media_path(&video.id, 2));
     std::fs::remove_file(&seg2).unwrap();
-    let repaired = package_file(&input, &opts, &ProgressBar::hidden()).unwrap();
+    let repaired = package_file(&input, &opts, &Silent).unwrap();
     assert!(!repaired.skipped);
     assert!(seg2.is_file());
 
@@ -62,7 +62,7 @@ fn packages_decodable_aligned_segments_and_reruns_are_noops() {
             force: true,
             ..opts.clone()
         },
-        &ProgressBar::hidden(),
+        &Silent,
     )
     .unwrap();
     assert!(!forced.skipped);
@@ -76,7 +76,7 @@ fn packages_decodable_aligned_segments_and_reruns_are_noops() {
             segment_duration_secs: 4.0,
             ..opts.clone()
         },
-        &ProgressBar::hidden(),
+        &Silent,
     )
     .unwrap();
     assert!(!four.skipped);
@@ -94,7 +94,7 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
     std::fs::write(&text, "this is a text file, not a movie\n".repeat(10)).unwrap();
     let err = format!(
         "{:#}",
-        anyhow::Error::from(package_file(&text, &opts, &ProgressBar::hidden()).unwrap_err())
+        anyhow::Error::from(package_file(&text, &opts, &Silent).unwrap_err())
     );
     assert!(err.contains("not an MP4"), "{err}");
     assert!(!root.join("notes").exists());
@@ -105,7 +105,7 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
     std::fs::write(&cut, &data[..data.len() * 6 / 10]).unwrap();
     let err = format!(
         "{:#}",
-        anyhow::Error::from(package_file(&cut, &opts, &ProgressBar::hidden()).unwrap_err())
+        anyhow::Error::from(package_file(&cut, &opts, &Silent).unwrap_err())
     );
     assert!(err.contains("truncated"), "{err}");
     assert!(!root.join("cut").exists());
@@ -126,7 +126,7 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
     std::fs::write(&cut2, &data[..data.len() * 6 / 10]).unwrap();
     let err = format!(
         "{:#}",
-        anyhow::Error::from(package_file(&cut2, &opts, &ProgressBar::hidden()).unwrap_err())
+        anyhow::Error::from(package_file(&cut2, &opts, &Silent).unwrap_err())
     );
     assert!(err.contains("truncated"), "{err}");
     assert!(!root.join("cut2").exists());
@@ -144,17 +144,17 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
     ]);
     let err = format!(
         "{:#}",
-        anyhow::Error::from(package_file(&frag, &opts, &ProgressBar::hidden()).unwrap_err())
+        anyhow::Error::from(package_file(&frag, &opts, &Silent).unwrap_err())
     );
     assert!(err.contains("fragmented"), "{err}");
 
     // A work directory of a crashed run (dead pid) is cleaned up by the next run.
     std::fs::create_dir_all(root.join(".clip.tmp-999999999-1/v240")).unwrap();
-    package_file(&input, &opts, &ProgressBar::hidden()).unwrap();
+    package_file(&input, &opts, &Silent).unwrap();
     assert!(!root.join(".clip.tmp-999999999-1").exists());
 
     let missing = dir.path().join("nope.mp4");
-    assert!(package_file(&missing, &opts, &ProgressBar::hidden()).is_err());
+    assert!(package_file(&missing, &opts, &Silent).is_err());
     assert!(
         common::leftovers(&root).is_empty(),
         "{:?}",
