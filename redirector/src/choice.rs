@@ -2,7 +2,8 @@
 //!
 //! 1. Candidates: the service's edges (with an address of the asked family for DNS).
 //!    Healthy ones only; if none is healthy, the least-bad ones (never-probed before
-//!    known-down) so the answer is never empty.
+//!    known-down) so the answer is never empty — except announced edges never probed
+//!    yet, which are no candidates at all until their first successful probe.
 //! 2. Score: great-circle km from the client's location (or the `[rtt]` ms for the
 //!    `latency` policy), scaled by `1 - bias/100`.
 //! 3. Near set: candidates within `slack` of the best score. Within it, weighted
@@ -193,10 +194,14 @@ impl Snapshot {
         let svc = &t.services[service];
         let now = self.epoch.elapsed().as_secs();
         let loc = &t.locations[location];
-        let with_family = |e: usize| match family {
-            None => true,
-            Some(Family::V4) => t.edges[e].ipv4.is_some(),
-            Some(Family::V6) => t.edges[e].ipv6.is_some(),
+        let with_family = |e: usize| {
+            let family_ok = match family {
+                None => true,
+                Some(Family::V4) => t.edges[e].ipv4.is_some(),
+                Some(Family::V6) => t.edges[e].ipv6.is_some(),
+            };
+            // An announced edge is not routed to before its first successful probe.
+            family_ok && !(t.edges[e].announced && self.health[e].state() == HealthState::Unknown)
         };
         let badness = |e: usize| match self.health[e].state() {
             HealthState::Up => 0,
@@ -302,6 +307,34 @@ impl Snapshot {
             self.load[chosen].add(now);
         }
         decision
+    }
+}
+
+/// The routing key of a request: the **asset**, i.e. the first segment of the normalized
+/// path when more segments follow it (`/default/v720/3.m4s`, `/default/manifest.mpd`,
+/// `/default/` → `/default`), else `/` (a file at the root belongs to the root asset).
+///
+/// The `302`, `/steer?asset=A` and `/steered/A/manifest.mpd` hash this same key, so one
+/// client is sent to the same edge for every request of a title by either route (and the
+/// edge's cache fills once per title, not once per route). Steering passes its asset as a
+/// directory: `routing_key(&format!("/{asset}/"))`. DNS keys on the client's subnet
+/// instead (it never sees a path).
+pub fn routing_key(path_and_query: &str) -> String {
+    let path = path_and_query.split(['?', '#']).next().unwrap_or("");
+    let mut segs: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                segs.pop();
+            }
+            s => segs.push(s),
+        }
+    }
+    let is_dir = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
+    match segs.first() {
+        Some(first) if segs.len() > 1 || is_dir => format!("/{first}"),
+        _ => "/".to_string(),
     }
 }
 
@@ -460,6 +493,27 @@ networks = ["198.51.100.0/24"]
         }
         // One hot key: the preferred edge takes ~its bound, the other near edge the rest.
         assert!(counts[0] > 300 && counts[1] > 300, "{counts:?}");
+    }
+
+    #[test]
+    fn routing_keys_are_the_asset() {
+        for p in [
+            "/default/v720/3.m4s",
+            "/default/manifest.mpd",
+            "/default/",
+            "/default//a/../manifest.mpd?x=1",
+            "/./default/a/b/c",
+        ] {
+            assert_eq!(routing_key(p), "/default", "{p}");
+        }
+        // The steering forms, as the handlers call it.
+        assert_eq!(routing_key(&format!("/{}/", "default")), "/default");
+        assert_eq!(routing_key(&format!("/{}/", "")), "/");
+        assert_eq!(routing_key("/manifest.mpd"), "/");
+        assert_eq!(routing_key("/"), "/");
+        assert_eq!(routing_key(""), "/");
+        assert_eq!(routing_key("/x/.."), "/");
+        assert_eq!(routing_key("/a/b/../.."), "/");
     }
 
     #[test]

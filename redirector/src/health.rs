@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::metrics::Metrics;
+use crate::topology::{Edge, HealthConfig};
 use crate::Shared;
 
 /// What health believes about an edge.
@@ -172,6 +173,48 @@ async fn probe(client: &reqwest::Client, url: &str, timeout: Duration) -> Result
     }
 }
 
+/// Probes one edge once and records the outcome (logs and counts a state change).
+async fn probe_edge(
+    client: &reqwest::Client,
+    metrics: &Metrics,
+    started: Instant,
+    e: &Edge,
+    h: &EdgeHealth,
+    cfg: &HealthConfig,
+) {
+    let url = format!("{}{}", e.url, cfg.path);
+    let r = probe(client, &url, Duration::from_millis(cfg.timeout_ms)).await;
+    let now_ms = started.elapsed().as_millis() as u64;
+    if let Some(new) = h.record(r.clone(), cfg.fall, cfg.rise, now_ms) {
+        match &r {
+            Ok(()) => tracing::info!(edge = %e.id, state = ?new, "edge health changed"),
+            Err(why) => tracing::warn!(edge = %e.id, state = ?new, %why, "edge health changed"),
+        }
+        metrics.health_flip(&e.id, new.as_str());
+    }
+    metrics.set_edge_up(&e.id, h.is_up());
+}
+
+/// Probes edge `id` of the current snapshot once, now (a newly announced edge is
+/// routable after its first successful probe, not a whole interval later).
+pub async fn probe_now(shared: Arc<Shared>, client: reqwest::Client, id: String) {
+    let snap = shared.snapshot();
+    let Some(i) = snap.topology.edge_index(&id) else {
+        return;
+    };
+    let cfg = snap.topology.health.clone();
+    let e = &snap.topology.edges[i];
+    probe_edge(
+        &client,
+        &shared.metrics,
+        shared.epoch,
+        e,
+        &snap.health[i],
+        &cfg,
+    )
+    .await;
+}
+
 /// Probes every edge of the current topology forever (one round per interval).
 pub async fn run(shared: Arc<Shared>, started: Instant) {
     let client = reqwest::Client::builder()
@@ -183,26 +226,13 @@ pub async fn run(shared: Arc<Shared>, started: Instant) {
         let snap = shared.snapshot();
         let cfg = snap.topology.health.clone();
         let interval = Duration::from_millis(cfg.interval_ms);
-        let timeout = Duration::from_millis(cfg.timeout_ms);
         let round = Instant::now();
-        let probes = snap.topology.edges.iter().zip(snap.health.iter()).map(|(e, h)| {
-            let url = format!("{}{}", e.url, cfg.path);
-            let client = &client;
-            let metrics: &Metrics = &shared.metrics;
-            let cfg = &cfg;
-            async move {
-                let r = probe(client, &url, timeout).await;
-                let now_ms = started.elapsed().as_millis() as u64;
-                if let Some(new) = h.record(r.clone(), cfg.fall, cfg.rise, now_ms) {
-                    match &r {
-                        Ok(()) => tracing::info!(edge = %e.id, state = ?new, "edge health changed"),
-                        Err(why) => tracing::warn!(edge = %e.id, state = ?new, %why, "edge health changed"),
-                    }
-                    metrics.health_flip(&e.id, new.as_str());
-                }
-                metrics.set_edge_up(&e.id, h.is_up());
-            }
-        });
+        let probes = snap
+            .topology
+            .edges
+            .iter()
+            .zip(snap.health.iter())
+            .map(|(e, h)| probe_edge(&client, &shared.metrics, started, e, h, &cfg));
         futures::future::join_all(probes).await;
         let spent = round.elapsed();
         tokio::time::sleep(

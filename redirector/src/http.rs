@@ -1,22 +1,31 @@
 //! HTTP interface: `302` redirects, `/steer` and `/steered/...` (content steering),
-//! `/debug/route`, `/healthz` and `/metrics`. Every response carries CORS headers
-//! ([`serve::http::cors`]); redirects carry `Cache-Control: no-store`. Served by
-//! [`bind`] on the same [`serve::Server`] handle as the origin and the edges.
+//! edge self-announcement (`POST /announce`, `DELETE /announce/{id}`, see
+//! [`crate::announce`]), `/debug/route`, `/debug/edges`, `/debug/decisions`, `/healthz`
+//! and `/metrics`. Every response carries CORS headers ([`serve::http::cors`]);
+//! redirects and `/debug/*` carry `Cache-Control: no-store`. Served by [`bind`] on the
+//! same [`serve::Server`] handle as the origin and the edges.
+//!
+//! The `302`, `/steer` and the steered MPD all route on the asset
+//! ([`crate::choice::routing_key`]), so they send one client to one edge per title.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Uri};
 use serde::Deserialize;
 
-use crate::choice::{content_key, Decision, Family, Snapshot};
+use serve::wire::{AnnounceReply, Announcement, ANNOUNCE_PATH};
+
+use crate::announce::{bearer, token_matches, validate, Upsert};
+use crate::choice::{routing_key, Decision, Family, Snapshot};
 use crate::topology::canonical_ip;
-use crate::{steering, Shared};
+use crate::{health, steering, Shared};
 
 #[derive(Clone)]
 struct AppState {
@@ -37,6 +46,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .route("/debug/route", get(debug_route))
+        .route("/debug/edges", get(debug_edges))
+        .route("/debug/decisions", get(debug_decisions))
+        .route(ANNOUNCE_PATH, post(announce))
+        .route(&format!("{ANNOUNCE_PATH}/{{id}}"), delete(withdraw))
         .route("/steer", get(steer))
         .route("/steered/{*rest}", get(steered))
         .fallback(redirect)
@@ -101,6 +114,9 @@ fn decide(
     if let Some(e) = &d.chosen_edge {
         st.shared.metrics.answer(e, &d.location, proto, d.degraded);
     }
+    st.shared
+        .decisions
+        .record(snap, service, proto, ip, key, &d);
     d
 }
 
@@ -127,7 +143,7 @@ async fn redirect(
     let ip = client_ip(&snap, peer.ip(), &headers);
     // Raw bytes as received: the path is never decoded or re-encoded.
     let pq = uri.path_and_query().map_or("/", |p| p.as_str());
-    let d = decide(&st, &snap, ip, host(&headers), &content_key(pq), "http");
+    let d = decide(&st, &snap, ip, host(&headers), &routing_key(pq), "http");
     let Some(e) = d.chosen else {
         return no_store((StatusCode::SERVICE_UNAVAILABLE, "no edge\n").into_response());
     };
@@ -168,7 +184,7 @@ async fn debug_route(State(st): State<AppState>, Query(q): Query<RouteQuery>) ->
         Some(6) => Some(Family::V6),
         _ => None,
     };
-    let key = content_key(&q.path);
+    let key = routing_key(&q.path);
     let (loc, prefix) = snap.locate(q.client);
     let d = snap.choose(service, loc, prefix, key.as_bytes(), family, false);
     let health: Vec<serde_json::Value> = t
@@ -208,7 +224,7 @@ async fn steer(
 ) -> Response {
     let snap = st.shared.snapshot();
     let ip = client_ip(&snap, peer.ip(), &headers);
-    let key = content_key(&format!("/{}", q.asset));
+    let key = routing_key(&format!("/{}/", q.asset));
     let d = decide(&st, &snap, ip, host(&headers), &key, "steering");
     let m = steering::manifest(&d, snap.topology.steering.ttl);
     no_store(Json(m).into_response())
@@ -230,7 +246,7 @@ async fn steered(
         .trim_matches('/');
     let snap = st.shared.snapshot();
     let ip = client_ip(&snap, peer.ip(), &headers);
-    let key = content_key(&format!("/{dir}"));
+    let key = routing_key(&format!("/{dir}/"));
     let d = decide(&st, &snap, ip, host(&headers), &key, "steering");
     let Some(first) = d.chosen_edge.clone() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no edge\n").into_response();
@@ -295,4 +311,181 @@ async fn steered(
         )
             .into_response(),
     }
+}
+
+/// `GET /debug/edges`: every edge of the current snapshot (configured and announced) with
+/// its health and the number of HTTP/steering decisions that chose it.
+async fn debug_edges(State(st): State<AppState>) -> Response {
+    let snap = st.shared.snapshot();
+    let now = std::time::Instant::now();
+    let edges: Vec<serde_json::Value> = snap
+        .topology
+        .edges
+        .iter()
+        .zip(&snap.health)
+        .map(|(e, h)| {
+            let heard = e
+                .announced
+                .then(|| st.shared.announced.last_heard(&e.id))
+                .flatten()
+                .map(|t| now.saturating_duration_since(t).as_millis() as u64);
+            serde_json::json!({
+                "id": e.id,
+                "url": e.url,
+                "region": e.region,
+                "lat": e.lat,
+                "lon": e.lon,
+                "source": if e.announced { "announced" } else { "configured" },
+                "health": h.state().as_str(),
+                "last_heartbeat_ms_ago": heard,
+                "answers": st.shared.decisions.answers(&e.id),
+            })
+        })
+        .collect();
+    no_store(Json(serde_json::json!({ "edges": edges })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct DecisionsQuery {
+    n: Option<usize>,
+}
+
+/// `GET /debug/decisions?n=50`: the most recent HTTP and steering decisions, newest
+/// first (at most [`crate::decisions::CAPACITY`]).
+async fn debug_decisions(State(st): State<AppState>, Query(q): Query<DecisionsQuery>) -> Response {
+    let n = q.n.unwrap_or(50);
+    no_store(
+        Json(serde_json::json!({ "decisions": st.shared.decisions.recent(n) })).into_response(),
+    )
+}
+
+fn plain(status: StatusCode, msg: String) -> Response {
+    no_store((status, msg).into_response())
+}
+
+/// Checks announcing is enabled and the bearer token; the error response otherwise
+/// (counted and, for a bad token, logged with the peer).
+fn authorize_announce(
+    st: &AppState,
+    snap: &Snapshot,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(), Box<Response>> {
+    let Some(cfg) = &snap.topology.announce else {
+        st.shared.metrics.announce("disabled");
+        return Err(Box::new(plain(
+            StatusCode::FORBIDDEN,
+            "announcing is disabled (no announce token configured)\n".into(),
+        )));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer);
+    match given {
+        Some(t) if token_matches(t.as_bytes(), cfg.token.0.as_bytes()) => Ok(()),
+        other => {
+            st.shared.metrics.announce("unauthorized");
+            tracing::warn!(
+                %peer,
+                reason = if other.is_some() { "wrong token" } else { "no bearer token" },
+                "announce refused"
+            );
+            let mut r = plain(
+                StatusCode::UNAUTHORIZED,
+                "a valid bearer token is required\n".into(),
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"dashcdn-redirector\""),
+            );
+            Err(Box::new(r))
+        }
+    }
+}
+
+/// `POST /announce`: registers or heartbeats an edge (see [`crate::announce`]).
+async fn announce(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let snap = st.shared.snapshot();
+    if let Err(r) = authorize_announce(&st, &snap, peer, &headers) {
+        return *r;
+    }
+    let Some(cfg) = snap.topology.announce.clone() else {
+        unreachable!("authorized implies announcing is enabled")
+    };
+    let edge = match serde_json::from_slice::<Announcement>(&body)
+        .map_err(|e| format!("bad announcement: {e}"))
+        .and_then(|a| validate(&a).map_err(|e| format!("bad announcement: {e}")))
+    {
+        Ok(e) => e,
+        Err(why) => {
+            st.shared.metrics.announce("invalid");
+            tracing::warn!(%peer, %why, "announce refused");
+            return plain(StatusCode::BAD_REQUEST, format!("{why}\n"));
+        }
+    };
+    let configured = st
+        .shared
+        .snapshot()
+        .topology
+        .edges
+        .iter()
+        .any(|e| e.id == edge.id && !e.announced);
+    if configured {
+        st.shared.metrics.announce("conflict");
+        tracing::warn!(%peer, edge = %edge.id, "announce refused: id of a configured edge");
+        return plain(
+            StatusCode::CONFLICT,
+            format!("edge id {:?} is configured in the topology\n", edge.id),
+        );
+    }
+    let id = edge.id.clone();
+    let url = edge.url.clone();
+    match st.shared.announced.upsert(edge, std::time::Instant::now()) {
+        Upsert::Heartbeat => {}
+        outcome => {
+            tracing::info!(edge = %id, %url, %peer, new = (outcome == Upsert::New), "edge announced");
+            st.shared.rebuild();
+            if st
+                .shared
+                .probe_on_announce
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                tokio::spawn(health::probe_now(st.shared.clone(), st.client.clone(), id));
+            }
+        }
+    }
+    st.shared.metrics.announce("ok");
+    no_store(
+        Json(AnnounceReply {
+            heartbeat_ms: cfg.heartbeat_ms,
+            expire_ms: cfg.expire_ms(),
+        })
+        .into_response(),
+    )
+}
+
+/// `DELETE /announce/{id}`: an edge withdraws itself (clean shutdown).
+async fn withdraw(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let snap = st.shared.snapshot();
+    if let Err(r) = authorize_announce(&st, &snap, peer, &headers) {
+        return *r;
+    }
+    if !st.shared.announced.remove(&id) {
+        return plain(StatusCode::NOT_FOUND, format!("no announced edge {id:?}\n"));
+    }
+    tracing::info!(edge = %id, %peer, "announced edge withdrawn");
+    st.shared.metrics.announce("withdrawn");
+    st.shared.rebuild();
+    no_store(StatusCode::NO_CONTENT.into_response())
 }

@@ -24,9 +24,17 @@
 //! ([`topology`]) is reloaded on SIGHUP or file change and swapped atomically — a bad
 //! file keeps the previous topology, so answers never stop during a reload.
 //!
+//! Edges may also announce themselves ([`announce`], `POST /announce` with a shared
+//! token, heartbeats, expiry): the routing snapshot is the configured topology plus the
+//! announced edges, rebuilt whenever either changes ([`Shared::rebuild`]). Every HTTP and
+//! steering answer goes into the decision log ([`decisions`]) that `/debug/decisions`
+//! and `/debug/edges` show.
+//!
 //! Starting fails with a typed [`Error`] (a [`TopologyError`] names file, line and field).
 
+pub mod announce;
 pub mod choice;
+pub mod decisions;
 pub mod dns;
 pub mod geo;
 pub mod health;
@@ -41,7 +49,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-pub use choice::{Decision, Snapshot};
+pub use choice::{routing_key, Decision, Snapshot};
 pub use topology::{Topology, TopologyError};
 
 /// Why the redirector could not start.
@@ -90,11 +98,22 @@ pub enum Error {
     },
 }
 
-/// State shared by every interface: the current snapshot, health and metrics.
+/// State shared by every interface: the configured topology, the announced edges, the
+/// current snapshot (both merged), health, the decision log and metrics.
 #[derive(Debug)]
 pub struct Shared {
     current: RwLock<Arc<Snapshot>>,
+    /// The topology as the file says (without announced edges).
+    configured: RwLock<Arc<Topology>>,
+    /// Serialises rebuilds so two concurrent ones cannot swap in an older view.
+    rebuild_lock: std::sync::Mutex<()>,
     registry: health::HealthRegistry,
+    /// Edges that announced themselves.
+    pub announced: announce::Announced,
+    /// Recent decisions and answers per edge.
+    pub decisions: decisions::DecisionLog,
+    /// Probe a newly announced edge at once (on when health checks run).
+    pub(crate) probe_on_announce: AtomicBool,
     /// Metrics.
     pub metrics: metrics::Metrics,
     topology_path: PathBuf,
@@ -107,14 +126,39 @@ impl Shared {
         let topology = Topology::load(path)?;
         let registry = health::HealthRegistry::default();
         let epoch = Instant::now();
-        let snap = Self::build(&registry, topology, epoch);
+        let snap = Self::build(&registry, topology.clone(), epoch);
         Ok(Shared {
             current: RwLock::new(Arc::new(snap)),
+            configured: RwLock::new(Arc::new(topology)),
+            rebuild_lock: std::sync::Mutex::new(()),
             registry,
+            announced: announce::Announced::default(),
+            decisions: decisions::DecisionLog::default(),
+            probe_on_announce: AtomicBool::new(false),
             metrics: metrics::Metrics::new(),
             topology_path: path.to_path_buf(),
             epoch,
         })
+    }
+
+    /// Swaps in a snapshot of the configured topology plus the announced edges (health
+    /// carries over by edge id and URL). Called after every announce change and reload.
+    pub fn rebuild(&self) {
+        let _guard = self.rebuild_lock.lock().expect("rebuild lock poisoned");
+        let configured = self
+            .configured
+            .read()
+            .expect("topology lock poisoned")
+            .clone();
+        let merged = configured.with_announced(self.announced.edges());
+        let snap = Arc::new(Self::build(&self.registry, merged, self.epoch));
+        *self.current.write().expect("snapshot lock poisoned") = snap;
+        self.metrics.set_announced(self.announced.len());
+    }
+
+    /// Milliseconds since this redirector started (the health clock).
+    pub fn uptime_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 
     fn build(registry: &health::HealthRegistry, topology: Topology, epoch: Instant) -> Snapshot {
@@ -141,8 +185,12 @@ impl Shared {
     pub fn reload(&self) -> Result<(), TopologyError> {
         match Topology::load(&self.topology_path) {
             Ok(t) => {
-                let snap = Arc::new(Self::build(&self.registry, t, self.epoch));
-                *self.current.write().expect("snapshot lock poisoned") = snap;
+                let dropped = self.announced.drop_ids(|id| t.edge_index(id).is_some());
+                for id in dropped {
+                    tracing::warn!(edge = %id, "announced edge dropped: the topology now configures this id");
+                }
+                *self.configured.write().expect("topology lock poisoned") = Arc::new(t);
+                self.rebuild();
                 self.metrics.reload(true);
                 tracing::info!(file = %self.topology_path.display(), "topology reloaded");
                 Ok(())
@@ -247,8 +295,10 @@ pub async fn bind(config: RedirectorConfig) -> Result<RunningRedirector, Error> 
     let shared = Arc::new(Shared::load(&config.topology)?);
     let mut tasks = Vec::new();
     if config.health_checks {
+        shared.probe_on_announce.store(true, Ordering::Relaxed);
         tasks.push(tokio::spawn(health::run(shared.clone(), shared.epoch)));
     }
+    tasks.push(tokio::spawn(expire_announced(shared.clone())));
     if let Some(every) = config.watch_interval {
         let s = shared.clone();
         tasks.push(tokio::spawn(async move {
@@ -301,6 +351,29 @@ pub async fn bind(config: RedirectorConfig) -> Result<RunningRedirector, Error> 
         dns,
         tasks,
     })
+}
+
+/// Removes announced edges silent for longer than `expire_after × heartbeat_ms`
+/// (checked every quarter heartbeat, at least every 50 ms).
+async fn expire_announced(shared: Arc<Shared>) {
+    loop {
+        let cfg = shared.snapshot().topology.announce.clone();
+        let every = cfg.as_ref().map_or(Duration::from_secs(1), |a| {
+            Duration::from_millis((a.heartbeat_ms / 4).clamp(50, 1000))
+        });
+        tokio::time::sleep(every).await;
+        let Some(cfg) = cfg else { continue };
+        let gone = shared
+            .announced
+            .expire(Instant::now(), Duration::from_millis(cfg.expire_ms()));
+        if !gone.is_empty() {
+            for id in &gone {
+                tracing::warn!(edge = %id, silent_ms = cfg.expire_ms(), "announced edge expired: no heartbeat");
+                shared.metrics.announce("expired");
+            }
+            shared.rebuild();
+        }
+    }
 }
 
 /// Global stop flag helper for blocking threads.

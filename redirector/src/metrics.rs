@@ -1,5 +1,6 @@
 //! Prometheus metrics (`/metrics`): answers per edge, zone and protocol, DNS response
-//! codes, health state and flips, topology reloads.
+//! codes, health state and flips, topology reloads, edge announcements
+//! (`redirector_announce_total{result}`, `redirector_announced_edges`).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -46,6 +47,8 @@ pub struct Metrics {
     reloads: Family<ResultLabels, Counter>,
     degraded: Counter,
     noerror: Counter,
+    announces: Family<ResultLabels, Counter>,
+    announced: Gauge,
 }
 
 impl Default for Metrics {
@@ -90,6 +93,18 @@ impl Metrics {
             "Answers given while no candidate edge was healthy (least-bad edge)",
             degraded.clone(),
         );
+        let announces = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "announce",
+            "Edge announcements by result (ok, unauthorized, disabled, conflict, invalid) and removals (expired, withdrawn)",
+            announces.clone(),
+        );
+        let announced = Gauge::default();
+        registry.register(
+            "announced_edges",
+            "Edges currently announced (not from the topology file)",
+            announced.clone(),
+        );
         let noerror = dns_responses
             .get_or_create(&RcodeLabels { rcode: "NOERROR" })
             .clone();
@@ -102,7 +117,20 @@ impl Metrics {
             dns_responses,
             reloads,
             degraded,
+            announces,
+            announced,
         }
+    }
+
+    /// Counts an announce outcome: `ok`, `unauthorized`, `disabled`, `conflict`,
+    /// `invalid`, `expired` or `withdrawn`.
+    pub fn announce(&self, result: &'static str) {
+        self.announces.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Sets the gauge of announced edges.
+    pub fn set_announced(&self, n: usize) {
+        self.announced.set(n as i64);
     }
 
     /// Counts one routing answer.

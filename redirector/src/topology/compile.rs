@@ -10,8 +10,13 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::raw::{HealthConfig, OneOrMany, RawEdge, RawLocation, RawService, RawTopology};
-use super::{canonical_ip, parse_czf, Edge, Location, Service, Topology, TopologyError, ZoneTable};
+use super::raw::{
+    HealthConfig, OneOrMany, RawAnnounce, RawEdge, RawLocation, RawService, RawTopology,
+};
+use super::{
+    canonical_ip, parse_czf, AnnounceConfig, AnnounceToken, Edge, Location, Service, Topology,
+    TopologyError, ZoneTable,
+};
 use crate::geo;
 
 /// Where errors point: the file's name and text (for byte span → line).
@@ -43,7 +48,9 @@ pub(super) fn compile(text: &str, path: &Path) -> Result<Topology, TopologyError
     };
     let raw: RawTopology =
         toml::from_str(text).map_err(|e| src.err(e.span(), e.message().to_string()))?;
-    let (edges, edge_ids) = compile_edges(&src, &raw.edges)?;
+    let token = announce_token(&src, raw.announce.as_ref(), path)?;
+    let announcing = token.is_some();
+    let (edges, edge_ids) = compile_edges(&src, &raw.edges, announcing)?;
     let mut locations = Locations::from_raw(&src, &raw.locations)?;
     if let Some(czf) = &raw.czf {
         locations.merge_czf(&src, czf, path)?;
@@ -51,8 +58,17 @@ pub(super) fn compile(text: &str, path: &Path) -> Result<Topology, TopologyError
     let default_location = locations.default_location(&src, raw.default_location.as_ref())?;
     let zones = locations.zone_table(&src)?;
     let rtt_ms = rtt_table(&src, &raw, &locations.ids, &edge_ids, edges.len())?;
-    let services = compile_services(&src, &raw, edges.len(), &edge_ids)?;
+    let services = compile_services(&src, &raw, edges.len(), &edge_ids, announcing)?;
     check_health(&src, &raw.health)?;
+    let announce = match token {
+        Some(token) => Some(compile_announce(
+            &src,
+            raw.announce.as_ref(),
+            token,
+            &services,
+        )?),
+        None => None,
+    };
     let locations = locations.list;
     let distance_km = locations
         .iter()
@@ -75,19 +91,95 @@ pub(super) fn compile(text: &str, path: &Path) -> Result<Topology, TopologyError
         health: raw.health,
         dns: raw.dns,
         steering: raw.steering,
+        announce,
+    })
+}
+
+/// The announce token: `[announce] token_file` (relative to the topology file; it must be
+/// readable and non-empty), else [`serve::wire::ANNOUNCE_TOKEN_ENV`], else `None`
+/// (announcing disabled).
+fn announce_token(
+    src: &Source<'_>,
+    raw: Option<&Spanned<RawAnnounce>>,
+    path: &Path,
+) -> Result<Option<AnnounceToken>, TopologyError> {
+    if let Some(file) = raw.and_then(|a| a.get_ref().token_file.as_ref()) {
+        let span = raw.map(|a| a.span());
+        let full = path.parent().unwrap_or(Path::new(".")).join(file);
+        let text = std::fs::read_to_string(&full).map_err(|e| {
+            src.err(
+                span.clone(),
+                format!("announce: token_file: cannot read {}: {e}", full.display()),
+            )
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(src.err(
+                span,
+                format!("announce: token_file: {} is empty", full.display()),
+            ));
+        }
+        return Ok(Some(AnnounceToken(token.to_string())));
+    }
+    Ok(std::env::var(serve::wire::ANNOUNCE_TOKEN_ENV)
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .map(AnnounceToken))
+}
+
+/// `[announce]` with a token: heartbeat > 0, expire_after > 0, known service names.
+fn compile_announce(
+    src: &Source<'_>,
+    raw: Option<&Spanned<RawAnnounce>>,
+    token: AnnounceToken,
+    services: &[Service],
+) -> Result<AnnounceConfig, TopologyError> {
+    let span = raw.map(|a| a.span());
+    let a = raw.map(|a| a.get_ref().clone()).unwrap_or_default();
+    if a.heartbeat_ms == 0 || a.expire_after == 0 {
+        return Err(src.err(
+            span,
+            "announce: heartbeat_ms and expire_after must be > 0".into(),
+        ));
+    }
+    let services = match &a.services {
+        None => vec![0],
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                services.iter().position(|s| &s.name == n).ok_or_else(|| {
+                    src.err(
+                        span.clone(),
+                        format!("announce: services: no service named {n:?}"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(AnnounceConfig {
+        token,
+        heartbeat_ms: a.heartbeat_ms,
+        expire_after: a.expire_after,
+        services,
     })
 }
 
 /// `[[edges]]`: ids unique (no spaces or commas), http(s) URLs (trailing `/` dropped),
-/// coordinates, capacity > 0, bias within ±99, at most one address per family.
+/// coordinates, capacity > 0, bias within ±99, at most one address per family. No edge
+/// at all is only valid when edges may announce themselves.
 fn compile_edges(
     src: &Source<'_>,
     raw: &[Spanned<RawEdge>],
+    announcing: bool,
 ) -> Result<(Vec<Edge>, HashMap<String, usize>), TopologyError> {
     let mut edges = Vec::new();
     let mut edge_ids = HashMap::new();
-    if raw.is_empty() {
-        return Err(src.err(None, "no [[edges]]: at least one edge is needed".into()));
+    if raw.is_empty() && !announcing {
+        return Err(src.err(
+            None,
+            "no [[edges]]: at least one edge is needed (or enable [announce] with a token)".into(),
+        ));
     }
     for (i, se) in raw.iter().enumerate() {
         let span = Some(se.span());
@@ -144,6 +236,8 @@ fn compile_edges(
             lon: e.lon,
             capacity: e.capacity,
             bias: e.bias,
+            region: e.region.clone(),
+            announced: false,
         });
     }
     Ok((edges, edge_ids))
@@ -311,6 +405,7 @@ fn compile_services(
     raw: &RawTopology,
     n_edges: usize,
     edge_ids: &HashMap<String, usize>,
+    announcing: bool,
 ) -> Result<Vec<Service>, TopologyError> {
     let defaults = |s: &RawService| Service {
         name: s.name.clone(),
@@ -347,7 +442,7 @@ fn compile_services(
                 })
                 .collect::<Result<_, _>>()?,
         };
-        if svc.edges.is_empty() {
+        if svc.edges.is_empty() && !announcing {
             return Err(src.err(span.clone(), format!("{at}: edges is empty")));
         }
         if let Some(n) = &svc.dns_name {
@@ -391,7 +486,8 @@ fn fqdn(name: &str) -> String {
     n
 }
 
-fn check_coords(lat: f64, lon: f64) -> Result<(), String> {
+/// Checks a latitude (-90..=90) and longitude (-180..=180).
+pub(crate) fn check_coords(lat: f64, lon: f64) -> Result<(), String> {
     if !(-90.0..=90.0).contains(&lat) {
         return Err(format!("lat {lat} is outside -90..=90"));
     }

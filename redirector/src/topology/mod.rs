@@ -21,6 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 pub use cidr::{canonical_ip, Cidr, CidrError, ZoneTable};
+pub(crate) use compile::check_coords;
 pub use czf::{parse_czf, CzfError, CzfLocation};
 pub use raw::{DnsConfig, HealthConfig, Policy, SteeringConfig};
 
@@ -56,6 +57,43 @@ pub struct Edge {
     /// Route 53-style bias in -99..=99: positive attracts traffic (shrinks the
     /// effective distance by `bias` %), negative repels it.
     pub bias: f64,
+    /// Free-form region name (shown on `/debug/edges`).
+    pub region: Option<String>,
+    /// True for an edge that announced itself ([`crate::announce`]), false for one
+    /// from the topology file.
+    pub announced: bool,
+}
+
+/// The shared announce token; its `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AnnounceToken(pub String);
+
+impl std::fmt::Debug for AnnounceToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AnnounceToken(..)")
+    }
+}
+
+/// Edge self-announcement, enabled (`[announce]` plus a token from its `token_file` or
+/// [`serve::wire::ANNOUNCE_TOKEN_ENV`]).
+#[derive(Debug, Clone)]
+pub struct AnnounceConfig {
+    /// The bearer token announcing edges must present.
+    pub token: AnnounceToken,
+    /// Heartbeat period edges are told to keep, ms.
+    pub heartbeat_ms: u64,
+    /// Missed heartbeats after which an announced edge is removed.
+    pub expire_after: u32,
+    /// Indices into [`Topology::services`] that announced edges join.
+    pub services: Vec<usize>,
+}
+
+impl AnnounceConfig {
+    /// How long an announced edge may stay silent before it is removed.
+    pub fn expire_ms(&self) -> u64 {
+        self.heartbeat_ms
+            .saturating_mul(u64::from(self.expire_after))
+    }
 }
 
 /// A client location (a coverage zone or the default).
@@ -119,6 +157,8 @@ pub struct Topology {
     pub dns: DnsConfig,
     /// Steering settings.
     pub steering: SteeringConfig,
+    /// Edge self-announcement; `None`: disabled (no token).
+    pub announce: Option<AnnounceConfig>,
 }
 
 impl Topology {
@@ -135,6 +175,35 @@ impl Topology {
     /// Validates topology text; `path` names it in errors and anchors a relative `czf`.
     pub fn parse(text: &str, path: &Path) -> Result<Topology, TopologyError> {
         compile::compile(text, path)
+    }
+
+    /// This topology plus `announced` edges (appended after the configured ones, joined
+    /// to the [`AnnounceConfig::services`], with their distances computed and no RTT
+    /// entries). Edges whose id is already configured are left out.
+    pub fn with_announced(&self, announced: impl IntoIterator<Item = Edge>) -> Topology {
+        let mut t = self.clone();
+        let services = self
+            .announce
+            .as_ref()
+            .map_or_else(Vec::new, |a| a.services.clone());
+        for mut e in announced {
+            if t.edge_index(&e.id).is_some() {
+                continue;
+            }
+            e.announced = true;
+            let i = t.edges.len();
+            for (l, row) in t.locations.iter().zip(t.distance_km.iter_mut()) {
+                row.push(crate::geo::distance_km(l.lat, l.lon, e.lat, e.lon));
+            }
+            for row in &mut t.rtt_ms {
+                row.push(None);
+            }
+            for &s in &services {
+                t.services[s].edges.push(i);
+            }
+            t.edges.push(e);
+        }
+        t
     }
 
     /// Index of the edge with this id.
@@ -277,5 +346,53 @@ networks = ["198.51.100.0/24", "198.51.100.128/25"]
         assert_eq!(t.locations[eu].name, "eu");
         let (asia, len) = t.zones.lookup("2001:db8:2::5".parse().unwrap()).unwrap();
         assert_eq!((t.locations[asia].name.as_str(), len), ("asia", 48));
+    }
+
+    #[test]
+    fn announce_section_token_file_and_empty_edges() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "  s3cret\n").unwrap();
+        let path = dir.path().join("t.toml");
+        let text = "[announce]\ntoken_file = \"token\"\nheartbeat_ms = 100\n\n[[locations]]\nname = \"eu\"\nlat = 50.0\nlon = 8.0\n";
+        std::fs::write(&path, text).unwrap();
+        let t = Topology::load(&path).unwrap();
+        let a = t.announce.clone().unwrap();
+        assert_eq!(a.token.0, "s3cret");
+        assert_eq!(
+            (a.heartbeat_ms, a.expire_after, a.expire_ms()),
+            (100, 3, 300)
+        );
+        assert_eq!(a.services, vec![0]);
+        assert!(t.edges.is_empty());
+        assert!(!format!("{a:?}").contains("s3cret"));
+        // Announced edges join the default service, with their distances.
+        let e = Edge {
+            id: "x".into(),
+            url: "http://127.0.0.1:1".into(),
+            ipv4: None,
+            ipv6: None,
+            lat: 50.0,
+            lon: 8.0,
+            capacity: 1.0,
+            bias: 0.0,
+            region: None,
+            announced: false,
+        };
+        let merged = t.with_announced([e]);
+        assert!(merged.edges[0].announced);
+        assert_eq!(merged.services[0].edges, vec![0]);
+        assert_eq!(merged.distance_km[0], vec![0.0]);
+        // A missing token file names the field; an unknown service too.
+        let bad = text.replace("\"token\"", "\"nope\"");
+        std::fs::write(&path, bad).unwrap();
+        let e = Topology::load(&path).unwrap_err().to_string();
+        assert!(e.contains("announce: token_file: cannot read"), "{e}");
+        let bad = text.replace("heartbeat_ms = 100", "services = [\"vod\"]");
+        std::fs::write(&path, bad).unwrap();
+        let e = Topology::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains(":1: announce: services: no service named \"vod\""),
+            "{e}"
+        );
     }
 }

@@ -99,6 +99,32 @@ impl Default for SteeringConfig {
     }
 }
 
+/// Edge self-announcement settings (`[announce]`; see [`crate::announce`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawAnnounce {
+    /// File holding the shared token (trimmed), relative to the topology file; else the
+    /// `DASHCDN_ANNOUNCE_TOKEN` environment variable; neither: announcing is disabled.
+    pub token_file: Option<PathBuf>,
+    /// Heartbeat period edges are told to keep, ms.
+    pub heartbeat_ms: u64,
+    /// Missed heartbeats after which an announced edge is removed.
+    pub expire_after: u32,
+    /// Services announced edges join (default: the default service).
+    pub services: Option<Vec<String>>,
+}
+
+impl Default for RawAnnounce {
+    fn default() -> Self {
+        RawAnnounce {
+            token_file: None,
+            heartbeat_ms: 2000,
+            expire_after: 3,
+            services: None,
+        }
+    }
+}
+
 /// `address = "192.0.2.1"` or `addresses = ["192.0.2.1", "2001:db8::1"]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -121,6 +147,9 @@ pub(super) struct RawEdge {
     pub capacity: f64,
     #[serde(default)]
     pub bias: f64,
+    /// Free-form region name (shown on `/debug/edges`).
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 fn one() -> f64 {
@@ -185,6 +214,7 @@ pub(super) struct RawTopology {
     pub dns: DnsConfig,
     #[serde(default)]
     pub steering: SteeringConfig,
+    pub announce: Option<Spanned<RawAnnounce>>,
     #[serde(default)]
     pub services: Vec<Spanned<RawService>>,
     #[serde(default)]

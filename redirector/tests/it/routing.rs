@@ -347,7 +347,8 @@ async fn same_path_same_edge_and_spread_over_near_equal_edges() {
             first
         );
     }
-    // Near-equal edges (three in one city): many paths spread over all three.
+    // Near-equal edges (three in one city): many assets spread over all three, while
+    // every segment of one asset goes to one edge (the routing key is the asset).
     let mut text = topology(&w.addrs);
     text = text
         .replace("lat = 40.71\nlon = -74.0", "lat = 48.86\nlon = 2.36")
@@ -358,11 +359,18 @@ async fn same_path_same_edge_and_spread_over_near_equal_edges() {
     let mut counts = [0; 3];
     for i in 0..300 {
         let loc = w
-            .redirect("192.0.2.1", &format!("/default/v1/{i}.m4s"))
+            .redirect("192.0.2.1", &format!("/title{i}/v1/3.m4s"))
             .await;
         counts[w.edge_of(&loc)] += 1;
     }
     assert!(counts.iter().all(|&c| c > 60), "{counts:?}");
+    let one = w.edge_of(&w.redirect("192.0.2.1", "/default/manifest.mpd").await);
+    for i in 0..30 {
+        let loc = w
+            .redirect("192.0.2.1", &format!("/default/v1/{i}.m4s"))
+            .await;
+        assert_eq!(w.edge_of(&loc), one, "segment {i}");
+    }
     // Debug explains the decision.
     let d: serde_json::Value = w
         .http
