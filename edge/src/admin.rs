@@ -23,8 +23,10 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Checks the `Authorization` header against the configured token.
-fn authorize(state: &EdgeState, req: &Request) -> Result<(), Box<Response>> {
+/// Checks the `Authorization` header against the configured admin token (`PURGE` and
+/// the rate-limit endpoint): no token configured → `403`, none given → `401`, wrong →
+/// `403`.
+pub(crate) fn authorize(state: &EdgeState, headers: &http::HeaderMap) -> Result<(), Box<Response>> {
     let Some(token) = state
         .config()
         .admin_token
@@ -33,11 +35,10 @@ fn authorize(state: &EdgeState, req: &Request) -> Result<(), Box<Response>> {
     else {
         return Err(Box::new(text(
             StatusCode::FORBIDDEN,
-            "purge is disabled (no admin token configured)\n",
+            "administration is disabled (no admin token configured)\n",
         )));
     };
-    let given = req
-        .headers()
+    let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -60,7 +61,7 @@ fn authorize(state: &EdgeState, req: &Request) -> Result<(), Box<Response>> {
 
 /// Handles `PURGE`.
 pub async fn purge(state: EdgeState, req: Request) -> Response {
-    if let Err(res) = authorize(&state, &req) {
+    if let Err(res) = authorize(&state, req.headers()) {
         return *res;
     }
     let header_prefix = req

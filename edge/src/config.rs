@@ -113,9 +113,52 @@ impl FromStr for EvictionPolicy {
     }
 }
 
+/// A position on Earth, parsed from `LAT,LON` in degrees (`48.85,2.35`), as a string in
+/// TOML (`coords = "48.85,2.35"`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Coords {
+    /// Latitude, -90..=90.
+    pub lat: f64,
+    /// Longitude, -180..=180.
+    pub lon: f64,
+}
+
+impl FromStr for Coords {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Coords, String> {
+        let bad =
+            || format!("invalid coordinates {s:?} (expected LAT,LON in degrees, e.g. 48.85,2.35)");
+        let (lat, lon) = s.split_once(',').ok_or_else(bad)?;
+        let lat: f64 = lat.trim().parse().map_err(|_| bad())?;
+        let lon: f64 = lon.trim().parse().map_err(|_| bad())?;
+        if !(-90.0..=90.0).contains(&lat) {
+            return Err(format!("latitude {lat} is outside -90..=90"));
+        }
+        if !(-180.0..=180.0).contains(&lon) {
+            return Err(format!("longitude {lon} is outside -180..=180"));
+        }
+        Ok(Coords { lat, lon })
+    }
+}
+
+impl fmt::Display for Coords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{},{}", self.lat, self.lon)
+    }
+}
+
+impl<'de> Deserialize<'de> for Coords {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Coords, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// Configuration of one edge. `Default` is a local setup in front of an origin on
 /// `127.0.0.1:8080`; every field can be set in TOML (missing fields take their default).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EdgeConfig {
     /// Name of this edge, sent in `X-Served-By` and `Via`.
@@ -161,6 +204,22 @@ pub struct EdgeConfig {
     pub max_header_bytes: usize,
     /// Longest request URI accepted (414 beyond), bytes.
     pub max_uri_bytes: usize,
+    /// Base URL of a redirector to announce this edge to ([`crate::announce`]); needs
+    /// `coords` and a token (`announce_token_file` or `DASHCDN_ANNOUNCE_TOKEN`).
+    pub announce: Option<String>,
+    /// Where this edge is, announced to the redirector.
+    pub coords: Option<Coords>,
+    /// Region name announced to the redirector.
+    pub region: Option<String>,
+    /// URL clients reach this edge at, announced to the redirector (default:
+    /// `http://<bound address>`, refused when the bound address is unspecified).
+    pub public_url: Option<String>,
+    /// File holding the announce token (re-read at every announcement); default: the
+    /// `DASHCDN_ANNOUNCE_TOKEN` environment variable.
+    pub announce_token_file: Option<PathBuf>,
+    /// Cap on each response body's send rate, bits per second (0 = unlimited); changed at
+    /// run time through [`serve::wire::EDGE_LIMIT_RATE_PATH`].
+    pub limit_rate: u64,
 }
 
 impl Default for EdgeConfig {
@@ -187,6 +246,12 @@ impl Default for EdgeConfig {
             stale_if_error_secs: 3_600,
             max_header_bytes: 16 << 10,
             max_uri_bytes: 4 << 10,
+            announce: None,
+            coords: None,
+            region: None,
+            public_url: None,
+            announce_token_file: None,
+            limit_rate: 0,
         }
     }
 }
@@ -249,5 +314,33 @@ mod tests {
         assert_eq!(c.prefetch, 2);
         assert_eq!(c.connect_timeout_ms, 1_500);
         assert!(toml::from_str::<EdgeConfig>("nope = 1").is_err());
+        let c: EdgeConfig = toml::from_str(
+            "announce = \"http://r:1\"\ncoords = \"48.85, 2.35\"\nlimit_rate = 400000\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.coords,
+            Some(Coords {
+                lat: 48.85,
+                lon: 2.35
+            })
+        );
+        assert_eq!(c.limit_rate, 400_000);
+        assert!(toml::from_str::<EdgeConfig>("coords = \"91,0\"").is_err());
+    }
+
+    #[test]
+    fn coords() {
+        assert_eq!(
+            "1.5,-2".parse(),
+            Ok(Coords {
+                lat: 1.5,
+                lon: -2.0
+            })
+        );
+        assert!("1.5".parse::<Coords>().is_err());
+        assert!("x,1".parse::<Coords>().is_err());
+        assert!("0,181".parse::<Coords>().unwrap_err().contains("longitude"));
+        assert!("NaN,0".parse::<Coords>().is_err());
     }
 }

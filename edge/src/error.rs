@@ -17,6 +17,10 @@ pub enum EdgeError {
         #[source]
         reason: BadUrl,
     },
+    /// Self-announcement is misconfigured (`--announce` without coordinates or token, a
+    /// bad redirector or public URL, an unspecified bound address without `public_url`).
+    #[error("announce: {0}")]
+    Announce(String),
     /// The cache could not be opened (disk directory unusable, ...).
     #[error("cannot open the cache: {0}")]
     Cache(#[from] cache::CacheError),

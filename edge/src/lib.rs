@@ -29,6 +29,11 @@
 //!    [`serve::wire::CacheStatus`]) and `Via`.
 //! 7. With `prefetch = N`, a media-segment request also fills the next N segments
 //!    ([`prefetch`]).
+//! 8. With a rate limit set (`limit_rate`, or at run time on
+//!    [`serve::wire::EDGE_LIMIT_RATE_PATH`]), the body is paced ([`ratelimit`]).
+//!
+//! With `announce`, the edge registers itself with a redirector right after binding,
+//! heartbeats, and withdraws on clean shutdown ([`announce`]).
 //!
 //! The modules depend on each other in that order only, without cycles: `server` →
 //! `handler` → `admin`/`prefetch` → `response` → `fill` → `state` → `upstream` →
@@ -39,6 +44,7 @@
 //! [`EdgeConfig`], [`EdgeState`].
 
 pub mod admin;
+pub mod announce;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -49,14 +55,15 @@ pub mod head;
 pub mod key;
 pub mod metrics;
 pub mod prefetch;
+pub mod ratelimit;
 pub mod response;
 pub mod server;
 pub mod state;
 pub mod upstream;
 
 pub use clock::Clock;
-pub use config::{ByteSize, EdgeConfig, EvictionPolicy};
+pub use config::{ByteSize, Coords, EdgeConfig, EvictionPolicy};
 pub use error::EdgeError;
 pub use key::CacheKey;
-pub use server::{bind, bind_with_clock, router, RunningEdge};
+pub use server::{bind, bind_with_clock, check, router, RunningEdge};
 pub use state::EdgeState;

@@ -4,31 +4,39 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use http::header::{self, HeaderValue};
 
+use crate::announce::{self, Announcer};
 use crate::clock::Clock;
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
 use crate::handler;
 use crate::metrics;
+use crate::ratelimit;
 use crate::response::text;
 use crate::state::EdgeState;
 
 /// `Access-Control-Expose-Headers` of the edge: the origin's list plus the cache headers.
 pub use serve::wire::EDGE_EXPOSE_HEADERS as EXPOSE_HEADERS;
 
-/// The complete HTTP application: `/healthz`, `/metrics`, everything else (GET, HEAD,
-/// PURGE) to the cache handler; CORS on every response, `X-Served-By`, metrics.
+/// The complete HTTP application: `/healthz`, `/metrics`, the rate-limit endpoint
+/// ([`serve::wire::EDGE_LIMIT_RATE_PATH`], never forwarded upstream), everything else
+/// (GET, HEAD, PURGE) to the cache handler, paced by the rate limit; CORS on every
+/// response, `X-Served-By`, metrics.
 pub fn router(state: EdgeState) -> Router {
     let metrics = state.metrics().clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
-        .fallback(handler::handle)
+        .route(
+            serve::wire::EDGE_LIMIT_RATE_PATH,
+            get(ratelimit::get_limit).post(ratelimit::set_limit),
+        )
+        .fallback(limited)
         .with_state(state.clone())
         .layer(serve::http::cors::CorsLayer)
         .layer(axum::middleware::map_response_with_state(state, finalize))
@@ -50,6 +58,12 @@ async fn finalize(State(state): State<EdgeState>, mut res: Response) -> Response
     res
 }
 
+/// The cache handler, its body paced by the current rate limit.
+async fn limited(State(state): State<EdgeState>, req: Request) -> Response {
+    let limit = state.inner.limit_rate.clone();
+    ratelimit::apply(&limit, handler::handle(State(state), req).await)
+}
+
 async fn healthz() -> Response {
     text(http::StatusCode::OK, "ok\n")
 }
@@ -65,6 +79,7 @@ async fn metrics_text(State(state): State<EdgeState>) -> Response {
 pub struct RunningEdge {
     state: EdgeState,
     server: serve::Server,
+    announcer: Option<Announcer>,
 }
 
 impl RunningEdge {
@@ -88,8 +103,12 @@ impl RunningEdge {
         self.server.shutdown();
     }
 
-    /// Shuts down and waits up to `grace` for open connections, then closes them.
-    pub async fn stop(self, grace: Duration) -> Result<(), EdgeError> {
+    /// Withdraws from the redirector (when announcing), shuts down and waits up to
+    /// `grace` for open connections, then closes them.
+    pub async fn stop(mut self, grace: Duration) -> Result<(), EdgeError> {
+        if let Some(a) = self.announcer.take() {
+            a.withdraw().await;
+        }
         self.server.stop(grace).await.map_err(|e| match e {
             serve::ServerError::Task(e) => EdgeError::Task(e),
             serve::ServerError::Bind { source, .. } => EdgeError::Server(source),
@@ -112,6 +131,8 @@ pub async fn bind_with_clock(
     clock: Clock,
 ) -> Result<RunningEdge, EdgeError> {
     let addr = config.listen;
+    // Everything about announcing that does not need the bound address, before binding.
+    announce::settings(&config, addr)?;
     let bound = serve::Bound::new(addr).await.map_err(|e| match e {
         serve::ServerError::Bind { addr, source } => EdgeError::Bind { addr, source },
         serve::ServerError::Task(e) => EdgeError::Task(e),
@@ -120,6 +141,7 @@ pub async fn bind_with_clock(
     if config.id.is_empty() || config.id == EdgeConfig::default().id {
         config.id = unique_default_id(local_addr);
     }
+    let announce = announce::settings(&config, local_addr)?;
     let state = EdgeState::with_clock(config, clock)?;
     let options = serve::ServerOptions {
         open_connections: state.metrics().open_connections.clone(),
@@ -132,7 +154,40 @@ pub async fn bind_with_clock(
         upstream = %state.config().upstream,
         "edge listening"
     );
-    Ok(RunningEdge { state, server })
+    let announcer = announce.map(Announcer::start);
+    Ok(RunningEdge {
+        state,
+        server,
+        announcer,
+    })
+}
+
+/// Validates `config` as [`bind`] would, without opening a socket or the cache: the
+/// upstream and parent URLs, the id as a header value, the announce settings (URL,
+/// coordinates, token readable, public URL), and that the disk tier's directory, if
+/// it exists, is a directory. For `dashcdn edge --check`.
+pub fn check(config: &EdgeConfig) -> Result<(), EdgeError> {
+    crate::upstream::parse_base(&config.upstream)?;
+    if let Some(p) = &config.parent {
+        crate::upstream::parse_base(p)?;
+    }
+    if config.id != EdgeConfig::default().id {
+        http::HeaderValue::from_str(&config.id).map_err(|source| EdgeError::BadId {
+            id: config.id.clone(),
+            source,
+        })?;
+    }
+    if let Some(dir) = &config.disk {
+        if dir.exists() && !dir.is_dir() {
+            return Err(EdgeError::Server(std::io::Error::other(format!(
+                "disk tier {} is not a directory",
+                dir.display()
+            ))));
+        }
+    }
+    // The configured listen address stands in for the bound one (same IP, port 0 kept).
+    announce::settings(config, config.listen)?;
+    Ok(())
 }
 
 /// The id of an edge started without one: `edge-<ip>-<port>`, with characters that are not

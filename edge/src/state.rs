@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     pub disk: bool,
     /// Bumped by every PURGE; a fill that started before a purge does not store its object.
     pub purge_generation: AtomicU64,
+    /// The current response rate limit, bits/s (0 = off; see [`crate::ratelimit`]).
+    pub limit_rate: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for EdgeState {
@@ -83,6 +85,7 @@ impl EdgeState {
                 defaults: config.freshness_defaults(),
                 disk: config.disk.is_some(),
                 purge_generation: AtomicU64::new(0),
+                limit_rate: Arc::new(AtomicU64::new(config.limit_rate)),
                 cache: Arc::new(cache),
                 metrics: Arc::new(Metrics::new()),
                 clock,

@@ -100,7 +100,7 @@ pub struct Upstream {
 }
 
 /// Checks that `url` is an absolute http(s) URL without query, fragment or credentials.
-fn parse_base(url: &str) -> Result<Url, EdgeError> {
+pub(crate) fn parse_base(url: &str) -> Result<Url, EdgeError> {
     let bad = |reason: BadUrl| EdgeError::BadUpstream {
         url: url.to_owned(),
         reason,

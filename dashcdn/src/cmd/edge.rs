@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use edge::{ByteSize, EdgeConfig, EvictionPolicy};
+use edge::{ByteSize, Coords, EdgeConfig, EvictionPolicy};
 
 /// Flags of `dashcdn edge`. Flags override the values of `--config`.
 #[derive(Debug, Args)]
@@ -72,11 +72,40 @@ pub struct EdgeArgs {
     /// Freshness of segments that carry no `max-age`/`Expires`, in seconds.
     #[arg(long, value_name = "SECS")]
     default_segment_ttl: Option<u64>,
+    /// Announce this edge to the redirector at URL (`POST /announce`, heartbeats, `DELETE`
+    /// on clean shutdown). Needs --coords and a token (--announce-token-file or
+    /// DASHCDN_ANNOUNCE_TOKEN).
+    #[arg(long, value_name = "URL")]
+    announce: Option<String>,
+    /// Where this edge is, as announced: `LAT,LON` in degrees (e.g. `48.85,2.35`).
+    #[arg(long, value_name = "LAT,LON", allow_hyphen_values = true)]
+    coords: Option<Coords>,
+    /// Region name announced to the redirector (shown on its /debug/edges).
+    #[arg(long, value_name = "NAME")]
+    region: Option<String>,
+    /// URL clients reach this edge at, as announced (default: `http://<bound address>`;
+    /// required when listening on 0.0.0.0 or [::]).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// File holding the announce token (re-read at every heartbeat); default: the
+    /// DASHCDN_ANNOUNCE_TOKEN environment variable. The token itself is never a flag.
+    #[arg(long, value_name = "FILE")]
+    announce_token_file: Option<PathBuf>,
+    /// Cap on each response body's send rate, bits per second (0 = off, the default);
+    /// changed at run time with `POST /_dashcdn/limit-rate` (admin token).
+    #[arg(long, value_name = "BITS_PER_SEC")]
+    limit_rate: Option<u64>,
+    /// Validate the flags and configuration as a start would (URLs, coordinates, the
+    /// announce token, the disk directory), print `ok: edge ...` and exit; no socket is
+    /// bound.
+    #[arg(long)]
+    check: bool,
     /// TOML file with any field of the edge configuration (id, listen, upstream, parent,
     /// mem, disk, disk_size, policy, cache_query, prefetch, admin_token, connect_timeout_ms,
     /// upstream_timeout_ms, upstream_idle_timeout_ms, fill_wait_timeout_ms,
     /// default_segment_ttl_secs, default_mpd_ttl_secs, default_other_ttl_secs,
-    /// stale_if_error_secs, max_header_bytes, max_uri_bytes).
+    /// stale_if_error_secs, max_header_bytes, max_uri_bytes, announce, coords, region,
+    /// public_url, announce_token_file, limit_rate).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -111,6 +140,12 @@ impl EdgeArgs {
         set!(stale_if_error => stale_if_error_secs);
         set!(default_mpd_ttl => default_mpd_ttl_secs);
         set!(default_segment_ttl => default_segment_ttl_secs);
+        set!(announce => Some announce);
+        set!(coords => Some coords);
+        set!(region => Some region);
+        set!(public_url => Some public_url);
+        set!(announce_token_file => Some announce_token_file);
+        set!(limit_rate => limit_rate);
         if self.cache_query {
             c.cache_query = true;
         }
@@ -121,9 +156,21 @@ impl EdgeArgs {
     }
 }
 
-/// Runs the edge until Ctrl-C or SIGTERM.
+/// Runs the edge until Ctrl-C or SIGTERM (or, with `--check`, validates and exits).
 pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
     let config = args.config()?;
+    if args.check {
+        edge::check(&config)?;
+        let announce = match (&config.announce, &config.coords) {
+            (Some(to), Some(at)) => format!(", announcing to {to} at {at}"),
+            _ => String::new(),
+        };
+        println!(
+            "ok: edge {} on {} upstream {}{announce}",
+            config.id, config.listen, config.upstream
+        );
+        return Ok(());
+    }
     super::run_until_signal(async move { Ok(edge::bind(config).await?) })
 }
 

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
 use origin::OriginConfig;
 
@@ -26,6 +27,10 @@ pub struct OriginArgs {
     /// Byte budget of the in-memory cache of hot files (0 disables it).
     #[arg(long, value_name = "BYTES")]
     hot_cache_bytes: Option<u64>,
+    /// Validate the flags and configuration as a start would (the content directory
+    /// exists and is a directory), print `ok: origin ...` and exit; no socket is bound.
+    #[arg(long)]
+    check: bool,
 }
 
 impl OriginArgs {
@@ -47,9 +52,19 @@ impl OriginArgs {
     }
 }
 
-/// Runs the origin until Ctrl-C or SIGTERM.
+/// Runs the origin until Ctrl-C or SIGTERM (or, with `--check`, validates and exits).
 pub fn run(args: OriginArgs) -> anyhow::Result<()> {
     let config = args.config()?;
+    if args.check {
+        let root = &config.content_root;
+        let meta = std::fs::metadata(root)
+            .with_context(|| format!("content directory {}", root.display()))?;
+        if !meta.is_dir() {
+            anyhow::bail!("content directory {} is not a directory", root.display());
+        }
+        println!("ok: origin content {} on {}", root.display(), config.listen);
+        return Ok(());
+    }
     super::run_until_signal(async move { Ok(origin::bind(config).await?) })
 }
 

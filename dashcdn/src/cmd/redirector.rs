@@ -18,16 +18,36 @@ pub struct RedirectorArgs {
     #[arg(long, value_name = "ADDR")]
     dns: Option<SocketAddr>,
     /// HTTP listen address: `GET /<path>` → 302 to the chosen edge, `/steer`,
-    /// `/steered/<asset>/manifest.mpd`, `/debug/route?client=IP&path=/x`, `/healthz`,
-    /// `/metrics`.
+    /// `/steered/<asset>/manifest.mpd`, `POST /announce` / `DELETE /announce/{id}` (edges
+    /// announcing themselves), `/debug/route?client=IP&path=/x`, `/debug/edges`,
+    /// `/debug/decisions?n=50`, `/healthz`, `/metrics`.
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
+    /// Validate the flags and the topology (parse and compile, the announce token file),
+    /// print `ok: redirector ...` and exit; no socket is bound.
+    #[arg(long)]
+    check: bool,
 }
 
 /// Runs the redirector until Ctrl-C or SIGTERM.
 pub fn run(args: RedirectorArgs) -> anyhow::Result<()> {
     if args.dns.is_none() && args.http.is_none() {
         anyhow::bail!("nothing to serve: give --dns ADDR and/or --http ADDR");
+    }
+    if args.check {
+        let t = redirector::Topology::load(&args.topology)?;
+        let announce = match &t.announce {
+            Some(a) => format!("announcing on (heartbeat {} ms)", a.heartbeat_ms),
+            None => "announcing off".into(),
+        };
+        println!(
+            "ok: redirector {}: {} edges, {} locations, {} services, {announce}",
+            args.topology.display(),
+            t.edges.len(),
+            t.locations.len(),
+            t.services.len()
+        );
+        return Ok(());
     }
     let mut config = redirector::RedirectorConfig::new(&args.topology);
     config.dns = args.dns;
