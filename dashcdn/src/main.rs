@@ -43,6 +43,9 @@ enum Command {
     Redirector(cmd::redirector::RedirectorArgs),
     /// GET a health URL once (exit 0 on 2xx): for container HEALTHCHECKs and scripts.
     Healthcheck(cmd::healthcheck::HealthcheckArgs),
+    /// The whole CDN on this machine: origin, shield, three edges and the redirector as
+    /// supervised processes, with a live page and a control API on http://127.0.0.1:8000/.
+    Up(cmd::up::UpArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,5 +68,6 @@ fn main() -> anyhow::Result<()> {
         Command::Player(cmd) => cmd::player::run(cmd),
         Command::Redirector(args) => cmd::redirector::run(args),
         Command::Healthcheck(args) => cmd::healthcheck::run(args),
+        Command::Up(args) => cmd::up::run(args),
     }
 }

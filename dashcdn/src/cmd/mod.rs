@@ -7,6 +7,7 @@ pub mod package;
 pub mod player;
 pub mod player_train;
 pub mod redirector;
+pub mod up;
 
 use std::future::Future;
 use std::path::Path;
