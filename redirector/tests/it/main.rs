@@ -1,5 +1,6 @@
 //! The redirector's integration tests, one test binary with a module per former test
 //! file.
 
+mod announce;
 mod dns_corpus;
 mod routing;
