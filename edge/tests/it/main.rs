@@ -5,5 +5,6 @@
 
 mod common;
 mod edge_cache;
+mod edge_limit_rate;
 mod edge_parent;
 mod edge_resilience;
