@@ -1,6 +1,8 @@
 //! The dashcdn crate's integration tests, one test binary (one link on two cores) with a
 //! module per former test file.
 
+mod announce_e2e;
+mod check_cli;
 mod common;
 mod default_content;
 mod edge_cli;
