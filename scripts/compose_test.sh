@@ -55,6 +55,8 @@ within() {
   done
 }
 
+set -E
+trap 'echo "compose test: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 [ "$(id -u)" -eq 0 ] || fail "run as root (dockerd, debootstrap, docker import)"
 
 step "install docker.io docker-compose debootstrap (if missing)"
@@ -95,8 +97,12 @@ cleanup() {
   fi
   "$DOCKER" image inspect "$IMAGE" >/dev/null 2>&1 && "$DOCKER" rmi -f "$IMAGE" >/dev/null
   rm -f "$BUILT_BIN"
-  left=$("$DOCKER" ps -aq --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null)
-  [ -z "$left" ] || { echo "containers left behind: $left" >&2; rc=1; }
+  rmdir "$(dirname "$BUILT_BIN")" 2>/dev/null
+  for kind in "ps -a" "volume ls" "network ls"; do
+    left=$("$DOCKER" $kind -q --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null)
+    [ -z "$left" ] || { echo "left behind ($kind): $left" >&2; rc=1; }
+  done
+  ! "$DOCKER" image inspect "$IMAGE" >/dev/null 2>&1 || { echo "image $IMAGE left behind" >&2; rc=1; }
   if [ -n "$STARTED_DOCKERD" ]; then
     kill "$STARTED_DOCKERD" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$STARTED_DOCKERD" 2>/dev/null || break; sleep 0.2; done
@@ -137,8 +143,9 @@ if "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
 else
   if [ ! -s "$BASE_TAR" ]; then
     # The Debian mirror this machine's apt uses (deb822 or one-line sources).
-    MIRROR=$(sed -n 's/^URIs: *\([^ ]*\/debian\)\/\?$/\1/p; s/^deb  *\(\[[^]]*\] *\)\?\(http[^ ]*\/debian\)\/\? .*/\2/p' \
-      /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+    MIRROR=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
+      | sed -n 's/^URIs: *\([^ ]*\/debian\)\/\?$/\1/p; s/^deb  *\(\[[^]]*\] *\)\?\(http[^ ]*\/debian\)\/\? .*/\2/p' \
+      | head -1 || true)
     MIRROR=${MIRROR:-http://deb.debian.org/debian}
     log "debootstrap --variant=minbase bookworm from $MIRROR"
     DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase bookworm "$WORK/rootfs" "$MIRROR" \
@@ -211,7 +218,7 @@ id_of_url() { edges_json | jq -r --arg u "$1" '(.edges? // .)[] | select(.url ==
 # play LABEL URL: `dashcdn player play` from the host; every request answered 200 by an edge.
 play() {
   local out="$WORK/play-$1"
-  timeout 120 "$DASHCDN_BIN" player play --url "$2" --segments 8 --speed 8 --out "$out" \
+  timeout 120 "$DASHCDN_BIN" player play --url "$2" --speed 10 --out "$out" \
     >"$out.log" 2>&1 || { tail -20 "$out.log" >&2; fail "player play $1 ($2)"; }
   grep ' via ' "$out.log" | tail -1 >&2
   local bad
@@ -260,8 +267,9 @@ container_of() {
 # failover HOW: stops (docker stop|kill) the edge the 302 currently names and measures how
 # long until the redirector names another one; fails above 3 s.
 failover() {
-  local how=$1 from to c t0 t1 ms
+  local how=$1 from to c t0 t1 ms id
   from=$(location_of /default/manifest.mpd); from=${from%/default/manifest.mpd}
+  id=$(id_of_url "$from")
   c=$(container_of "$from")
   [ -n "$c" ] || fail "no container printed 'listening on $from'"
   t0=$(date +%s%N)
@@ -270,9 +278,14 @@ failover() {
   within 10 moved || fail "docker $how $from: the redirector still sends clients there after 10 s"
   t1=$(date +%s%N)
   ms=$(( (t1 - t0) / 1000000 ))
-  echo "  docker $how of $(id_of_url "$from" || true)$from: clients moved to ${to%/default/manifest.mpd} in $ms ms" >&2
+  echo "  docker $how of $id ($from): clients moved to $(id_of_url "${to%/default/manifest.mpd}") in $ms ms" >&2
   FAILOVER_TIMES+=("failover after docker $how of the serving edge: $ms ms")
   [ "$ms" -le 3000 ] || fail "docker $how: clients moved after $ms ms (> 3000)"
+  # A clean shutdown withdraws the edge (DELETE /announce/ID); a killed one is probed down
+  # (and expires after its missed heartbeats).
+  gone() { [ -z "$(edges_json | jq -r --arg id "$id" '(.edges? // .)[] | select(.id == $id and .health != "down") | .id')" ]; }
+  within 5 gone || fail "docker $how: $id still listed and not down on /debug/edges"
+  edges_json | jq -c --arg id "$id" '(.edges? // .)[] | select(.id == $id) | {id, health, last_heartbeat_ms_ago}' >&2
 }
 step "docker stop of the serving edge: clients moved within 3 s"
 failover stop
