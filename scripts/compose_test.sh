@@ -207,8 +207,11 @@ edges_up() { edges_json | jq -r '(.edges? // .)[] | select(.source == "announced
 n_up() { [ "$(edges_up | wc -l)" -eq "$1" ]; }
 within 30 n_up 3 || { edges_json >&2; fail "3 announced edges up expected"; }
 edges_json | jq -c '(.edges? // .)[] | {id, url, region, source, health}' >&2
-curl -sf "$PAGE/index.html" >/dev/null || fail "page: index.html"
-curl -sf "$PAGE/vendor/dash.all.min.js" >/dev/null || fail "page: vendor/dash.all.min.js"
+# The page serves what web/ holds (the image's /usr/share/dashcdn/web).
+for f in $(cd web && git ls-files '*.html' '*.js' | grep -v -e '^tests/' -e '^scripts/') vendor/dash.all.min.js; do
+  curl -sf -o /dev/null "$PAGE/$f" || fail "page: $PAGE/$f"
+done
+echo "  page: $PAGE/up.html?redirector=$REDIR&origin=$ORIGIN" >&2
 curl -sf "$ORIGIN/default/manifest.mpd" | grep -q '<MPD' || fail "origin: the packaged default"
 
 # location_of PATH [CLIENT]: where the redirector's 302 sends a client for PATH.
