@@ -72,8 +72,15 @@ let player;
 function startPlayer() {
   const video = $('video');
   player = window.player = dashjs.MediaPlayer().create();
-  player.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING } });
+  // A short buffer (10 s instead of dash.js's 12-30 s) so that a throttle or a dead edge
+  // shows in the rendered quality within seconds, not after half a minute of buffered video.
+  player.updateSettings({
+    debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING },
+    streaming: { buffer: { stableBufferTime: 10, bufferTimeAtTopQuality: 10, bufferTimeAtTopQualityLongForm: 10 } },
+  });
   const E = dashjs.MediaPlayer.events;
+  // The default content is one minute long: start it again (from the edges' caches: HITs).
+  player.on(E.PLAYBACK_ENDED, () => { page.loops = (page.loops || 0) + 1; player.seek(0); player.play(); });
   player.on(E.ERROR, (e) => page.errors.push(JSON.stringify(e.error || e).slice(0, 300)));
   player.on(E.QUALITY_CHANGE_RENDERED, (e) => {
     if (e.mediaType !== 'video') return;
@@ -126,19 +133,20 @@ function playerTick() {
 function drawChart() {
   const c = $('chart');
   const ctx = c.getContext('2d');
-  const W = c.width, H = c.height, L = 56, R = 40, T = 10, B = 22;
+  const W = c.width, H = c.height, L = 92, R = 40, T = 10, B = 22;
   ctx.clearRect(0, 0, W, H);
   ctx.font = '18px system-ui'; ctx.fillStyle = '#8a929c'; ctx.strokeStyle = '#2a2e34'; ctx.lineWidth = 1;
   const now = Date.now(), t0 = now - 120000;
-  const maxK = Math.max(1000, ...history.map((h) => Math.max(h.kbps || 0, h.tput || 0))) * 1.1;
+  // kbit/s on a log axis (loopback throughput is 100x the top rung), buffer linear
+  const lo = 100, hi = Math.max(10000, ...history.map((h) => Math.max(h.kbps || 0, h.tput || 0))) * 1.5;
   const maxB = Math.max(10, ...history.map((h) => h.buf || 0)) * 1.1;
   const x = (t) => L + ((t - t0) / 120000) * (W - L - R);
-  const yk = (k) => H - B - (k / maxK) * (H - T - B);
+  const yk = (k) => H - B - (Math.log(Math.max(lo, k) / lo) / Math.log(hi / lo)) * (H - T - B);
   const yb = (b) => H - B - (b / maxB) * (H - T - B);
   for (let i = 0; i <= 4; i++) {
     const y = T + (i / 4) * (H - T - B);
     ctx.beginPath(); ctx.moveTo(L, y); ctx.lineTo(W - R, y); ctx.stroke();
-    ctx.fillText(`${Math.round(maxK * (1 - i / 4))}`, 2, y + 6);
+    ctx.fillText(fmtKbps(lo * (hi / lo) ** (1 - i / 4)).replace('bit/s', ''), 2, y + 6);
     ctx.fillText(`${Math.round(maxB * (1 - i / 4))}s`, W - R + 4, y + 6);
   }
   ctx.fillText('-2 min', L, H - 2); ctx.fillText('now', W - R - 30, H - 2);
@@ -156,6 +164,8 @@ function drawChart() {
 }
 
 const prev = {};
+// The last answer of an edge that stopped answering (its counters die with the process).
+const lastSeen = {};
 async function edgesTick() {
   const u = page.urls;
   let health = {};
@@ -192,20 +202,23 @@ async function edgesTick() {
     const p = prev[e.id];
     const served = m ? m.hits + m.misses + m.stale + m.revalidated : 0;
     const rate = m && p ? ((served - p.served) * 1000) / (now - p.t) : NaN;
-    if (m) { prev[e.id] = { served, t: now }; edgeBytes += m.sent; }
-    page.edges[e.id] = m ? { ...m, served, rate, health: health?.[e.id]?.health ?? null } : { down: true, health: health?.[e.id]?.health ?? null };
+    if (m) { m.served = served; prev[e.id] = { served, t: now }; lastSeen[e.id] = { ...m }; }
+    if (m || lastSeen[e.id]) edgeBytes += (m || lastSeen[e.id]).sent;
+    page.edges[e.id] = m ? { ...m, served, rate, health: health?.[e.id]?.health ?? null } : { down: true, last: lastSeen[e.id] || null, health: health?.[e.id]?.health ?? null };
   }
-  $('edges').innerHTML = rows.map(({ e, m }) => {
+  $('edges').innerHTML = rows.map(({ e, m: live }) => {
+    const m = live || lastSeen[e.id];
     const h = health ? health[e.id] : null;
     const hs = h ? h.health : (health ? 'unknown' : 'n/a');
     const proc = procs[e.id];
     const st = page.edges[e.id];
-    const ratio = m && st.served ? `${((100 * m.hits) / st.served).toFixed(1)} %` : '–';
+    const ratio = m && m.served ? `${((100 * m.hits) / m.served).toFixed(1)} %` : '–';
     const ctl = proc ? (proc.state === 'running' || proc.state === 'starting'
       ? `<button class="danger" data-action="kill" data-id="${esc(e.id)}" id="kill-${esc(e.id)}">kill</button>`
       : `<button data-action="start" data-id="${esc(e.id)}" id="start-${esc(e.id)}">restart</button>`) : '';
-    const pstate = proc ? `<span class="${proc.state === 'running' ? 'ok' : proc.state === 'starting' ? 'warn' : 'bad'}">${esc(proc.state)}</span>${proc.restarts ? ` ↻${proc.restarts}` : ''}` : (m ? '<span class="ok">answering</span>' : '<span class="bad">no answer</span>');
-    return `<tr data-edge="${esc(e.id)}" class="${page.serving === e.id ? 'serving' : ''}"><td><b>${esc(e.id)}</b>${page.serving === e.id ? ' ▶' : ''}</td><td>${esc(e.region || h?.region || '')}</td>`
+    const pstate = proc ? `<span class="${proc.state === 'running' ? 'ok' : proc.state === 'starting' ? 'warn' : 'bad'}">${esc(proc.state)}</span>${proc.restarts ? ` ↻${proc.restarts}` : ''}` : (live ? '<span class="ok">answering</span>' : '<span class="bad">no answer</span>');
+    const cls = `${page.serving === e.id ? 'serving' : ''} ${live ? '' : 'gone'}`;
+    return `<tr data-edge="${esc(e.id)}" class="${cls}" title="${live ? '' : 'not answering: its last answer, dimmed'}"><td><b>${esc(e.id)}</b>${page.serving === e.id ? ' ▶' : ''}</td><td>${esc(e.region || h?.region || '')}</td>`
       + `<td class="${hs === 'up' ? 'ok' : 'bad'}">${esc(hs)}${h?.source === 'announced' ? ' (announced)' : ''}</td><td>${pstate}</td>`
       + `<td>${Number.isFinite(st.rate) ? st.rate.toFixed(1) : '–'}</td><td>${ratio}</td><td class="HIT">${m ? m.hits : '–'}</td><td class="MISS">${m ? m.misses : '–'}</td><td class="STALE">${m ? m.stale : '–'}</td><td>${m ? fmtBytes(m.sent) : '–'}</td>`
       + `<td class="controls-only"${page.local ? '' : ' hidden'}>${ctl}</td></tr>`;
@@ -217,7 +230,7 @@ async function edgesTick() {
   page.offload = { originBytes, edgeBytes };
   $('offload').innerHTML = originBytes === null
     ? `origin offload: <span class="bad">origin not answering</span> · edges sent ${fmtBytes(edgeBytes)}`
-    : `origin offload: <b>${edgeBytes ? Math.max(0, 100 * (1 - originBytes / edgeBytes)).toFixed(1) : '–'} %</b> <span class="dim">(origin sent ${fmtBytes(originBytes)}, edges sent ${fmtBytes(edgeBytes)} to players)</span>`;
+    : `origin offload: <b>${edgeBytes ? Math.max(0, 100 * (1 - originBytes / edgeBytes)).toFixed(1) : '–'} %</b> <span class="dim">(origin sent ${fmtBytes(originBytes)}, edges sent ${fmtBytes(edgeBytes)} to players, counting the last answer of edges that are down)</span>`;
   if (page.local && page.status) {
     const o = page.status.components.find((c) => c.role === 'origin');
     if (o) { $('origin-state').textContent = o.state; $('origin-state').className = `pill ${o.state === 'running' ? 'ok' : 'bad'}`; }

@@ -305,7 +305,7 @@ fn urls(plan: &Plan) -> api::Urls {
 
 fn print_table(plan: &Plan, specs: &[plan::ComponentSpec], run_dir: &Path, web: &Path) {
     println!("dashcdn up: run dir {}", run_dir.display());
-    println!("{:<11} {:<11} {:<28} log", "role", "id", "address");
+    println!("{:<11} {:<11} {:<34} log", "role", "id", "address");
     for s in specs {
         let mut addr = s.url.clone();
         if s.role == plan::Role::Redirector {
@@ -316,7 +316,7 @@ fn print_table(plan: &Plan, specs: &[plan::ComponentSpec], run_dir: &Path, web: 
         }
         let log = s.log.strip_prefix(run_dir).unwrap_or(&s.log);
         println!(
-            "{:<11} {:<11} {:<28} {}",
+            "{:<11} {:<11} {:<34} {}",
             s.role.as_str(),
             s.id,
             addr,
@@ -324,7 +324,7 @@ fn print_table(plan: &Plan, specs: &[plan::ComponentSpec], run_dir: &Path, web: 
         );
     }
     println!(
-        "{:<11} {:<11} {:<28} (web {})",
+        "{:<11} {:<11} {:<34} (web {})",
         "page",
         "up",
         format!("http://{}/", plan.page),

@@ -11,3 +11,4 @@ mod player_plugin;
 mod player_study;
 mod player_swarm;
 mod redirector_cli;
+mod up;
