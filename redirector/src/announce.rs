@@ -19,7 +19,8 @@
 //! 3. Silent for `expire_after × heartbeat_ms`, or withdrawn: removed, logged, counted in
 //!    `redirector_announce_total{result="expired"|"withdrawn"}`.
 //!
-//! Announced edges survive topology reloads; one whose id becomes configured is dropped.
+//! Announced edges survive topology reloads; one whose id becomes configured is dropped,
+//! and all are dropped when a reload disables announcing.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -108,7 +109,7 @@ impl Announced {
         gone
     }
 
-    /// Drops the edges whose id is in `ids` (they became configured); returns them.
+    /// Drops the edges whose id matches `ids` (e.g. they became configured); returns them.
     pub fn drop_ids(&self, ids: impl Fn(&str) -> bool) -> Vec<String> {
         let mut m = self.map.lock().expect("announced edges poisoned");
         let gone: Vec<String> = m.keys().filter(|id| ids(id)).cloned().collect();

@@ -185,9 +185,17 @@ impl Shared {
     pub fn reload(&self) -> Result<(), TopologyError> {
         match Topology::load(&self.topology_path) {
             Ok(t) => {
-                let dropped = self.announced.drop_ids(|id| t.edge_index(id).is_some());
+                let disabled = t.announce.is_none();
+                let dropped = self
+                    .announced
+                    .drop_ids(|id| disabled || t.edge_index(id).is_some());
                 for id in dropped {
-                    tracing::warn!(edge = %id, "announced edge dropped: the topology now configures this id");
+                    let why = if disabled {
+                        "announcing is now disabled"
+                    } else {
+                        "the topology now configures this id"
+                    };
+                    tracing::warn!(edge = %id, why, "announced edge dropped");
                 }
                 *self.configured.write().expect("topology lock poisoned") = Arc::new(t);
                 self.rebuild();

@@ -293,6 +293,10 @@ async fn refusals_bad_token_conflict_invalid_and_disabled() {
     std::fs::write(&w.topo, topology(&[("paris", url, 48.85, 2.35)], "")).unwrap();
     if std::env::var_os(serve::wire::ANNOUNCE_TOKEN_ENV).is_none() {
         w.r.shared().reload().unwrap();
+        assert!(
+            w.edge("edge-x").await.is_none(),
+            "dropped when announcing is disabled"
+        );
         assert_eq!(w.announce(Some(TOKEN), &body).await.0, 403);
         assert_eq!(w.metric("disabled"), 1.0);
     }
