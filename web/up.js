@@ -186,7 +186,13 @@ async function edgesTick() {
   }
   const now = Date.now();
   let edgeBytes = 0;
-  const rows = await Promise.all(u.edges.map(async (e) => {
+  // The player-facing edges, then the shield (the mid-tier parent: not routed to, no health).
+  const tiers = u.edges.map((e) => ({ ...e, tier: 'edge' }));
+  if (u.shield) {
+    const id = (page.status?.components || []).find((c) => c.role === 'shield')?.id || 'shield';
+    tiers.push({ id, url: u.shield, region: 'mid-tier', tier: 'shield' });
+  }
+  const rows = await Promise.all(tiers.map(async (e) => {
     let m = null;
     try {
       const prom = parseProm(await (await fetch(`${e.url}/metrics`, { cache: 'no-store' })).text());
@@ -203,13 +209,13 @@ async function edgesTick() {
     const served = m ? m.hits + m.misses + m.stale + m.revalidated : 0;
     const rate = m && p ? ((served - p.served) * 1000) / (now - p.t) : NaN;
     if (m) { m.served = served; prev[e.id] = { served, t: now }; lastSeen[e.id] = { ...m }; }
-    if (m || lastSeen[e.id]) edgeBytes += (m || lastSeen[e.id]).sent;
+    if ((m || lastSeen[e.id]) && e.tier === 'edge') edgeBytes += (m || lastSeen[e.id]).sent;
     page.edges[e.id] = m ? { ...m, served, rate, health: health?.[e.id]?.health ?? null } : { down: true, last: lastSeen[e.id] || null, health: health?.[e.id]?.health ?? null };
   }
   $('edges').innerHTML = rows.map(({ e, m: live }) => {
     const m = live || lastSeen[e.id];
     const h = health ? health[e.id] : null;
-    const hs = h ? h.health : (health ? 'unknown' : 'n/a');
+    const hs = e.tier === 'shield' ? '–' : h ? h.health : (health ? 'unknown' : 'n/a');
     const proc = procs[e.id];
     const st = page.edges[e.id];
     const ratio = m && m.served ? `${((100 * m.hits) / m.served).toFixed(1)} %` : '–';
@@ -219,7 +225,7 @@ async function edgesTick() {
     const pstate = proc ? `<span class="${proc.state === 'running' ? 'ok' : proc.state === 'starting' ? 'warn' : 'bad'}">${esc(proc.state)}</span>${proc.restarts ? ` ↻${proc.restarts}` : ''}` : (live ? '<span class="ok">answering</span>' : '<span class="bad">no answer</span>');
     const cls = `${page.serving === e.id ? 'serving' : ''} ${live ? '' : 'gone'}`;
     return `<tr data-edge="${esc(e.id)}" class="${cls}" title="${live ? '' : 'not answering: its last answer, dimmed'}"><td><b>${esc(e.id)}</b>${page.serving === e.id ? ' ▶' : ''}</td><td>${esc(e.region || h?.region || '')}</td>`
-      + `<td class="${hs === 'up' ? 'ok' : 'bad'}">${esc(hs)}${h?.source === 'announced' ? ' (announced)' : ''}</td><td>${pstate}</td>`
+      + `<td class="${hs === 'up' ? 'ok' : hs === '–' ? 'dim' : 'bad'}">${esc(hs)}${h?.source === 'announced' ? ' (announced)' : ''}</td><td>${pstate}</td>`
       + `<td>${Number.isFinite(st.rate) ? st.rate.toFixed(1) : '–'}</td><td>${ratio}</td><td class="HIT">${m ? m.hits : '–'}</td><td class="MISS">${m ? m.misses : '–'}</td><td class="STALE">${m ? m.stale : '–'}</td><td>${m ? fmtBytes(m.sent) : '–'}</td>`
       + `<td class="controls-only"${page.local ? '' : ' hidden'}>${ctl}</td></tr>`;
   }).join('');

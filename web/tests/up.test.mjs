@@ -4,7 +4,8 @@
 // 2. the panel shows a real edge id and non-zero hits (read from the edges' own /metrics);
 // 3. "kill" on the serving edge: playback continues from another edge, no stall over 2 s;
 // 4. the throttle (400 kbit/s on every edge): dash.js renders a lower rung;
-// 5. `up` stops on SIGTERM with exit 0 and every child is gone.
+// 5. the page without `up`'s API (served by a static server, URLs in the query): no controls;
+// 6. `up` stops on SIGTERM with exit 0 and every child is gone.
 // Screenshots go to web/test-artifacts/ (one is copied to docs/up.png for the README).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { contentDir, dashcdnBin, launchChromium, REPO_DIR, waitInPage, WEB_DIR } from './lib/harness.mjs';
+import { contentDir, dashcdnBin, launchChromium, REPO_DIR, startServer, waitInPage, WEB_DIR } from './lib/harness.mjs';
 
 const ARTIFACTS = join(WEB_DIR, 'test-artifacts');
 const IP_BASE = '127.0.77';
@@ -132,6 +133,28 @@ describe('dashcdn up: the live page', () => {
     mkdirSync(join(REPO_DIR, 'docs'), { recursive: true });
     copyFileSync(join(ARTIFACTS, 'up-throttled.png'), join(REPO_DIR, 'docs', 'up.png'));
     await page.click('#throttle-off');
+  });
+
+  it('works without the control API: URLs from the query, edges from /debug/edges, no controls', async () => {
+    const st = await (await fetch(new URL('/api/status', up.url))).json();
+    const web = await startServer(['origin', '--content', WEB_DIR, '--listen', `${IP_BASE}.2:0`], { name: 'static page server' });
+    try {
+      const p2 = await browser.context.newPage();
+      const q = new URLSearchParams({ redirector: st.urls.redirector, origin: st.urls.origin });
+      await p2.goto(`${web.url}/up.html?${q}`);
+      await waitInPage(p2, () => document.getElementById('video').currentTime > 3 && window.upPage.serving && Object.keys(window.upPage.edges).length >= 3, null,
+        { timeoutMs: 30000, what: 'static-mode playback, and the edges listed from /debug/edges' });
+      const s = await p2.evaluate(() => ({
+        local: window.upPage.local, edges: Object.keys(window.upPage.edges).sort(), serving: window.upPage.serving,
+        controlsHidden: [...document.querySelectorAll('.controls-only')].every((e) => e.hidden), buttons: document.querySelectorAll('#edges button').length,
+      }));
+      assert.equal(s.local, false);
+      assert.deepEqual(s.edges, ['edge-ap', 'edge-eu', 'edge-us']);
+      assert.ok(s.controlsHidden && s.buttons === 0, 'no controls without the API');
+      assert.ok(['edge-us', 'edge-ap'].includes(s.serving), `served by a live edge: ${s.serving}`);
+      await p2.screenshot({ path: join(ARTIFACTS, 'up-static.png') });
+      await p2.close();
+    } finally { web.stop(); }
   });
 
   it('SIGTERM stops up and every child, exit 0', async () => {
