@@ -36,7 +36,9 @@
 //! ## The wire contract
 //! Whatever one hop writes and another reads is defined once, in [`wire`]: the `X-Cache`
 //! header and its [`wire::CacheStatus`] values, `X-Served-By`, the edge's `Via` entry and
-//! exposed headers, and the Prometheus metric names ([`wire::metric_names`]). Scrapers
+//! exposed headers, the Prometheus metric names ([`wire::metric_names`]), the edge
+//! self-announce messages ([`wire::Announcement`], [`wire::AnnounceReply`]) and the edge's
+//! rate-limit endpoint ([`wire::EDGE_LIMIT_RATE_PATH`]). Scrapers
 //! read an exposition back with the one text-format reader, [`prom`].
 
 pub mod class;
