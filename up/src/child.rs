@@ -3,7 +3,9 @@
 //!
 //! - **Tied to `up`**: each child gets `PR_SET_PDEATHSIG(SIGTERM)`, so it stops even when `up`
 //!   is killed with SIGKILL, and its own process group, so a Ctrl-C in the terminal reaches
-//!   `up` only and `up` stops the children in order.
+//!   `up` only and `up` stops the children in order. (The death signal fires when the
+//!   *thread* that spawned the child ends: children are spawned from the async runtime's
+//!   worker threads, which live as long as `up`.)
 //! - **Startup**: the child's log is read from where this start began until a
 //!   `listening on http://ADDR` line appears; an exit before it, or silence for
 //!   [`START_TIMEOUT`], is an error quoting the log's last lines.
