@@ -5,10 +5,13 @@
 #   docker build --target prebuilt -t dashcdn:local .   # copies deploy/docker/bin/dashcdn,
 #                                             # a binary built on the host (no Rust image needed)
 #
-# Stages, in this order on purpose: Docker's legacy builder builds every stage *before* the
-# target, so `--target prebuilt` (what scripts/compose_test.sh builds on machines with no
-# registry) must not come after the `rust:` stage it does not need. BuildKit skips unused
-# stages anyway.
+# Both targets build with BuildKit and with Docker's legacy builder (Debian's docker.io 20.10,
+# docker-compose v1), which builds every stage *before* the target.
+#
+# Stages, in this order on purpose: `--target prebuilt` (what scripts/compose_test.sh builds
+# on machines with no registry) must not come after the `rust:` stage it does not need, and
+# `prebuilt` builds without a binary too, since the legacy builder builds it on the way to
+# `runtime`. BuildKit skips unused stages anyway.
 #
 #   runtime-base  debian:bookworm-slim + user `dashcdn` + the page (web/) + HEALTHCHECK
 #   prebuilt      runtime-base + a host-built binary (glibc of Debian 12 or older)
@@ -29,10 +32,9 @@ RUN groupadd --system --gid 10001 dashcdn \
         --shell /usr/sbin/nologin dashcdn \
     && mkdir -p /content /var/cache/dashcdn /usr/share/dashcdn/web \
     && chown dashcdn:dashcdn /content /var/cache/dashcdn
+# web/ without its tests, scripts and npm files (.dockerignore).
 COPY web/ /usr/share/dashcdn/web/
-RUN rm -rf /usr/share/dashcdn/web/scripts /usr/share/dashcdn/web/package.json \
-        /usr/share/dashcdn/web/package-lock.json \
-    && if [ ! -f /usr/share/dashcdn/web/vendor/dash.all.min.js ]; then \
+RUN if [ ! -f /usr/share/dashcdn/web/vendor/dash.all.min.js ]; then \
         echo "web/vendor/dash.all.min.js is missing: run 'npm ci && npm run vendor' in web/ first" >&2; \
         exit 1; fi
 # `dashcdn healthcheck` GETs this URL (2 s timeout, exit 0 on 2xx): the image has no curl.
@@ -46,9 +48,20 @@ ENTRYPOINT ["dashcdn"]
 CMD ["--help"]
 
 FROM runtime-base AS prebuilt
-# Path of the host-built binary inside the build context.
-ARG DASHCDN_BIN=deploy/docker/bin/dashcdn
-COPY ${DASHCDN_BIN} /usr/local/bin/dashcdn
+# The host-built binary, when deploy/docker/bin/ holds one. The directory always exists (its
+# README is committed), so this stage also builds without a binary: Docker's legacy builder
+# builds it on the way to `runtime`, which does not use it. Built as the target without a
+# binary, the image's dashcdn only says so and exits 1.
+COPY deploy/docker/bin/ /opt/dashcdn-prebuilt/
+USER root
+RUN if [ -f /opt/dashcdn-prebuilt/dashcdn ]; then \
+        install -m 0755 /opt/dashcdn-prebuilt/dashcdn /usr/local/bin/dashcdn; \
+    else \
+        printf '#!/bin/sh\necho "dashcdn: this image was built with --target prebuilt but deploy/docker/bin/dashcdn was missing" >&2\nexit 1\n' \
+            > /usr/local/bin/dashcdn && chmod 0755 /usr/local/bin/dashcdn; \
+    fi \
+    && rm -rf /opt/dashcdn-prebuilt
+USER dashcdn:dashcdn
 
 FROM rust:1-bookworm AS build
 WORKDIR /src

@@ -97,7 +97,6 @@ cleanup() {
   fi
   "$DOCKER" image inspect "$IMAGE" >/dev/null 2>&1 && "$DOCKER" rmi -f "$IMAGE" >/dev/null
   rm -f "$BUILT_BIN"
-  rmdir "$(dirname "$BUILT_BIN")" 2>/dev/null
   for kind in "ps -a" "volume ls" "network ls"; do
     left=$("$DOCKER" $kind -q --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null)
     [ -z "$left" ] || { echo "left behind ($kind): $left" >&2; rc=1; }
