@@ -67,7 +67,7 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p dashcdn \
-    && install -m 0755 target/release/dashcdn /usr/local/bin/dashcdn
+    && install -s -m 0755 target/release/dashcdn /usr/local/bin/dashcdn
 
 FROM runtime-base AS runtime
 COPY --from=build /usr/local/bin/dashcdn /usr/local/bin/dashcdn
