@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit + integration tests (real servers on 127.0.0.x, ffmpeg/ffprobe
-# decoding, xmllint schema validation), then dash.js in headless Chromium against the origin.
+# decoding, xmllint schema validation), dash.js in headless Chromium against the origin, the
+# edges, the redirector and `dashcdn up`'s page, then the docker-compose deployment brought up
+# for real (Docker from Debian's packages, a debootstrap base image).
 # Installs what it needs first (Debian packages, npm packages, crates).
 ROOT="$(cd "$(dirname "$0")" && pwd)"
 source "$ROOT/scripts/lib.sh"
 cd "$ROOT"
 
-apt_install ca-certificates ffmpeg chromium libxml2-utils fonts-dejavu-core bind9-dnsutils
+apt_install ca-certificates ffmpeg chromium libxml2-utils fonts-dejavu-core bind9-dnsutils python3-yaml
 # numpy for examples/abr/mlp_policy.py (a learned policy as a Python plug-in, tested).
 python3 -c 'import numpy' 2>/dev/null || { log "pip install numpy"; python3 -m pip install --quiet numpy; }
 web_deps
@@ -26,10 +28,16 @@ export DASHCDN_CONTENT="${DASHCDN_CONTENT:-$ROOT/content}"
 log "dashcdn package (embedded default) -> $DASHCDN_CONTENT"
 "$ROOT/target/debug/dashcdn" package --out "$DASHCDN_CONTENT"
 
+log "deployment files: compose + deploy/k8s parse, every command passes --check, ports agree (scripts/check_deploy.py)"
+python3 scripts/check_deploy.py --bin "$ROOT/target/debug/dashcdn"
+
 log "cargo test (workspace)"
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
 
 log "browser tests (dash.js $(node -p "require('$ROOT/web/node_modules/dashjs/package.json').version") in $(/usr/bin/chromium --version))"
 (cd "$ROOT/web" && DASHCDN_BIN="$ROOT/target/debug/dashcdn" npm test)
+
+log "docker-compose brought up for real: Dockerfile --target prebuilt with the debug binary (scripts/compose_test.sh)"
+as_root env DASHCDN_BIN="$ROOT/target/debug/dashcdn" "$ROOT/scripts/compose_test.sh"
 
 log "all tests passed"

@@ -76,7 +76,7 @@ function startPlayer() {
   // shows in the rendered quality within seconds, not after half a minute of buffered video.
   player.updateSettings({
     debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING },
-    streaming: { buffer: { stableBufferTime: 10, bufferTimeAtTopQuality: 10, bufferTimeAtTopQualityLongForm: 10 } },
+    streaming: { buffer: { bufferTimeDefault: 10, bufferTimeAtTopQuality: 10, bufferTimeAtTopQualityLongForm: 10 } },
   });
   const E = dashjs.MediaPlayer.events;
   // The default content is one minute long: start it again (from the edges' caches: HITs).
