@@ -1,6 +1,24 @@
 //! Inputs: ladders (per-segment sizes) and network traces, from Sabre, Pensieve, Mahimahi and
 //! our own packaged content. Every reader validates and fails with the file and, where it is
 //! known, the line of the offending value.
+//!
+//! # Hostile inputs
+//!
+//! An input file must not be able to exhaust memory or hang a simulation, so every reader
+//! bounds what it accepts and says which bound was hit:
+//!
+//! * a file is read only up to [`MAX_INPUT_BYTES`] (the largest real trace we know is
+//!   170 kB); a longer one is an error before anything is parsed;
+//! * a trace's loop lasts at most [`MAX_TRACE_MS`] (a Mahimahi timestamp past it is an error
+//!   at its line, before any bin is allocated) and has at most [`MAX_TRACE_PERIODS`] periods;
+//! * a trace must deliver at least [`MIN_TRACE_MEAN_KBPS`] on average over one loop, with
+//!   periods of at least [`MIN_MEAN_PERIOD_MS`] on average, and request latencies of at most
+//!   [`MAX_LATENCY_MS`]. The network models walk a trace period by period, so these make the
+//!   work per download at most about `size / 10 bits + periods` steps: a near-zero
+//!   bandwidth (`1e-300` kbps) or a latency of `1e300` ms would otherwise loop for ever.
+//!
+//! [`Trace::check_limits`] states these rules once; the readers and the live player's shaper
+//! apply it.
 
 use std::path::{Path, PathBuf};
 
@@ -48,10 +66,44 @@ fn file(path: &Path, msg: impl Into<String>) -> InputError {
         msg: msg.into(),
     }
 }
+/// Most bytes a ladder or trace file may have (32 MiB; real traces are under 200 kB).
+pub const MAX_INPUT_BYTES: u64 = 32 << 20;
+/// Longest loop of a trace: 24 h, in ms.
+pub const MAX_TRACE_MS: f64 = 86_400_000.0;
+/// Most periods (or cooked samples, or Mahimahi bins) in one trace: 2^20.
+pub const MAX_TRACE_PERIODS: usize = 1 << 20;
+/// Lowest mean throughput over one loop of a trace, kbps: no DASH rung plays below it, and a
+/// near-zero trace would make a single download take an unbounded number of steps.
+pub const MIN_TRACE_MEAN_KBPS: f64 = 10.0;
+/// Shortest mean period of a trace, ms (Mahimahi bins are 100 ms, cooked samples 1 s).
+pub const MIN_MEAN_PERIOD_MS: f64 = 1.0;
+/// Longest request latency of a trace period, ms.
+pub const MAX_LATENCY_MS: f64 = 60_000.0;
+
+/// Reads `path` as UTF-8, at most [`MAX_INPUT_BYTES`] (checked while reading, so a growing
+/// file or a device cannot get past it either).
 fn read(path: &Path) -> Result<String, InputError> {
-    std::fs::read_to_string(path).map_err(|source| InputError::Io {
+    use std::io::Read;
+    let io = |source| InputError::Io {
         path: path.to_path_buf(),
         source,
+    };
+    let f = std::fs::File::open(path).map_err(io)?;
+    let mut buf = Vec::new();
+    f.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    if buf.len() as u64 > MAX_INPUT_BYTES {
+        return Err(file(
+            path,
+            format!("larger than {MAX_INPUT_BYTES} bytes, the most an input file may have"),
+        ));
+    }
+    String::from_utf8(buf).map_err(|e| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 ({e})"),
+        ))
     })
 }
 
@@ -186,6 +238,90 @@ impl Trace {
             }
         }
     }
+    /// Checks the bounds every trace must meet (module docs, "Hostile inputs"): one loop
+    /// lasts at most [`MAX_TRACE_MS`] with at most [`MAX_TRACE_PERIODS`] periods of
+    /// [`MIN_MEAN_PERIOD_MS`] or more on average, delivers [`MIN_TRACE_MEAN_KBPS`] or more on
+    /// average, and every value is finite, bandwidths and durations non-negative, latencies
+    /// at most [`MAX_LATENCY_MS`]. The message says which bound failed and the figures.
+    pub fn check_limits(&self) -> Result<(), String> {
+        let n = match &self.data {
+            TraceData::Periods(p) => p.len(),
+            TraceData::Samples { t, bw_mbps } => {
+                if t.len() != bw_mbps.len() {
+                    return Err(format!(
+                        "{} timestamps but {} throughputs",
+                        t.len(),
+                        bw_mbps.len()
+                    ));
+                }
+                if let Some(v) = t
+                    .iter()
+                    .chain(bw_mbps)
+                    .find(|v| !(v.is_finite() && **v >= 0.0))
+                {
+                    return Err(format!("value {v} is negative or not finite"));
+                }
+                if let Some(&last) = t.last() {
+                    if last * 1000.0 > MAX_TRACE_MS {
+                        return Err(format!(
+                            "time {last} s is past the {} h a trace may last",
+                            MAX_TRACE_MS / 3_600_000.0
+                        ));
+                    }
+                }
+                t.len().saturating_sub(1)
+            }
+        };
+        if n > MAX_TRACE_PERIODS {
+            return Err(format!(
+                "{n} periods, more than the {MAX_TRACE_PERIODS} a trace may have"
+            ));
+        }
+        let periods = self.to_periods(0.0);
+        let (mut ms, mut bits) = (0.0f64, 0.0f64);
+        for (i, p) in periods.iter().enumerate() {
+            for (what, v) in [
+                ("duration_ms", p.duration_ms),
+                ("bandwidth_kbps", p.bandwidth_kbps),
+                ("latency_ms", p.latency_ms),
+            ] {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(format!("period {i}: {what} {v} is negative or not finite"));
+                }
+            }
+            if p.latency_ms > MAX_LATENCY_MS {
+                return Err(format!(
+                    "period {i}: latency {} ms is more than {MAX_LATENCY_MS} ms",
+                    p.latency_ms
+                ));
+            }
+            ms += p.duration_ms;
+            bits += p.duration_ms * p.bandwidth_kbps;
+        }
+        if ms > MAX_TRACE_MS {
+            return Err(format!(
+                "one loop lasts {ms} ms, more than the {MAX_TRACE_MS} ms (24 h) a trace may last"
+            ));
+        }
+        if bits <= 0.0 {
+            return Err("no period delivers any bits (all bandwidth or duration 0)".into());
+        }
+        let mean_kbps = bits / ms;
+        if mean_kbps < MIN_TRACE_MEAN_KBPS {
+            return Err(format!(
+                "mean throughput {mean_kbps:.3e} kbps over one loop is below {MIN_TRACE_MEAN_KBPS} kbps"
+            ));
+        }
+        let mean_period = ms / periods.len() as f64;
+        if mean_period < MIN_MEAN_PERIOD_MS {
+            return Err(format!(
+                "mean period {mean_period:.3e} ms is below {MIN_MEAN_PERIOD_MS} ms ({} periods in {ms} ms)",
+                periods.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// Mean throughput over the trace, kbps (for reports).
     pub fn mean_kbps(&self) -> f64 {
         let p = self.to_periods(0.0);
@@ -519,6 +655,15 @@ pub fn read_sabre_network(path: &Path) -> Result<Trace, InputError> {
     if arr.is_empty() {
         return Err(file(path, "no periods"));
     }
+    if arr.len() > MAX_TRACE_PERIODS {
+        return Err(file(
+            path,
+            format!(
+                "{} periods, more than the {MAX_TRACE_PERIODS} a trace may have",
+                arr.len()
+            ),
+        ));
+    }
     let mut periods = Vec::with_capacity(arr.len());
     for (i, p) in arr.iter().enumerate() {
         let line = nth_char(&text, 0, b'{', i).map_or(1, |p| line_at(&text, p));
@@ -544,19 +689,19 @@ pub fn read_sabre_network(path: &Path) -> Result<Trace, InputError> {
             latency_ms: f("latency_ms")?,
         });
     }
-    if periods
-        .iter()
-        .all(|p| p.bandwidth_kbps <= 0.0 || p.duration_ms <= 0.0)
-    {
-        return Err(file(
-            path,
-            "no period delivers any bits (all bandwidth or duration 0)",
-        ));
-    }
-    Ok(Trace {
-        name: stem(path),
-        data: TraceData::Periods(periods),
-    })
+    checked(
+        path,
+        Trace {
+            name: stem(path),
+            data: TraceData::Periods(periods),
+        },
+    )
+}
+
+/// `trace` if it meets [`Trace::check_limits`], else the error naming `path`.
+fn checked(path: &Path, trace: Trace) -> Result<Trace, InputError> {
+    trace.check_limits().map_err(|m| file(path, m))?;
+    Ok(trace)
 }
 
 /// Reads a Pensieve cooked trace: lines `time_s throughput_Mbps`.
@@ -590,6 +735,20 @@ pub fn read_pensieve_trace(path: &Path) -> Result<Trace, InputError> {
             }
         };
         let ti = parse(fields[0], "time")?;
+        if ti * 1000.0 > MAX_TRACE_MS {
+            return Err(at(
+                path,
+                i + 1,
+                format!("time {ti} s is past the 24 h a trace may last"),
+            ));
+        }
+        if t.len() > MAX_TRACE_PERIODS {
+            return Err(at(
+                path,
+                i + 1,
+                format!("more than the {MAX_TRACE_PERIODS} samples a trace may have"),
+            ));
+        }
         if let Some(&prev) = t.last() {
             if ti < prev {
                 return Err(at(
@@ -611,17 +770,26 @@ pub fn read_pensieve_trace(path: &Path) -> Result<Trace, InputError> {
             "no interval delivers any bits (all throughput 0)",
         ));
     }
-    Ok(Trace {
-        name: stem(path),
-        data: TraceData::Samples { t, bw_mbps: bw },
-    })
+    checked(
+        path,
+        Trace {
+            name: stem(path),
+            data: TraceData::Samples { t, bw_mbps: bw },
+        },
+    )
 }
 
 /// Reads a Mahimahi trace (ms timestamps of 1500-byte delivery opportunities), binned into
-/// `bin_ms` periods with `latency_ms` each.
+/// `bin_ms` periods with `latency_ms` each. Timestamps are counted into their bins as they are
+/// read (nothing per line is kept); one past [`MAX_TRACE_MS`], or more bins than
+/// [`MAX_TRACE_PERIODS`], is an error at its line before any bin is allocated.
 pub fn read_mahimahi_trace(path: &Path, bin_ms: u64, latency_ms: f64) -> Result<Trace, InputError> {
+    if bin_ms == 0 {
+        return Err(file(path, "Mahimahi bin width 0 ms"));
+    }
     let text = read(path)?;
-    let mut stamps = Vec::new();
+    let mut counts: Vec<u64> = Vec::new();
+    let mut last = None;
     for (i, line) in text.lines().enumerate() {
         let s = line.trim();
         if s.is_empty() {
@@ -634,31 +802,50 @@ pub fn read_mahimahi_trace(path: &Path, bin_ms: u64, latency_ms: f64) -> Result<
                 format!("\"{s}\" is not a millisecond timestamp"),
             )
         })?;
-        if stamps.last().is_some_and(|&p| v < p) {
+        if last.is_some_and(|p| v < p) {
             return Err(at(path, i + 1, "timestamps go backwards"));
         }
-        stamps.push(v);
+        if v as f64 > MAX_TRACE_MS {
+            return Err(at(
+                path,
+                i + 1,
+                format!("timestamp {v} ms is past the {MAX_TRACE_MS} ms (24 h) a trace may last"),
+            ));
+        }
+        last = Some(v);
+        // Bin k holds (k*bin_ms, (k+1)*bin_ms]; 0 counts in the first bin.
+        let bin = (v.max(1) - 1) / bin_ms;
+        if bin >= MAX_TRACE_PERIODS as u64 {
+            return Err(at(
+                path,
+                i + 1,
+                format!("timestamp {v} ms needs more than {MAX_TRACE_PERIODS} bins of {bin_ms} ms"),
+            ));
+        }
+        let bin = bin as usize;
+        if counts.len() <= bin {
+            counts.resize(bin + 1, 0);
+        }
+        counts[bin] += 1;
     }
-    let Some(&last) = stamps.last() else {
+    if last.is_none() {
         return Err(file(path, "no timestamps"));
-    };
-    let bins = last.max(1).div_ceil(bin_ms) as usize;
-    let mut counts = vec![0u64; bins];
-    for s in stamps {
-        counts[((s.max(1) - 1) / bin_ms) as usize] += 1;
     }
     let periods = counts
         .iter()
         .map(|&c| Period {
             duration_ms: bin_ms as f64,
-            bandwidth_kbps: (c * 12000) as f64 / bin_ms as f64,
+            bandwidth_kbps: c as f64 * 12000.0 / bin_ms as f64,
             latency_ms,
         })
         .collect();
-    Ok(Trace {
-        name: stem(path),
-        data: TraceData::Periods(periods),
-    })
+    checked(
+        path,
+        Trace {
+            name: stem(path),
+            data: TraceData::Periods(periods),
+        },
+    )
 }
 
 /// Guesses a trace file's format: `.json` → Sabre; two numeric columns → Pensieve; one → Mahimahi.

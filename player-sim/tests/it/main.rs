@@ -2,6 +2,7 @@
 //! module per former test file.
 
 mod compat;
+mod hostile_inputs;
 mod learned;
 mod mpc_search;
 mod plots;
