@@ -6,10 +6,15 @@
 //!
 //! ## How a request flows
 //! 1. **Listener** ([`listener::CountingListener`]): accepts a TCP connection, sets
-//!    `TCP_NODELAY` and counts it in the role's `open_connections` gauge until it closes.
-//! 2. **Accounting and timeouts** ([`server`]): hyper parses the request on a connection
-//!    that is closed if its headers do not arrive in time or if it sits idle between
-//!    keep-alive requests too long; [`server::Server::stop`] drains in-flight requests.
+//!    `TCP_NODELAY` and counts it in the role's `open_connections` gauge until it closes;
+//!    when descriptors run out it backs off instead of spinning.
+//! 2. **Accounting, limits and timeouts** ([`server`]): at most
+//!    `max_connections` connections are open (default from the descriptor
+//!    limit, [`limits`]; at the limit the longest-stalled connection makes room); hyper
+//!    parses the request on a connection that is closed if its headers do not arrive in
+//!    time or if it sits idle between keep-alive requests too long; a request without a
+//!    valid single `Host` gets `400` ([`host`], RFC 9112 §3.2);
+//!    [`server::Server::stop`] drains in-flight requests.
 //! 3. **Router**: the role's own `axum::Router` (files, cache, redirects), wrapped in
 //!    [`http::cors::CorsLayer`] and the role's metrics middleware.
 //! 4. **Helpers** the handlers call: [`path::sanitize`] (raw path → safe relative path),
@@ -20,7 +25,7 @@
 //!    body bytes it actually sends with [`metrics::count_sent_bytes`].
 //!
 //! ## Running a role
-//! Every role starts and stops the same way (the default [`Timeouts`]: 30 s to send a
+//! Every role starts and stops the same way (the default [`Timeouts`]: 10 s to send a
 //! request head, 60 s idle between keep-alive requests):
 //! ```no_run
 //! # async fn run(app: axum::Router) -> Result<(), serve::ServerError> {
@@ -42,7 +47,9 @@
 //! read an exposition back with the one text-format reader, [`prom`].
 
 pub mod class;
+pub mod host;
 pub mod http;
+pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod path;

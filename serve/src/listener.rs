@@ -4,6 +4,11 @@
 //! [`CountingListener`] increments its gauge when it accepts a connection and the
 //! [`CountedStream`] it hands out decrements it when dropped, so the gauge is right
 //! whichever way a connection ends (client close, timeout, error, shutdown abort).
+//!
+//! When `accept` fails for want of descriptors or memory, [`CountingListener::accept`]
+//! backs off ([`AcceptBackoff`]: 10 ms doubling to 1 s, one log line per episode) rather
+//! than retrying in a busy loop; errors of a single connection ([`AcceptError`]) are
+//! skipped. The descriptor budget itself is in [`crate::limits`].
 
 use std::io;
 use std::net::SocketAddr;
@@ -44,12 +49,17 @@ pub async fn shutdown_signal() {
 pub struct CountingListener {
     inner: TcpListener,
     gauge: Gauge,
+    backoff: AcceptBackoff,
 }
 
 impl CountingListener {
     /// Wraps a bound listener; `gauge` counts the connections currently open.
     pub fn new(inner: TcpListener, gauge: Gauge) -> Self {
-        CountingListener { inner, gauge }
+        CountingListener {
+            inner,
+            gauge,
+            backoff: AcceptBackoff::default(),
+        }
     }
 
     /// The bound address.
@@ -57,13 +67,23 @@ impl CountingListener {
         self.inner.local_addr()
     }
 
-    /// Accepts the next connection. Accept errors (e.g. too many open files) are logged
-    /// and retried after a short pause, as `axum::serve` does, so one bad moment does not
-    /// stop the server.
+    /// Accepts the next connection. Errors that concern one connection only (it was
+    /// reset or aborted before `accept`) are skipped; running out of descriptors or
+    /// kernel memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) and any other error back
+    /// off (see [`AcceptBackoff`]) instead of spinning: the pending connection stays in
+    /// the kernel's backlog and the listener stays readable, so retrying at once would
+    /// busy-loop for as long as the shortage lasts.
     pub async fn accept(&mut self) -> (CountedStream, SocketAddr) {
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
+                    if let Some(episode) = self.backoff.recovered() {
+                        tracing::warn!(
+                            errors = episode.errors,
+                            lasted_ms = episode.lasted.as_millis() as u64,
+                            "accepting connections again"
+                        );
+                    }
                     let _ = stream.set_nodelay(true);
                     self.gauge.inc();
                     let stream = CountedStream {
@@ -72,24 +92,123 @@ impl CountingListener {
                     };
                     return (stream, addr);
                 }
-                Err(e) if is_connection_error(&e) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "accept failed; retrying in 1 s");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
+                Err(e) => match classify_accept_error(&e) {
+                    AcceptError::Connection => {}
+                    kind => {
+                        let (pause, first) = self.backoff.failed();
+                        if first {
+                            tracing::error!(
+                                error = %e,
+                                out_of_descriptors = kind == AcceptError::Resources,
+                                "accept failed; backing off ({}ms doubling to {}ms) until it works again",
+                                AcceptBackoff::FIRST.as_millis(),
+                                AcceptBackoff::MAX.as_millis(),
+                            );
+                        }
+                        tokio::time::sleep(pause).await;
+                    }
+                },
             }
         }
     }
 }
 
-/// Errors that concern one connection only (the peer went away before `accept`).
-fn is_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
+/// What an `accept` error means for the accept loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptError {
+    /// It concerns one connection only (reset, aborted, refused, or a protocol/permission
+    /// error of that connection): skip it and accept the next one at once.
+    Connection,
+    /// Descriptors or kernel memory ran out (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`):
+    /// back off until some are freed.
+    Resources,
+    /// Anything else: back off too (an unknown error must not make the loop spin).
+    Other,
+}
+
+/// Classifies an `accept(2)` error (see [`AcceptError`]).
+pub fn classify_accept_error(e: &io::Error) -> AcceptError {
+    if let Some(code) = e.raw_os_error() {
+        match code {
+            libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM => {
+                return AcceptError::Resources
+            }
+            // accept(2), "Error handling": Linux passes already-pending network errors of
+            // the new socket to accept; treat them like ECONNABORTED. EPERM: a firewall
+            // rule refused this connection.
+            libc::ECONNABORTED
+            | libc::ECONNRESET
+            | libc::ECONNREFUSED
+            | libc::EPROTO
+            | libc::ENOPROTOOPT
+            | libc::EHOSTDOWN
+            | libc::ENONET
+            | libc::EHOSTUNREACH
+            | libc::EOPNOTSUPP
+            | libc::ENETUNREACH
+            | libc::ENETDOWN
+            | libc::EPERM
+            | libc::EINTR
+            | libc::EAGAIN => return AcceptError::Connection,
+            _ => {}
+        }
+    }
+    match e.kind() {
         io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::Interrupted
+        | io::ErrorKind::WouldBlock => AcceptError::Connection,
+        _ => AcceptError::Other,
+    }
+}
+
+/// The accept loop's pause after errors that are not one connection's: 10 ms, doubling
+/// up to 1 s while they last; reset by the next successful accept. An *episode* runs from
+/// the first such error to the next success; it is logged once when it starts and once
+/// when it ends, never per retry.
+#[derive(Debug, Default)]
+pub struct AcceptBackoff {
+    episode: Option<(std::time::Instant, u64)>,
+    next: Option<std::time::Duration>,
+}
+
+/// A finished episode of accept errors (see [`AcceptBackoff::recovered`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Episode {
+    /// How many accepts failed.
+    pub errors: u64,
+    /// From the first failure to the first success after it.
+    pub lasted: std::time::Duration,
+}
+
+impl AcceptBackoff {
+    /// The first pause.
+    pub const FIRST: std::time::Duration = std::time::Duration::from_millis(10);
+    /// The longest pause.
+    pub const MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// Records a failed accept: returns how long to pause, and whether this failure
+    /// starts an episode (log it then).
+    pub fn failed(&mut self) -> (std::time::Duration, bool) {
+        let first = self.episode.is_none();
+        let (_, errors) = self
+            .episode
+            .get_or_insert_with(|| (std::time::Instant::now(), 0));
+        *errors += 1;
+        let pause = self.next.unwrap_or(Self::FIRST);
+        self.next = Some((pause * 2).min(Self::MAX));
+        (pause, first)
+    }
+
+    /// Records a successful accept: the episode it ends, if one was running.
+    pub fn recovered(&mut self) -> Option<Episode> {
+        self.next = None;
+        self.episode.take().map(|(since, errors)| Episode {
+            errors,
+            lasted: since.elapsed(),
+        })
+    }
 }
 
 impl axum::serve::Listener for CountingListener {
@@ -173,3 +292,41 @@ macro_rules! write_through_inner {
 pub(crate) use write_through_inner;
 
 write_through_inner!(CountedStream);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_to_one_second_and_logs_once_per_episode() {
+        let mut b = AcceptBackoff::default();
+        let pauses: Vec<(Duration, bool)> = (0..10).map(|_| b.failed()).collect();
+        let ms: Vec<u128> = pauses.iter().map(|(d, _)| d.as_millis()).collect();
+        assert_eq!(ms, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
+        assert!(pauses[0].1 && pauses[1..].iter().all(|(_, first)| !first));
+        let episode = b.recovered().unwrap();
+        assert_eq!(episode.errors, 10);
+        assert_eq!(b.recovered(), None);
+        assert_eq!(b.failed(), (AcceptBackoff::FIRST, true));
+    }
+
+    #[test]
+    fn descriptor_shortage_backs_off_and_aborted_connections_are_skipped() {
+        for code in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            let e = io::Error::from_raw_os_error(code);
+            assert_eq!(classify_accept_error(&e), AcceptError::Resources, "{e}");
+        }
+        for code in [
+            libc::ECONNABORTED,
+            libc::ECONNRESET,
+            libc::EPROTO,
+            libc::EPERM,
+        ] {
+            let e = io::Error::from_raw_os_error(code);
+            assert_eq!(classify_accept_error(&e), AcceptError::Connection, "{e}");
+        }
+        let e = io::Error::from_raw_os_error(libc::EBADF);
+        assert_eq!(classify_accept_error(&e), AcceptError::Other);
+    }
+}

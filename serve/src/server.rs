@@ -9,7 +9,7 @@
 //! - **idle** ([`Timeouts::idle`], default 60 s): from accept, or from the end of the last
 //!   response, to the first byte of the next request. An idle keep-alive connection, or one
 //!   that never sends anything, is closed after it.
-//! - **header read** ([`Timeouts::header_read`], default 30 s): from the first byte of a
+//! - **header read** ([`Timeouts::header_read`], default 10 s): from the first byte of a
 //!   request to its complete head. A client sending half a header (slowloris) is closed
 //!   after it.
 //!
@@ -22,16 +22,37 @@
 //! per-connection watchdog, and hyper's timer is not installed (its timeout stays off, as
 //! under `axum::serve`).
 //!
+//! ## Connection limit
+//! A server keeps at most `max_connections` connections open (default
+//! [`crate::limits::default_max_connections`]: half the soft descriptor limit left after
+//! a reserve, so the requests in flight can still open their files and upstream sockets).
+//! At the limit, before accepting the next connection, the server closes the connection
+//! that has been stalled longest — idle or sending a head, no request in flight — so that
+//! a new client takes the place of one that is doing nothing; if every connection has a
+//! request in flight, new connections wait in the kernel's listen backlog until one
+//! ends (re-checked every 100 ms). Why not the alternatives: only waiting in the backlog
+//! lets 3,000 slow clients hold every slot and queue ahead of a good client for as long
+//! as the header timeout; accepting and closing the newcomer at once refuses exactly the
+//! good clients. Slowloris connections are the first to go, while a request in flight is
+//! never cut. Reaching the limit is logged (`connection limit reached`, at most once per
+//! 10 s, with the number of connections closed to make room since the last line).
+//!
+//! ## Host
+//! Before the router, every request passes the `Host` rule of RFC 9112 §3.2
+//! ([`crate::host`]): an HTTP/1.1 request without `Host`, or any request with two, gets
+//! `400` and the connection is closed.
+//!
 //! ## Shutdown
 //! [`Server::shutdown`] stops accepting and asks every connection to finish: an idle one
 //! closes at once, a busy one after its in-flight responses. [`Server::stop`] waits up to a
 //! grace period for that, then closes the connections still open.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -48,13 +69,14 @@ use hyper_util::server::conn::auto::Builder;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use crate::host::HostCheck;
 use crate::listener::{CountedStream, CountingListener};
 
 /// Errors of [`bind`] and [`Server::stop`].
@@ -77,7 +99,7 @@ pub enum ServerError {
 /// [module documentation](self)). `None` disables a timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// From the first byte of a request to its complete head. Default 30 s.
+    /// From the first byte of a request to its complete head. Default 10 s.
     pub header_read: Option<Duration>,
     /// From accept or the end of the last response to the first byte of the next
     /// request. Default 60 s.
@@ -86,14 +108,18 @@ pub struct Timeouts {
 
 impl Timeouts {
     /// The default header-read timeout.
-    pub const DEFAULT_HEADER_READ: Duration = Duration::from_secs(30);
+    pub const DEFAULT_HEADER_READ: Duration = Duration::from_secs(10);
     /// The default idle keep-alive timeout.
     pub const DEFAULT_IDLE: Duration = Duration::from_secs(60);
 }
 
 impl Default for Timeouts {
-    /// 30 s to send a request head, 60 s idle between requests: far beyond what a
-    /// well-behaved client (a player, a load tool, a scraper) ever needs.
+    /// 10 s to send a request head (a client sends one in a single packet; 10 s covers
+    /// a congested mobile link), 60 s idle between requests (longer than the idle
+    /// timeout of the usual load balancers in front, 60 s on AWS ALB, so they close
+    /// first and never reuse a connection this side is closing; a player fetches every
+    /// few seconds). Under pressure the connection limit closes stalled connections
+    /// sooner (see the [module documentation](self)).
     fn default() -> Self {
         Timeouts {
             header_read: Some(Timeouts::DEFAULT_HEADER_READ),
@@ -150,6 +176,7 @@ impl Bound {
             listener,
             app,
             options.timeouts,
+            crate::limits::default_max_connections(),
             shutdown.clone(),
             force.clone(),
         ));
@@ -220,20 +247,43 @@ async fn accept_loop(
     mut listener: CountingListener,
     app: Router,
     timeouts: Timeouts,
+    max_connections: usize,
     shutdown: CancellationToken,
     force: CancellationToken,
 ) {
     let tracker = TaskTracker::new();
+    let registry = Arc::new(Registry::default());
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let mut at_limit = LimitLog::default();
     loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                let evicted = registry.close_longest_stalled();
+                at_limit.hit(max_connections, evicted);
+                tokio::select! {
+                    slot = tokio::time::timeout(LIMIT_RECHECK, slots.clone().acquire_owned()) => match slot {
+                        Ok(Ok(slot)) => slot,
+                        // Still full (every connection busy): look for a stalled one again.
+                        Ok(Err(_)) | Err(_) => continue,
+                    },
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        };
         let (stream, remote) = tokio::select! {
             conn = listener.accept() => conn,
             _ = shutdown.cancelled() => break,
         };
+        let activity = Arc::new(Activity::new());
+        let member = registry.join(activity.clone(), slot);
         tracker.spawn(serve_connection(
             stream,
             remote,
             app.clone(),
             timeouts,
+            activity,
+            member,
             shutdown.clone(),
             force.clone(),
         ));
@@ -243,16 +293,134 @@ async fn accept_loop(
     tracker.wait().await;
 }
 
-/// Serves one connection until it ends, stalls past a timeout, or the server stops.
+/// How often a server at its connection limit, with every connection busy, looks again
+/// for a stalled connection to close.
+const LIMIT_RECHECK: Duration = Duration::from_millis(100);
+
+/// The least time between two `connection limit reached` lines.
+const LIMIT_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Rate-limits the `connection limit reached` warning.
+#[derive(Debug, Default)]
+struct LimitLog {
+    last: Option<Instant>,
+    closed: u64,
+    waits: u64,
+}
+
+impl LimitLog {
+    fn hit(&mut self, max: usize, evicted: bool) {
+        if evicted {
+            self.closed += 1;
+        } else {
+            self.waits += 1;
+        }
+        if self.last.is_some_and(|l| l.elapsed() < LIMIT_LOG_EVERY) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        tracing::warn!(
+            max_connections = max,
+            closed_stalled = self.closed,
+            waited_all_busy = self.waits,
+            "connection limit reached: {max} connections open; closing the longest-stalled \
+             (idle or slow-header) connection for each new one, or holding new ones in the \
+             listen backlog while all are busy (raise `ulimit -n` or max_connections if \
+             these are real clients)"
+        );
+        self.closed = 0;
+        self.waits = 0;
+    }
+}
+
+/// The open connections of one server, for the connection limit: each with its
+/// [`Activity`] (is a request in flight? since when stalled?) and a token that closes it.
+#[derive(Debug, Default)]
+struct Registry {
+    members: Mutex<HashMap<u64, RegistryEntry>>,
+    next_id: AtomicU64,
+}
+
+#[derive(Debug)]
+struct RegistryEntry {
+    activity: Arc<Activity>,
+    close: CancellationToken,
+    closing: bool,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, RegistryEntry>> {
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a new connection; it leaves (and frees its `slot`) when the returned
+    /// [`Member`] is dropped.
+    fn join(self: &Arc<Self>, activity: Arc<Activity>, slot: OwnedSemaphorePermit) -> Member {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let close = CancellationToken::new();
+        self.lock().insert(
+            id,
+            RegistryEntry {
+                activity,
+                close: close.clone(),
+                closing: false,
+            },
+        );
+        Member {
+            registry: self.clone(),
+            id,
+            close,
+            _slot: slot,
+        }
+    }
+
+    /// Asks the connection stalled longest (no request in flight) to close; false if
+    /// every connection has a request in flight (or is already closing).
+    fn close_longest_stalled(&self) -> bool {
+        let mut members = self.lock();
+        let victim = members
+            .iter()
+            .filter(|(_, e)| !e.closing)
+            .filter_map(|(id, e)| e.activity.stalled_since().map(|since| (since, *id)))
+            .min();
+        match victim.and_then(|(_, id)| members.get_mut(&id)) {
+            Some(e) => {
+                e.closing = true;
+                e.close.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A connection's place in the [`Registry`] and its slot under the limit.
+struct Member {
+    registry: Arc<Registry>,
+    id: u64,
+    close: CancellationToken,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.registry.lock().remove(&self.id);
+    }
+}
+
+/// Serves one connection until it ends, stalls past a timeout, is closed to make room
+/// under the connection limit, or the server stops.
+#[allow(clippy::too_many_arguments)]
 async fn serve_connection(
     stream: CountedStream,
     remote: SocketAddr,
     app: Router,
     timeouts: Timeouts,
+    activity: Arc<Activity>,
+    member: Member,
     shutdown: CancellationToken,
     force: CancellationToken,
 ) {
-    let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: activity.clone(),
@@ -261,9 +429,15 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(remote));
         let in_flight = InFlight::start(watch.clone());
-        let res = app.clone().oneshot(req);
+        let host = crate::host::check(req.version(), req.headers());
+        let app = app.clone();
         async move {
-            let res = res.await?;
+            let res = if host == HostCheck::Ok {
+                app.oneshot(req).await?
+            } else {
+                tracing::debug!(%remote, ?host, "400: Host header (RFC 9112 section 3.2)");
+                crate::host::bad_request(host)
+            };
             Ok::<_, Infallible>(res.map(|body| GuardedBody {
                 inner: body,
                 _in_flight: in_flight,
@@ -291,6 +465,17 @@ async fn serve_connection(
                 conn.as_mut().graceful_shutdown();
             }
             _ = force.cancelled() => return,
+            _ = member.close.cancelled() => {
+                // Chosen while stalled; a request that started since then is let finish.
+                if activity.stalled_since().is_some() {
+                    tracing::debug!(%remote, "closing a stalled connection to make room (connection limit)");
+                    return;
+                }
+                if !draining {
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
             _ = changed => {}
             _ = sleep_until(deadline) => {
                 if activity.deadline(&timeouts).is_some_and(|d| d <= Instant::now()) {
@@ -355,6 +540,13 @@ impl Activity {
             Some(first) => t.header_read.map(|h| first + h),
             None => t.idle.map(|i| s.idle_since + i),
         }
+    }
+
+    /// Since when the connection has been stalled (idle, or sending a request head), or
+    /// `None` while a request is in flight.
+    fn stalled_since(&self) -> Option<Instant> {
+        let s = self.lock();
+        (s.in_flight == 0).then_some(s.idle_since)
     }
 
     fn bytes_read(&self) {
