@@ -178,15 +178,39 @@ impl SegmentTemplate {
         self.start_number.unwrap_or(1) as u64
     }
 
-    /// Lists the segments this template addresses. With a `SegmentTimeline` the timeline
-    /// decides (an open-ended `r="-1"` on the last entry runs to the period end, so it needs
-    /// `period_duration`); with `@duration` the period is cut into segments of that
-    /// duration, the last one shortened to the period end (needs `period_duration`).
-    /// `@endNumber` caps both.
+    /// Lists the segments this template addresses, at most [`MAX_SEGMENTS`] (see
+    /// [`segments_within`](Self::segments_within)).
     pub fn segments(
         &self,
         period_duration: Option<IsoDuration>,
     ) -> Result<Vec<SegmentRef>, ManifestError> {
+        self.segments_within(period_duration, MAX_SEGMENTS)
+    }
+
+    /// Lists the segments this template addresses; more than `limit` is an error (nothing
+    /// beyond the limit is allocated or walked).
+    ///
+    /// With a `SegmentTimeline` the timeline decides (ISO/IEC 23009-1 §5.3.9.6): each `S` is
+    /// `@r + 1` segments of `@d`; `@r = -1` repeats until the next `S@t` or the period end (so
+    /// it needs `period_duration`). Segments belong to their Period only up to its end, so
+    /// when the period duration is known, **repeats are clamped at the period end** (a
+    /// segment starting at or after it is not listed): `<S d="1" r="2000000000"/>` in a 60 s
+    /// period at timescale 1 is 60 segments, not two billion. Refused as invalid: `@d = 0`,
+    /// `@r < -1`, an `S@t` before the end of the previous segment (the timeline going
+    /// backwards), `@timescale = 0`.
+    ///
+    /// With `@duration` the period is cut into segments of that duration, the last one
+    /// shortened to the period end (needs `period_duration`). `@endNumber` caps both.
+    pub fn segments_within(
+        &self,
+        period_duration: Option<IsoDuration>,
+        limit: u64,
+    ) -> Result<Vec<SegmentRef>, ManifestError> {
+        if self.timescale == Some(0) {
+            return Err(ManifestError::Segments(
+                "SegmentTemplate@timescale is 0".into(),
+            ));
+        }
         let timescale = self.effective_timescale();
         let pto = self.presentation_time_offset.unwrap_or(0);
         let period_end = period_duration.map(|d| pto.saturating_add(d.to_ticks(timescale as u64)));
@@ -198,6 +222,11 @@ impl SegmentTemplate {
             let mut t = 0u64;
             for (i, s) in timeline.entries.iter().enumerate() {
                 if let Some(st) = s.t {
+                    if i > 0 && st < t {
+                        return Err(ManifestError::Segments(format!(
+                            "S[{i}]@t={st} goes back before the end of the previous segment ({t})"
+                        )));
+                    }
                     t = st;
                 }
                 if let Some(n) = s.n {
@@ -206,27 +235,36 @@ impl SegmentTemplate {
                 if s.d == 0 {
                     return Err(ManifestError::Segments(format!("S[{i}] has d=0")));
                 }
-                let count = match s.r.unwrap_or(0) {
+                let mut count = match s.r.unwrap_or(0) {
                     r if r >= 0 => r as u64 + 1,
-                    _ => {
+                    -1 => {
                         let until = match timeline.entries.get(i + 1).and_then(|n| n.t) {
                             Some(next_t) => next_t,
                             None => period_end.ok_or_else(|| {
                                 ManifestError::Segments(format!(
-                                    "S[{i}] repeats until the period end (r<0) but the period duration is unknown"
+                                    "S[{i}] repeats until the period end (r=-1) but the period duration is unknown"
                                 ))
                             })?,
                         };
                         until.saturating_sub(t).div_ceil(s.d)
                     }
+                    r => {
+                        return Err(ManifestError::Segments(format!(
+                            "S[{i}] has r={r}: the only negative repeat count is -1"
+                        )))
+                    }
                 };
-                if count > MAX_SEGMENTS.saturating_sub(out.len() as u64) && !capped(number) {
-                    return Err(too_many());
+                if let Some(end) = period_end {
+                    // §5.3.9.6: no segment of this Period starts at or after its end.
+                    count = count.min(end.saturating_sub(t).div_ceil(s.d));
+                }
+                if let Some(e) = end_number {
+                    count = count.min((e + 1).saturating_sub(number));
+                }
+                if count > limit.saturating_sub(out.len() as u64) {
+                    return Err(too_many(limit));
                 }
                 for _ in 0..count {
-                    if capped(number) {
-                        return Ok(out);
-                    }
                     out.push(SegmentRef {
                         number,
                         time: t,
@@ -235,6 +273,9 @@ impl SegmentTemplate {
                     });
                     t = t.saturating_add(s.d);
                     number = number.saturating_add(1);
+                }
+                if capped(number) || period_end.is_some_and(|end| t >= end) {
+                    break;
                 }
             }
             return Ok(out);
@@ -253,13 +294,15 @@ impl SegmentTemplate {
             )
         })?;
         let mut t = pto;
-        if (end.saturating_sub(t)).div_ceil(d) > MAX_SEGMENTS && end_number.is_none() {
-            return Err(too_many());
+        let mut count = end.saturating_sub(t).div_ceil(d);
+        if let Some(e) = end_number {
+            count = count.min((e + 1).saturating_sub(number));
         }
+        if count > limit {
+            return Err(too_many(limit));
+        }
+        out.reserve_exact(count as usize);
         while t < end && !capped(number) {
-            if out.len() as u64 >= MAX_SEGMENTS {
-                return Err(too_many());
-            }
             out.push(SegmentRef {
                 number,
                 time: t,
@@ -278,10 +321,8 @@ impl SegmentTemplate {
 /// more is an error, not an allocation of gigabytes.
 pub const MAX_SEGMENTS: u64 = 1 << 20;
 
-fn too_many() -> ManifestError {
-    ManifestError::Segments(format!(
-        "more than {MAX_SEGMENTS} segments in one representation"
-    ))
+fn too_many(limit: u64) -> ManifestError {
+    ManifestError::Segments(format!("more than {limit} segments in one representation"))
 }
 
 /// The SegmentTemplate that applies to `rep`: Period's, overridden by the AdaptationSet's,
@@ -338,14 +379,27 @@ impl Representation {
         ))
     }
 
-    /// All media segments with expanded URLs, from the effective SegmentTemplate.
-    /// `period_duration` is needed for `@duration` templates and open-ended timelines
-    /// (see [`Mpd::period_duration`](crate::Mpd::period_duration)).
+    /// All media segments with expanded URLs, from the effective SegmentTemplate, at most
+    /// [`MAX_SEGMENTS`]. `period_duration` is needed for `@duration` templates and open-ended
+    /// timelines (see [`Mpd::period_duration`](crate::Mpd::period_duration)).
     pub fn media_segments(
         &self,
         period: &Period,
         set: &AdaptationSet,
         period_duration: Option<IsoDuration>,
+    ) -> Result<Vec<MediaSegment>, ManifestError> {
+        self.media_segments_within(period, set, period_duration, MAX_SEGMENTS)
+    }
+
+    /// [`media_segments`](Self::media_segments) with a smaller `limit` (a reader listing
+    /// several Representations keeps one budget for all; see
+    /// [`SegmentTemplate::segments_within`]).
+    pub fn media_segments_within(
+        &self,
+        period: &Period,
+        set: &AdaptationSet,
+        period_duration: Option<IsoDuration>,
+        limit: u64,
     ) -> Result<Vec<MediaSegment>, ManifestError> {
         let t = self
             .effective_segment_template(period, set)
@@ -361,7 +415,7 @@ impl Representation {
                 self.id
             ))
         })?;
-        Ok(t.segments(period_duration)?
+        Ok(t.segments_within(period_duration, limit)?
             .into_iter()
             .map(|s| MediaSegment {
                 url: expand_template(&media, &self.id, s.number, s.time, self.bandwidth as u64),
@@ -457,5 +511,131 @@ mod tests {
         assert!(last.time < end && last.time + last.duration >= end);
         assert_eq!(segs[1].start_in_period(1000), IsoDuration::from_secs(2));
         assert!(t.segments(None).is_err());
+    }
+
+    fn timeline(entries: Vec<S>) -> SegmentTemplate {
+        SegmentTemplate {
+            timescale: Some(1),
+            segment_timeline: Some(SegmentTimeline {
+                entries,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn err(r: Result<Vec<SegmentRef>, ManifestError>) -> String {
+        r.expect_err("must be refused").to_string()
+    }
+
+    #[test]
+    fn repeats_past_the_period_end_are_clamped_to_it() {
+        // Issue 12: <S d="1" r="2000000000"/> in a 60 s period.
+        let t = timeline(vec![S::new(Some(0), 1, 2_000_000_000)]);
+        let start = std::time::Instant::now();
+        let segs = t.segments(Some(IsoDuration::from_secs(60))).unwrap();
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(segs.len(), 60);
+        assert_eq!((segs[59].number, segs[59].time), (60, 59));
+        // Entries after the period end add nothing; an S that straddles it keeps its last
+        // segment (it starts before the end).
+        let t = timeline(vec![S::new(Some(0), 7, 1_000_000), S::new(None, 1, 5)]);
+        let segs = t.segments(Some(IsoDuration::from_secs(60))).unwrap();
+        assert_eq!(segs.len(), 9);
+        assert_eq!(segs[8].time, 56);
+        // Unknown period end: the repeat count is taken as written, within the limit.
+        let t = timeline(vec![S::new(Some(0), 1, 2_000_000_000)]);
+        assert!(err(t.segments(None)).contains("more than 1048576 segments"));
+        assert!(err(t.segments_within(Some(IsoDuration::from_secs(60)), 59))
+            .contains("more than 59 segments"));
+        // r = -1 with the end many years away at timescale 1 000 000: over the limit, refused
+        // without being walked.
+        let mut t = timeline(vec![S::new(Some(0), 1, -1)]);
+        t.timescale = Some(1_000_000);
+        let start = std::time::Instant::now();
+        assert!(err(t.segments(Some(IsoDuration::from_secs(86_400 * 365)))).contains("more than"));
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn invalid_timelines_are_refused() {
+        let p = Some(IsoDuration::from_secs(60));
+        let e = err(timeline(vec![S::new(Some(0), 1, -2)]).segments(p));
+        assert!(
+            e.contains("r=-2") && e.contains("only negative repeat count is -1"),
+            "{e}"
+        );
+        let e = err(timeline(vec![S::new(Some(0), 1, i64::MIN)]).segments(p));
+        assert!(e.contains("r=-9223372036854775808"), "{e}");
+        let e = err(timeline(vec![S::new(Some(10), 5, 1), S::new(Some(14), 5, 0)]).segments(p));
+        assert!(
+            e.contains("S[1]@t=14 goes back") && e.contains("(20)"),
+            "{e}"
+        );
+        let e = err(timeline(vec![S::new(Some(0), 0, 0)]).segments(p));
+        assert!(e.contains("d=0"), "{e}");
+        let mut t = timeline(vec![S::new(Some(0), 1, 0)]);
+        t.timescale = Some(0);
+        assert!(err(t.segments(p)).contains("@timescale is 0"));
+        // A gap (t jumping forward) is allowed.
+        let segs = timeline(vec![S::new(Some(0), 5, 0), S::new(Some(20), 5, 0)])
+            .segments(p)
+            .unwrap();
+        assert_eq!(segs[1].time, 20);
+    }
+
+    #[test]
+    fn huge_numbers_times_and_durations_saturate() {
+        // @startNumber at u32::MAX, S@n and S@t near u64::MAX, @d near u64::MAX.
+        let mut t = timeline(vec![S::new(Some(0), 1, 2)]);
+        t.start_number = Some(u32::MAX);
+        let segs = t.segments(Some(IsoDuration::from_secs(60))).unwrap();
+        assert_eq!(segs[2].number, u32::MAX as u64 + 2);
+        let mut big = S::new(Some(u64::MAX - 1), u64::MAX, 3);
+        big.n = Some(u64::MAX);
+        let segs = timeline(vec![big]).segments(None).unwrap();
+        assert_eq!(segs.len(), 4);
+        assert_eq!((segs[3].number, segs[3].time), (u64::MAX, u64::MAX));
+        // A huge period with @duration 1: refused before anything is allocated.
+        let d = SegmentTemplate {
+            timescale: Some(u32::MAX),
+            duration: Some(1),
+            ..Default::default()
+        };
+        let start = std::time::Instant::now();
+        assert!(
+            err(d.segments(Some(IsoDuration::from_secs(u32::MAX as u64)))).contains("more than")
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        // ...unless @endNumber caps it.
+        let capped = SegmentTemplate {
+            end_number: Some(3),
+            ..d
+        };
+        assert_eq!(
+            capped
+                .segments(Some(IsoDuration::from_secs(u32::MAX as u64)))
+                .unwrap()
+                .len(),
+            3
+        );
+        // @duration 0 and @timescale 0.
+        let zero = SegmentTemplate {
+            duration: Some(0),
+            ..Default::default()
+        };
+        assert!(err(zero.segments(Some(IsoDuration::from_secs(1)))).contains("positive @duration"));
+    }
+
+    #[test]
+    fn wide_number_formats_are_left_as_written() {
+        let e = |t: &str| expand_template(t, "v", 7, 0, 0);
+        assert_eq!(e("$Number%0999999d$.m4s"), "$Number%0999999d$.m4s");
+        assert_eq!(
+            e("$Number%99999999999999999999999d$"),
+            "$Number%99999999999999999999999d$"
+        );
+        assert_eq!(e("$Number%064d$").len(), 64);
+        assert_eq!(e("$Number%065d$"), "$Number%065d$");
     }
 }
