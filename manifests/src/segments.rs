@@ -322,7 +322,9 @@ impl SegmentTemplate {
 pub const MAX_SEGMENTS: u64 = 1 << 20;
 
 fn too_many(limit: u64) -> ManifestError {
-    ManifestError::Segments(format!("more than {limit} segments in one representation"))
+    ManifestError::Segments(format!(
+        "more than {limit} segments, the most this reader lists"
+    ))
 }
 
 /// The SegmentTemplate that applies to `rep`: Period's, overridden by the AdaptationSet's,

@@ -70,6 +70,23 @@ pub enum FetchError {
         /// The status.
         status: u16,
     },
+    /// The MPD's body is longer than [`MAX_MPD_BYTES`] (declared or as received): a hostile
+    /// or broken answer, not read further.
+    #[error("MPD {url} is larger than {limit} bytes, the most a player reads")]
+    MpdTooLarge {
+        /// The URL that answered.
+        url: String,
+        /// [`MAX_MPD_BYTES`].
+        limit: u64,
+    },
+    /// The MPD did not arrive completely within [`MPD_DEADLINE`] (wall time).
+    #[error("GET {url}: no complete MPD within {} s", .deadline.as_secs())]
+    MpdDeadline {
+        /// The URL requested.
+        url: String,
+        /// [`MPD_DEADLINE`].
+        deadline: Duration,
+    },
     /// The MPD request got no (complete) response.
     #[error("GET {url}")]
     MpdGet {
@@ -80,6 +97,15 @@ pub enum FetchError {
         source: reqwest::Error,
     },
 }
+
+/// Most bytes of an MPD a player reads (16 MiB; our MPDs are a few kB, a day of 2 s
+/// segments in a SegmentTimeline without `@r` is about 1 MB). A longer body is refused as it
+/// arrives, so a hostile origin cannot make the player buffer gigabytes.
+pub const MAX_MPD_BYTES: u64 = 16 << 20;
+
+/// Wall time the whole MPD fetch (head and body, through the shaper) may take before the
+/// playback fails: an origin that drips an MPD forever must not hang the player.
+pub const MPD_DEADLINE: Duration = Duration::from_secs(60);
 
 /// One finished (or abandoned) GET, before it is turned into a [`SegmentFetch`].
 struct Outcome {
@@ -93,6 +119,8 @@ struct Outcome {
     ttfb_ms: f64,
     abandoned: Option<usize>,
     body: Vec<u8>,
+    /// A kept body was cut at [`MAX_MPD_BYTES`].
+    too_large: bool,
 }
 
 impl Outcome {
@@ -147,8 +175,13 @@ async fn get(
         ttfb_ms,
         abandoned: None,
         body: Vec::new(),
+        too_large: false,
     };
     if !resp.status().is_success() {
+        return Ok(out);
+    }
+    if keep && content_length.is_some_and(|n| n > MAX_MPD_BYTES) {
+        out.too_large = true;
         return Ok(out);
     }
     let size_bits = content_length.map(|n| n as f64 * 8.0);
@@ -157,6 +190,10 @@ async fn get(
         shaper.take(chunk.len()).await;
         out.bytes += chunk.len() as u64;
         if keep {
+            if out.bytes > MAX_MPD_BYTES {
+                out.too_large = true;
+                break;
+            }
             out.body.extend_from_slice(&chunk);
         }
         let bits = out.bytes as f64 * 8.0;
@@ -199,7 +236,11 @@ fn to_fetch(
             abandoned: o.abandoned.is_some(),
             kind,
             at_ms,
-            error: (!o.ok()).then(|| format!("HTTP {}", o.status)),
+            error: if o.too_large {
+                Some(format!("MPD larger than {MAX_MPD_BYTES} bytes"))
+            } else {
+                (!o.ok()).then(|| format!("HTTP {}", o.status))
+            },
         },
         Err(e) => SegmentFetch {
             index,
@@ -605,16 +646,54 @@ pub(crate) fn fetch_mpd(
     scale: f64,
     url: Url,
 ) -> (SegmentFetch, Result<(Url, String), FetchError>) {
-    let r = runtime.block_on(get(
-        client,
-        shaper,
-        scale,
-        url.clone(),
-        true,
-        &mut |_, _, _, _| None,
-    ));
+    let r = runtime.block_on(async {
+        tokio::time::timeout(
+            MPD_DEADLINE,
+            get(
+                client,
+                shaper,
+                scale,
+                url.clone(),
+                true,
+                &mut |_, _, _, _| None,
+            ),
+        )
+        .await
+    });
+    let Ok(r) = r else {
+        let rec = SegmentFetch {
+            index: 0,
+            quality: 0,
+            url: url.to_string(),
+            requested: url.to_string(),
+            edge: url
+                .host_str()
+                .map(|h| format!("{h}:{}", url.port_or_known_default().unwrap_or(0))),
+            cache: CacheStatus::None,
+            status: 0,
+            bytes: 0,
+            ms: MPD_DEADLINE.as_secs_f64() * 1000.0 * scale,
+            ttfb_ms: 0.0,
+            abandoned: false,
+            kind: FetchKind::Mpd,
+            at_ms: 0.0,
+            error: Some(format!(
+                "no complete MPD within {} s",
+                MPD_DEADLINE.as_secs()
+            )),
+        };
+        let e = FetchError::MpdDeadline {
+            url: url.to_string(),
+            deadline: MPD_DEADLINE,
+        };
+        return (rec, Err(e));
+    };
     let rec = to_fetch(FetchKind::Mpd, 0, 0, &url, &r, 0.0);
     let res = match r {
+        Ok(o) if o.too_large => Err(FetchError::MpdTooLarge {
+            url: o.url.to_string(),
+            limit: MAX_MPD_BYTES,
+        }),
         Ok(o) if o.ok() => String::from_utf8(o.body)
             .map(|t| (o.url.clone(), t))
             .map_err(|_| FetchError::MpdNotUtf8(o.url.to_string())),

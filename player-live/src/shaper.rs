@@ -48,6 +48,16 @@ pub enum ShaperError {
     /// The trace's periods add up to no bits (or to an infinite duration).
     #[error("trace {0} delivers no bits: cannot shape to it")]
     NoBits(String),
+    /// The trace breaks one of the bounds of
+    /// [`Trace::check_limits`](player_sim::input::Trace::check_limits) (a near-zero mean
+    /// rate, a loop over 24 h, ...): a player shaped to it would wait without end.
+    #[error("trace {trace}: {reason}")]
+    Limits {
+        /// The trace's name.
+        trace: String,
+        /// The bound it breaks, with the figures.
+        reason: String,
+    },
 }
 
 /// A shared, trace-following token bucket (or no limit at all). `Send + Sync`; share it as
@@ -149,6 +159,10 @@ impl Shaper {
         if !(bits > 0.0 && t.is_finite()) {
             return Err(ShaperError::NoBits(trace.name.clone()));
         }
+        trace.check_limits().map_err(|reason| ShaperError::Limits {
+            trace: trace.name.clone(),
+            reason,
+        })?;
         let mut l = Limited {
             starts,
             cum,

@@ -571,10 +571,13 @@ pub fn read_mpd_ladder(path: &Path) -> Result<Ladder, InputError> {
     reps.sort_by_key(|r| r.bandwidth);
     let mut cols = Vec::new();
     let mut dur_ms = 0.0;
+    // One budget of segments for all Representations (a hostile MPD may list many).
+    let mut budget = manifests::segments::MAX_SEGMENTS;
     for r in &reps {
         let segs = r
-            .media_segments(period, set, pdur)
+            .media_segments_within(period, set, pdur, budget)
             .map_err(|e| file(&mpd_path, e.to_string()))?;
+        budget -= segs.len() as u64;
         if let Some(s) = segs.first() {
             dur_ms = s.segment.duration_secs() * 1000.0;
         }

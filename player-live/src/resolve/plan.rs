@@ -73,18 +73,28 @@ fn is_kind(set: &manifests::AdaptationSet, kind: &str) -> bool {
             .any(|r| mime(&r.common.mime_type))
 }
 
-/// `(start, end, url)` of every media segment of `r`, seconds on the period timeline.
+/// Most media segments an [`MpdPlan`] lists over all its Representations (video and audio
+/// together): [`manifests::segments::MAX_SEGMENTS`], 2^20. Each listed segment costs about
+/// 100 bytes here (its URL, span and the transient [`manifests::segments::MediaSegment`]), so
+/// a plan stays near 100 MB at worst however many Representations a hostile MPD lists.
+pub const MAX_PLAN_SEGMENTS: u64 = manifests::segments::MAX_SEGMENTS;
+
+/// `(start, end, url)` of every media segment of `r`, seconds on the period timeline; at most
+/// `*budget` of them, which this takes from the budget.
 fn timed_segments(
     period: &manifests::Period,
     set: &manifests::AdaptationSet,
     r: &manifests::Representation,
     pdur: Option<manifests::IsoDuration>,
+    budget: &mut u64,
 ) -> Result<Vec<(f64, f64, String)>, ManifestError> {
     let pto = r
         .effective_segment_template(period, set)
         .and_then(|t| t.presentation_time_offset)
         .unwrap_or(0);
-    Ok(r.media_segments(period, set, pdur)?
+    let segs = r.media_segments_within(period, set, pdur, *budget)?;
+    *budget -= segs.len() as u64;
+    Ok(segs
         .into_iter()
         .map(|s| {
             let start = s.segment.start_in_period(pto).as_secs_f64();
@@ -141,8 +151,9 @@ impl MpdPlan {
         let mut media = Vec::new();
         let mut durations: Vec<f64> = Vec::new();
         let mut video_spans: Vec<(f64, f64)> = Vec::new();
+        let mut budget = MAX_PLAN_SEGMENTS;
         for r in &reps {
-            let segs = timed_segments(period, set, r, pdur)?;
+            let segs = timed_segments(period, set, r, pdur, &mut budget)?;
             if durations.is_empty() || segs.len() < durations.len() {
                 durations = segs.iter().map(|s| s.1 - s.0).collect();
                 video_spans = segs.iter().map(|s| (s.0, s.1)).collect();
@@ -186,12 +197,13 @@ impl MpdPlan {
                     .iter()
                     .min_by_key(|r| r.bandwidth)
                     .ok_or(ResolveError::NoAudioRepresentation)?;
-                let segments = timed_segments(period, aset, r, pdur).map_err(|source| {
-                    ResolveError::AudioSegments {
-                        id: r.id.clone(),
-                        source: Box::new(source),
-                    }
-                })?;
+                let segments =
+                    timed_segments(period, aset, r, pdur, &mut budget).map_err(|source| {
+                        ResolveError::AudioSegments {
+                            id: r.id.clone(),
+                            source: Box::new(source),
+                        }
+                    })?;
                 if segments.is_empty() {
                     return Err(ResolveError::NoAudioSegments(r.id.clone()));
                 }
@@ -481,5 +493,59 @@ mod tests {
         assert!(p.audio.is_none());
         assert_eq!(p.audio_until(0, 0), 0..0);
         assert!(p.audio_init_url(0).unwrap().is_none());
+    }
+
+    /// A video AdaptationSet of `reps` Representations sharing `template`, in a period of
+    /// `duration`.
+    fn hostile(duration: &str, template: &str, reps: usize) -> String {
+        let reps: String = (0..reps)
+            .map(|i| format!(r#"<Representation id="v{i}" bandwidth="{}"/>"#, 100_000 + i))
+            .collect();
+        format!(
+            r#"<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="static" {duration} minBufferTime="PT2S">
+  <Period id="0"><AdaptationSet contentType="video" mimeType="video/mp4">{template}{reps}</AdaptationSet></Period>
+</MPD>"#
+        )
+    }
+
+    #[test]
+    fn timeline_repeats_past_the_period_are_clamped_and_the_plan_budget_holds() {
+        let url = Url::parse("http://o.test/a/manifest.mpd").unwrap();
+        let tl = |r: &str| {
+            format!(
+                r#"<SegmentTemplate timescale="1" media="$RepresentationID$/$Number$.m4s"><SegmentTimeline><S t="0" d="1" r="{r}"/></SegmentTimeline></SegmentTemplate>"#
+            )
+        };
+        // Issue 12: r = 2e9 in a 60 s period: 60 one-second segments.
+        let p = MpdPlan::from_mpd(
+            &hostile(r#"mediaPresentationDuration="PT60S""#, &tl("2000000000"), 1),
+            &url,
+        )
+        .unwrap();
+        assert_eq!(p.video_spans.len(), 60);
+        assert_eq!(p.video_spans[59], (59.0, 60.0));
+        // Without a period duration the repeat is taken as written: refused, not allocated.
+        let t0 = std::time::Instant::now();
+        let e = MpdPlan::from_mpd(&hostile("", &tl("2000000000"), 1), &url).unwrap_err();
+        let m = crate::error_chain(&e);
+        assert!(m.contains("more than 1048576 segments"), "{m}");
+        assert!(m.contains("o.test/a/manifest.mpd"), "{m}");
+        // One budget for all Representations: 40 × 30 000 segments (within the per
+        // Representation limit, 1.2 M in all) is refused at the 35th.
+        let e = MpdPlan::from_mpd(
+            &hostile(r#"mediaPresentationDuration="PT30000S""#, &tl("-1"), 40),
+            &url,
+        )
+        .unwrap_err();
+        let m = crate::error_chain(&e);
+        assert!(m.contains("segments, the most this reader lists"), "{m}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(20));
+        // r = -2 is no repeat count.
+        let e = MpdPlan::from_mpd(
+            &hostile(r#"mediaPresentationDuration="PT60S""#, &tl("-2"), 1),
+            &url,
+        )
+        .unwrap_err();
+        assert!(crate::error_chain(&e).contains("r=-2"));
     }
 }
