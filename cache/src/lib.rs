@@ -11,7 +11,10 @@
 //!   exactly one caller per key becomes the [`FillWriter`] (leader) that fetches upstream and
 //!   pushes the body chunk by chunk; every concurrent caller gets a [`FillReader`] (follower)
 //!   that streams the same bytes as they arrive, and sees every way the fetch can end
-//!   ([`FillError`]: aborted upstream, abandoned writer, timeout).
+//!   ([`FillError`]: aborted upstream, abandoned writer, timeout). Fills live in bounded
+//!   memory ([`FillBudget`]): a body is kept whole only if it will be stored and fits the
+//!   shared budget (zero-copy into the stored [`Entry`]); anything else streams through a
+//!   small window (see [`fill`]).
 //!
 //! Typical edge flow for a request:
 //! ```text
@@ -21,12 +24,15 @@
 //! locks.acquire(key) ── Follower(reader) ──▶ stream reader.head() / reader.next_chunk()
 //!      │ Leader(writer)
 //!      ▼
-//! client streams writer.reader(); upstream: writer.set_head(..); writer.push(..)*
+//! client streams writer.reader(); upstream: writer.set_head(..); writer.plan_body(..);
+//!                                 (writer.ready().await; writer.push(..))*
 //!      ▼
-//! let entry = writer.finish();   // followers see the end of the body
-//! cache.insert(key, entry);      // requests arriving in between join the finished fill
+//! if let Some(entry) = writer.entry() { cache.insert(key, entry) }   // store first,
+//! writer.finish();                    // then end the body and unlock the key: no linger
 //! ```
-//! The ordering guarantee between `finish` and `insert` is described on [`FillWriter::finish`].
+//! A request that arrives after `finish` looks in the store (or fetches again); it never gets
+//! a replay of the finished fill (RFC 9111 §4: a response that was not fresh serves only the
+//! requests that were waiting for it).
 //!
 //! Disk I/O happens on the calling thread: from async code call [`Cache`] methods inside
 //! `tokio::task::spawn_blocking` (or use [`Cache::get_async`] / [`Cache::insert_async`]),
@@ -37,7 +43,7 @@ pub mod fill;
 pub mod mem;
 mod store;
 
-pub use fill::{Acquire, FillError, FillLocks, FillReader, FillStats, FillWriter};
+pub use fill::{Acquire, FillBudget, FillError, FillLocks, FillReader, FillStats, FillWriter};
 pub use mem::ENTRY_OVERHEAD;
 pub use store::Cache;
 

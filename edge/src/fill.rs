@@ -10,6 +10,13 @@
 //!   stale-if-error window → the stored copy ([`Outcome::Stale`]);
 //! - any other response → streamed as it arrives ([`Outcome::Miss`]) and stored at the
 //!   end if cacheable (a stored copy that is no longer cacheable is removed);
+//! - the body is kept whole only when it will be stored and fits (the store's limit for
+//!   this key and the fills' shared memory budget, [`cache::FillBudget`]); otherwise it
+//!   streams through a small window and is not stored (see [`cache::fill`]);
+//! - the object is stored **before** the fill is finished: a request arriving after the
+//!   response completed finds it in the store or fetches again, never a replay of the fill
+//!   (RFC 9111 §4; a `max-age=0`/`no-cache` answer serves only the requests that waited
+//!   for it). A PURGE during the fill (or during the insert) leaves nothing stored;
 //! - a failure with nothing to fall back on → [`FillWriter::abort`] with the status the
 //!   waiters should answer (`502`/`504`).
 
@@ -61,6 +68,9 @@ pub struct FillJob {
     pub cached: Option<(StoredHead, Bytes)>,
     /// Why the fill runs.
     pub purpose: Purpose,
+    /// End-to-end request headers of the leader's request, as chosen by
+    /// `crate::forward::request_headers(.., Use::Fill)`; empty for prefetches.
+    pub request_headers: HeaderMap,
 }
 
 /// Runs one fill to completion. Returns the upstream status (`None` if the upstream
@@ -84,7 +94,7 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
     let request_time = state.now();
     let res = inner
         .upstream
-        .get(job.key.path(), job.key.query(), &cond)
+        .get_with(job.key.path(), job.key.query(), &cond, &job.request_headers)
         .await;
     let res = match res {
         Ok(r) => r,
@@ -142,6 +152,7 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
             headers.append(name.clone(), value.clone());
         }
     }
+    crate::vary::record(&mut headers, &job.request_headers);
     let head = StoredHead {
         status,
         response_time_ms: freshness::unix_ms(response_time),
@@ -153,13 +164,21 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
         headers,
     };
     let meta = head.encode();
+    let meta_len = meta.len() as u64;
     writer.set_head(meta);
+    let store_limit = head.storable.then(|| state.body_limit(&job.key, meta_len));
+    writer.plan_body(head.body_len, store_limit);
 
     let mut stream = res.bytes_stream();
     let mut received: u64 = 0;
     // An item read ahead while batching, handled on the next turn.
     let mut peeked = None;
     loop {
+        if !writer.ready().await {
+            tracing::debug!(key = %job.key, "no client left for a streamed fill: stopped");
+            writer.abort(cache::fill::NO_READERS.to_owned());
+            return None;
+        }
         let next = match peeked.take() {
             Some(item) => Ok(item),
             None => tokio::time::timeout(inner.upstream.idle_timeout, stream.next()).await,
@@ -186,7 +205,8 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
                 }
                 received += size as u64;
                 m.upstream_bytes.inc_by(size as u64);
-                writer.push(concat(batch, size));
+                // copied once into the fill's buffer when the body is kept whole
+                writer.push_all(batch);
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {
@@ -210,9 +230,14 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
         writer.abort(UpstreamError::Truncated.abort_reason());
         return None;
     }
-    if head.storable {
-        // finish() keeps the fill joinable until the insert has landed (see cache::fill)
-        let entry = writer.finish();
+    if !head.storable || !writer.keeps_body() {
+        if job.cached.is_some() {
+            // the stored copy is outdated (no longer cacheable, or replaced by an object
+            // too large to keep)
+            state.blocking(job.key.as_str(), |c, k| c.remove(k)).await;
+        }
+    } else if let Some(entry) = writer.entry() {
+        // stored before finish(): see the module docs
         if inner.purge_generation.load(Ordering::Acquire) != generation {
             tracing::debug!(key = %job.key, "purge during fill: not stored");
         } else if !state.insert(&job.key, entry).await {
@@ -220,14 +245,13 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
                 key = %job.key,
                 "object not stored (too large for the budget?)"
             );
-        }
-    } else {
-        let _ = writer.finish_and_release();
-        if job.cached.is_some() {
-            // the stored copy is gone or no longer cacheable upstream
+        } else if inner.purge_generation.load(Ordering::Acquire) != generation {
+            // a PURGE ran during the insert (after its own removal, maybe before it)
+            tracing::debug!(key = %job.key, "purge during insert: removed again");
             state.blocking(job.key.as_str(), |c, k| c.remove(k)).await;
         }
     }
+    writer.finish();
     tracing::debug!(key = %job.key, %status, bytes = received, purpose = ?job.purpose, "fill done");
     Some(status)
 }
@@ -248,12 +272,9 @@ fn serve_stored(mut writer: FillWriter, mut head: StoredHead, body: Bytes, outco
     if !body.is_empty() {
         writer.push(body);
     }
-    if outcome == Outcome::Stale {
-        // the next request tries the upstream again rather than replaying this answer
-        let _ = writer.finish_and_release();
-    } else {
-        let _ = writer.finish();
-    }
+    // unlocks at once: the next request finds the refreshed copy in the store (or, after a
+    // stale answer, tries the upstream again rather than replaying it)
+    writer.finish();
 }
 
 /// Applies a `304`'s headers to a stored head (RFC 9111 §4.3.4) and restarts its age.

@@ -47,6 +47,7 @@ pub fn maybe_start(state: &EdgeState, path: &str) {
                 key,
                 cached: None,
                 purpose: Purpose::Prefetch,
+                request_headers: http::HeaderMap::new(),
             };
             match fill::run(state.clone(), job, writer).await {
                 Some(s) if s.is_success() => {}

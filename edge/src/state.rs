@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use cache::{Cache, CacheConfig, DiskConfig, Entry, FillLocks};
+use cache::{Cache, CacheConfig, DiskConfig, Entry, FillBudget, FillLocks};
 use http::header::HeaderValue;
 
 use crate::clock::Clock;
@@ -19,6 +19,9 @@ use crate::head::StoredHead;
 use crate::key::CacheKey;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
+
+/// Bytes all fills together may keep whole ([`FillBudget::memory`]).
+pub const FILL_MEMORY: u64 = cache::fill::DEFAULT_FILL_MEMORY;
 
 /// Shared, cheaply clonable state of one edge.
 #[derive(Clone)]
@@ -81,7 +84,13 @@ impl EdgeState {
         let via = HeaderValue::from_str(&serve::wire::via(&config.id)).map_err(bad_id)?;
         Ok(EdgeState {
             inner: Arc::new(Inner {
-                locks: FillLocks::new(Duration::from_millis(config.fill_wait_timeout_ms)),
+                locks: FillLocks::with_budget(
+                    Duration::from_millis(config.fill_wait_timeout_ms),
+                    FillBudget {
+                        memory: FILL_MEMORY,
+                        window: cache::fill::DEFAULT_WINDOW,
+                    },
+                ),
                 defaults: config.freshness_defaults(),
                 disk: config.disk.is_some(),
                 purge_generation: AtomicU64::new(0),
@@ -134,6 +143,34 @@ impl EdgeState {
                 None
             }
         }
+    }
+
+    /// The largest body the store would keep under `key` with a head of `meta_len` bytes:
+    /// the memory tier's largest object (less key, head and per-object overhead), or the
+    /// disk budget when a disk tier is configured, whichever is larger.
+    pub(crate) fn body_limit(&self, key: &CacheKey, meta_len: u64) -> u64 {
+        let cache = &self.inner.cache;
+        let mem = cache
+            .max_object_bytes()
+            .saturating_sub(key.as_str().len() as u64 + meta_len + cache::ENTRY_OVERHEAD);
+        let disk = if self.inner.disk {
+            self.inner.config.disk_size.0
+        } else {
+            0
+        };
+        mem.max(disk)
+    }
+
+    /// Detaches the running fills of `prefix` (an exact key, or a key prefix) when a PURGE
+    /// starts: requests after it start new fetches instead of joining a fill that began
+    /// before it (that fill does not store its result: see `purge_generation`).
+    pub fn detach_fills(&self, prefix: &str) -> usize {
+        self.inner.locks.detach(prefix)
+    }
+
+    /// A snapshot of the fill locks' counters (coalescing, streamed fills, kept bytes).
+    pub fn fill_stats(&self) -> cache::FillStats {
+        self.inner.locks.stats()
     }
 
     /// Stores an entry (on the blocking pool with a disk tier).

@@ -1,4 +1,4 @@
-//! Fill locks: coalescing, every failure mode, and the finish/insert ordering.
+//! Fill locks: coalescing, every failure mode, and the insert/finish ordering.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -36,7 +36,8 @@ async fn two_hundred_acquires_one_leader_identical_bytes() {
                             tokio::task::yield_now().await;
                         }
                     }
-                    let entry = w.finish();
+                    let entry = w.entry().unwrap();
+                    w.finish();
                     let mine = client.await.unwrap().unwrap();
                     assert_eq!(mine, entry);
                     mine
@@ -193,7 +194,8 @@ async fn slow_reader_does_not_block_the_writer() {
     for _ in 0..256 {
         w.push(big.clone());
     }
-    let entry = w.finish();
+    let entry = w.entry().unwrap();
+    w.finish();
     assert!(t0.elapsed() < Duration::from_secs(1), "writer was held up");
     assert_eq!(fast.await.unwrap().unwrap(), entry);
     // The slow reader still gets everything, in order, afterwards.
@@ -205,11 +207,13 @@ async fn slow_reader_does_not_block_the_writer() {
     assert_eq!(n, 256);
 }
 
-/// The edge's pattern, many times over: `get` → miss → `acquire` → leader fetches,
-/// `finish`, `insert`. Concurrent requests arriving at any moment — including between
-/// `finish` and `insert` — must never start a second upstream fetch.
+/// The edge's pattern, many times over: `get` → miss → `acquire` → leader looks in the
+/// store once more (a fill may have completed since the `get`), fetches, takes the entry,
+/// `insert`s it and only then `finish`es. Concurrent requests arriving at any moment must
+/// never start a second upstream fetch, and none is handed the finished fill after `finish`
+/// (there is no linger: they find the object in the store).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn no_second_fetch_between_finish_and_insert() {
+async fn no_second_fetch_around_insert_and_finish() {
     for round in 0..20 {
         let cache = Arc::new(
             Cache::open(CacheConfig {
@@ -234,16 +238,20 @@ async fn no_second_fetch_between_finish_and_insert() {
                     }
                     match locks.acquire(&key) {
                         Acquire::Leader(mut w) => {
+                            if let Some(e) = cache.get(&key) {
+                                return e;
+                            }
                             fetches.fetch_add(1, Ordering::SeqCst);
                             w.set_head(Bytes::from_static(b"h"));
                             for c in 0..4 {
                                 tokio::time::sleep(Duration::from_micros(300)).await;
                                 w.push(chunk(c));
                             }
-                            let e = w.finish();
-                            // The window: let others run before the insert lands.
+                            let e = w.entry().unwrap();
+                            // The insert takes a while: others join the running fill.
                             tokio::time::sleep(Duration::from_millis(2)).await;
                             cache.insert(&key, e.clone());
+                            w.finish();
                             e
                         }
                         Acquire::Follower(r) => r.collect().await.unwrap(),
