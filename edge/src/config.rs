@@ -196,10 +196,32 @@ pub struct EdgeConfig {
     pub default_segment_ttl_secs: u64,
     /// Freshness of MPDs without `max-age`/`Expires`, s.
     pub default_mpd_ttl_secs: u64,
-    /// Freshness of other files without `max-age`/`Expires`, s.
+    /// Freshness of other `200`s without explicit freshness nor `Last-Modified`, s (0: they
+    /// are stored but revalidated before every use; with `Last-Modified`, 10 % of its age
+    /// applies, RFC 9111 §4.2.2).
     pub default_other_ttl_secs: u64,
     /// stale-if-error grace when the upstream response sends none, s.
     pub stale_if_error_secs: u64,
+    /// Freshness of `404`/`410` without explicit freshness (negative caching), s.
+    pub negative_ttl_secs: u64,
+    /// Cap of a heuristic freshness lifetime from `Last-Modified`, s.
+    pub heuristic_max_secs: u64,
+    /// The edge's own targeted cache-control field (RFC 9213), honoured before
+    /// `CDN-Cache-Control` and `Cache-Control` and never sent downstream; empty: none.
+    pub edge_cache_control_header: String,
+    /// With a stale copy at hand, how long a client waits for the upstream before it gets
+    /// the stale copy (when stale-if-error allows), ms.
+    pub stale_wait_ms: u64,
+    /// Bytes all fills together may buffer whole (objects to be stored and replayed to late
+    /// joiners); a fill past it streams through a small window and is not stored.
+    pub fill_memory: ByteSize,
+    /// Consecutive connect failures/timeouts after which the upstream is marked down
+    /// ([`crate::breaker`]; 0 = never).
+    pub breaker_failures: u32,
+    /// First time the upstream stays marked down, ms (doubles per failed probe).
+    pub breaker_open_ms: u64,
+    /// Longest time the upstream stays marked down, ms.
+    pub breaker_max_open_ms: u64,
     /// Largest total request header size accepted (431 beyond), bytes.
     pub max_header_bytes: usize,
     /// Longest request URI accepted (414 beyond), bytes.
@@ -242,8 +264,16 @@ impl Default for EdgeConfig {
             fill_wait_timeout_ms: 30_000,
             default_segment_ttl_secs: 86_400,
             default_mpd_ttl_secs: 2,
-            default_other_ttl_secs: 60,
+            default_other_ttl_secs: 0,
             stale_if_error_secs: 3_600,
+            negative_ttl_secs: 5,
+            heuristic_max_secs: 86_400,
+            edge_cache_control_header: "Dashcdn-Cache-Control".to_owned(),
+            stale_wait_ms: 500,
+            fill_memory: ByteSize(64 << 20),
+            breaker_failures: 5,
+            breaker_open_ms: 1_000,
+            breaker_max_open_ms: 30_000,
             max_header_bytes: 16 << 10,
             max_uri_bytes: 4 << 10,
             announce: None,
@@ -273,6 +303,12 @@ impl EdgeConfig {
             manifest_ttl: Duration::from_secs(self.default_mpd_ttl_secs),
             other_ttl: Duration::from_secs(self.default_other_ttl_secs),
             stale_if_error: Duration::from_secs(self.stale_if_error_secs),
+            negative_ttl: Duration::from_secs(self.negative_ttl_secs),
+            heuristic_max: Duration::from_secs(self.heuristic_max_secs),
+            targeted: http::HeaderName::from_bytes(
+                self.edge_cache_control_header.trim().as_bytes(),
+            )
+            .ok(),
         }
     }
 }

@@ -1,109 +1,29 @@
 //! HTTP caching rules for a shared cache (RFC 9111), as pure functions.
 //!
-//! - [`CacheControl::parse`] reads the response directives the edge acts on.
-//! - [`Policy::from_response`] decides whether a response may be stored and for how
-//!   long it is fresh (`s-maxage` > `max-age` > `Expires - Date` > a configured default
-//!   per [`serve::CacheClass`]), plus its stale-while-revalidate and
-//!   stale-if-error windows.
-//! - [`Policy::state`] classifies a stored response by its current age.
+//! - [`crate::directives`] reads the fields ([`CacheControl`], targeted fields, `Age`).
+//! - [`Policy::from_response`] decides whether a response may be stored (§3) and for how
+//!   long it is fresh (§4.2.1): the directives come from the edge's own targeted field,
+//!   else `CDN-Cache-Control`, else `Cache-Control` (RFC 9213 §2.1); the lifetime from
+//!   `s-maxage` > `max-age` > `Expires - Date`, else heuristically (§4.2.2) for the
+//!   heuristically cacheable statuses: a configured default for DASH segments and MPDs
+//!   (the fast path), a short negative TTL for `404`/`410`, 10 % of the time since
+//!   `Last-Modified` (capped) for the rest, and nothing without `Last-Modified`.
+//! - [`Policy::state`] classifies a stored response by its current age, and
+//!   [`Policy::state_for`] also by the request's `Cache-Control` (§5.2.1).
 //! - [`initial_age`] / [`current_age`] implement the age calculation of RFC 9111 §4.2.3.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{header, HeaderMap, StatusCode};
+use http::{header, HeaderMap, HeaderName, StatusCode};
 use serve::CacheClass;
 
-/// The `Cache-Control` response directives the edge understands. Unknown directives are
-/// ignored; a directive with an unparseable argument is treated as absent (except
-/// `max-age`/`s-maxage`, where a bad value means "stale", as RFC 9111 §4.2.1 advises).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CacheControl {
-    /// `max-age=N` (seconds).
-    pub max_age: Option<u64>,
-    /// `s-maxage=N` (seconds; overrides `max-age` in shared caches).
-    pub s_maxage: Option<u64>,
-    /// `no-store`: never store.
-    pub no_store: bool,
-    /// `no-cache` (unqualified): store, but revalidate before every use.
-    pub no_cache: bool,
-    /// `private` (unqualified): a shared cache must not store it.
-    pub private: bool,
-    /// `public`.
-    pub public: bool,
-    /// `must-revalidate` or `proxy-revalidate`: never serve stale.
-    pub must_revalidate: bool,
-    /// `stale-while-revalidate=N` (RFC 5861).
-    pub stale_while_revalidate: Option<u64>,
-    /// `stale-if-error=N` (RFC 5861).
-    pub stale_if_error: Option<u64>,
-}
+use crate::directives::RequestCacheControl;
 
-impl CacheControl {
-    /// Parses every `Cache-Control` header line of `headers`.
-    pub fn from_headers(headers: &HeaderMap) -> CacheControl {
-        let mut cc = CacheControl::default();
-        for v in headers.get_all(header::CACHE_CONTROL) {
-            if let Ok(s) = v.to_str() {
-                cc.merge(s);
-            }
-        }
-        cc
-    }
+pub use crate::directives::CacheControl;
 
-    /// Parses one `Cache-Control` header value.
-    pub fn parse(value: &str) -> CacheControl {
-        let mut cc = CacheControl::default();
-        cc.merge(value);
-        cc
-    }
-
-    fn merge(&mut self, value: &str) {
-        for directive in split_directives(value) {
-            let (name, arg) = match directive.split_once('=') {
-                Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
-                None => (directive.trim(), None),
-            };
-            let secs = || arg.map(|a| a.parse::<u64>().ok());
-            match name.to_ascii_lowercase().as_str() {
-                // a malformed delta-seconds makes the response stale (0)
-                "max-age" => self.max_age = Some(secs().flatten().unwrap_or(0)),
-                "s-maxage" => self.s_maxage = Some(secs().flatten().unwrap_or(0)),
-                "no-store" => self.no_store = true,
-                // qualified forms (`no-cache="Set-Cookie"`) only restrict listed headers;
-                // treating them as unqualified is the conservative choice.
-                "no-cache" => self.no_cache = true,
-                "private" => self.private = true,
-                "public" => self.public = true,
-                "must-revalidate" | "proxy-revalidate" => self.must_revalidate = true,
-                "stale-while-revalidate" => self.stale_while_revalidate = secs().flatten(),
-                "stale-if-error" => self.stale_if_error = secs().flatten(),
-                _ => {}
-            }
-        }
-    }
-}
-
-/// Splits a directive list on commas that are not inside a quoted string.
-fn split_directives(value: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut quoted = false;
-    let mut start = 0;
-    for (i, c) in value.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                out.push(&value[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&value[start..]);
-    out.into_iter().filter(|d| !d.trim().is_empty()).collect()
-}
-
-/// Freshness defaults applied when a response carries no explicit lifetime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Freshness defaults applied when a response carries no explicit lifetime, and the
+/// targeted field of this edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Defaults {
     /// Lifetime of media/init segments without `max-age`/`Expires`.
     pub segment_ttl: Duration,
@@ -113,15 +33,27 @@ pub struct Defaults {
     pub other_ttl: Duration,
     /// stale-if-error grace when the response does not send `stale-if-error`.
     pub stale_if_error: Duration,
+    /// Lifetime of `404`/`410` without explicit freshness (negative caching).
+    pub negative_ttl: Duration,
+    /// Upper bound of a heuristic lifetime from `Last-Modified`.
+    pub heuristic_max: Duration,
+    /// The edge's own targeted field (RFC 9213), before `CDN-Cache-Control`.
+    pub targeted: Option<HeaderName>,
 }
+
+/// The CDN-wide targeted field (RFC 9213 §3).
+pub const CDN_CACHE_CONTROL: HeaderName = HeaderName::from_static("cdn-cache-control");
 
 impl Default for Defaults {
     fn default() -> Self {
         Defaults {
             segment_ttl: Duration::from_secs(86_400),
             manifest_ttl: Duration::from_secs(2),
-            other_ttl: Duration::from_secs(60),
+            other_ttl: Duration::ZERO,
             stale_if_error: Duration::from_secs(3_600),
+            negative_ttl: Duration::from_secs(5),
+            heuristic_max: Duration::from_secs(86_400),
+            targeted: None,
         }
     }
 }
@@ -137,6 +69,9 @@ pub struct Policy {
     pub stale_if_error: u64,
     /// Must be revalidated before every use (`no-cache`).
     pub no_cache: bool,
+    /// Never served stale (`must-revalidate`, `proxy-revalidate`, `no-cache`), not even
+    /// when the request allows it (`max-stale`).
+    pub must_revalidate: bool,
 }
 
 /// Classification of a stored response at a given age.
@@ -151,13 +86,35 @@ pub enum State {
     Stale,
 }
 
+/// The statuses a shared cache may store with a heuristic lifetime (RFC 9110 §15.1;
+/// `206` is left out: the edge never stores a partial response as the whole).
+pub fn heuristically_cacheable(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        200 | 203 | 204 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
+    )
+}
+
+/// The caching directives that apply to this edge (RFC 9213 §2.1): the edge's own
+/// targeted field, else `CDN-Cache-Control`, else `Cache-Control`. Invalid targeted
+/// fields are ignored.
+pub fn applicable_directives(headers: &HeaderMap, defaults: &Defaults) -> CacheControl {
+    defaults
+        .targeted
+        .as_ref()
+        .and_then(|n| CacheControl::targeted(headers, n))
+        .or_else(|| CacheControl::targeted(headers, &CDN_CACHE_CONTROL))
+        .unwrap_or_else(|| CacheControl::from_headers(headers))
+}
+
 impl Policy {
     /// Decides whether a response with `status` and `headers` to a GET for `path`, received
     /// at `received` (stands in for a missing `Date`), may be stored, and if so, its
-    /// [`Policy`]. Returns `None` for responses a shared cache
-    /// must not store: `no-store`, `private`, `Set-Cookie`, `Vary` on anything but
-    /// `Accept-Encoding`/`Origin` (the edge forwards neither), and any status other than
-    /// `200`.
+    /// [`Policy`] (see the module docs for the lifetime). Returns `None` for responses a
+    /// shared cache must not (or need not) store: `no-store`, `private` (RFC 9111 §3,
+    /// §5.2.2.7), `Set-Cookie` (kept out of the shared store by choice), `Vary: *`
+    /// (never matches, §4.1), non-final and partial statuses, and statuses that are not
+    /// heuristically cacheable without explicit freshness or `public`.
     pub fn from_response(
         status: StatusCode,
         headers: &HeaderMap,
@@ -165,36 +122,33 @@ impl Policy {
         defaults: &Defaults,
         received: SystemTime,
     ) -> Option<Policy> {
-        if status != StatusCode::OK {
+        if status.is_informational()
+            || status == StatusCode::PARTIAL_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
             return None;
         }
-        let cc = CacheControl::from_headers(headers);
+        let cc = applicable_directives(headers, defaults);
         if cc.no_store || cc.private || headers.contains_key(header::SET_COOKIE) {
             return None;
         }
         for v in headers.get_all(header::VARY) {
             let s = v.to_str().ok()?;
-            for field in s.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-                if !field.eq_ignore_ascii_case("accept-encoding")
-                    && !field.eq_ignore_ascii_case("origin")
-                {
-                    return None;
-                }
+            if s.split(',').any(|f| f.trim() == "*") {
+                return None;
             }
         }
-        let lifetime = cc
+        let explicit = cc
             .s_maxage
             .or(cc.max_age)
-            .or_else(|| expires_lifetime(headers, received))
-            .unwrap_or_else(|| {
-                match CacheClass::of(path) {
-                    CacheClass::Segment => defaults.segment_ttl,
-                    CacheClass::Manifest => defaults.manifest_ttl,
-                    CacheClass::Other => defaults.other_ttl,
-                }
-                .as_secs()
-            });
-        let (swr, sie) = if cc.must_revalidate {
+            .or_else(|| expires_lifetime(headers, received));
+        let lifetime = match explicit {
+            Some(l) => l,
+            None if !(heuristically_cacheable(status) || cc.public) => return None,
+            None => heuristic_lifetime(status, headers, path, defaults, received),
+        };
+        let revalidate = cc.must_revalidate || cc.no_cache;
+        let (swr, sie) = if revalidate {
             (0, 0)
         } else {
             (
@@ -208,6 +162,7 @@ impl Policy {
             stale_while_revalidate: swr,
             stale_if_error: sie,
             no_cache: cc.no_cache,
+            must_revalidate: revalidate,
         })
     }
 
@@ -223,21 +178,66 @@ impl Policy {
         }
     }
 
+    /// [`Policy::state`] for a request with `req` directives (RFC 9111 §5.2.1): `no-cache`,
+    /// `max-age` and `min-fresh` can turn a fresh response stale (it is revalidated);
+    /// `max-stale` can make a stale one acceptable (served, refreshed in the background),
+    /// except when the response must be revalidated.
+    pub fn state_for(&self, age: u64, req: &RequestCacheControl) -> State {
+        let st = self.state(age);
+        let too_old = req.no_cache
+            || req.max_age.is_some_and(|m| age > m)
+            || req
+                .min_fresh
+                .is_some_and(|f| self.lifetime.saturating_sub(age) < f);
+        if too_old {
+            return State::Stale;
+        }
+        if st == State::Stale && !self.must_revalidate {
+            if let Some(max) = req.max_stale {
+                if max.is_none_or(|m| age.saturating_sub(self.lifetime) <= m) {
+                    return State::StaleWhileRevalidate;
+                }
+            }
+        }
+        st
+    }
+
     /// True if, at `age` seconds, the response may be served because the upstream failed.
     pub fn usable_on_error(&self, age: u64) -> bool {
         age < self.lifetime.saturating_add(self.stale_if_error)
     }
 }
 
+/// The heuristic lifetime (RFC 9111 §4.2.2) of a response without explicit freshness.
+fn heuristic_lifetime(
+    status: StatusCode,
+    headers: &HeaderMap,
+    path: &str,
+    defaults: &Defaults,
+    received: SystemTime,
+) -> u64 {
+    if matches!(status, StatusCode::NOT_FOUND | StatusCode::GONE) {
+        return defaults.negative_ttl.as_secs();
+    }
+    if status == StatusCode::OK {
+        match CacheClass::of(path) {
+            CacheClass::Segment => return defaults.segment_ttl.as_secs(),
+            CacheClass::Manifest => return defaults.manifest_ttl.as_secs(),
+            CacheClass::Other => {}
+        }
+    }
+    let date = header_date(headers, header::DATE).unwrap_or(received);
+    let from_last_modified = header_date(headers, header::LAST_MODIFIED)
+        .and_then(|lm| date.duration_since(lm).ok())
+        .map(|d| (d.as_secs() / 10).min(defaults.heuristic_max.as_secs()));
+    from_last_modified.unwrap_or(defaults.other_ttl.as_secs())
+}
+
 /// Lifetime from `Expires - Date` (RFC 9111 §4.2.1), with the time the response was
 /// `received` for a missing `Date` (RFC 9110 §6.6.1); an invalid `Expires` means 0.
 fn expires_lifetime(headers: &HeaderMap, received: SystemTime) -> Option<u64> {
     let expires = headers.get(header::EXPIRES)?;
-    let Some(expires) = expires
-        .to_str()
-        .ok()
-        .and_then(|s| httpdate::parse_http_date(s.trim()).ok())
-    else {
+    let Some(expires) = expires.to_str().ok().and_then(parse_date) else {
         return Some(0);
     };
     let date = header_date(headers, header::DATE).unwrap_or(received);
@@ -250,8 +250,30 @@ fn expires_lifetime(headers: &HeaderMap, received: SystemTime) -> Option<u64> {
 }
 
 fn header_date(headers: &HeaderMap, name: header::HeaderName) -> Option<SystemTime> {
-    let v = headers.get(name)?.to_str().ok()?;
-    httpdate::parse_http_date(v.trim()).ok()
+    parse_date(headers.get(name)?.to_str().ok()?)
+}
+
+/// Parses an HTTP-date leniently (RFC 9110 §5.6.7): IMF-fixdate, RFC 850 and asctime, with
+/// surrounding and repeated whitespace tolerated.
+pub fn parse_date(s: &str) -> Option<SystemTime> {
+    let t = s.trim();
+    if let Ok(d) = httpdate::parse_http_date(t) {
+        return Some(d);
+    }
+    let squeezed = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Ok(d) = httpdate::parse_http_date(&squeezed) {
+        return Some(d);
+    }
+    // asctime pads one-digit days with a space: "Sun Nov  6 08:49:37 1994"
+    let parts: Vec<&str> = squeezed.split(' ').collect();
+    if parts.len() == 5 && parts[2].len() == 1 {
+        let padded = format!(
+            "{} {}  {} {} {}",
+            parts[0], parts[1], parts[2], parts[3], parts[4]
+        );
+        return httpdate::parse_http_date(&padded).ok();
+    }
+    None
 }
 
 /// `corrected_initial_age` of RFC 9111 §4.2.3 in seconds, for a response received at
@@ -261,18 +283,14 @@ pub fn initial_age(
     request_time: SystemTime,
     response_time: SystemTime,
 ) -> u64 {
-    let age_value = headers
-        .get(header::AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or(0);
+    let age_value = crate::directives::age_value(headers).unwrap_or(0);
     let apparent_age = header_date(headers, header::DATE)
         .and_then(|d| response_time.duration_since(d).ok())
         .map_or(0, |d| d.as_secs());
     let response_delay = response_time
         .duration_since(request_time)
         .map_or(0, |d| d.as_secs());
-    apparent_age.max(age_value + response_delay)
+    apparent_age.max(age_value.saturating_add(response_delay))
 }
 
 /// `current_age` (RFC 9111 §4.2.3) in seconds at `now`.
@@ -311,28 +329,6 @@ mod tests {
             &Defaults::default(),
             SystemTime::now(),
         )
-    }
-
-    #[test]
-    fn parses_directives() {
-        let cc = CacheControl::parse(
-            "public, max-age=60, s-maxage=\"30\", stale-while-revalidate=5, stale-if-error=600, x-foo=\"a,b\"",
-        );
-        assert_eq!(cc.max_age, Some(60));
-        assert_eq!(cc.s_maxage, Some(30));
-        assert!(cc.public);
-        assert_eq!(cc.stale_while_revalidate, Some(5));
-        assert_eq!(cc.stale_if_error, Some(600));
-        let cc = CacheControl::parse("No-Store, PRIVATE, no-cache, proxy-revalidate");
-        assert!(cc.no_store && cc.private && cc.no_cache && cc.must_revalidate);
-        assert_eq!(CacheControl::parse("max-age=abc").max_age, Some(0));
-        let h = hm(&[
-            (header::CACHE_CONTROL, "max-age=5"),
-            (header::CACHE_CONTROL, "must-revalidate"),
-        ]);
-        let cc = CacheControl::from_headers(&h);
-        assert_eq!(cc.max_age, Some(5));
-        assert!(cc.must_revalidate);
     }
 
     #[test]
@@ -379,10 +375,7 @@ mod tests {
         let d = Defaults::default();
         assert_eq!(policy(&[], SEG).unwrap().lifetime, d.segment_ttl.as_secs());
         assert_eq!(policy(&[], MPD).unwrap().lifetime, d.manifest_ttl.as_secs());
-        assert_eq!(
-            policy(&[], "x.html").unwrap().lifetime,
-            d.other_ttl.as_secs()
-        );
+        assert_eq!(policy(&[], "x.html").unwrap().lifetime, 0);
         assert_eq!(
             policy(&[], SEG).unwrap().stale_if_error,
             d.stale_if_error.as_secs()
@@ -394,18 +387,131 @@ mod tests {
         assert_eq!(policy(&[(header::CACHE_CONTROL, "no-store")], SEG), None);
         assert_eq!(policy(&[(header::CACHE_CONTROL, "private")], SEG), None);
         assert_eq!(policy(&[(header::SET_COOKIE, "a=b")], SEG), None);
-        assert_eq!(policy(&[(header::VARY, "User-Agent")], SEG), None);
+        assert_eq!(policy(&[(header::VARY, "User-Agent, *")], SEG), None);
         assert!(policy(&[(header::VARY, "Accept-Encoding, Origin")], SEG).is_some());
+        assert!(policy(&[(header::VARY, "User-Agent")], SEG).is_some());
+    }
+
+    fn with_status(status: u16, pairs: &[(header::HeaderName, &str)]) -> Option<Policy> {
+        Policy::from_response(
+            StatusCode::from_u16(status).unwrap(),
+            &hm(pairs),
+            "/x",
+            &Defaults::default(),
+            SystemTime::now(),
+        )
+    }
+
+    #[test]
+    fn rfc9111_4_2_2_heuristic_and_negative_freshness() {
+        // no explicit freshness, no Last-Modified: stored (revalidated before use), not fresh
+        assert_eq!(with_status(200, &[]).unwrap().lifetime, 0);
+        // 10 % of the time since Last-Modified
+        let now = SystemTime::now();
+        let lm = httpdate::fmt_http_date(now - Duration::from_secs(10_000));
+        let date = httpdate::fmt_http_date(now);
+        let p = with_status(200, &[(header::LAST_MODIFIED, &lm), (header::DATE, &date)]).unwrap();
+        assert_eq!(p.lifetime, 1_000);
+        // negative caching with a short default
+        assert_eq!(with_status(404, &[]).unwrap().lifetime, 5);
+        assert_eq!(with_status(410, &[]).unwrap().lifetime, 5);
+        // other statuses only with explicit freshness (or public)
+        assert_eq!(with_status(500, &[]), None);
+        assert_eq!(with_status(302, &[]), None);
         assert_eq!(
-            Policy::from_response(
-                StatusCode::NOT_FOUND,
-                &HeaderMap::new(),
-                SEG,
-                &Defaults::default(),
-                SystemTime::now()
-            ),
+            with_status(500, &[(header::CACHE_CONTROL, "max-age=9")])
+                .unwrap()
+                .lifetime,
+            9
+        );
+        assert!(with_status(302, &[(header::CACHE_CONTROL, "public")]).is_some());
+        // never a partial response as the whole
+        assert_eq!(
+            with_status(206, &[(header::CACHE_CONTROL, "max-age=9")]),
             None
         );
+    }
+
+    #[test]
+    fn rfc9213_targeted_field_precedence() {
+        let mut d = Defaults::default();
+        let cdn = header::HeaderName::from_static("cdn-cache-control");
+        let own = header::HeaderName::from_static("dashcdn-cache-control");
+        let p = |d: &Defaults, pairs: &[(header::HeaderName, &str)]| {
+            Policy::from_response(StatusCode::OK, &hm(pairs), "/x", d, SystemTime::now())
+        };
+        let cc = (header::CACHE_CONTROL, "max-age=3600");
+        assert_eq!(
+            p(&d, &[cc.clone(), (cdn.clone(), "max-age=5")])
+                .unwrap()
+                .lifetime,
+            5
+        );
+        // CDN-Cache-Control: no-store wins over a fresh Cache-Control, and vice versa
+        assert_eq!(p(&d, &[cc.clone(), (cdn.clone(), "no-store")]), None);
+        assert_eq!(
+            p(
+                &d,
+                &[
+                    (header::CACHE_CONTROL, "no-store"),
+                    (cdn.clone(), "max-age=60")
+                ]
+            )
+            .unwrap()
+            .lifetime,
+            60
+        );
+        // invalid: ignored
+        assert_eq!(
+            p(&d, &[cc.clone(), (cdn.clone(), "max-age=\"5\"")])
+                .unwrap()
+                .lifetime,
+            3600
+        );
+        // the edge's own field first
+        d.targeted = Some(own.clone());
+        assert_eq!(
+            p(&d, &[cc, (cdn, "max-age=5"), (own, "max-age=7")])
+                .unwrap()
+                .lifetime,
+            7
+        );
+    }
+
+    #[test]
+    fn rfc9111_5_2_1_request_directives_and_state() {
+        let p = policy(&[(header::CACHE_CONTROL, "max-age=10")], SEG).unwrap();
+        let rc = |v: &str| RequestCacheControl::from_headers(&hm(&[(header::CACHE_CONTROL, v)]));
+        assert_eq!(p.state_for(5, &rc("max-age=0")), State::Stale);
+        assert_eq!(p.state_for(5, &rc("max-age=6")), State::Fresh);
+        assert_eq!(p.state_for(5, &rc("no-cache")), State::Stale);
+        assert_eq!(p.state_for(5, &rc("min-fresh=6")), State::Stale);
+        assert_eq!(p.state_for(5, &rc("min-fresh=5")), State::Fresh);
+        assert_eq!(
+            p.state_for(12, &rc("max-stale=5")),
+            State::StaleWhileRevalidate
+        );
+        assert_eq!(p.state_for(16, &rc("max-stale=5")), State::Stale);
+        assert_eq!(
+            p.state_for(99, &rc("max-stale")),
+            State::StaleWhileRevalidate
+        );
+        let mr = policy(
+            &[(header::CACHE_CONTROL, "max-age=10, must-revalidate")],
+            SEG,
+        )
+        .unwrap();
+        assert_eq!(mr.state_for(12, &rc("max-stale")), State::Stale);
+    }
+
+    #[test]
+    fn rfc9110_5_6_7_dates_leniently() {
+        let want = parse_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(parse_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(want));
+        assert_eq!(parse_date("Sun Nov  6 08:49:37 1994"), Some(want));
+        assert_eq!(parse_date("Sun Nov 6 08:49:37 1994"), Some(want));
+        assert_eq!(parse_date("  Sun,  06 Nov 1994 08:49:37 GMT "), Some(want));
+        assert_eq!(parse_date("0"), None);
     }
 
     #[test]

@@ -2,23 +2,29 @@
 //! ([`handle`]), the [`CacheKey`], the lookup and its freshness, then the fill a miss or a
 //! stale copy joins (or starts). The answer itself is built by [`crate::response`].
 
-use axum::extract::{Request, State};
+use std::net::IpAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 use cache::{Acquire, FillError};
-use http::header::{self, HeaderValue};
+use http::header;
 use http::{Method, StatusCode};
 use serve::wire::CacheStatus;
 
 use crate::admin;
+use crate::directives::RequestCacheControl;
 use crate::fill::{self, FillJob, Purpose};
+use crate::forward::{self, Use};
 use crate::freshness::{self, State as Freshness};
 use crate::head::{Outcome, StoredHead};
 use crate::key::CacheKey;
 use crate::prefetch;
+use crate::proxy;
 use crate::response::{self, text, ClientRequest};
 use crate::state::EdgeState;
 use crate::upstream::status_of_abort_reason;
+use crate::vary;
 
 /// Entry point for every request that is not `/healthz` or `/metrics`.
 pub async fn handle(State(state): State<EdgeState>, req: Request) -> Response {
@@ -50,29 +56,88 @@ pub async fn handle(State(state): State<EdgeState>, req: Request) -> Response {
         return text(StatusCode::LOOP_DETECTED, "forwarding loop detected\n");
     }
     match *req.method() {
-        Method::GET | Method::HEAD => serve(state, req).await,
-        _ if req.method().as_str() == "PURGE" => admin::purge(state, req).await,
-        _ => {
-            let mut res = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-            res.headers_mut().insert(
-                header::ALLOW,
-                HeaderValue::from_static("GET, HEAD, OPTIONS, PURGE"),
-            );
-            res
+        Method::GET | Method::HEAD if proxy::bypass(req.headers()).is_none() => {
+            serve(state, req).await
         }
+        _ if req.method().as_str() == "PURGE" => admin::purge(state, req).await,
+        _ => proxy::handle(state, req).await,
     }
 }
 
 /// One client request after validation.
 struct Ctx {
     req: ClientRequest,
+    /// The key: the request's, or its `Vary` variant's.
     key: CacheKey,
+    /// The request's `Cache-Control` (RFC 9111 §5.2.1).
+    cc: RequestCacheControl,
+    /// The request target (for a pass-through when a shared fill's `Vary` does not fit).
+    uri: http::Uri,
+    /// The client's address (`X-Forwarded-For`).
+    peer: Option<IpAddr>,
 }
 
-/// The freshness of a stored head now, by the edge's clock.
-fn freshness_now(state: &EdgeState, head: &StoredHead) -> Freshness {
+impl Ctx {
+    /// The fill of `self.key` on behalf of this request.
+    fn job(&self, cached: Option<(StoredHead, Bytes)>, purpose: Purpose) -> FillJob {
+        FillJob {
+            key: self.key.clone(),
+            cached,
+            purpose,
+            request_headers: self.fill_headers(),
+        }
+    }
+
+    /// The headers of this request that go upstream on its fill.
+    fn fill_headers(&self) -> http::HeaderMap {
+        forward::request_headers(&self.req.headers, self.peer, Use::Fill)
+    }
+
+    /// Passes this request through uncached (a coalesced waiter whose `Vary` headers differ
+    /// from the leader's).
+    async fn pass_through(&self, state: &EdgeState) -> Response {
+        let mut req = Request::new(axum::body::Body::empty());
+        *req.method_mut() = self.req.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.headers_mut() = self.req.headers.clone();
+        if let Some(ip) = self.peer {
+            req.extensions_mut()
+                .insert(ConnectInfo(std::net::SocketAddr::new(ip, 0)));
+        }
+        proxy::handle(state.clone(), req).await
+    }
+}
+
+/// The freshness of a stored head now, by the edge's clock, for this request.
+fn freshness_now(state: &EdgeState, head: &StoredHead, cc: &RequestCacheControl) -> Freshness {
     let age = freshness::current_age(head.initial_age, head.response_time_ms, state.now());
-    head.policy.state(age)
+    head.policy.state_for(age, cc)
+}
+
+/// The stored response for `key` that may answer a request with `headers` (RFC 9111
+/// §4.1): the one under `key` if its `Vary` matches, else the matching variant's; with the
+/// key the request's fill uses.
+async fn lookup_variant(
+    state: &EdgeState,
+    key: CacheKey,
+    headers: &http::HeaderMap,
+) -> (CacheKey, Option<(StoredHead, Bytes)>) {
+    let Some((head, body)) = state.lookup(&key).await else {
+        return (key, None);
+    };
+    match vary::check(&head.headers, headers) {
+        vary::Match::Yes => (key, Some((head, body))),
+        vary::Match::Never => (key, None),
+        vary::Match::No(digest) => {
+            let vkey = key.variant(digest);
+            match state.lookup(&vkey).await {
+                Some((h, b)) if vary::check(&h.headers, headers) == vary::Match::Yes => {
+                    (vkey, Some((h, b)))
+                }
+                _ => (vkey, None),
+            }
+        }
+    }
 }
 
 async fn serve(state: EdgeState, req: Request) -> Response {
@@ -84,19 +149,27 @@ async fn serve(state: EdgeState, req: Request) -> Response {
         Ok(k) => k,
         Err(status) => return text(status, "bad request path\n"),
     };
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     let (parts, _body) = req.into_parts();
+    prefetch::maybe_start(&state, key.path());
+    let (key, stored) = lookup_variant(&state, key, &parts.headers).await;
     let ctx = Ctx {
+        cc: RequestCacheControl::from_headers(&parts.headers),
         req: ClientRequest {
             method: parts.method,
             headers: parts.headers,
         },
         key,
+        uri: parts.uri,
+        peer,
     };
-    prefetch::maybe_start(&state, ctx.key.path());
     let m = &state.inner.metrics;
     let mut cached = None;
-    if let Some((head, body)) = state.lookup(&ctx.key).await {
-        match freshness_now(&state, &head) {
+    if let Some((head, body)) = stored {
+        match freshness_now(&state, &head, &ctx.cc) {
             Freshness::Fresh => {
                 m.hits.inc();
                 return response::from_stored(&state, &ctx.req, head, body, CacheStatus::Hit);
@@ -109,19 +182,34 @@ async fn serve(state: EdgeState, req: Request) -> Response {
             Freshness::Stale => cached = Some((head, body)),
         }
     }
+    if ctx.cc.only_if_cached {
+        // RFC 9111 §5.2.1.7: nothing usable stored, and the upstream may not be asked
+        return text(StatusCode::GATEWAY_TIMEOUT, "not cached (only-if-cached)\n");
+    }
     fill_and_respond(&state, &ctx, cached).await
 }
 
 /// Starts a stale-while-revalidate refresh unless one is already running.
 fn background_refresh(state: &EdgeState, ctx: &Ctx, cached: (StoredHead, Bytes)) {
     if let Acquire::Leader(writer) = state.inner.locks.acquire(ctx.key.as_str()) {
-        let job = FillJob {
-            key: ctx.key.clone(),
-            cached: Some(cached),
-            purpose: Purpose::Background,
-        };
+        let job = ctx.job(Some(cached), Purpose::Background);
         tokio::spawn(fill::run(state.clone(), job, writer));
     }
+}
+
+/// How long a request with a stale copy at hand waits for the upstream before it is
+/// served the copy: [`crate::config::EdgeConfig::stale_wait_ms`] when stale-if-error
+/// allows serving it (not beyond `must-revalidate`/`no-cache`), else `None` (wait for
+/// the fill).
+fn stale_deadline(
+    state: &EdgeState,
+    cached: Option<&(StoredHead, Bytes)>,
+) -> Option<std::time::Duration> {
+    let (head, _) = cached?;
+    let age = freshness::current_age(head.initial_age, head.response_time_ms, state.now());
+    head.policy
+        .usable_on_error(age)
+        .then(|| std::time::Duration::from_millis(state.config().stale_wait_ms))
 }
 
 /// Joins (or starts) the fill of `ctx.key` and answers from it as it streams.
@@ -133,12 +221,16 @@ async fn fill_and_respond(
     let m = &state.inner.metrics;
     let mut last_error = StatusCode::BAD_GATEWAY;
     for attempt in 0..2 {
+        let mut leader = false;
         let mut reader = match state.inner.locks.acquire(ctx.key.as_str()) {
             Acquire::Leader(writer) => {
+                leader = true;
                 // Another fill may have completed between our lookup and acquire.
                 if cached.is_none() || attempt > 0 {
                     if let Some((head, body)) = state.lookup(&ctx.key).await {
-                        if freshness_now(state, &head) == Freshness::Fresh {
+                        if freshness_now(state, &head, &ctx.cc) == Freshness::Fresh
+                            && vary::check(&head.headers, &ctx.req.headers) == vary::Match::Yes
+                        {
                             drop(writer);
                             m.hits.inc();
                             return response::from_stored(
@@ -152,11 +244,7 @@ async fn fill_and_respond(
                     }
                 }
                 let reader = writer.reader();
-                let job = FillJob {
-                    key: ctx.key.clone(),
-                    cached: cached.clone(),
-                    purpose: Purpose::Client,
-                };
+                let job = ctx.job(cached.clone(), Purpose::Client);
                 tokio::spawn(fill::run(state.clone(), job, writer));
                 reader
             }
@@ -165,11 +253,41 @@ async fn fill_and_respond(
                 reader
             }
         };
-        match reader.head().await {
+        let head = match stale_deadline(state, cached.as_ref()) {
+            Some(wait) => match tokio::time::timeout(wait, reader.head()).await {
+                Ok(h) => h,
+                Err(_) => {
+                    // The upstream is slow and a stale copy may be served: serve it now;
+                    // the fill goes on and stores its answer when it comes.
+                    if let Some((head, body)) = cached.clone() {
+                        m.stale.inc();
+                        tracing::info!(
+                            key = ctx.key.as_str(),
+                            ?wait,
+                            "upstream slow, serving stale"
+                        );
+                        return response::from_stored(
+                            state,
+                            &ctx.req,
+                            head,
+                            body,
+                            CacheStatus::Stale,
+                        );
+                    }
+                    reader.head().await
+                }
+            },
+            None => reader.head().await,
+        };
+        match head {
             Ok(meta) => {
                 let Some(head) = StoredHead::decode(&meta) else {
                     return text(StatusCode::BAD_GATEWAY, "bad fill head\n");
                 };
+                if !leader && vary::check(&head.headers, &ctx.req.headers) != vary::Match::Yes {
+                    // the leader's response varies on headers this request does not share
+                    return ctx.pass_through(state).await;
+                }
                 match head.outcome {
                     Outcome::Miss => m.misses.inc(),
                     Outcome::Revalidated => m.revalidated.inc(),
@@ -232,6 +350,7 @@ mod tests {
                 stale_while_revalidate: 5,
                 stale_if_error: 100,
                 no_cache: false,
+                must_revalidate: false,
             },
             storable: true,
             body_len: Some(3),

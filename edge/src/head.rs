@@ -7,7 +7,7 @@
 //! <header-name>: <header-value>
 //! ...
 //! ```
-//! `flags` bit 0 = storable, bit 1 = no-cache. `outcome` is how the fill ended
+//! `flags` bit 0 = storable, bit 1 = no-cache, bit 2 = must-revalidate. `outcome` is how the fill ended
 //! (`MISS`, `REVALIDATED`, `STALE`); it is meaningless once stored.
 
 use bytes::Bytes;
@@ -106,7 +106,9 @@ impl StoredHead {
     pub fn encode(&self) -> Bytes {
         use std::fmt::Write;
         let mut s = String::with_capacity(256);
-        let flags = u8::from(self.storable) | (u8::from(self.policy.no_cache) << 1);
+        let flags = u8::from(self.storable)
+            | (u8::from(self.policy.no_cache) << 1)
+            | (u8::from(self.policy.must_revalidate) << 2);
         let len = self
             .body_len
             .map_or_else(|| "-".to_owned(), |l| l.to_string());
@@ -158,6 +160,7 @@ impl StoredHead {
                 stale_while_revalidate: n(5)?,
                 stale_if_error: n(6)?,
                 no_cache: flags & 2 != 0,
+                must_revalidate: flags & 4 != 0,
             },
             storable: flags & 1 != 0,
             body_len: if f[8] == "-" { None } else { Some(n(8)?) },
@@ -202,6 +205,7 @@ mod tests {
                 stale_while_revalidate: 5,
                 stale_if_error: 3600,
                 no_cache: true,
+                must_revalidate: true,
             },
             storable: true,
             body_len: Some(12345),

@@ -16,7 +16,9 @@
 //! The upstream request is built from the same parts ([`CacheKey::path`],
 //! [`CacheKey::query`]), never from the raw request, so the key and the fetched object
 //! cannot disagree. `PURGE /path` removes the key without query and all its query variants
-//! ([`CacheKey::variants_prefix`]).
+//! ([`CacheKey::variants_prefix`]), and with them the `Vary` variants
+//! ([`CacheKey::variant`]: `path?[query]#v=<digest>`; `#` never reaches a server in a
+//! request target, so no request key can collide with a variant key).
 
 use std::fmt;
 
@@ -30,6 +32,8 @@ pub struct CacheKey {
     key: String,
     /// Length of the path part of `key`.
     path_len: usize,
+    /// End of the query part of `key` (a variant key continues with `#v=...`).
+    query_end: usize,
 }
 
 impl CacheKey {
@@ -48,7 +52,11 @@ impl CacheKey {
             key.push('?');
             key.push_str(q);
         }
-        Ok(CacheKey { key, path_len })
+        Ok(CacheKey {
+            query_end: key.len(),
+            key,
+            path_len,
+        })
     }
 
     /// The key of a path that is already normalized (as produced by
@@ -57,6 +65,7 @@ impl CacheKey {
     pub(crate) fn from_normalized_path(path: String) -> CacheKey {
         CacheKey {
             path_len: path.len(),
+            query_end: path.len(),
             key: path,
         }
     }
@@ -73,7 +82,25 @@ impl CacheKey {
 
     /// The query forwarded upstream (only with `cache_query`).
     pub fn query(&self) -> Option<&str> {
-        self.key.get(self.path_len + 1..)
+        self.key
+            .get(self.path_len + 1..self.query_end)
+            .filter(|q| !q.is_empty())
+    }
+
+    /// The key of the `Vary` variant with selecting-header `digest` (see
+    /// [`crate::vary`]); same path and query, so its fill fetches the same URL.
+    pub fn variant(&self, digest: u64) -> CacheKey {
+        let base = &self.key[..self.query_end];
+        let sep = if self.query_end == self.path_len {
+            "?"
+        } else {
+            ""
+        };
+        CacheKey {
+            key: format!("{base}{sep}#v={digest:016x}"),
+            path_len: self.path_len,
+            query_end: self.query_end + sep.len(),
+        }
     }
 
     /// The prefix every query variant of this key's path starts with (`path?`).
@@ -133,6 +160,17 @@ mod tests {
             CacheKey::from_request("/.git/x", None, false),
             Err(StatusCode::NOT_FOUND)
         );
+        let v = CacheKey::from_request("/default/v720/1.m4s", Some("a=1"), true)
+            .unwrap()
+            .variant(0xab);
+        assert_eq!(v.as_str(), "/default/v720/1.m4s?a=1#v=00000000000000ab");
+        assert_eq!((v.path(), v.query()), ("/default/v720/1.m4s", Some("a=1")));
+        let plain = CacheKey::from_request("/x", None, false)
+            .unwrap()
+            .variant(1);
+        assert_eq!(plain.as_str(), "/x?#v=0000000000000001");
+        assert_eq!((plain.path(), plain.query()), ("/x", None));
+        assert!(plain.as_str().starts_with(&plain.variants_prefix()));
         let p = CacheKey::from_normalized_path("/default/v720/2.m4s".into());
         assert_eq!(
             parts(&p),

@@ -45,21 +45,26 @@
 
 pub mod admin;
 pub mod announce;
+pub mod breaker;
 pub mod clock;
 pub mod config;
+pub mod directives;
 pub mod error;
 pub mod fill;
+pub mod forward;
 pub mod freshness;
 pub mod handler;
 pub mod head;
 pub mod key;
 pub mod metrics;
 pub mod prefetch;
+pub mod proxy;
 pub mod ratelimit;
 pub mod response;
 pub mod server;
 pub mod state;
 pub mod upstream;
+pub mod vary;
 
 pub use clock::Clock;
 pub use config::{ByteSize, Coords, EdgeConfig, EvictionPolicy};

@@ -36,6 +36,10 @@ pub const MEMORY: TierLabels = TierLabels { tier: "memory" };
 /// Disk tier label.
 pub const DISK: TierLabels = TierLabels { tier: "disk" };
 
+/// Name of the circuit-breaker gauge (0 closed, 1 half-open, 2 open; see
+/// [`crate::breaker`]). Edge-internal: nothing across the network reads it yet.
+pub const UPSTREAM_BREAKER_STATE_NAME: &str = "dashcdn_edge_upstream_breaker_state";
+
 /// The edge's metrics in their own registry.
 #[derive(Debug)]
 pub struct Metrics {
@@ -80,6 +84,8 @@ pub struct Metrics {
     pub cache_budget: Family<TierLabels, Gauge>,
     /// Open client connections.
     pub open_connections: Gauge,
+    /// Circuit breaker state of the upstream (0 closed, 1 half-open, 2 open).
+    pub upstream_breaker: Gauge,
     /// Last cumulative values copied from the cache's stats (for counter deltas).
     last_stats: Mutex<[u64; 3]>,
 }
@@ -115,6 +121,7 @@ impl Metrics {
             cache_objects: Family::default(),
             cache_budget: Family::default(),
             open_connections: Gauge::default(),
+            upstream_breaker: Gauge::default(),
             last_stats: Mutex::new([0; 3]),
             registry: Registry::default(),
         };
@@ -201,6 +208,11 @@ impl Metrics {
             "open_connections",
             "Open client connections",
             m.open_connections.clone(),
+        );
+        r.register(
+            "upstream_breaker_state",
+            "Upstream circuit breaker: 0 closed, 1 half-open (probing), 2 open (marked down)",
+            m.upstream_breaker.clone(),
         );
         Metrics { registry: r, ..m }
     }

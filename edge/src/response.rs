@@ -51,9 +51,17 @@ pub(crate) struct ClientRequest {
     pub headers: HeaderMap,
 }
 
-/// Response headers common to every answer built from a stored head.
+/// Response headers common to every answer built from a stored head. The targeted
+/// cache-control fields meant for this edge (RFC 9213 §2.1: `CDN-Cache-Control` and the
+/// edge's own) are consumed here, and the [`crate::vary::VARIANT`] pseudo-header never
+/// leaves; `Cache-Control` goes to the client unchanged.
 fn base_headers(state: &EdgeState, head: &StoredHead, x_cache: CacheStatus) -> HeaderMap {
     let mut h = head.headers.clone();
+    h.remove(crate::vary::VARIANT);
+    h.remove(crate::freshness::CDN_CACHE_CONTROL);
+    if let Some(own) = &state.inner.defaults.targeted {
+        h.remove(own);
+    }
     let age = freshness::current_age(head.initial_age, head.response_time_ms, state.now());
     h.insert(header::AGE, HeaderValue::from(age));
     h.insert(X_CACHE, HeaderValue::from_static(x_cache.as_str()));

@@ -25,7 +25,7 @@ pub use serve::wire::EDGE_EXPOSE_HEADERS as EXPOSE_HEADERS;
 
 /// The complete HTTP application: `/healthz`, `/metrics`, the rate-limit endpoint
 /// ([`serve::wire::EDGE_LIMIT_RATE_PATH`], never forwarded upstream), everything else
-/// (GET, HEAD, PURGE) to the cache handler, paced by the rate limit; CORS on every
+/// (GET, HEAD, PURGE, and the methods passed through by [`crate::proxy`]) to the handler, paced by the rate limit; CORS on every
 /// response, `X-Served-By`, metrics.
 pub fn router(state: EdgeState) -> Router {
     let metrics = state.metrics().clone();
@@ -71,6 +71,10 @@ async fn healthz() -> Response {
 async fn metrics_text(State(state): State<EdgeState>) -> Response {
     let stats = state.cache().stats();
     state.metrics().observe_cache(&stats);
+    state
+        .metrics()
+        .upstream_breaker
+        .set(state.inner.upstream.health().code());
     serve::metrics::exposition_response(state.metrics().encode())
 }
 
@@ -143,9 +147,12 @@ pub async fn bind_with_clock(
     }
     let announce = announce::settings(&config, local_addr)?;
     let state = EdgeState::with_clock(config, clock)?;
+    // H7 adds fields to ServerOptions; the struct update keeps this compiling meanwhile
+    #[allow(clippy::needless_update)]
     let options = serve::ServerOptions {
         open_connections: state.metrics().open_connections.clone(),
         timeouts: serve::Timeouts::default(),
+        ..Default::default()
     };
     let server = bound.serve(router(state.clone()), options);
     tracing::info!(

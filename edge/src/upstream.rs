@@ -1,16 +1,20 @@
 //! The upstream HTTP client: fetches `base + path` from the configured origin (or parent
 //! edge), never anything else.
 //!
-//! The request carries no client header except the validators the edge itself chose
-//! (`If-None-Match` / `If-Modified-Since` when revalidating) and `Via`; redirects are not
-//! followed and environment proxies are ignored, so a client cannot steer the fetch
-//! anywhere (no open proxy, no SSRF).
+//! The request carries the client's end-to-end headers chosen by [`crate::forward`] (never
+//! `Host`: it is the configured upstream's), the validators the edge itself chose
+//! (`If-None-Match` / `If-Modified-Since` when revalidating) and the edge's `Via` entry;
+//! redirects are not followed and environment proxies are ignored, so a client cannot
+//! steer the fetch anywhere (no open proxy, no SSRF). [`Upstream::send`] passes any other
+//! method through (see [`crate::proxy`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use reqwest::Url;
 
+use crate::breaker::{Admit, Breaker, Health};
 use crate::config::EdgeConfig;
 use crate::error::{BadUrl, EdgeError};
 
@@ -40,6 +44,10 @@ pub enum UpstreamError {
     /// The body ended before its `Content-Length`: answered `502`.
     #[error("upstream failed: truncated body")]
     Truncated,
+    /// The circuit breaker marks the upstream down ([`crate::breaker`]): answered `502`
+    /// at once.
+    #[error("upstream marked down after repeated failures")]
+    Down,
 }
 
 impl UpstreamError {
@@ -56,6 +64,15 @@ impl UpstreamError {
     /// Encodes the error as a fill-abort reason (`"<status> <message>"`).
     pub fn abort_reason(&self) -> String {
         format!("{} {}", self.status().as_u16(), self)
+    }
+
+    /// True for the failures the circuit breaker counts: the upstream could not be reached
+    /// or did not answer in time.
+    pub fn counts_against_upstream(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Connect(_) | UpstreamError::TimedOut(_) | UpstreamError::NoHead(_)
+        )
     }
 
     fn from_reqwest(e: reqwest::Error) -> UpstreamError {
@@ -97,6 +114,7 @@ pub struct Upstream {
     head_timeout: Duration,
     /// Longest silence between two body chunks.
     pub idle_timeout: Duration,
+    breaker: Arc<Breaker>,
 }
 
 /// Checks that `url` is an absolute http(s) URL without query, fragment or credentials.
@@ -144,6 +162,11 @@ impl Upstream {
             via,
             head_timeout: Duration::from_millis(config.upstream_timeout_ms),
             idle_timeout: Duration::from_millis(config.upstream_idle_timeout_ms),
+            breaker: Arc::new(Breaker::new(
+                config.breaker_failures,
+                Duration::from_millis(config.breaker_open_ms),
+                Duration::from_millis(config.breaker_max_open_ms),
+            )),
         })
     }
 
@@ -159,17 +182,44 @@ impl Upstream {
     }
 
     /// Sends `GET path` upstream (trying the parent, then the origin, on connect
-    /// failures) and returns the response once its head has arrived.
+    /// failures) and returns the response once its head has arrived. No client header.
     pub async fn get(
         &self,
         path: &str,
         query: Option<&str>,
         cond: &Conditional,
     ) -> Result<reqwest::Response, UpstreamError> {
+        self.get_with(path, query, cond, &HeaderMap::new()).await
+    }
+
+    /// [`Upstream::get`] with the client's request headers `forward` (as chosen by
+    /// [`crate::forward::request_headers`] for a fill).
+    pub async fn get_with(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        cond: &Conditional,
+        forward: &HeaderMap,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        self.guarded(self.get_inner(path, query, cond, forward))
+            .await
+    }
+
+    async fn get_inner(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        cond: &Conditional,
+        forward: &HeaderMap,
+    ) -> Result<reqwest::Response, UpstreamError> {
         let mut last = None;
         for i in 0..self.bases.len() {
             let url = self.url(i, path, query);
-            let mut req = self.client.get(url).header(header::VIA, self.via.clone());
+            let mut req = self
+                .client
+                .get(url)
+                .headers(forward.clone())
+                .header(header::VIA, self.via.clone());
             if let Some(v) = &cond.if_none_match {
                 req = req.header(header::IF_NONE_MATCH, v.clone());
             }
@@ -195,6 +245,83 @@ impl Upstream {
         }
         // `bases` always holds the origin, so the loop ran at least once
         Err(last.unwrap_or(UpstreamError::NoHead(self.head_timeout)))
+    }
+}
+
+impl Upstream {
+    /// The circuit breaker's current state.
+    pub fn health(&self) -> Health {
+        self.breaker.health()
+    }
+
+    /// Runs `fetch` unless the breaker refuses, and reports its result to the breaker;
+    /// state changes are logged.
+    async fn guarded(
+        &self,
+        fetch: impl std::future::Future<Output = Result<reqwest::Response, UpstreamError>>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let log = |h: Option<Health>| match h {
+            Some(Health::Open(until)) => tracing::warn!(
+                upstream = %self.bases[self.bases.len() - 1],
+                down_for = ?until.saturating_duration_since(tokio::time::Instant::now()),
+                "upstream marked down (circuit breaker open)"
+            ),
+            Some(Health::HalfOpen) => tracing::info!("upstream down period over: probing"),
+            Some(Health::Closed) => tracing::info!("upstream back up (circuit breaker closed)"),
+            None => {}
+        };
+        let (admit, change) = self.breaker.admit(tokio::time::Instant::now());
+        log(change);
+        if admit == Admit::Reject {
+            return Err(UpstreamError::Down);
+        }
+        let res = fetch.await;
+        let ok = !res
+            .as_ref()
+            .is_err_and(UpstreamError::counts_against_upstream);
+        log(self.breaker.record(ok, tokio::time::Instant::now()));
+        res
+    }
+
+    /// Passes a request through to the first upstream (the parent if configured): `method`,
+    /// `path`/`query` on the configured base, `headers` (from
+    /// [`crate::forward::request_headers`] with [`crate::forward::Use::Proxy`]) plus `Via`,
+    /// and `body` streamed. Not retried (the body is consumed). Returns once the response
+    /// head has arrived.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        headers: HeaderMap,
+        body: Option<reqwest::Body>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        self.guarded(self.send_inner(method, path, query, headers, body))
+            .await
+    }
+
+    async fn send_inner(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        headers: HeaderMap,
+        body: Option<reqwest::Body>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let url = self.url(0, path, query);
+        let mut req = self
+            .client
+            .request(method, url)
+            .headers(headers)
+            .header(header::VIA, self.via.clone());
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        match tokio::time::timeout(self.head_timeout, req.send()).await {
+            Ok(Ok(res)) => Ok(res),
+            Ok(Err(e)) => Err(UpstreamError::from_reqwest(e)),
+            Err(_) => Err(UpstreamError::NoHead(self.head_timeout)),
+        }
     }
 }
 
