@@ -6,6 +6,7 @@ mod check_cli;
 mod common;
 mod default_content;
 mod edge_cli;
+mod memory;
 mod player_play;
 mod player_plugin;
 mod player_study;
