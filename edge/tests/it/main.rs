@@ -8,3 +8,4 @@ mod edge_cache;
 mod edge_limit_rate;
 mod edge_parent;
 mod edge_resilience;
+mod rfc9111_fill;
