@@ -77,6 +77,15 @@ pub enum ManifestError {
     /// Segment addressing cannot be computed (missing duration, open-ended timeline, ...).
     #[error("cannot list segments: {0}")]
     Segments(String),
+    /// Listing the segments would pass the reader's limit (hostile `S@r`, `@duration` or
+    /// period; see [`MAX_SEGMENTS`](crate::segments::MAX_SEGMENTS)). Nothing beyond the
+    /// limit was allocated.
+    #[error("cannot list segments: more than {limit} segments, the most this reader lists")]
+    TooManySegments {
+        /// The limit (for a reader with one budget over several Representations, that
+        /// budget).
+        limit: u64,
+    },
     /// Serializing the model failed.
     #[error("could not write MPD XML: {0}")]
     Write(String),

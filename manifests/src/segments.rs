@@ -322,9 +322,7 @@ impl SegmentTemplate {
 pub const MAX_SEGMENTS: u64 = 1 << 20;
 
 fn too_many(limit: u64) -> ManifestError {
-    ManifestError::Segments(format!(
-        "more than {limit} segments, the most this reader lists"
-    ))
+    ManifestError::TooManySegments { limit }
 }
 
 /// The SegmentTemplate that applies to `rep`: Period's, overridden by the AdaptationSet's,

@@ -79,12 +79,13 @@ pub enum FetchError {
         /// [`MAX_MPD_BYTES`].
         limit: u64,
     },
-    /// The MPD did not arrive completely within [`MPD_DEADLINE`] (wall time).
-    #[error("GET {url}: no complete MPD within {} s", .deadline.as_secs())]
+    /// The MPD did not arrive completely within its deadline (wall time; [`MPD_DEADLINE`]
+    /// unless the playback's options say otherwise).
+    #[error("GET {url}: no complete MPD within {:.1} s", .deadline.as_secs_f64())]
     MpdDeadline {
         /// The URL requested.
         url: String,
-        /// [`MPD_DEADLINE`].
+        /// The deadline.
         deadline: Duration,
     },
     /// The MPD request got no (complete) response.
@@ -645,10 +646,11 @@ pub(crate) fn fetch_mpd(
     shaper: &Shaper,
     scale: f64,
     url: Url,
+    deadline: Duration,
 ) -> (SegmentFetch, Result<(Url, String), FetchError>) {
     let r = runtime.block_on(async {
         tokio::time::timeout(
-            MPD_DEADLINE,
+            deadline,
             get(
                 client,
                 shaper,
@@ -672,19 +674,19 @@ pub(crate) fn fetch_mpd(
             cache: CacheStatus::None,
             status: 0,
             bytes: 0,
-            ms: MPD_DEADLINE.as_secs_f64() * 1000.0 * scale,
+            ms: deadline.as_secs_f64() * 1000.0 * scale,
             ttfb_ms: 0.0,
             abandoned: false,
             kind: FetchKind::Mpd,
             at_ms: 0.0,
             error: Some(format!(
-                "no complete MPD within {} s",
-                MPD_DEADLINE.as_secs()
+                "no complete MPD within {:.1} s",
+                deadline.as_secs_f64()
             )),
         };
         let e = FetchError::MpdDeadline {
             url: url.to_string(),
-            deadline: MPD_DEADLINE,
+            deadline,
         };
         return (rec, Err(e));
     };

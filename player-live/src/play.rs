@@ -61,6 +61,9 @@ pub struct PlayOptions {
     pub audio: bool,
     /// Called with every request (MPD, init, media, audio) as it completes.
     pub on_fetch: Option<FetchHook>,
+    /// Wall time the MPD fetch may take before the playback fails
+    /// ([`MPD_DEADLINE`](crate::http_net::MPD_DEADLINE) by default).
+    pub mpd_deadline: std::time::Duration,
 }
 
 impl std::fmt::Debug for PlayOptions {
@@ -75,6 +78,7 @@ impl std::fmt::Debug for PlayOptions {
             .field("segments", &self.segments)
             .field("audio", &self.audio)
             .field("on_fetch", &self.on_fetch.as_ref().map(|_| "Fn"))
+            .field("mpd_deadline", &self.mpd_deadline)
             .finish_non_exhaustive()
     }
 }
@@ -82,7 +86,7 @@ impl std::fmt::Debug for PlayOptions {
 impl PlayOptions {
     /// Defaults: [`DEFAULT_ABR`], the generic model's session defaults (25 s buffer,
     /// abandonment on), no shaping, real-time clock, a fresh client, label `player`, audio
-    /// on, no fetch hook.
+    /// on, no fetch hook, the default MPD deadline.
     pub fn new(entry: Entry, runtime: Handle) -> Result<Self, ClientError> {
         Ok(PlayOptions {
             entry,
@@ -96,6 +100,7 @@ impl PlayOptions {
             segments: None,
             audio: true,
             on_fetch: None,
+            mpd_deadline: crate::http_net::MPD_DEADLINE,
         })
     }
 }
@@ -272,7 +277,14 @@ pub fn play(opts: &PlayOptions) -> Result<LivePlayback, PlayError> {
         .block_on(opts.entry.initial_url())
         .map_err(|e| fail(vec![], PlayErrorKind::Entry(e)))?;
     tracing::info!(player = %opts.label, entry = %opts.entry, url = %first, "fetching MPD");
-    let (rec, res) = fetch_mpd(&opts.client, &opts.runtime, &opts.shaper, scale, first);
+    let (rec, res) = fetch_mpd(
+        &opts.client,
+        &opts.runtime,
+        &opts.shaper,
+        scale,
+        first,
+        opts.mpd_deadline,
+    );
     if let Some(h) = &opts.on_fetch {
         h(&rec);
     }

@@ -75,8 +75,9 @@ fn is_kind(set: &manifests::AdaptationSet, kind: &str) -> bool {
 
 /// Most media segments an [`MpdPlan`] lists over all its Representations (video and audio
 /// together): [`manifests::segments::MAX_SEGMENTS`], 2^20. Each listed segment costs about
-/// 100 bytes here (its URL, span and the transient [`manifests::segments::MediaSegment`]), so
-/// a plan stays near 100 MB at worst however many Representations a hostile MPD lists.
+/// 120 bytes at the peak (its URL, span and the transient
+/// [`manifests::segments::MediaSegment`]; measured by `tests/it/hostile_mpd.rs`), so a plan
+/// stays under about 130 MB however many Representations a hostile MPD lists.
 pub const MAX_PLAN_SEGMENTS: u64 = manifests::segments::MAX_SEGMENTS;
 
 /// `(start, end, url)` of every media segment of `r`, seconds on the period timeline; at most
@@ -92,7 +93,15 @@ fn timed_segments(
         .effective_segment_template(period, set)
         .and_then(|t| t.presentation_time_offset)
         .unwrap_or(0);
-    let segs = r.media_segments_within(period, set, pdur, *budget)?;
+    let segs = r
+        .media_segments_within(period, set, pdur, *budget)
+        .map_err(|e| match e {
+            // The limit that counts is the plan's, over all Representations.
+            ManifestError::TooManySegments { .. } => ManifestError::TooManySegments {
+                limit: MAX_PLAN_SEGMENTS,
+            },
+            e => e,
+        })?;
     *budget -= segs.len() as u64;
     Ok(segs
         .into_iter()

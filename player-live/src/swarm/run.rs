@@ -156,6 +156,7 @@ pub fn run(
             segments: cfg.segments,
             audio: cfg.audio,
             on_fetch: None,
+            mpd_deadline: crate::http_net::MPD_DEADLINE,
         };
         let planned = p.clone();
         let slots2 = slots.clone();
