@@ -35,8 +35,10 @@
 //! * **Streamed** — everything else (too large to store, not storable, or past the budget):
 //!   the fill keeps only the chunks some reader has not read yet, at most
 //!   [`FillBudget::window`] bytes; [`FillWriter::ready`] holds the upstream read until the
-//!   slowest reader is back under the window, and after `wait_timeout` cuts that reader off
-//!   (it gets [`FillError::Aborted`]) rather than stall everyone. Once the first chunk is
+//!   slowest reader is back under the window, and after [`FillBudget::stall`] without it
+//!   reading cuts that reader off (it gets [`FillError::Aborted`]) rather than stall
+//!   everyone (a slower reader that keeps reading paces the others: the price of one
+//!   upstream fetch for all of them). Once the first chunk is
 //!   dropped the fill can no longer be joined: a later request starts its own fetch (each
 //!   reader of a too-large object streams on its own); when no reader is left the fetch stops.
 //!   Why not follow a disk file instead: a memory-only edge has no disk, and a streamed object
@@ -71,6 +73,8 @@ use crate::Entry;
 pub const DEFAULT_FILL_MEMORY: u64 = 64 << 20;
 /// Default of [`FillBudget::window`]: 1 MiB buffered per streamed fill.
 pub const DEFAULT_WINDOW: u64 = 1 << 20;
+/// Default of [`FillBudget::stall`]: a streamed fill waits 2 s for its slowest reader.
+pub const DEFAULT_STALL: Duration = Duration::from_secs(2);
 
 /// The reason given to a reader cut off a streamed fill.
 pub const FELL_BEHIND: &str = "the client fell behind a streamed fill";
@@ -85,6 +89,10 @@ pub struct FillBudget {
     pub memory: u64,
     /// Bytes a streamed fill buffers for its slowest reader before it holds the upstream.
     pub window: u64,
+    /// How long a streamed fill holds the upstream, with its window full, for a reader
+    /// that does not read before cutting that reader off (so one stalled client cannot
+    /// stall the others; a slower one paces them only while it keeps reading).
+    pub stall: Duration,
 }
 
 impl Default for FillBudget {
@@ -92,6 +100,7 @@ impl Default for FillBudget {
         FillBudget {
             memory: DEFAULT_FILL_MEMORY,
             window: DEFAULT_WINDOW,
+            stall: DEFAULT_STALL,
         }
     }
 }
@@ -290,6 +299,7 @@ struct Fill {
     progress: Notify,
     wait_timeout: Duration,
     window: u64,
+    stall: Duration,
     counters: Arc<Counters>,
 }
 
@@ -401,6 +411,7 @@ impl FillLocks {
             progress: Notify::new(),
             wait_timeout: inner.wait_timeout,
             window: inner.budget.window,
+            stall: inner.budget.stall,
             counters: Arc::clone(&inner.counters),
         });
         // replaces a fill that can no longer be joined (its writer only removes its own id)
@@ -634,11 +645,11 @@ impl FillWriter {
 
     /// Waits until the fill may take more upstream data: at once when the body is kept
     /// whole; for a streamed fill, until its slowest reader is within the window — after
-    /// `wait_timeout` the readers still behind are cut off ([`FELL_BEHIND`]). Returns false
+    /// [`FillBudget::stall`] the readers still behind are cut off ([`FELL_BEHIND`]). Returns false
     /// when a streamed fill has no reader left and can no longer be joined: stop fetching
     /// and [`abort`](FillWriter::abort) with [`NO_READERS`].
     pub async fn ready(&mut self) -> bool {
-        let deadline = tokio::time::Instant::now() + self.fill.wait_timeout;
+        let deadline = tokio::time::Instant::now() + self.fill.stall;
         loop {
             let mut notified = pin!(self.fill.progress.notified());
             notified.as_mut().enable();

@@ -20,7 +20,8 @@ use crate::key::CacheKey;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
 
-/// Bytes all fills together may keep whole ([`FillBudget::memory`]).
+/// The default of [`EdgeConfig::fill_memory`]: bytes all fills together may keep whole
+/// ([`FillBudget::memory`]).
 pub const FILL_MEMORY: u64 = cache::fill::DEFAULT_FILL_MEMORY;
 
 /// Shared, cheaply clonable state of one edge.
@@ -87,8 +88,9 @@ impl EdgeState {
                 locks: FillLocks::with_budget(
                     Duration::from_millis(config.fill_wait_timeout_ms),
                     FillBudget {
-                        memory: FILL_MEMORY,
+                        memory: config.fill_memory.0,
                         window: cache::fill::DEFAULT_WINDOW,
+                        stall: cache::fill::DEFAULT_STALL,
                     },
                 ),
                 defaults: config.freshness_defaults(),

@@ -17,7 +17,14 @@ fn follower(a: Acquire) -> FillReader {
 }
 
 fn locks(memory: u64, window: u64) -> FillLocks {
-    FillLocks::with_budget(Duration::from_secs(5), FillBudget { memory, window })
+    FillLocks::with_budget(
+        Duration::from_secs(5),
+        FillBudget {
+            memory,
+            window,
+            stall: Duration::from_secs(2),
+        },
+    )
 }
 
 #[tokio::test]
@@ -209,6 +216,7 @@ async fn a_reader_that_stays_behind_is_cut_off() {
         FillBudget {
             memory: 0,
             window: 10,
+            stall: Duration::from_secs(2),
         },
     );
     let mut w = leader(locks.acquire("k"));
@@ -217,7 +225,7 @@ async fn a_reader_that_stays_behind_is_cut_off() {
     assert!(!w.plan_body(None, None));
     w.push(Bytes::from(vec![1u8; 10]));
     assert_eq!(fast.next_chunk().await.unwrap().unwrap().len(), 10);
-    // `slow` never reads: after the wait timeout the writer goes on without it
+    // `slow` never reads: after the stall time the writer goes on without it
     assert!(w.ready().await);
     assert_eq!(locks.stats().cut_off, 1);
     w.push(Bytes::from(vec![2u8; 3]));
