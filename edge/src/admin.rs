@@ -91,6 +91,7 @@ pub async fn purge(state: EdgeState, req: Request) -> Response {
                 Err(e) => return text(e.status(), "bad purge prefix\n"),
             }
         };
+        state.detach_fills(&clean);
         state.blocking(&clean, |c, k| c.remove_prefix(k)).await
     } else {
         let Some(raw) = exact else { unreachable!() };
@@ -98,6 +99,8 @@ pub async fn purge(state: EdgeState, req: Request) -> Response {
             Ok(k) => k,
             Err(s) => return text(s, "bad purge path\n"),
         };
+        // the key itself, its query variants and its Vary variants (all start with it)
+        state.detach_fills(key.as_str());
         let one = usize::from(state.blocking(key.as_str(), |c, k| c.remove(k)).await);
         let variants = state
             .blocking(&key.variants_prefix(), |c, k| c.remove_prefix(k))

@@ -178,7 +178,8 @@ pub struct EdgeConfig {
     pub disk_size: ByteSize,
     /// Memory-tier eviction policy.
     pub policy: EvictionPolicy,
-    /// Include the query string in the cache key (and forward it upstream).
+    /// Include the query string in the cache key of DASH segments and MPDs (and forward it
+    /// upstream); other content always keys on (and forwards) its query.
     pub cache_query: bool,
     /// Number of following media segments to prefetch on a segment request (0 = off).
     pub prefetch: u32,

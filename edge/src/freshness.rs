@@ -147,7 +147,8 @@ impl Policy {
             None if !(heuristically_cacheable(status) || cc.public) => return None,
             None => heuristic_lifetime(status, headers, path, defaults, received),
         };
-        let revalidate = cc.must_revalidate || cc.no_cache;
+        // s-maxage carries proxy-revalidate's semantics for a shared cache (§5.2.2.10)
+        let revalidate = cc.must_revalidate || cc.no_cache || cc.s_maxage.is_some();
         let (swr, sie) = if revalidate {
             (0, 0)
         } else {
@@ -253,19 +254,37 @@ fn header_date(headers: &HeaderMap, name: header::HeaderName) -> Option<SystemTi
     parse_date(headers.get(name)?.to_str().ok()?)
 }
 
-/// Parses an HTTP-date leniently (RFC 9110 §5.6.7): IMF-fixdate, RFC 850 and asctime, with
-/// surrounding and repeated whitespace tolerated.
+/// Parses an HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, RFC 850 and asctime, leniently as
+/// far as the RFC lets a recipient be: surrounding whitespace and the case of day, month
+/// and `GMT` names are ignored, an asctime day may be written without its padding space;
+/// but a date with other extra spaces is invalid (an invalid `Expires` means stale).
 pub fn parse_date(s: &str) -> Option<SystemTime> {
     let t = s.trim();
     if let Ok(d) = httpdate::parse_http_date(t) {
         return Some(d);
     }
-    let squeezed = t.split_whitespace().collect::<Vec<_>>().join(" ");
-    if let Ok(d) = httpdate::parse_http_date(&squeezed) {
+    // fix the case of alphabetic tokens: "sun, 06 NOV 1994 08:49:37 gmt"
+    let mut fixed = String::with_capacity(t.len());
+    let mut word_start = true;
+    for c in t.chars() {
+        if c.is_ascii_alphabetic() {
+            fixed.push(if word_start {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            });
+            word_start = false;
+        } else {
+            fixed.push(c);
+            word_start = true;
+        }
+    }
+    let fixed = fixed.replace("Gmt", "GMT");
+    if let Ok(d) = httpdate::parse_http_date(&fixed) {
         return Some(d);
     }
     // asctime pads one-digit days with a space: "Sun Nov  6 08:49:37 1994"
-    let parts: Vec<&str> = squeezed.split(' ').collect();
+    let parts: Vec<&str> = fixed.split(' ').collect();
     if parts.len() == 5 && parts[2].len() == 1 {
         let padded = format!(
             "{} {}  {} {} {}",
@@ -510,7 +529,9 @@ mod tests {
         assert_eq!(parse_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(want));
         assert_eq!(parse_date("Sun Nov  6 08:49:37 1994"), Some(want));
         assert_eq!(parse_date("Sun Nov 6 08:49:37 1994"), Some(want));
-        assert_eq!(parse_date("  Sun,  06 Nov 1994 08:49:37 GMT "), Some(want));
+        assert_eq!(parse_date("  Sun, 06 Nov 1994 08:49:37 GMT "), Some(want));
+        assert_eq!(parse_date("sun, 06 NOV 1994 08:49:37 gmt"), Some(want));
+        assert_eq!(parse_date("Sun,  06 Nov 1994 08:49:37 GMT"), None);
         assert_eq!(parse_date("0"), None);
     }
 

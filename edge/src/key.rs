@@ -7,11 +7,13 @@
 //!   encoded slashes, empty segments and hidden names refused with `400`/`404`), so every
 //!   spelling of one file (`/default/v%37/1.m4s`, `/default/v7/1.m4s`) is one object and no
 //!   request can name anything outside the content tree;
-//! - **the query only when `cache_query` is on** (`/a.m4s?token=1`). DASH segments do not
-//!   depend on the query, and players and CDNs append session tokens and cache busters to
-//!   it; keying on it by default would store one copy per viewer. With `cache_query` the
-//!   query becomes part of the key *and* is forwarded upstream, so a stored object always
-//!   answers exactly the request that filled it.
+//! - **the query**, always for general content (RFC 9111 §2: the key is the target URI;
+//!   different queries are different resources), but for DASH segments and MPDs
+//!   ([`serve::CacheClass`]) only when `cache_query` is on (`/a.m4s?token=1`). DASH
+//!   segments do not depend on the query, and players and CDNs append session tokens and
+//!   cache busters to it; keying on it by default would store one copy per viewer. When the
+//!   query is in the key it is *also* forwarded upstream, so a stored object always answers
+//!   exactly the request that filled it.
 //!
 //! The upstream request is built from the same parts ([`CacheKey::path`],
 //! [`CacheKey::query`]), never from the raw request, so the key and the fetched object
@@ -38,7 +40,8 @@ pub struct CacheKey {
 
 impl CacheKey {
     /// The key of a request for `raw_path` (as received, percent-encoded) with `query`.
-    /// The query is kept only when `cache_query` is true (and it is not empty). Fails with
+    /// A non-empty query is kept for general content, and for DASH segments and MPDs only
+    /// when `cache_query` is true. Fails with
     /// the status to answer when the path is refused by [`serve::path::sanitize`].
     pub fn from_request(
         raw_path: &str,
@@ -48,7 +51,8 @@ impl CacheKey {
         let safe = serve::path::sanitize(raw_path).map_err(|e| e.status())?;
         let mut key = safe.to_string();
         let path_len = key.len();
-        if let Some(q) = query.filter(|q| cache_query && !q.is_empty()) {
+        let keep = cache_query || serve::CacheClass::of(&key) == serve::CacheClass::Other;
+        if let Some(q) = query.filter(|q| keep && !q.is_empty()) {
             key.push('?');
             key.push_str(q);
         }
@@ -80,7 +84,7 @@ impl CacheKey {
         &self.key[..self.path_len]
     }
 
-    /// The query forwarded upstream (only with `cache_query`).
+    /// The query forwarded upstream (the one in the key).
     pub fn query(&self) -> Option<&str> {
         self.key
             .get(self.path_len + 1..self.query_end)
@@ -142,6 +146,9 @@ mod tests {
         assert_eq!(k.variants_prefix(), "/default/v720/1.m4s?");
         let k = CacheKey::from_request("/default/v720/1.m4s", Some(""), true).unwrap();
         assert_eq!(k.query(), None);
+        // general content: the query is part of the key whatever `cache_query` says
+        let g = CacheKey::from_request("/api/x", Some("a=1"), false).unwrap();
+        assert_eq!((g.as_str(), g.query()), ("/api/x?a=1", Some("a=1")));
         assert_eq!(
             CacheKey::from_request("/default/v%37/1.m4s", None, false)
                 .unwrap()

@@ -155,16 +155,15 @@ pub async fn handle(state: EdgeState, req: Request) -> Response {
     out
 }
 
-/// Removes what is stored for `raw_path` (and its query variants), and keeps fills in
-/// flight from storing an answer older than the change.
+/// Removes what is stored for `raw_path` (and its query and `Vary` variants), and detaches
+/// the fills in flight for it, so requests after the change do not join them. (Unlike a
+/// PURGE, the purge generation is not bumped: that would keep every fill in flight, of any
+/// key, from storing. A fill of this key already in flight may still store its answer.)
 pub(crate) async fn invalidate(state: &EdgeState, raw_path: &str) {
     let Ok(key) = CacheKey::from_request(raw_path, None, false) else {
         return;
     };
-    state
-        .inner
-        .purge_generation
-        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    state.detach_fills(key.as_str());
     state.blocking(key.as_str(), |c, k| c.remove(k)).await;
     state
         .blocking(&key.variants_prefix(), |c, k| c.remove_prefix(k))

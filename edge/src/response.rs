@@ -51,16 +51,24 @@ pub(crate) struct ClientRequest {
     pub headers: HeaderMap,
 }
 
-/// Response headers common to every answer built from a stored head. The targeted
-/// cache-control fields meant for this edge (RFC 9213 §2.1: `CDN-Cache-Control` and the
-/// edge's own) are consumed here, and the [`crate::vary::VARIANT`] pseudo-header never
-/// leaves; `Cache-Control` goes to the client unchanged.
-fn base_headers(state: &EdgeState, head: &StoredHead, x_cache: CacheStatus) -> HeaderMap {
+/// Response headers common to every answer built from a stored head. The
+/// [`crate::vary::VARIANT`] pseudo-header never leaves; `Cache-Control` goes out unchanged.
+/// The edge's own targeted field (RFC 9213) is consumed: it goes only to requests that came
+/// through another proxy (`Via`: a child edge, whose own storage it governs too), never to
+/// end clients. `CDN-Cache-Control` is forwarded: it addresses every CDN cache on the
+/// path (RFC 9213 §3), and tiers below this one need it.
+fn base_headers(
+    state: &EdgeState,
+    req: &ClientRequest,
+    head: &StoredHead,
+    x_cache: CacheStatus,
+) -> HeaderMap {
     let mut h = head.headers.clone();
     h.remove(crate::vary::VARIANT);
-    h.remove(crate::freshness::CDN_CACHE_CONTROL);
     if let Some(own) = &state.inner.defaults.targeted {
-        h.remove(own);
+        if !req.headers.contains_key(header::VIA) {
+            h.remove(own);
+        }
     }
     let age = freshness::current_age(head.initial_age, head.response_time_ms, state.now());
     h.insert(header::AGE, HeaderValue::from(age));
@@ -129,7 +137,7 @@ pub(crate) fn from_stored(
     x_cache: CacheStatus,
 ) -> Response {
     let len = body.len() as u64;
-    let mut h = base_headers(state, &head, x_cache);
+    let mut h = base_headers(state, req, &head, x_cache);
     let (status, body) = match plan(req, &head, Some(len)) {
         Plan::Status(s) => return status_only(h, s, Some(len)),
         Plan::Unsatisfiable => return status_only(h, StatusCode::RANGE_NOT_SATISFIABLE, Some(len)),
@@ -182,7 +190,7 @@ pub(crate) async fn from_fill(
         }
         None => None,
     };
-    let mut h = base_headers(state, &head, x_cache);
+    let mut h = base_headers(state, req, &head, x_cache);
     let (status, start, end) = match plan(req, &head, len) {
         Plan::Status(s) => return status_only(h, s, len),
         Plan::Unsatisfiable => return status_only(h, StatusCode::RANGE_NOT_SATISFIABLE, len),
