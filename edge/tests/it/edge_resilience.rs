@@ -3,7 +3,7 @@
 //! upstream that never answers (504), and the disk tier across restarts and corruption.
 //!
 //! The staleness tests run on a paused tokio clock: the edge reads
-//! `edge::Clock::following_tokio()` (and the fill locks' linger is on tokio's clock too), so
+//! `edge::Clock::following_tokio()` (and the fill locks' timeouts are on tokio's clock too), so
 //! objects age by `tokio::time::advance` instead of by sleeping. Their origin is a
 //! [`ScriptedOrigin`] answering as the real origin does (`Cache-Control`, `ETag`,
 //! `Last-Modified`) with a `Date` on the edge's clock: the real origin's `Date` is the wall
@@ -25,9 +25,8 @@ const MPD: &str = "/default/manifest.mpd";
 const SEG: &str = "/default/v144/4.m4s";
 const SEG5: &str = "/default/v144/5.m4s";
 
-/// How far the paused clock moves to make a `max-age=1` object stale: past its second and
-/// past the linger of the fill that fetched it (a request within the linger would join
-/// that finished fill and replay its answer).
+/// How far the paused clock moves to make a `max-age=1` object stale: well past its second
+/// (a finished fill is never joined, so its end does not matter).
 const EXPIRE: Duration = Duration::from_millis(2100);
 
 /// The `Last-Modified` of every scripted object.
