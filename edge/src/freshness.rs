@@ -112,7 +112,7 @@ impl Policy {
     /// at `received` (stands in for a missing `Date`), may be stored, and if so, its
     /// [`Policy`] (see the module docs for the lifetime). Returns `None` for responses a
     /// shared cache must not (or need not) store: `no-store`, `private` (RFC 9111 §3,
-    /// §5.2.2.7), `Set-Cookie` (kept out of the shared store by choice), `Vary: *`
+    /// §5.2.2.7), `Set-Cookie` without explicit freshness (by choice), `Vary: *`
     /// (never matches, §4.1), non-final and partial statuses, and statuses that are not
     /// heuristically cacheable without explicit freshness or `public`.
     pub fn from_response(
@@ -129,7 +129,7 @@ impl Policy {
             return None;
         }
         let cc = applicable_directives(headers, defaults);
-        if cc.no_store || cc.private || headers.contains_key(header::SET_COOKIE) {
+        if cc.no_store || cc.private {
             return None;
         }
         for v in headers.get_all(header::VARY) {
@@ -142,6 +142,12 @@ impl Policy {
             .s_maxage
             .or(cc.max_age)
             .or_else(|| expires_lifetime(headers, received));
+        // A response setting a cookie is shared only when the origin said how long it is
+        // fresh (RFC 9111 §3 allows storing it; without explicit freshness the edge does not
+        // guess that a cookie is meant for everyone).
+        if explicit.is_none() && headers.contains_key(header::SET_COOKIE) {
+            return None;
+        }
         let lifetime = match explicit {
             Some(l) => l,
             None if !(heuristically_cacheable(status) || cc.public) => return None,
@@ -167,6 +173,26 @@ impl Policy {
         })
     }
 
+    /// [`Policy::from_response`] for a response to a request with `request` headers: a
+    /// request with `Authorization` may have its response stored only with `public`,
+    /// `s-maxage` or `must-revalidate` (RFC 9111 §3.5).
+    pub fn for_request(
+        request: &HeaderMap,
+        status: StatusCode,
+        headers: &HeaderMap,
+        path: &str,
+        defaults: &Defaults,
+        received: SystemTime,
+    ) -> Option<Policy> {
+        if request.contains_key(header::AUTHORIZATION) {
+            let cc = applicable_directives(headers, defaults);
+            if !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate) {
+                return None;
+            }
+        }
+        Policy::from_response(status, headers, path, defaults, received)
+    }
+
     /// Classifies a stored response whose current age is `age` seconds.
     pub fn state(&self, age: u64) -> State {
         if !self.no_cache && age < self.lifetime {
@@ -186,7 +212,9 @@ impl Policy {
     pub fn state_for(&self, age: u64, req: &RequestCacheControl) -> State {
         let st = self.state(age);
         let too_old = req.no_cache
-            || req.max_age.is_some_and(|m| age > m)
+            // max-age=0 is a reload: ages are whole seconds, so "older than 0" would let a
+            // copy stored within the last second through
+            || req.max_age.is_some_and(|m| age > m || m == 0)
             || req
                 .min_fresh
                 .is_some_and(|f| self.lifetime.saturating_sub(age) < f);
@@ -405,7 +433,35 @@ mod tests {
     fn not_storable() {
         assert_eq!(policy(&[(header::CACHE_CONTROL, "no-store")], SEG), None);
         assert_eq!(policy(&[(header::CACHE_CONTROL, "private")], SEG), None);
-        assert_eq!(policy(&[(header::SET_COOKIE, "a=b")], SEG), None);
+        assert_eq!(policy(&[(header::SET_COOKIE, "a=b")], "/x"), None);
+        assert!(policy(
+            &[
+                (header::SET_COOKIE, "a=b"),
+                (header::CACHE_CONTROL, "max-age=5")
+            ],
+            "/x"
+        )
+        .is_some());
+        // RFC 9111 §3.5: a response to a request with Authorization
+        let auth = hm(&[(header::AUTHORIZATION, "Basic eDp5")]);
+        let with_auth = |cc: &str| {
+            Policy::for_request(
+                &auth,
+                StatusCode::OK,
+                &hm(&[(header::CACHE_CONTROL, cc)]),
+                "/x",
+                &Defaults::default(),
+                SystemTime::now(),
+            )
+        };
+        assert_eq!(with_auth("max-age=60"), None);
+        for ok in [
+            "max-age=60, public",
+            "s-maxage=60",
+            "max-age=60, must-revalidate",
+        ] {
+            assert!(with_auth(ok).is_some(), "{ok}");
+        }
         assert_eq!(policy(&[(header::VARY, "User-Agent, *")], SEG), None);
         assert!(policy(&[(header::VARY, "Accept-Encoding, Origin")], SEG).is_some());
         assert!(policy(&[(header::VARY, "User-Agent")], SEG).is_some());

@@ -73,7 +73,9 @@ pub struct StoredHead {
 }
 
 /// Headers never stored nor replayed: hop-by-hop (RFC 9110 §7.6.1), the ones the edge
-/// computes itself, and CORS (re-applied by the edge).
+/// computes itself, and CORS (re-applied by the edge). `Set-Cookie` is kept (RFC 9111
+/// §3.1): the leader of a fill gets it, and a stored response carries it only when
+/// explicitly fresh ([`crate::freshness::Policy::from_response`]).
 pub fn is_dropped_header(name: &HeaderName) -> bool {
     use http::header::*;
     matches!(
@@ -93,7 +95,6 @@ pub fn is_dropped_header(name: &HeaderName) -> bool {
             | ACCESS_CONTROL_ALLOW_HEADERS
             | ACCESS_CONTROL_MAX_AGE
             | ACCESS_CONTROL_ALLOW_CREDENTIALS
-            | SET_COOKIE
     ) || matches!(
         name.as_str(),
         "keep-alive" | "proxy-connection" | "timing-allow-origin"

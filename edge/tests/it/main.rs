@@ -9,3 +9,4 @@ mod edge_limit_rate;
 mod edge_parent;
 mod edge_resilience;
 mod rfc9111_fill;
+mod rfc9111_proxy;
