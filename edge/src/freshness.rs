@@ -311,16 +311,41 @@ pub fn parse_date(s: &str) -> Option<SystemTime> {
     if let Ok(d) = httpdate::parse_http_date(&fixed) {
         return Some(d);
     }
-    // asctime pads one-digit days with a space: "Sun Nov  6 08:49:37 1994"
-    let parts: Vec<&str> = fixed.split(' ').collect();
-    if parts.len() == 5 && parts[2].len() == 1 {
-        let padded = format!(
-            "{} {}  {} {} {}",
-            parts[0], parts[1], parts[2], parts[3], parts[4]
-        );
-        return httpdate::parse_http_date(&padded).ok();
+    asctime(&fixed)
+}
+
+/// An asctime date (`Sun Nov  6 08:49:37 1994`, the day also unpadded), read without
+/// checking the weekday name against the date (httpdate refuses a mismatch).
+fn asctime(s: &str) -> Option<SystemTime> {
+    let p: Vec<&str> = s.split(' ').filter(|t| !t.is_empty()).collect();
+    let [_wday, mon, day, time, year] = p.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let m = MONTHS.iter().position(|x| x == mon)? as i64 + 1;
+    let d: i64 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    let y: i64 = year.parse().ok().filter(|y| (1970..=9999).contains(y))?;
+    let hms: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, mi, se] = hms.as_slice() else {
+        return None;
+    };
+    if *h > 23 || *mi > 59 || *se > 60 {
+        return None;
     }
-    None
+    // days from civil (H. Hinnant)
+    let (yy, mm) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3_600 + mi * 60 + se;
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
 /// `corrected_initial_age` of RFC 9111 §4.2.3 in seconds, for a response received at
@@ -589,6 +614,7 @@ mod tests {
         assert_eq!(parse_date("sun, 06 NOV 1994 08:49:37 gmt"), Some(want));
         assert_eq!(parse_date("Sun,  06 Nov 1994 08:49:37 GMT"), None);
         assert_eq!(parse_date("0"), None);
+        assert!(parse_date("Thu Aug  8 02:01:18 2050").is_some());
     }
 
     #[test]

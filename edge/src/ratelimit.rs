@@ -1,6 +1,6 @@
 //! The edge's runtime rate limit, like nginx's `limit_rate`: each response body is sent
 //! no faster than the current limit (bits per second, 0 = unlimited), hits and misses
-//! alike. The limit is one shared atomic: [`limit`] (the admin endpoint
+//! alike. The limit is one shared atomic: `limit` (the admin endpoint
 //! [`serve::wire::EDGE_LIMIT_RATE_PATH`]) changes it at run time, and a body being sent
 //! reads it again before every slice, so a change reaches responses already in flight
 //! within ~100 ms.

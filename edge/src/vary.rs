@@ -7,7 +7,7 @@
 //! - no `Vary` → [`Match::Yes`] (the DASH fast path: one header lookup, nothing hashed);
 //! - `Vary: *` → [`Match::Never`] (RFC 9111 §4.1: always fails to match);
 //! - otherwise the request's digest over the same fields: equal → `Yes`, else
-//!   [`Match::No(digest)`]: the handler then tries the variant's own key
+//!   [`Match::No`]: the handler then tries the variant's own key
 //!   ([`crate::key::CacheKey::variant`]), so several variants are stored side by side.
 //!
 //! Normalisation ([`selecting_digest`]): all lines of a field are combined, members split
