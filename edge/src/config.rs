@@ -213,6 +213,14 @@ pub struct EdgeConfig {
     /// With a stale copy at hand, how long a client waits for the upstream before it gets
     /// the stale copy (when stale-if-error allows), ms.
     pub stale_wait_ms: u64,
+    /// Longest time a client may take to send a request head, ms (then the connection is
+    /// closed).
+    pub header_read_timeout_ms: u64,
+    /// Longest idle time of a keep-alive client connection between requests, ms.
+    pub idle_timeout_ms: u64,
+    /// Most client connections open at once (default: from the descriptor limit, see
+    /// `serve::limits::default_max_connections`).
+    pub max_connections: Option<usize>,
     /// Bytes all fills together may buffer whole (objects to be stored and replayed to late
     /// joiners); a fill past it streams through a small window and is not stored.
     pub fill_memory: ByteSize,
@@ -271,6 +279,9 @@ impl Default for EdgeConfig {
             heuristic_max_secs: 86_400,
             edge_cache_control_header: "Dashcdn-Cache-Control".to_owned(),
             stale_wait_ms: 500,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: None,
             fill_memory: ByteSize(64 << 20),
             breaker_failures: 5,
             breaker_open_ms: 1_000,

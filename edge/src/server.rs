@@ -147,11 +147,16 @@ pub async fn bind_with_clock(
     }
     let announce = announce::settings(&config, local_addr)?;
     let state = EdgeState::with_clock(config, clock)?;
-    // H7 adds fields to ServerOptions; the struct update keeps this compiling meanwhile
+    let cfg = state.config();
+    // `..Default::default()`: fields serve may add keep their defaults
     #[allow(clippy::needless_update)]
     let options = serve::ServerOptions {
         open_connections: state.metrics().open_connections.clone(),
-        timeouts: serve::Timeouts::default(),
+        timeouts: serve::Timeouts {
+            header_read: Some(Duration::from_millis(cfg.header_read_timeout_ms)),
+            idle: Some(Duration::from_millis(cfg.idle_timeout_ms)),
+        },
+        max_connections: cfg.max_connections,
         ..Default::default()
     };
     let server = bound.serve(router(state.clone()), options);
