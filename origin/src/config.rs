@@ -35,6 +35,15 @@ pub struct OriginConfig {
     pub other_max_age_secs: u64,
     /// Read buffer size when streaming large files.
     pub stream_buffer_bytes: usize,
+    /// A client must send a request's whole head within this many milliseconds of its
+    /// first byte (slowloris defence; `serve::Timeouts::header_read`). 0 disables it.
+    pub header_read_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this many milliseconds without a
+    /// request (`serve::Timeouts::idle`). 0 disables it.
+    pub idle_timeout_ms: u64,
+    /// The most client connections open at once; unset: half the soft descriptor limit
+    /// left after a reserve (`serve::limits`).
+    pub max_connections: Option<usize>,
 }
 
 impl Default for OriginConfig {
@@ -50,11 +59,23 @@ impl Default for OriginConfig {
             segment_max_age_secs: 31_536_000,
             other_max_age_secs: 60,
             stream_buffer_bytes: 256 << 10,
+            header_read_timeout_ms: serve::Timeouts::DEFAULT_HEADER_READ.as_millis() as u64,
+            idle_timeout_ms: serve::Timeouts::DEFAULT_IDLE.as_millis() as u64,
+            max_connections: None,
         }
     }
 }
 
 impl OriginConfig {
+    /// The connection timeouts of `header_read_timeout_ms` and `idle_timeout_ms` (0: off).
+    pub fn timeouts(&self) -> serve::Timeouts {
+        let ms = |v: u64| (v > 0).then(|| std::time::Duration::from_millis(v));
+        serve::Timeouts {
+            header_read: ms(self.header_read_timeout_ms),
+            idle: ms(self.idle_timeout_ms),
+        }
+    }
+
     /// Default configuration serving `content_root` on `listen`.
     pub fn new(content_root: impl Into<PathBuf>, listen: SocketAddr) -> Self {
         OriginConfig {

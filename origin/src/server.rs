@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use http::header::{self, HeaderValue};
 use serve::http::cors::CorsLayer;
-use serve::{ServerOptions, Timeouts};
+use serve::ServerOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{OriginConfig, OriginError};
@@ -93,14 +93,15 @@ impl RunningOrigin {
 }
 
 /// Validates the configuration, binds the listen address and starts serving in a
-/// background task, with the default connection [`Timeouts`]. Fails with [`OriginError`]
+/// background task, with the configured connection [`serve::Timeouts`]. Fails with [`OriginError`]
 /// for a bad content root or a busy port.
 pub async fn bind(config: OriginConfig) -> Result<RunningOrigin, OriginError> {
     let state = OriginState::new(config)?;
     let addr = state.config().listen;
     let options = ServerOptions {
         open_connections: state.metrics().open_connections.clone(),
-        timeouts: Timeouts::default(),
+        timeouts: state.config().timeouts(),
+        max_connections: state.config().max_connections,
     };
     let server = serve::bind(addr, router(state.clone()), options)
         .await

@@ -9,7 +9,7 @@
 //!    `TCP_NODELAY` and counts it in the role's `open_connections` gauge until it closes;
 //!    when descriptors run out it backs off instead of spinning.
 //! 2. **Accounting, limits and timeouts** ([`server`]): at most
-//!    `max_connections` connections are open (default from the descriptor
+//!    [`ServerOptions::max_connections`] connections are open (default from the descriptor
 //!    limit, [`limits`]; at the limit the longest-stalled connection makes room); hyper
 //!    parses the request on a connection that is closed if its headers do not arrive in
 //!    time or if it sits idle between keep-alive requests too long; a request without a

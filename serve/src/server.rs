@@ -23,14 +23,19 @@
 //! under `axum::serve`).
 //!
 //! ## Connection limit
-//! A server keeps at most `max_connections` connections open (default
+//! A server keeps at most [`ServerOptions::max_connections`] connections open (default
 //! [`crate::limits::default_max_connections`]: half the soft descriptor limit left after
 //! a reserve, so the requests in flight can still open their files and upstream sockets).
-//! At the limit, before accepting the next connection, the server closes the connection
-//! that has been stalled longest — idle or sending a head, no request in flight — so that
-//! a new client takes the place of one that is doing nothing; if every connection has a
-//! request in flight, new connections wait in the kernel's listen backlog until one
-//! ends (re-checked every 100 ms). Why not the alternatives: only waiting in the backlog
+//! At the limit, before accepting the next connection, the server closes a stalled
+//! connection — idle or sending a head, no request in flight — so that a new client takes
+//! the place of one that is doing nothing: first those that never completed a request
+//! (what slowloris and idle attackers look like), longest-stalled first, then idle
+//! keep-alive connections that have been served (a client that has proved itself, and
+//! that could be sending its next request at that very moment), longest-idle first. If
+//! every connection has a request in flight, the newcomer is held (accepted, not yet
+//! read) and the ones after it wait in the kernel's listen backlog until a connection
+//! ends or stalls (re-checked every 100 ms). Nothing is closed before a new connection
+//! actually needs the room. Why not the alternatives: only waiting in the backlog
 //! lets 3,000 slow clients hold every slot and queue ahead of a good client for as long
 //! as the header timeout; accepting and closing the newcomer at once refuses exactly the
 //! good clients. Slowloris connections are the first to go, while a request in flight is
@@ -136,6 +141,10 @@ pub struct ServerOptions {
     pub open_connections: Gauge,
     /// Connection timeouts.
     pub timeouts: Timeouts,
+    /// The most connections open at once (see the [module documentation](self)); `None`:
+    /// [`crate::limits::default_max_connections`], from the soft descriptor limit when
+    /// the server starts.
+    pub max_connections: Option<usize>,
 }
 
 /// A bound listen socket not yet serving: lets a role learn its address (e.g. to name
@@ -172,11 +181,22 @@ impl Bound {
         let shutdown = CancellationToken::new();
         let force = CancellationToken::new();
         let listener = CountingListener::new(self.listener, options.open_connections);
+        let max_connections = options
+            .max_connections
+            .unwrap_or_else(crate::limits::default_max_connections)
+            .max(1);
+        tracing::info!(
+            addr = %self.local_addr,
+            max_connections,
+            header_read_timeout = ?options.timeouts.header_read,
+            idle_timeout = ?options.timeouts.idle,
+            "connection limits"
+        );
         let task = tokio::spawn(accept_loop(
             listener,
             app,
             options.timeouts,
-            crate::limits::default_max_connections(),
+            max_connections,
             shutdown.clone(),
             force.clone(),
         ));
@@ -255,25 +275,28 @@ async fn accept_loop(
     let registry = Arc::new(Registry::default());
     let slots = Arc::new(Semaphore::new(max_connections));
     let mut at_limit = LimitLog::default();
-    loop {
-        let slot = match slots.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                let evicted = registry.close_longest_stalled();
-                at_limit.hit(max_connections, evicted);
-                tokio::select! {
-                    slot = tokio::time::timeout(LIMIT_RECHECK, slots.clone().acquire_owned()) => match slot {
-                        Ok(Ok(slot)) => slot,
-                        // Still full (every connection busy): look for a stalled one again.
-                        Ok(Err(_)) | Err(_) => continue,
-                    },
-                    _ = shutdown.cancelled() => break,
-                }
-            }
-        };
+    'accept: loop {
         let (stream, remote) = tokio::select! {
             conn = listener.accept() => conn,
             _ = shutdown.cancelled() => break,
+        };
+        // At the limit, the newcomer (already accepted: one descriptor over the limit at
+        // most) waits for a stalled connection to make room, or for a busy one to end.
+        let slot = loop {
+            if let Ok(slot) = slots.clone().try_acquire_owned() {
+                break slot;
+            }
+            let evicted = registry.close_longest_stalled();
+            at_limit.hit(max_connections, evicted);
+            tokio::select! {
+                slot = tokio::time::timeout(LIMIT_RECHECK, slots.clone().acquire_owned()) => {
+                    if let Ok(Ok(slot)) = slot {
+                        break slot;
+                    }
+                    // Still full (every connection busy): look for a stalled one again.
+                }
+                _ = shutdown.cancelled() => break 'accept,
+            }
         };
         let activity = Arc::new(Activity::new());
         let member = registry.join(activity.clone(), slot);
@@ -374,14 +397,15 @@ impl Registry {
         }
     }
 
-    /// Asks the connection stalled longest (no request in flight) to close; false if
-    /// every connection has a request in flight (or is already closing).
+    /// Asks a stalled connection (no request in flight) to close — one that never
+    /// completed a request if there is one, the longest-stalled of them; false if every
+    /// connection has a request in flight (or is already closing).
     fn close_longest_stalled(&self) -> bool {
         let mut members = self.lock();
         let victim = members
             .iter()
             .filter(|(_, e)| !e.closing)
-            .filter_map(|(id, e)| e.activity.stalled_since().map(|since| (since, *id)))
+            .filter_map(|(id, e)| e.activity.stalled().map(|key| (key, *id)))
             .min();
         match victim.and_then(|(_, id)| members.get_mut(&id)) {
             Some(e) => {
@@ -467,7 +491,7 @@ async fn serve_connection(
             _ = force.cancelled() => return,
             _ = member.close.cancelled() => {
                 // Chosen while stalled; a request that started since then is let finish.
-                if activity.stalled_since().is_some() {
+                if activity.stalled().is_some() {
                     tracing::debug!(%remote, "closing a stalled connection to make room (connection limit)");
                     return;
                 }
@@ -508,6 +532,8 @@ struct Activity {
 #[derive(Debug)]
 struct ActivityState {
     in_flight: usize,
+    /// Requests completed on this connection.
+    served: u64,
     idle_since: Instant,
     first_byte: Option<Instant>,
 }
@@ -517,6 +543,7 @@ impl Activity {
         Activity {
             state: Mutex::new(ActivityState {
                 in_flight: 0,
+                served: 0,
                 idle_since: Instant::now(),
                 first_byte: None,
             }),
@@ -542,11 +569,12 @@ impl Activity {
         }
     }
 
-    /// Since when the connection has been stalled (idle, or sending a request head), or
-    /// `None` while a request is in flight.
-    fn stalled_since(&self) -> Option<Instant> {
+    /// Whether the connection ever completed a request and since when it has been
+    /// stalled (idle, or sending a request head), or `None` while a request is in flight.
+    /// Ordered as eviction prefers: never served first, then longest stalled.
+    fn stalled(&self) -> Option<(bool, Instant)> {
         let s = self.lock();
-        (s.in_flight == 0).then_some(s.idle_since)
+        (s.in_flight == 0).then_some((s.served > 0, s.idle_since))
     }
 
     fn bytes_read(&self) {
@@ -572,6 +600,7 @@ impl Activity {
     fn request_finished(&self) {
         let mut s = self.lock();
         s.in_flight = s.in_flight.saturating_sub(1);
+        s.served += 1;
         if s.in_flight == 0 {
             s.idle_since = Instant::now();
             s.first_byte = None;

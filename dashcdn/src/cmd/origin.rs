@@ -18,7 +18,8 @@ pub struct OriginArgs {
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// TOML file with any field of the origin configuration (content_root, listen,
-    /// hot_cache_bytes, hot_file_max_bytes, mpd_max_age_secs, segment_max_age_secs, ...).
+    /// hot_cache_bytes, hot_file_max_bytes, mpd_max_age_secs, segment_max_age_secs,
+    /// header_read_timeout_ms, idle_timeout_ms, max_connections, ...).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// `Cache-Control: max-age` of MPDs, in seconds.
@@ -27,6 +28,19 @@ pub struct OriginArgs {
     /// Byte budget of the in-memory cache of hot files (0 disables it).
     #[arg(long, value_name = "BYTES")]
     hot_cache_bytes: Option<u64>,
+    /// Close a connection whose request head is not complete this many milliseconds
+    /// after its first byte (slowloris defence; 0: never). Default 10000.
+    #[arg(long, value_name = "MS")]
+    header_read_timeout_ms: Option<u64>,
+    /// Close a keep-alive connection idle for this many milliseconds (0: never).
+    /// Default 60000.
+    #[arg(long, value_name = "MS")]
+    idle_timeout_ms: Option<u64>,
+    /// The most client connections open at once. Default: half the soft descriptor
+    /// limit (`ulimit -n`) left after 64 for the process; at the limit the connection
+    /// stalled longest (idle or slow to send its head) is closed to make room.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
     /// Validate the flags and configuration as a start would (the content directory
     /// exists and is a directory), print `ok: origin ...` and exit; no socket is bound.
     #[arg(long)]
@@ -47,6 +61,15 @@ impl OriginArgs {
         }
         if let Some(b) = self.hot_cache_bytes {
             config.hot_cache_bytes = b;
+        }
+        if let Some(ms) = self.header_read_timeout_ms {
+            config.header_read_timeout_ms = ms;
+        }
+        if let Some(ms) = self.idle_timeout_ms {
+            config.idle_timeout_ms = ms;
+        }
+        if let Some(n) = self.max_connections {
+            config.max_connections = Some(n);
         }
         Ok(config)
     }

@@ -45,6 +45,7 @@ async fn start() -> (Server, Gauge) {
                 header_read: Some(HEADER),
                 idle: Some(IDLE),
             },
+            max_connections: None,
         },
     )
     .await
