@@ -32,6 +32,9 @@ pub struct CacheControl {
     pub public: bool,
     /// `must-revalidate` or `proxy-revalidate`: never serve stale.
     pub must_revalidate: bool,
+    /// `must-understand` (RFC 9111 §5.2.2.3): with a status whose caching rules the cache
+    /// implements, `no-store` is ignored.
+    pub must_understand: bool,
     /// `stale-while-revalidate=N` (RFC 5861).
     pub stale_while_revalidate: Option<u64>,
     /// `stale-if-error=N` (RFC 5861).
@@ -131,6 +134,7 @@ impl CacheControl {
                 "private" => self.private = true,
                 "public" => self.public = true,
                 "must-revalidate" | "proxy-revalidate" => self.must_revalidate = true,
+                "must-understand" => self.must_understand = true,
                 "stale-while-revalidate" if self.stale_while_revalidate.is_none() => {
                     self.stale_while_revalidate = secs();
                 }

@@ -129,7 +129,10 @@ impl Policy {
             return None;
         }
         let cc = applicable_directives(headers, defaults);
-        if cc.no_store || cc.private {
+        // must-understand overrides no-store for the statuses whose semantics the edge
+        // implements (RFC 9111 §5.2.2.3)
+        let understood = cc.must_understand && heuristically_cacheable(status);
+        if (cc.no_store && !understood) || cc.private {
             return None;
         }
         for v in headers.get_all(header::VARY) {
@@ -525,6 +528,25 @@ mod tests {
             9
         );
         assert!(with_status(302, &[(header::CACHE_CONTROL, "public")]).is_some());
+        // must-understand with an understood status lifts no-store (RFC 9111 §5.2.2.3)
+        assert!(with_status(
+            200,
+            &[(
+                header::CACHE_CONTROL,
+                "max-age=9, no-store, must-understand"
+            )]
+        )
+        .is_some());
+        assert_eq!(
+            with_status(
+                299,
+                &[(
+                    header::CACHE_CONTROL,
+                    "max-age=9, no-store, must-understand"
+                )]
+            ),
+            None
+        );
         // never a partial response as the whole
         assert_eq!(
             with_status(206, &[(header::CACHE_CONTROL, "max-age=9")]),

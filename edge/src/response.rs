@@ -97,7 +97,19 @@ fn plan(req: &ClientRequest, head: &StoredHead, len: Option<u64>) -> Plan {
         etag: head.etag(),
         last_modified: lm,
     };
-    match conditional::evaluate(&req.method, &req.headers, &v) {
+    // Without Last-Modified, If-Modified-Since is evaluated against Date (RFC 9110
+    // §13.1.3: the time the representation was generated bounds its last change); If-Range
+    // keeps needing a real validator.
+    let date = head
+        .headers
+        .get(header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(freshness::parse_date);
+    let for_ims = Validators {
+        etag: head.etag(),
+        last_modified: lm.or(date),
+    };
+    match conditional::evaluate(&req.method, &req.headers, &for_ims) {
         Precondition::NotModified => return Plan::Status(StatusCode::NOT_MODIFIED),
         Precondition::Failed => return Plan::Status(StatusCode::PRECONDITION_FAILED),
         Precondition::Proceed => {}
