@@ -12,4 +12,5 @@ mod player_plugin;
 mod player_study;
 mod player_swarm;
 mod redirector_cli;
+mod slowloris;
 mod up;
