@@ -456,3 +456,74 @@ async fn edge_serves_good_clients_under_slowloris_at_1024_descriptors() {
         );
     }
 }
+
+/// CPU time (user + system) of process `pid` so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the `(comm)`: state is field 3; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_accept_backs_off_then_recovers() {
+    let _one_at_a_time = SERIAL.lock().await;
+    raise_own_limit();
+    let dir = tempfile::tempdir().unwrap();
+    let root = make_content(dir.path());
+    // No connection limit to speak of: accept itself runs out of descriptors.
+    let (proc, base) = start_limited(&[
+        "origin",
+        "--content",
+        root.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--max-connections",
+        "100000",
+    ]);
+    let addr = base.trim_start_matches("http://").to_owned();
+    // More connections than the server has descriptors; the kernel completes them
+    // (the ones not accepted wait in the listen backlog).
+    let mut held = Vec::new();
+    for _ in 0..NOFILE + 100 {
+        held.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    let patience = Instant::now();
+    while !proc.stderr().contains("accept failed") {
+        assert!(
+            patience.elapsed() < Duration::from_secs(10),
+            "no accept error logged:\n{}",
+            proc.output_report()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Backing off, not spinning: a fraction of a core over 2 s (100 ticks a second).
+    let before = cpu_ticks(proc.id());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_ticks(proc.id()) - before;
+    assert!(
+        used < 40,
+        "{used} ticks of CPU in 2 s while out of descriptors"
+    );
+    // Descriptors come back: accept works again within the longest pause (1 s).
+    drop(held);
+    let client = good_client(false);
+    let started = Instant::now();
+    let r = client
+        .get(format!("{base}/default/manifest.mpd"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "served after {took:?}");
+    let log = proc.stderr();
+    assert_eq!(
+        log.matches("accept failed").count(),
+        1,
+        "one line per episode:\n{log}"
+    );
+    assert!(log.contains("accepting connections again"), "{log}");
+    println!("out of descriptors: {used} CPU ticks in 2 s; served again after {took:?}");
+}
