@@ -35,7 +35,15 @@
 //! every connection has a request in flight, the newcomer is held (accepted, not yet
 //! read) and the ones after it wait in the kernel's listen backlog until a connection
 //! ends or stalls (re-checked every 100 ms). Nothing is closed before a new connection
-//! actually needs the room. Why not the alternatives: only waiting in the backlog
+//! actually needs the room.
+//!
+//! The listen backlog stays tokio's 1024. Measured with 3,000 reconnecting slowloris
+//! clients against 480 slots (`dashcdn/tests/it/slowloris.rs`), a client opening a new
+//! connection per request is served in ~10 ms at the median, but when its SYN finds the
+//! accept queue full the kernel drops it and it waits a 1 s (rarely 2 s) retransmission;
+//! with the backlog at `somaxconn` (4096) every newcomer queued behind the attackers
+//! instead: ~450 ms at the median and at the maximum, and 7× fewer requests served. A
+//! keep-alive client is served in milliseconds either way. Why not the alternatives: only waiting in the backlog
 //! lets 3,000 slow clients hold every slot and queue ahead of a good client for as long
 //! as the header timeout; accepting and closing the newcomer at once refuses exactly the
 //! good clients. Slowloris connections are the first to go, while a request in flight is
