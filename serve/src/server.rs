@@ -65,7 +65,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -370,7 +370,12 @@ impl LimitLog {
 struct Registry {
     members: Mutex<HashMap<u64, RegistryEntry>>,
     next_id: AtomicU64,
+    /// Where the next eviction sample starts (see [`Registry::close_longest_stalled`]).
+    cursor: AtomicUsize,
 }
+
+/// The most connections compared to choose one to close at the limit.
+const EVICTION_SAMPLE: usize = 1024;
 
 #[derive(Debug)]
 struct RegistryEntry {
@@ -407,11 +412,23 @@ impl Registry {
 
     /// Asks a stalled connection (no request in flight) to close — one that never
     /// completed a request if there is one, the longest-stalled of them; false if every
-    /// connection has a request in flight (or is already closing).
+    /// connection has a request in flight (or is already closing). Up to
+    /// [`EVICTION_SAMPLE`] connections are compared, from a position that moves on each
+    /// call, so that with tens of thousands of connections each eviction stays cheap
+    /// (the choice is then the best of a sample, as Redis's approximated LRU).
     fn close_longest_stalled(&self) -> bool {
         let mut members = self.lock();
+        let n = members.len();
+        let skip = if n > EVICTION_SAMPLE {
+            self.cursor.fetch_add(EVICTION_SAMPLE, Ordering::Relaxed) % n
+        } else {
+            0
+        };
         let victim = members
             .iter()
+            .cycle()
+            .skip(skip)
+            .take(n.min(EVICTION_SAMPLE))
             .filter(|(_, e)| !e.closing)
             .filter_map(|(id, e)| e.activity.stalled().map(|key| (key, *id)))
             .min();
@@ -684,3 +701,43 @@ impl AsyncRead for Watched {
 }
 
 crate::listener::write_through_inner!(Watched);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eviction_takes_never_served_connections_first_and_samples_large_sets() {
+        let registry = Arc::new(Registry::default());
+        let slots = Arc::new(Semaphore::new(3001));
+        let mut members: Vec<(usize, Member)> = (0..3000)
+            .map(|i| {
+                let activity = Arc::new(Activity::new());
+                if i == 0 {
+                    // Connection 0 completed a request: kept until the others are gone.
+                    activity.request_started();
+                    activity.request_finished();
+                }
+                let slot = slots.clone().try_acquire_owned().unwrap();
+                (i, registry.join(activity, slot))
+            })
+            .collect();
+        let busy = Arc::new(Activity::new());
+        busy.request_started();
+        let _busy = registry.join(busy, slots.clone().try_acquire_owned().unwrap());
+        for _ in 0..2999 {
+            assert!(registry.close_longest_stalled());
+            // A closed connection leaves the registry (its task ends).
+            members.retain(|(_, m)| !m.close.is_cancelled());
+        }
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[0].0, 0, "the served connection went last");
+        assert!(registry.close_longest_stalled());
+        members.clear();
+        assert!(
+            !registry.close_longest_stalled(),
+            "a request in flight is never chosen"
+        );
+        assert_eq!(registry.lock().len(), 1);
+    }
+}
