@@ -109,8 +109,8 @@ pub async fn handle(state: EdgeState, req: Request) -> Response {
         .map(|c| c.0.ip());
     let (parts, body) = req.into_parts();
     let headers = forward::request_headers(&parts.headers, peer, Use::Proxy);
-    let has_body = parts.headers.contains_key(header::CONTENT_LENGTH)
-        || parts.headers.contains_key(header::TRANSFER_ENCODING);
+    // a body whatever announces it (Content-Length, chunked, an HTTP/2 DATA stream)
+    let has_body = !http_body::Body::is_end_stream(&body);
     let body = has_body.then(|| reqwest::Body::wrap_stream(body.into_data_stream()));
     let path = parts.uri.path();
     let m = &state.inner.metrics;
