@@ -18,7 +18,8 @@
 //!   bandwidth (`1e-300` kbps) or a latency of `1e300` ms would otherwise loop for ever.
 //!
 //! [`Trace::check_limits`] states these rules once; the readers and the live player's shaper
-//! apply it.
+//! apply it. Ladders are held to segment durations of [`MIN_SEGMENT_MS`]..[`MAX_SEGMENT_MS`]
+//! and sizes up to [`MAX_SEGMENT_BITS`] ([`Ladder::validate`]).
 
 use std::path::{Path, PathBuf};
 
@@ -77,6 +78,12 @@ pub const MAX_TRACE_PERIODS: usize = 1 << 20;
 pub const MIN_TRACE_MEAN_KBPS: f64 = 10.0;
 /// Shortest mean period of a trace, ms (Mahimahi bins are 100 ms, cooked samples 1 s).
 pub const MIN_MEAN_PERIOD_MS: f64 = 1.0;
+/// Shortest segment duration of a ladder, ms.
+pub const MIN_SEGMENT_MS: f64 = 1.0;
+/// Longest segment duration of a ladder, ms (one hour).
+pub const MAX_SEGMENT_MS: f64 = 3_600_000.0;
+/// Largest segment of a ladder, bits (1.25 GB; a 10 s segment at 200 Mbit/s is 2e9).
+pub const MAX_SEGMENT_BITS: f64 = 1e10;
 /// Longest request latency of a trace period, ms.
 pub const MAX_LATENCY_MS: f64 = 60_000.0;
 
@@ -134,7 +141,10 @@ impl Ladder {
     pub fn segments(&self) -> usize {
         self.sizes_bits.len()
     }
-    /// Checks shape and values (ascending positive ladder, one positive size per quality).
+    /// Checks shape and values (ascending positive ladder, one positive size per quality),
+    /// within the bounds a simulation can walk in bounded time: segment durations from
+    /// [`MIN_SEGMENT_MS`] to [`MAX_SEGMENT_MS`], sizes up to [`MAX_SEGMENT_BITS`] (a
+    /// `1e300`-bit segment would be transferred period by period for ever).
     pub fn validate(&self, path: &Path) -> Result<(), InputError> {
         if self.bitrates_kbps.is_empty() {
             return Err(file(path, "empty ladder"));
@@ -149,6 +159,26 @@ impl Ladder {
                     "segment duration {} ms is not positive",
                     self.segment_duration_ms
                 ),
+            ));
+        }
+        if !(MIN_SEGMENT_MS..=MAX_SEGMENT_MS).contains(&self.segment_duration_ms) {
+            return Err(file(
+                path,
+                format!(
+                    "segment duration {} ms is outside {MIN_SEGMENT_MS}..={MAX_SEGMENT_MS} ms",
+                    self.segment_duration_ms
+                ),
+            ));
+        }
+        if let Some((i, b)) = self
+            .sizes_bits
+            .iter()
+            .enumerate()
+            .find_map(|(i, row)| row.iter().find(|b| **b > MAX_SEGMENT_BITS).map(|b| (i, *b)))
+        {
+            return Err(file(
+                path,
+                format!("segment {i}: size {b:e} bits is more than {MAX_SEGMENT_BITS:e} bits"),
             ));
         }
         for w in self.bitrates_kbps.windows(2) {

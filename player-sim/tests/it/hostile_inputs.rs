@@ -199,11 +199,7 @@ fn a_large_sabre_trace_is_read_in_linear_time() {
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
     assert_eq!(t.to_periods(0.0).len(), 200_000);
     // Errors still name the period's line.
-    let body = format!(
-        "[{},\n{}]",
-        [item; 3].join(",\n"),
-        r#"{"duration_ms": 1}"#
-    );
+    let body = format!("[{},\n{}]", [item; 3].join(",\n"), r#"{"duration_ms": 1}"#);
     let p = write(dir.path(), "missing.json", &body);
     let e = input::read_trace(&p, None).unwrap_err().to_string();
     has(
@@ -216,4 +212,31 @@ fn a_large_sabre_trace_is_read_in_linear_time() {
     let p = write(dir.path(), "obj.json", "{}");
     let e = input::read_trace(&p, None).unwrap_err().to_string();
     has(&e, &["obj.json:1:", "expected a JSON list"]);
+}
+
+#[test]
+fn hostile_ladders_are_refused() {
+    let movie = |d: &str, size: &str| {
+        format!(
+            r#"{{"segment_duration_ms": {d}, "bitrates_kbps": [100, 200], "segment_sizes_bits": [[{size}, 2000]]}}"#
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let read = |name: &str, body: &str| {
+        let p = write(dir.path(), name, body);
+        input::read_ladder(&p)
+            .map(|l| l.segments())
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(read("ok.json", &movie("4000", "1000")), Ok(1));
+    // A 1e300-bit segment would be transferred period by period for ever.
+    let e = read("huge.json", &movie("4000", "1e300")).unwrap_err();
+    has(
+        &e,
+        &["huge.json", "segment 0: size 1e300 bits", "more than 1e10"],
+    );
+    let e = read("tiny.json", &movie("1e-300", "1000")).unwrap_err();
+    has(&e, &["tiny.json", "outside 1..=3600000 ms"]);
+    let e = read("long.json", &movie("1e300", "1000")).unwrap_err();
+    has(&e, &["long.json", "outside"]);
 }
