@@ -73,15 +73,17 @@ pub struct StoredHead {
 }
 
 /// Headers never stored nor replayed: hop-by-hop (RFC 9110 §7.6.1), the ones the edge
-/// computes itself, and CORS (re-applied by the edge). `Set-Cookie` is kept (RFC 9111
+/// computes itself, and CORS (re-applied by the edge). `Connection` itself is kept with the
+/// stored head so that the fields it lists (hop-by-hop for that message, RFC 9110 §7.6.1)
+/// can be left out when the response is sent (`response::base_headers`): they never
+/// reach a client, as if never stored (RFC 9111 §3.1). `Set-Cookie` is kept (RFC 9111
 /// §3.1): the leader of a fill gets it, and a stored response carries it only when
 /// explicitly fresh ([`crate::freshness::Policy::from_response`]).
 pub fn is_dropped_header(name: &HeaderName) -> bool {
     use http::header::*;
     matches!(
         *name,
-        CONNECTION
-            | TRANSFER_ENCODING
+        TRANSFER_ENCODING
             | TE
             | TRAILER
             | UPGRADE
@@ -227,7 +229,8 @@ mod tests {
 
     #[test]
     fn dropped_headers() {
-        assert!(is_dropped_header(&http::header::CONNECTION));
+        assert!(!is_dropped_header(&http::header::CONNECTION));
+        assert!(is_dropped_header(&http::header::TRANSFER_ENCODING));
         assert!(is_dropped_header(&HeaderName::from_static("keep-alive")));
         assert!(is_dropped_header(
             &http::header::ACCESS_CONTROL_ALLOW_ORIGIN

@@ -65,6 +65,11 @@ fn base_headers(
 ) -> HeaderMap {
     let mut h = head.headers.clone();
     h.remove(crate::vary::VARIANT);
+    if h.contains_key(header::CONNECTION) {
+        // the stored `Connection` and the fields it lists are hop-by-hop (see
+        // `head::is_dropped_header`)
+        h = crate::forward::end_to_end(&h);
+    }
     if let Some(own) = &state.inner.defaults.targeted {
         if !req.headers.contains_key(header::VIA) {
             h.remove(own);

@@ -400,3 +400,30 @@ async fn circuit_breaker_fails_fast_while_the_upstream_is_down_then_probes() {
         0.0
     );
 }
+
+#[tokio::test]
+async fn rfc9111_3_1_fields_listed_in_connection_are_never_replayed() {
+    let o = ScriptedOrigin::start().await;
+    o.script(
+        "/conn",
+        reply(
+            "c",
+            &[
+                ("cache-control", "max-age=100"),
+                ("connection", "x-a, x-b"),
+                ("x-a", "1"),
+                ("x-b", "2"),
+                ("x-c", "3"),
+            ],
+        ),
+    );
+    let e = edge(o.addr(), |_| {}).await;
+    let c = client();
+    let url = format!("{}/conn", e.url());
+    for expect in ["MISS", "HIT"] {
+        let (_, xc, _, h) = send(&c, "GET", &url, &[]).await;
+        assert_eq!(xc, expect);
+        assert_eq!(h["x-c"], "3");
+        assert!(h.get("x-a").is_none() && h.get("x-b").is_none(), "{h:?}");
+    }
+}
