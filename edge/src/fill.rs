@@ -139,7 +139,9 @@ pub async fn run(state: EdgeState, job: FillJob, mut writer: FillWriter) -> Opti
         }
     }
 
-    let policy = Policy::from_response(
+    // RFC 9111 §3.5: an answer to a request with Authorization is stored only when allowed
+    let policy = Policy::for_request(
+        &job.request_headers,
         status,
         res.headers(),
         job.key.path(),
