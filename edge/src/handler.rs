@@ -284,16 +284,18 @@ async fn fill_and_respond(
                 let Some(head) = StoredHead::decode(&meta) else {
                     return text(StatusCode::BAD_GATEWAY, "bad fill head\n");
                 };
+                let own_answer_needed = !head.storable
+                    && (!(head.status.is_client_error() || head.status.is_server_error())
+                        || ctx.req.headers.contains_key(header::AUTHORIZATION));
                 if !leader
-                    && ((!head.storable
-                        && !head.status.is_client_error()
-                        && !head.status.is_server_error())
+                    && (own_answer_needed
                         || vary::check(&head.headers, &ctx.req.headers) != vary::Match::Yes)
                 {
                     // a response that may not be stored may not be reused for another
                     // request either (RFC 9111 §3, §4: it may be personal, e.g. set a
-                    // cookie; errors are still shared, to shield the origin), nor one that
-                    // varies on headers this request does not share
+                    // cookie; errors are still shared to shield the origin, except with a
+                    // request that carries its own credentials), nor one that varies on
+                    // headers this request does not share
                     return ctx.pass_through(state).await;
                 }
                 match head.outcome {

@@ -11,8 +11,8 @@
 //!    preflights; the `finalize` layer adds CORS, `Access-Control-Expose-Headers` and
 //!    `X-Served-By`.
 //! 2. [`handler::handle`]: URI/header size limits (`414`/`431`), `Via` loop check (`508`),
-//!    method dispatch: `GET`/`HEAD` to the cache unless [`proxy::bypass`] says a shared
-//!    cache must not answer them (`Authorization`, request `no-store`); `PURGE` →
+//!    method dispatch: `GET`/`HEAD` to the cache unless [`proxy::bypass`] says nothing of
+//!    the exchange may be stored (request `no-store`); `PURGE` →
 //!    [`admin`]; every other method → [`proxy`] (to the configured upstream only, bodies
 //!    streamed both ways, answers unchanged minus hop-by-hop; after an unsafe method's
 //!    `2xx`/`3xx` the target and same-origin `Location`/`Content-Location` are

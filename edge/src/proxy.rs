@@ -3,8 +3,9 @@
 //! unchanged but for hop-by-hop fields (RFC 9110 §7.6.1) and the edge's `Via`.
 //!
 //! Passed through ([`handle`]): every method other than `GET`/`HEAD`/`PURGE` (and `CONNECT`
-//! and `TRACE`, refused with `405`), and the `GET`/`HEAD` requests a shared cache must not
-//! answer from or store into its cache ([`bypass`]). Bodies stream both ways.
+//! and `TRACE`, refused with `405`), the `GET`/`HEAD` requests whose exchange must not be
+//! stored ([`bypass`]), and coalesced waiters that may not share their fill's answer (see
+//! [`crate::handler`]). Bodies stream both ways.
 //!
 //! After an unsafe method with a non-error answer (`2xx`/`3xx`), the stored responses for
 //! the target URI and for `Location`/`Content-Location` when they name the same origin are
@@ -25,13 +26,12 @@ use crate::key::CacheKey;
 use crate::response::text;
 use crate::state::EdgeState;
 
-/// Why a `GET`/`HEAD` goes around the cache, if it does.
+/// Why a `GET`/`HEAD` goes around the cache, if it does. (A request with
+/// `Authorization` does not: its answer is stored only when `public`, `s-maxage` or
+/// `must-revalidate` allow it, RFC 9111 §3.5, see [`crate::freshness::Policy::for_request`],
+/// and a waiter never shares a fill whose answer was not storable.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bypass {
-    /// `Authorization`: a shared cache must not answer it from a response stored for
-    /// someone else nor store its answer unless explicitly allowed (RFC 9111 §3.5); the edge
-    /// passes such requests through.
-    Authorization,
     /// Request `Cache-Control: no-store` (RFC 9111 §5.2.1.5): nothing of this exchange
     /// is stored.
     NoStore,
@@ -39,9 +39,6 @@ pub enum Bypass {
 
 /// Whether a `GET`/`HEAD` with `headers` is passed through instead of cached.
 pub fn bypass(headers: &HeaderMap) -> Option<Bypass> {
-    if headers.contains_key(header::AUTHORIZATION) {
-        return Some(Bypass::Authorization);
-    }
     if RequestCacheControl::from_headers(headers).no_store {
         return Some(Bypass::NoStore);
     }
@@ -205,11 +202,8 @@ mod tests {
     }
 
     #[test]
-    fn rfc9111_3_5_authorization_and_no_store_bypass() {
-        assert_eq!(
-            bypass(&hm(&[(header::AUTHORIZATION, "Basic eDp5")])),
-            Some(Bypass::Authorization)
-        );
+    fn rfc9111_5_2_1_5_no_store_bypasses() {
+        assert_eq!(bypass(&hm(&[(header::AUTHORIZATION, "Basic eDp5")])), None);
         assert_eq!(
             bypass(&hm(&[(header::CACHE_CONTROL, "no-store")])),
             Some(Bypass::NoStore)

@@ -213,22 +213,29 @@ async fn rfc9111_4_1_vary_star_never_matches() {
 }
 
 #[tokio::test]
-async fn rfc9111_3_5_authorization_is_not_answered_from_a_shared_copy() {
+async fn rfc9111_3_5_authorization_answer_stored_only_when_public() {
     let o = ScriptedOrigin::start().await;
     o.script("/me", reply("mine", &[("cache-control", "max-age=100")]));
+    o.script(
+        "/pub",
+        reply("all", &[("cache-control", "public, max-age=100")]),
+    );
     let e = edge(o.addr(), |_| {}).await;
     let c = client();
-    let url = format!("{}/me", e.url());
-    warm(&c, &url).await;
-    let before = o.requests("/me");
+    let auth = [("authorization", "Basic eDp5")];
+    let me = format!("{}/me", e.url());
     for _ in 0..2 {
-        let (status, xc, ..) = send(&c, "GET", &url, &[("authorization", "Basic eDp5")]).await;
-        assert_eq!(status, 200);
-        assert_ne!(xc, "HIT");
+        let (status, xc, ..) = send(&c, "GET", &me, &auth).await;
+        assert_eq!((status, xc.as_str()), (200, "MISS"));
     }
-    assert_eq!(o.requests("/me"), before + 2);
-    let rec = o.recorded();
-    assert_eq!(rec.last().unwrap().headers["authorization"], "Basic eDp5");
+    assert_eq!(o.requests("/me"), 2, "a private answer was stored");
+    assert_eq!(o.recorded()[0].headers["authorization"], "Basic eDp5");
+    // public: stored, and reused (for anyone)
+    let public = format!("{}/pub", e.url());
+    assert_eq!(send(&c, "GET", &public, &auth).await.1, "MISS");
+    warm(&c, &public).await;
+    assert_eq!(send(&c, "GET", &public, &auth).await.1, "HIT");
+    assert_eq!(o.requests("/pub"), 1);
 }
 
 #[tokio::test]
