@@ -78,21 +78,24 @@ fn main() -> anyhow::Result<()> {
 ///
 /// Kept: glibc's malloc, tuned once at start-up, plus a trim every second.
 /// * `M_ARENA_MAX = 2`: glibc gives threads up to 8 arenas per core (tokio workers and the
-///   blocking pool); each keeps its own free memory. Two bound that without lock contention
-///   on a 2-core box.
+///   blocking pool); each keeps its own free memory. Two bound that (the runtime has one
+///   worker per core, so little contention on small machines).
 /// * `M_MMAP_THRESHOLD = 128 KiB`, fixed: bodies (segments are 100 KiB–several MB, each one
 ///   allocation: see `cache::fill`) are mmapped and unmapped when evicted. Setting it also
 ///   stops glibc's dynamic threshold, which after the first freed 300 KB block would have
 ///   moved such blocks into the heap, where fragmentation keeps them.
 /// * `malloc_trim(0)` every second on a thread of its own: returns the free pages inside the
-///   heaps (`MADV_DONTNEED`), not only the top. It costs a walk of the free lists (well under
-///   a millisecond for a 64 MiB heap).
+///   heaps (`MADV_DONTNEED`), not only the top. It costs one walk of the arenas' free lists
+///   a second.
 ///
-/// Rejected: jemalloc (`tikv-jemallocator`, decay + background threads: the best behaved, but
-/// it builds jemalloc's C sources with autoconf/make on every clean build, minutes on two
-/// cores, for every CI run and Docker build); mimalloc (a quicker C build, but memory freed by
-/// another thread is handed back only when its owning thread allocates again, which idle tokio
-/// workers may not do for a long time). The glibc route needs no new C code and only `libc`.
+/// Rejected (both are on crates.io; clean release builds timed on this 2-core box):
+/// jemalloc (`tikv-jemallocator` 0.7, decay + background threads: well behaved, but its C
+/// build takes 47 s on every clean build, CI run and Docker build, and needs `make`);
+/// mimalloc (`mimalloc` 0.1.52, a 4 s build; not chosen because memory freed on another
+/// thread, as the cache's bodies are when whichever worker evicts them, goes back to its
+/// page only when the owning thread allocates again). Measured with glibc so tuned, the
+/// edge stays within `--mem` + `fill_memory` + 48 MiB (`tests/it/memory.rs`), so neither
+/// dependency is needed.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod malloc_policy {
     use std::time::Duration;
