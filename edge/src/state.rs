@@ -20,10 +20,6 @@ use crate::key::CacheKey;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
 
-/// The default of [`EdgeConfig::fill_memory`]: bytes all fills together may keep whole
-/// ([`FillBudget::memory`]).
-pub const FILL_MEMORY: u64 = cache::fill::DEFAULT_FILL_MEMORY;
-
 /// Shared, cheaply clonable state of one edge.
 #[derive(Clone)]
 pub struct EdgeState {

@@ -8,7 +8,7 @@
 //! * workload B: 3,100 distinct 256 KiB segments (800 MB) through the edge, 8 at a time
 //!   (each is kept whole while it fills, stored zero-copy, evicted as the budget demands).
 //!
-//! The bound: RSS ≤ `--mem` + the fills' budget ([`edge::state::FILL_MEMORY`]) + a fixed
+//! The bound: RSS ≤ `--mem` + the fills' budget (the default `fill_memory`) + a fixed
 //! [`OVERHEAD`] of 48 MiB, both at the peak and 3 s after the workload (what is kept). The
 //! overhead is what the process needs whatever the traffic: the binary's touched pages and
 //! the runtime (16 MiB idle, debug build), plus per connection hyper's read/write buffers
@@ -41,9 +41,16 @@ const BIG: u64 = 300_000_000;
 const SEGMENTS: usize = 3_100;
 const SEGMENT: u64 = 256 << 10;
 
+/// The edge's default `fill_memory` (what the process under test runs with).
+fn fill_memory() -> u64 {
+    edge::EdgeConfig::new("http://127.0.0.1:1", "127.0.0.1:0".parse().unwrap())
+        .fill_memory
+        .0
+}
+
 /// The bound both the peak and the kept RSS are held to.
 fn bound() -> u64 {
-    MEM + edge::state::FILL_MEMORY + OVERHEAD
+    MEM + fill_memory() + OVERHEAD
 }
 
 fn report_only() -> bool {
@@ -140,9 +147,9 @@ where
         mib(idle),
         mib(peak),
         mib(kept),
-        mib(MEM + edge::state::FILL_MEMORY),
+        mib(MEM + fill_memory()),
         mib(MEM),
-        mib(edge::state::FILL_MEMORY),
+        mib(fill_memory()),
         mib(bound()),
         mib(OVERHEAD),
         took.as_secs_f64()
