@@ -7,6 +7,9 @@
 //! stored ([`bypass`]), and coalesced waiters that may not share their fill's answer (see
 //! [`crate::handler`]). Bodies stream both ways.
 //!
+//! A `POST` answer that names its own target in `Content-Location` and is explicitly fresh
+//! is stored as that URI's `GET` response (RFC 9111 §4), after the invalidation.
+//!
 //! After an unsafe method with a non-error answer (`2xx`/`3xx`), the stored responses for
 //! the target URI and for `Location`/`Content-Location` when they name the same origin are
 //! invalidated (RFC 9111 §4.4; [`invalidated_paths`]).
@@ -126,14 +129,17 @@ pub async fn handle(state: EdgeState, req: Request) -> Response {
         }
     };
     let status = res.status();
+    let authority = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
     if !is_safe(&parts.method) {
-        let authority = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok());
         for p in invalidated_paths(status, path, res.headers(), authority) {
             invalidate(&state, &p).await;
         }
+    }
+    if let Some(key) = post_answer_key(&state, &parts, status, res.headers(), authority) {
+        return store_post_answer(&state, key, &parts.headers, res).await;
     }
     let mut h = forward::end_to_end(res.headers());
     h.remove(header::CONTENT_LENGTH);
@@ -148,6 +154,108 @@ pub async fn handle(state: EdgeState, req: Request) -> Response {
     };
     let mut out = Response::new(body);
     *out.status_mut() = status;
+    *out.headers_mut() = h;
+    out
+}
+
+/// Largest `POST` answer stored for later `GET`s (it is read whole before it is sent).
+const POST_STORE_MAX: u64 = 1 << 20;
+
+/// The key under which the answer to a `POST` may be stored for later `GET`s of its
+/// target (RFC 9111 §4: a `2xx` with explicit freshness whose `Content-Location` is the
+/// target URI on the same origin), if it qualifies: known length up to
+/// [`POST_STORE_MAX`], no `Vary`.
+fn post_answer_key(
+    state: &EdgeState,
+    parts: &http::request::Parts,
+    status: StatusCode,
+    res: &HeaderMap,
+    authority: Option<&str>,
+) -> Option<CacheKey> {
+    if parts.method != Method::POST || !status.is_success() || res.contains_key(header::VARY) {
+        return None;
+    }
+    let loc = res.get(header::CONTENT_LOCATION)?.to_str().ok()?.trim();
+    let uri = loc.parse::<Uri>().ok()?;
+    let same_origin = match uri.authority() {
+        None => true,
+        Some(a) => authority.is_some_and(|h| a.as_str().eq_ignore_ascii_case(h)),
+    };
+    let target = parts.uri.path();
+    if !same_origin || uri.path() != target || uri.query() != parts.uri.query() {
+        return None;
+    }
+    let len = res
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse::<u64>()
+        .ok()?;
+    let cc = crate::freshness::applicable_directives(res, &state.inner.defaults);
+    let explicit =
+        cc.max_age.is_some() || cc.s_maxage.is_some() || res.contains_key(header::EXPIRES);
+    if len > POST_STORE_MAX || !explicit {
+        return None;
+    }
+    CacheKey::from_request(target, parts.uri.query(), state.config().cache_query).ok()
+}
+
+/// Reads a qualifying `POST` answer whole, stores it as the `GET` response of `key` when
+/// its policy allows, and sends it on.
+async fn store_post_answer(
+    state: &EdgeState,
+    key: CacheKey,
+    request: &HeaderMap,
+    res: reqwest::Response,
+) -> Response {
+    let status = res.status();
+    let received = state.now();
+    let mut headers = HeaderMap::new();
+    for (name, value) in &forward::end_to_end(res.headers()) {
+        if !crate::head::is_dropped_header(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let policy = crate::freshness::Policy::for_request(
+        request,
+        status,
+        res.headers(),
+        key.path(),
+        &state.inner.defaults,
+        received,
+    );
+    let initial_age = crate::freshness::initial_age(res.headers(), received, received);
+    let idle = state.inner.upstream.idle_timeout;
+    let body = match tokio::time::timeout(idle, res.bytes()).await {
+        Ok(Ok(b)) => b,
+        _ => return text(StatusCode::BAD_GATEWAY, "upstream: body failed\n"),
+    };
+    let head = crate::head::StoredHead {
+        status,
+        response_time_ms: crate::freshness::unix_ms(received),
+        initial_age,
+        policy: policy.unwrap_or_default(),
+        storable: policy.is_some(),
+        body_len: Some(body.len() as u64),
+        outcome: crate::head::Outcome::Miss,
+        headers,
+    };
+    if head.storable {
+        let entry = cache::Entry {
+            meta: head.encode(),
+            body: body.clone(),
+        };
+        state.insert(&key, entry).await;
+        tracing::debug!(
+            key = key.as_str(),
+            "POST answer stored for GET (RFC 9111 §4)"
+        );
+    }
+    let mut out = Response::new(Body::from(body));
+    *out.status_mut() = status;
+    let mut h = head.headers;
+    h.insert(header::CONTENT_LENGTH, head.body_len.unwrap_or(0).into());
+    h.append(header::VIA, state.inner.via.clone());
     *out.headers_mut() = h;
     out
 }

@@ -434,3 +434,32 @@ async fn rfc9111_3_1_fields_listed_in_connection_are_never_replayed() {
         assert!(h.get("x-a").is_none() && h.get("x-b").is_none(), "{h:?}");
     }
 }
+
+#[tokio::test]
+async fn rfc9111_4_post_answer_with_its_own_content_location_serves_later_gets() {
+    let o = ScriptedOrigin::start().await;
+    o.script(
+        "/form",
+        reply(
+            "posted",
+            &[
+                ("cache-control", "max-age=100"),
+                ("content-location", "/form"),
+            ],
+        ),
+    );
+    o.script("/plain", reply("p", &[("cache-control", "max-age=100")]));
+    let e = edge(o.addr(), |_| {}).await;
+    let c = client();
+    let form = format!("{}/form", e.url());
+    let (status, _, body, _) = send(&c, "POST", &form, &[]).await;
+    assert_eq!((status, body.as_str()), (200, "posted"));
+    let (_, xc, body, _) = send(&c, "GET", &form, &[]).await;
+    assert_eq!((xc.as_str(), body.as_str()), ("HIT", "posted"));
+    assert_eq!(o.requests("/form"), 1);
+    // without Content-Location, a POST answer is not a GET answer
+    let plain = format!("{}/plain", e.url());
+    send(&c, "POST", &plain, &[]).await;
+    assert_eq!(send(&c, "GET", &plain, &[]).await.1, "MISS");
+    assert_eq!(o.requests("/plain"), 2);
+}
