@@ -1,5 +1,9 @@
 //! Transcodes a file into an ABR ladder with `ffmpeg` (one H.264 MP4 per rung with a fixed
 //! GOP of one segment, AAC audio once), then packages all renditions as one asset.
+//!
+//! Data flow: ffprobe describes the source ([`SourceVideo`]); [`crate::rungs`] chooses the
+//! rungs (the rule fitted to the source, or given rungs without those that would upscale);
+//! one ffmpeg process encodes every rung and the audio; the outputs are demuxed and packaged.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -8,8 +12,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{ensure, Context, PackageError, Result};
 use crate::progress::Progress;
+use crate::rungs::{self, LadderRung, LadderSpec, RungChoice, SourceVideo};
 use manifests::layout::MediaKind;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::demux;
 use crate::package::{self, FileIdentity, InputRecord, PackageOptions, PackageReport};
@@ -18,7 +23,7 @@ use crate::synth::{self, Rung, SynthOptions};
 /// Audio bitrate of ladder transcodes (the same as the generated content's audio).
 pub const LADDER_AUDIO_BITRATE_BPS: u32 = synth::AUDIO_BITRATE_BPS;
 
-/// The default ladder: the rungs of the default generated content.
+/// The rungs of the default generated content (144p to 720p).
 pub fn default_rungs() -> Vec<Rung> {
     SynthOptions::default().rungs
 }
@@ -51,6 +56,7 @@ struct Probe {
     fps: Option<f64>,
     has_audio: bool,
     duration_secs: Option<f64>,
+    video: SourceVideo,
 }
 
 fn parse_rate(s: &str) -> Option<f64> {
@@ -65,7 +71,7 @@ fn probe(ffprobe: &Path, input: &Path) -> Result<Probe> {
             "-v",
             "error",
             "-show_entries",
-            "stream=codec_type,avg_frame_rate,r_frame_rate:format=duration",
+            "stream=codec_type,avg_frame_rate,r_frame_rate,width,height,sample_aspect_ratio,bit_rate:format=duration,bit_rate",
         ])
         .args(["-of", "json"])
         .arg(input)
@@ -90,8 +96,31 @@ fn probe(ffprobe: &Path, input: &Path) -> Result<Probe> {
             .and_then(parse_rate)
             .or_else(|| s["r_frame_rate"].as_str().and_then(parse_rate))
     });
+    let video = video.expect("checked above");
+    let dim = |k: &str| video[k].as_u64().and_then(|v| u32::try_from(v).ok());
+    let (Some(width), Some(height)) = (dim("width"), dim("height")) else {
+        return Err(PackageError::Tool(format!(
+            "{}: ffprobe reports no picture size",
+            input.display()
+        )));
+    };
+    let sar = video["sample_aspect_ratio"]
+        .as_str()
+        .and_then(|s| s.split_once(':'))
+        .and_then(|(n, d)| Some((n.parse().ok()?, d.parse().ok()?)))
+        .filter(|&(n, d): &(u32, u32)| n > 0 && d > 0)
+        .unwrap_or((1, 1));
+    let bit_rate = |v: &serde_json::Value| v["bit_rate"].as_str().and_then(|b| b.parse().ok());
+    let source = SourceVideo {
+        width,
+        height,
+        sar,
+        fps: fps.unwrap_or(25.0),
+        bitrate_bps: bit_rate(video).or_else(|| bit_rate(&v["format"])),
+    };
     Ok(Probe {
         fps,
+        video: source,
         has_audio: streams.iter().any(|s| s["codec_type"] == "audio"),
         duration_secs: v["format"]["duration"]
             .as_str()
@@ -129,18 +158,68 @@ fn validate_rungs(rungs: &[Rung]) -> Result<()> {
     Ok(())
 }
 
-/// Transcodes `input` into `rungs` (H.264 main profile, IDR every segment, AAC audio once)
-/// with ffmpeg in a temporary directory under the content root, then packages every
-/// rendition as one asset (video rungs in one AdaptationSet). Asset name defaults to the
-/// file stem. A no-op when the same input, ladder and options are already packaged.
+/// Transcodes `input` into the given `rungs` (those larger than the source left out, see
+/// [`package_ladder_spec`]).
 pub fn package_ladder(
     input: &Path,
     rungs: &[Rung],
     opts: &PackageOptions,
     progress: &dyn Progress,
 ) -> Result<PackageReport> {
-    let start = Instant::now();
     validate_rungs(rungs)?;
+    let rungs = rungs.iter().cloned().map(LadderRung::plain).collect();
+    package_ladder_spec(input, &LadderSpec::Rungs(rungs), opts, progress)
+}
+
+/// The rungs to transcode: the rule fitted to the source, or the given rungs without those
+/// that would upscale (each left out is logged and shown as a progress line).
+fn choose_rungs(
+    spec: &LadderSpec,
+    source: &SourceVideo,
+    progress: &dyn Progress,
+) -> Result<Vec<LadderRung>> {
+    let given = match spec {
+        LadderSpec::Auto => return Ok(rungs::fit_ladder(source)),
+        LadderSpec::Rungs(r) => r,
+    };
+    let mut given = given.clone();
+    rungs::complete_widths(&mut given, source);
+    let mut kept = Vec::with_capacity(given.len());
+    for r in given {
+        match rungs::choose_rung(&r.rung, source) {
+            RungChoice::Keep => kept.push(r),
+            RungChoice::AboveSource => {
+                let line = format!(
+                    "left out rung {} {}x{}: larger than the source ({}x{}), would upscale",
+                    r.rung.id, r.rung.width, r.rung.height, source.width, source.height
+                );
+                warn!("{line}");
+                progress.step_done(&line);
+            }
+        }
+    }
+    ensure!(
+        !kept.is_empty(),
+        "every rung of the ladder is larger than the source ({}x{}); nothing to transcode without upscaling",
+        source.width,
+        source.height
+    );
+    Ok(kept)
+}
+
+/// Transcodes `input` into a ladder (H.264, main profile unless a rung says otherwise, IDR
+/// every segment, AAC audio once) with ffmpeg in a temporary directory under the content
+/// root, then packages every rendition as one asset (video rungs in one AdaptationSet).
+/// [`LadderSpec::Auto`] fits the ladder to the source ([`rungs::fit_ladder`]); given
+/// rungs larger than the source are left out. Asset name defaults to the file stem. A
+/// no-op when the same input, ladder and options are already packaged.
+pub fn package_ladder_spec(
+    input: &Path,
+    spec: &LadderSpec,
+    opts: &PackageOptions,
+    progress: &dyn Progress,
+) -> Result<PackageReport> {
+    let start = Instant::now();
     let d = opts.segment_duration_secs;
     ensure!(
         d.is_finite() && (0.1..=60.0).contains(&d),
@@ -155,21 +234,50 @@ pub fn package_ladder(
         asset,
         ..opts.clone()
     };
+    let file = FileIdentity::of(input)?;
+    let (ffmpeg, ffprobe) = find_ffmpeg()?;
+    let info = probe(&ffprobe, input)?;
+    let chosen = choose_rungs(spec, &info.video, progress)?;
+    let plain: Vec<Rung> = chosen.iter().map(|r| r.rung.clone()).collect();
+    validate_rungs(&plain)?;
     let record = InputRecord::Ladder {
-        file: FileIdentity::of(input)?,
-        rungs: package::rung_records(rungs),
+        file,
+        rungs: package::rung_records(&plain),
         audio_bitrate_bps: LADDER_AUDIO_BITRATE_BPS,
+        encode: chosen
+            .iter()
+            .filter(|r| r.fps.is_some() || r.profile.is_some())
+            .map(|r| {
+                (
+                    r.rung.id.clone(),
+                    r.fps,
+                    r.profile.map(|p| p.ffmpeg_name().to_string()),
+                )
+            })
+            .collect(),
     };
     if !opts.force {
         if let Some(report) = package::existing_report(&opts, record.clone(), start) {
             return Ok(report);
         }
     }
-    let (ffmpeg, ffprobe) = find_ffmpeg()?;
-    let info = probe(&ffprobe, input)?;
     let fps = info.fps.unwrap_or(25.0);
-    let gop = ((d * fps).round() as u32).max(1);
-    debug!(?info, gop, "transcoding ladder");
+    debug!(?info, "transcoding ladder");
+    for r in &chosen {
+        progress.step_done(&format!(
+            "rung {} {}x{} {} kbps{}{} (source {}x{})",
+            r.rung.id,
+            r.rung.width,
+            r.rung.height,
+            r.rung.bitrate_bps / 1000,
+            r.fps.map(|f| format!(" {f} fps")).unwrap_or_default(),
+            r.profile
+                .map(|p| format!(" {}", p.ffmpeg_name()))
+                .unwrap_or_default(),
+            info.video.width,
+            info.video.height
+        ));
+    }
 
     std::fs::create_dir_all(&opts.content_root)
         .with_context(|| format!("cannot create content root {}", opts.content_root.display()))?;
@@ -200,7 +308,9 @@ pub fn package_ladder(
     .arg(input);
     let force_kf = format!("expr:gte(t,n_forced*{d})");
     let mut outputs = Vec::new();
-    for r in rungs {
+    for lr in &chosen {
+        let r = &lr.rung;
+        let gop = ((d * lr.fps.unwrap_or(fps)).round() as u32).max(1);
         let out = work.join(format!("{}.mp4", r.id));
         let vf = format!(
             "scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1",
@@ -212,7 +322,7 @@ pub fn package_ladder(
             "-c:v",
             "libx264",
             "-profile:v",
-            "main",
+            lr.profile.map_or("main", |p| p.ffmpeg_name()),
             "-preset",
             "veryfast",
             "-pix_fmt",
@@ -234,6 +344,9 @@ pub fn package_ladder(
             "0",
         ]);
         cmd.args(["-force_key_frames", &force_kf]);
+        if let Some(f) = lr.fps {
+            cmd.args(["-r", &f.to_string()]);
+        }
         cmd.arg(&out);
         outputs.push((r, out));
     }
@@ -245,7 +358,17 @@ pub fn package_ladder(
         cmd.args(["-b:a", &LADDER_AUDIO_BITRATE_BPS.to_string()])
             .arg(&audio_out);
     }
-    run_ffmpeg(cmd, info.duration_secs, progress)?;
+    let stage = format!(
+        "transcoding {} rungs ({}){}",
+        chosen.len(),
+        plain
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        if info.has_audio { " + audio" } else { "" }
+    );
+    run_ffmpeg(cmd, &stage, info.duration_secs, progress)?;
 
     let mut tracks = Vec::new();
     for (r, path) in &outputs {
@@ -276,7 +399,7 @@ pub fn package_ladder(
         a.id = synth::AUDIO_ID.to_string();
         tracks.push(a);
     }
-    info!(rungs = rungs.len(), audio = info.has_audio, elapsed = ?start.elapsed(), "transcoded ladder");
+    info!(rungs = chosen.len(), audio = info.has_audio, elapsed = ?start.elapsed(), "transcoded ladder");
     package::package_tracks_for(tracks, &opts, record, progress, start)
 }
 
@@ -288,7 +411,12 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-fn run_ffmpeg(mut cmd: Command, duration_secs: Option<f64>, progress: &dyn Progress) -> Result<()> {
+fn run_ffmpeg(
+    mut cmd: Command,
+    stage: &str,
+    duration_secs: Option<f64>,
+    progress: &dyn Progress,
+) -> Result<()> {
     debug!(?cmd, "running ffmpeg");
     let mut child = cmd
         .stdin(Stdio::null())
@@ -306,7 +434,7 @@ fn run_ffmpeg(mut cmd: Command, duration_secs: Option<f64>, progress: &dyn Progr
         s
     });
     let total_ms = duration_secs.map(|d| (d * 1000.0) as u64).unwrap_or(0);
-    progress.stage("transcoding", total_ms.max(1));
+    progress.stage(stage, total_ms.max(1));
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };

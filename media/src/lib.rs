@@ -9,7 +9,8 @@
 //! # Modules
 //!
 //! - [`synth`]: the embedded default (test pattern + tone, encoded with openh264/fdk-aac).
-//! - [`demux`]: progressive MP4 → tracks; [`ladder`]: an MP4 through ffmpeg into a ladder.
+//! - [`demux`]: progressive MP4 → tracks; [`ladder`]: an MP4 through ffmpeg into a ladder
+//!   whose rungs [`rungs`] chooses (fitted to the source, or from a ladder file).
 //! - [`package`]: the pipeline (`record`: the idempotence record `package.json`; `plan`: the
 //!   cuts; `write`: the files and the atomic swap; `mpd`: the manifest).
 //! - [`fmp4`]: the CMAF writer and a box reader; [`codec`]: bit reader, H.264 SPS/`avcC`,
@@ -29,6 +30,7 @@ pub mod fmp4;
 pub mod ladder;
 pub mod package;
 pub mod progress;
+pub mod rungs;
 pub mod synth;
 pub mod track;
 

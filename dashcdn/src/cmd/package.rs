@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -10,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use manifests::layout;
 use media::package::{PackageOptions, PackageReport};
 use media::progress::Progress;
+use media::rungs::{LadderRung, LadderSpec};
 use media::synth::{Rung, SynthOptions};
 
 /// Flags of `dashcdn package`.
@@ -27,10 +29,24 @@ pub struct PackageArgs {
     /// Target segment duration in seconds (segments are cut at keyframes).
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     segment_duration: f64,
-    /// Transcode INPUT with ffmpeg into a ladder first. Without a value, the default ladder;
-    /// or a list `ID=WxH@KBPS,...`, e.g. `v360=640x360@700,v720=1280x720@3000`.
-    #[arg(long, value_name = "RUNGS", num_args = 0..=1, default_missing_value = "default", requires = "input")]
+    /// Transcode INPUT with ffmpeg into a ladder first. Without a value, a ladder fitted to
+    /// the source: 144p, 240p, 360p, 540p, 720p, 1080p, 1440p, 2160p below the source's
+    /// height plus the source's height on top (never upscaled), bitrates from
+    /// 6 Mbit/s x (pixels / 1080p)^0.75 x sqrt(fps / 30), scaled down to the source's
+    /// bitrate. Or a list `ID=WxH@KBPS,...`, e.g. `v360=640x360@700,v720=1280x720@3000`
+    /// (rungs larger than the source are left out).
+    #[arg(long, value_name = "RUNGS", num_args = 0..=1, default_missing_value = "auto", requires = "input")]
     ladder: Option<String>,
+    /// Transcode INPUT into the ladder of a TOML file: `[[rung]]` tables with `id`, `height`,
+    /// `bitrate` (bits/s, or "700k", "3M"), optional `width` (default: source aspect),
+    /// `fps` and `profile` (baseline | main | high). Rungs larger than the source are left out.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "input",
+        conflicts_with = "ladder"
+    )]
+    ladder_file: Option<PathBuf>,
     /// Video rungs of the embedded default, as `ID=WxH@KBPS,...` (default: four rungs, 144p to 720p).
     #[arg(long, value_name = "RUNGS", conflicts_with = "input")]
     rungs: Option<String>,
@@ -56,6 +72,8 @@ pub struct PackageArgs {
     /// Package again even when the same input is already packaged with the same options.
     #[arg(long)]
     force: bool,
+    #[command(flatten)]
+    encryption: super::package_encrypt::EncryptArgs,
 }
 
 /// Parses `ID=WxH@KBPS[,...]` into ladder rungs.
@@ -109,22 +127,56 @@ fn progress_bar() -> ProgressBar {
 /// per stage and per finished step (a rung encoded, a representation written), each
 /// stamped with the time since the start, so `dashcdn up`, CI logs and `| tee` show
 /// where packaging is.
+/// Long stages (a transcode) also get a line at every 10 % of their units.
 struct LineProgress {
     started: Instant,
+    total: AtomicU64,
+    position: AtomicU64,
+    /// Tenths of the current stage already reported.
+    tenths: AtomicU64,
 }
 
 impl LineProgress {
+    fn new() -> LineProgress {
+        LineProgress {
+            started: Instant::now(),
+            total: AtomicU64::new(0),
+            position: AtomicU64::new(0),
+            tenths: AtomicU64::new(0),
+        }
+    }
+
     fn line(&self, text: &str) {
         eprintln!("[{:6.1} s] {text}", self.started.elapsed().as_secs_f64());
+    }
+
+    fn moved_to(&self, position: u64) {
+        let total = self.total.load(Ordering::Relaxed);
+        if total < 10 {
+            return;
+        }
+        let tenths = (position.min(total) * 10 / total).min(10);
+        if self.tenths.fetch_max(tenths, Ordering::Relaxed) < tenths && tenths < 10 {
+            self.line(&format!("  {}0 %", tenths));
+        }
     }
 }
 
 impl Progress for LineProgress {
-    fn stage(&self, name: &str, _total: u64) {
+    fn stage(&self, name: &str, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        self.position.store(0, Ordering::Relaxed);
+        self.tenths.store(0, Ordering::Relaxed);
         self.line(name);
     }
-    fn advance(&self, _: u64) {}
-    fn set_position(&self, _: u64) {}
+    fn advance(&self, n: u64) {
+        let p = self.position.fetch_add(n, Ordering::Relaxed) + n;
+        self.moved_to(p);
+    }
+    fn set_position(&self, position: u64) {
+        self.position.store(position, Ordering::Relaxed);
+        self.moved_to(position);
+    }
     fn step_done(&self, line: &str) {
         self.line(line);
     }
@@ -141,9 +193,7 @@ impl Reporter {
         if std::io::stderr().is_terminal() {
             Reporter::Bar(progress_bar())
         } else {
-            Reporter::Lines(LineProgress {
-                started: Instant::now(),
-            })
+            Reporter::Lines(LineProgress::new())
         }
     }
 
@@ -166,9 +216,27 @@ pub fn run(args: PackageArgs) -> anyhow::Result<()> {
     let mut opts = PackageOptions::new(&args.out, args.asset.clone().unwrap_or_default());
     opts.segment_duration_secs = args.segment_duration;
     opts.force = args.force;
+    opts.encryption = args.encryption.resolve()?;
     let reporter = Reporter::new();
     let bar = reporter.progress();
-    let report = match (&args.input, &args.ladder) {
+    let ladder = match (&args.ladder, &args.ladder_file) {
+        (_, Some(file)) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the ladder file {}", file.display()))?;
+            Some(LadderSpec::Rungs(media::rungs::parse_ladder_file(
+                file, &text,
+            )?))
+        }
+        (Some(spec), None) if spec == "auto" => Some(LadderSpec::Auto),
+        (Some(spec), None) => Some(LadderSpec::Rungs(
+            parse_rungs(spec)?
+                .into_iter()
+                .map(LadderRung::plain)
+                .collect(),
+        )),
+        (None, None) => None,
+    };
+    let report = match (&args.input, &ladder) {
         (None, _) => {
             let mut synth = SynthOptions {
                 duration_secs: args.duration,
@@ -182,14 +250,7 @@ pub fn run(args: PackageArgs) -> anyhow::Result<()> {
             media::package::package_default(&opts, &synth, bar)
         }
         (Some(input), None) => media::package::package_file(input, &opts, bar),
-        (Some(input), Some(spec)) => {
-            let rungs = if spec == "default" {
-                media::ladder::default_rungs()
-            } else {
-                parse_rungs(spec)?
-            };
-            media::ladder::package_ladder(input, &rungs, &opts, bar)
-        }
+        (Some(input), Some(spec)) => media::ladder::package_ladder_spec(input, spec, &opts, bar),
     };
     reporter.finish();
     print_report(&report?);

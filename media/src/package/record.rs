@@ -42,6 +42,9 @@ pub enum InputRecord {
         rungs: Vec<(String, u32, u32, u32)>,
         /// Audio bitrate of the transcode.
         audio_bitrate_bps: u32,
+        /// Rungs with their own encoder settings: (id, fps, H.264 profile).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        encode: Vec<(String, Option<f64>, Option<String>)>,
     },
     /// Tracks handed over in memory, identified by a hash of their contents.
     Tracks {

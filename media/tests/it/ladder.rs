@@ -115,3 +115,86 @@ fn ladder_errors_are_clear() {
     assert!(package_ladder(&junk, &odd, &opts, &Silent).is_err());
     assert_eq!(default_rungs().len(), 4);
 }
+
+/// A 640x360 source: `--ladder` without a list gives 144p, 240p and 360p (the source's own
+/// size on top, nothing above it), bitrates rising with the rung; a given 720p rung is left
+/// out rather than upscaled.
+#[test]
+fn auto_ladder_fits_a_360p_source() {
+    use media::rungs::{LadderRung, LadderSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("small.mp4");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        input.to_str().unwrap(),
+    ]);
+    let root = dir.path().join("content");
+    let opts = PackageOptions::new(&root, "auto");
+    let started = std::time::Instant::now();
+    let report =
+        media::ladder::package_ladder_spec(&input, &LadderSpec::Auto, &opts, &Silent).unwrap();
+    eprintln!(
+        "auto ladder of a 2 s 360p source in {:?}",
+        started.elapsed()
+    );
+    let video: Vec<_> = report
+        .representations
+        .iter()
+        .filter(|r| r.kind == MediaKind::Video)
+        .map(|r| (r.id.as_str(), r.width.unwrap(), r.height.unwrap()))
+        .collect();
+    assert_eq!(
+        video,
+        [("v144", 256, 144), ("v240", 426, 240), ("v360", 640, 360)]
+    );
+    assert!(report
+        .representations
+        .iter()
+        .any(|r| r.kind == MediaKind::Audio));
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    common::check_asset(&report, 2.0, &scratch);
+
+    // Given rungs: the one above the source is left out, the other transcoded.
+    let rungs = vec![
+        LadderRung::plain(Rung::new("v180", 320, 180, 300_000)),
+        LadderRung::plain(Rung::new("v720", 1280, 720, 3_000_000)),
+    ];
+    let opts = PackageOptions::new(&root, "given");
+    let report =
+        media::ladder::package_ladder_spec(&input, &LadderSpec::Rungs(rungs), &opts, &Silent)
+            .unwrap();
+    let ids: Vec<_> = report
+        .representations
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(ids, ["v180", "a128"]);
+    let only_big = vec![LadderRung::plain(Rung::new("v720", 1280, 720, 3_000_000))];
+    let err = media::ladder::package_ladder_spec(
+        &input,
+        &LadderSpec::Rungs(only_big),
+        &PackageOptions::new(&root, "big"),
+        &Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("larger than the source"), "{err}");
+}
