@@ -25,11 +25,13 @@
 
 pub mod codec;
 pub mod demux;
+pub mod encrypt;
 mod error;
 pub mod fmp4;
 pub mod ladder;
 pub mod package;
 pub mod progress;
+pub mod samples;
 pub mod rungs;
 pub mod synth;
 pub mod track;

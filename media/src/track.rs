@@ -1,6 +1,9 @@
-//! In-memory elementary streams: what encoders and demuxers produce and the packager consumes.
+//! Elementary streams: what encoders and demuxers produce and the packager consumes. A
+//! track's samples are in memory or a compact table over the input file ([`Samples`]).
 
 use manifests::layout::MediaKind;
+
+pub use crate::samples::{SampleInfo, SampleTable, Samples};
 
 /// One coded access unit (a video frame or an audio frame), in decode order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +29,31 @@ pub enum CodecConfig {
         /// Picture parameter sets.
         pps: Vec<Vec<u8>>,
     },
+    /// H.265/HEVC: the source's `hvcC` record, kept byte for byte (see [`crate::codec::hevc`]).
+    Hevc {
+        /// HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 §8.3.3.1).
+        hvcc: Vec<u8>,
+        /// Sample entry `hev1` (parameter sets may also be in the samples) rather than `hvc1`
+        /// (all of them in `hvcC` only).
+        in_band_parameter_sets: bool,
+        /// Picture width in pixels (SPS after cropping, else the source's sample entry).
+        width: u32,
+        /// Picture height in pixels.
+        height: u32,
+        /// Sample aspect ratio from the source's `pasp`, when not square.
+        sar: Option<(u16, u16)>,
+    },
+    /// AV1: the source's `av1C` record, kept byte for byte (see [`crate::codec::av1`]).
+    Av1 {
+        /// AV1CodecConfigurationRecord (AV1-ISOBMFF §2.3.3), with its configOBUs.
+        av1c: Vec<u8>,
+        /// Picture width in pixels (the source's sample entry).
+        width: u32,
+        /// Picture height in pixels.
+        height: u32,
+        /// Sample aspect ratio from the source's `pasp`, when not square.
+        sar: Option<(u16, u16)>,
+    },
     /// AAC: the AudioSpecificConfig bytes (ISO/IEC 14496-3) and the basic parameters.
     Aac {
         /// AudioSpecificConfig.
@@ -37,7 +65,8 @@ pub enum CodecConfig {
     },
 }
 
-/// One elementary stream ready for packaging: configuration plus every sample.
+/// One elementary stream ready for packaging: configuration plus its samples (in memory,
+/// or tables over a file read segment by segment).
 #[derive(Debug, Clone)]
 pub struct Track {
     /// Representation id to use in the MPD and the content layout (e.g. `v720`, `a128`).
@@ -50,6 +79,6 @@ pub struct Track {
     pub codec: CodecConfig,
     /// ISO 639-2/T language code ("und" when unknown).
     pub language: String,
-    /// Samples in decode order.
-    pub samples: Vec<Sample>,
+    /// Samples in decode order (`Vec<Sample>` converts with `.into()`).
+    pub samples: Samples,
 }

@@ -1,23 +1,25 @@
 //! Progressive-MP4 demuxer: reads the sample tables of H.264 and AAC tracks and returns
-//! [`Track`]s with every sample's bytes, ready to be packaged without re-encoding.
+//! [`Track`]s whose samples stay in the file ([`Samples::Table`]), ready to be packaged
+//! without re-encoding.
 //!
-//! Memory: sample bytes are read chunk by chunk (seek + one read per `stsc` chunk) straight
-//! into the samples, so peak memory is about the size of the media data, with no second copy
-//! of the `mdat`. [`Track`] owns its bytes, so reading lazily would not save memory later;
-//! inputs up to a few hundred MB are the intended use.
+//! Memory: only the `moov` is read whole; the tables are kept compact (4 bytes per sample
+//! plus runs, see [`crate::samples`]) and sample bytes are read later, one segment at a
+//! time, by the packager. Every chunk is checked to lie inside the file here.
 
 use std::fs::File;
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
 
-use manifests::layout::MediaKind;
 use tracing::warn;
 
 pub use crate::codec::MediaError;
 use crate::codec::{self, nal};
 use crate::fmp4::{parse_box_header, BoxIter};
-use crate::track::{CodecConfig, Sample, Track};
+use crate::samples::{DataSource, SampleTable, Samples};
+use crate::track::{CodecConfig, Track};
 
+mod entries;
 mod tables;
 
 use tables::{parse_trak, Parsed, TrackTables};
@@ -28,8 +30,10 @@ const KNOWN_TOP_LEVEL: &[&[u8; 4]] = &[
     b"meta", b"moof", b"mfra", b"prft", b"emsg",
 ];
 
-/// Reads a progressive MP4 and returns its H.264 video and AAC audio tracks (other tracks are
-/// skipped with a warning), in file order. Video tracks are named `v<height>`, audio tracks
+/// Reads a progressive MP4 and returns its H.264/HEVC/AV1 video and AAC audio tracks, in file
+/// order. An audio or video track in any other codec is an error
+/// ([`MediaError::UnsupportedCodec`]); tracks that are neither (timecode, subtitles, data) are
+/// skipped with a warning. Video tracks are named `v<height>`, audio tracks
 /// `a<kbps>` (made unique).
 pub fn demux_file(path: &Path) -> Result<Vec<Track>, MediaError> {
     let io_err = |source| MediaError::Io {
@@ -38,13 +42,33 @@ pub fn demux_file(path: &Path) -> Result<Vec<Track>, MediaError> {
     };
     let mut file = File::open(path).map_err(io_err)?;
     let file_len = file.metadata().map_err(io_err)?.len();
-    demux_reader(&mut file, file_len, &path.display().to_string())
+    let source = DataSource::File {
+        file: file.try_clone().map_err(io_err)?,
+        len: file_len,
+        name: path.display().to_string(),
+    };
+    demux_reader(&mut file, file_len, &path.display().to_string(), source)
 }
 
 /// [`demux_file`] for an MP4 held in memory; `name` stands for the file in messages. The
 /// same checks on the same structures, without a file: the fuzz target `demux` drives it.
+///
+/// Unlike [`demux_file`], every sample is also read once (and video NAL units checked), so
+/// that errors a file would only show while packaging show here.
 pub fn demux_bytes(data: &[u8], name: &str) -> Result<Vec<Track>, MediaError> {
-    demux_reader(&mut Cursor::new(data), data.len() as u64, name)
+    let source = DataSource::Bytes {
+        data: data.to_vec(),
+        name: name.to_string(),
+    };
+    let tracks = demux_reader(&mut Cursor::new(data), data.len() as u64, name, source)?;
+    let mut buf = Vec::new();
+    for t in &tracks {
+        let n = t.samples.len();
+        for start in (0..n).step_by(64) {
+            t.samples.segment(start..(start + 64).min(n), &mut buf)?;
+        }
+    }
+    Ok(tracks)
 }
 
 /// The demuxer over any seekable input of `file_len` bytes, `name` naming it in messages.
@@ -52,6 +76,7 @@ fn demux_reader<R: Read + Seek>(
     file: &mut R,
     file_len: u64,
     name: &str,
+    source: DataSource,
 ) -> Result<Vec<Track>, MediaError> {
     let io_err = |source| MediaError::Io {
         path: name.to_string(),
@@ -137,7 +162,7 @@ fn demux_reader<R: Read + Seek>(
                 skipped.push(why);
             }
             Parsed::Track(t) => {
-                if t.samples.is_empty() {
+                if t.sizes.is_empty() {
                     if has_moof {
                         return Err(MediaError::Unsupported(format!(
                             "{}: fragmented MP4 input (samples in moof boxes); remux it progressive first \
@@ -162,10 +187,11 @@ fn demux_reader<R: Read + Seek>(
         return Err(MediaError::NoUsableTrack(format!("{}: {why}", name)));
     }
 
+    let source = Arc::new(source);
     let mut out = Vec::new();
     let mut ids: Vec<String> = Vec::new();
     for t in tracks {
-        let track = read_samples(file, file_len, name, *t)?;
+        let track = into_track(&source, *t)?;
         let mut id = track.id.clone();
         let mut n = 2;
         while ids.contains(&id) {
@@ -178,61 +204,27 @@ fn demux_reader<R: Read + Seek>(
     Ok(out)
 }
 
-fn read_samples<R: Read + Seek>(
-    file: &mut R,
-    file_len: u64,
-    name: &str,
-    t: TrackTables,
-) -> Result<Track, MediaError> {
-    let io_err = |source| MediaError::Io {
-        path: name.to_string(),
-        source,
-    };
-    let mut samples: Vec<Sample> = Vec::with_capacity(t.samples.len());
-    let mut buf = Vec::new();
-    for &(offset, first, k) in &t.chunks {
-        let len: u64 = t.samples[first..first + k].iter().map(|s| s.1 as u64).sum();
-        if offset.checked_add(len).is_none_or(|end| end > file_len) {
-            return Err(MediaError::Truncated(format!(
-                "{}: track {} sample data at {offset}..{} lies beyond the end of the file ({file_len} bytes)",
-                name,
-                t.track_id,
-                offset.saturating_add(len)
-            )));
-        }
-        buf.resize(len as usize, 0);
-        file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
-        file.read_exact(&mut buf).map_err(io_err)?;
-        let mut p = 0usize;
-        for &(_, size, duration, cto, sync) in &t.samples[first..first + k] {
-            let raw = &buf[p..p + size as usize];
-            p += size as usize;
-            let data = if t.kind == MediaKind::Video {
-                codec::avcc_to_length4(raw, t.nal_length_size).map_err(|e| {
-                    MediaError::InvalidAvc(format!(
-                        "track {} sample {}: {e}",
-                        t.track_id,
-                        samples.len() + 1
-                    ))
-                })?
-            } else {
-                raw.to_vec()
-            };
-            samples.push(Sample {
-                data,
-                duration,
-                composition_offset: cto,
-                is_sync: sync,
-            });
-        }
-    }
-
+/// A track over `source` from its tables; `avc3` parameter sets are taken from the first
+/// sync sample when `avcC` has none.
+fn into_track(source: &Arc<DataSource>, t: TrackTables) -> Result<Track, MediaError> {
+    let samples = Samples::Table(Box::new(SampleTable {
+        source: Arc::clone(source),
+        sizes: t.sizes,
+        durations: t.durations,
+        composition_offsets: t.composition_offsets,
+        sync: t.sync,
+        chunks: t.chunks,
+        nal_length_size: (t.nal_length_size != 0).then_some(t.nal_length_size),
+        presentation_offset: t.presentation_offset,
+    }));
     let mut codec = t.codec;
     if let CodecConfig::Avc { sps, pps } = &mut codec {
         // avc3 may carry parameter sets only in band: take them from the first sync sample.
         if sps.is_empty() || pps.is_empty() {
-            if let Some(s) = samples.iter().find(|s| s.is_sync) {
-                for u in codec::split_avcc(&s.data, 4)? {
+            if let Some(i) = samples.infos().position(|s| s.is_sync) {
+                let mut buf = Vec::new();
+                let first = samples.segment(i..i + 1, &mut buf)?;
+                for u in codec::split_avcc(&first[0].data, 4)? {
                     match codec::nal_type(u) {
                         nal::SPS if sps.is_empty() => sps.push(u.to_vec()),
                         nal::PPS if pps.is_empty() => pps.push(u.to_vec()),
@@ -251,9 +243,10 @@ fn read_samples<R: Read + Seek>(
 
     let id = match &codec {
         CodecConfig::Avc { sps, .. } => format!("v{}", codec::parse_sps(&sps[0])?.height),
+        CodecConfig::Hevc { height, .. } | CodecConfig::Av1 { height, .. } => format!("v{height}"),
         CodecConfig::Aac { .. } => {
-            let bytes: u64 = samples.iter().map(|s| s.data.len() as u64).sum();
-            let dur: u64 = samples.iter().map(|s| s.duration as u64).sum();
+            let bytes = samples.total_bytes();
+            let dur = samples.total_duration();
             let kbps = (bytes * 8 * t.timescale as u64)
                 .checked_div(dur)
                 .map_or(0, |b| (b + 500) / 1000);

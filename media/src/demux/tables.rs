@@ -1,6 +1,8 @@
 //! The sample tables of one `trak`: handler, timescale and language, the sample entry
-//! (`avc1`/`avc3` with `avcC`, `mp4a` with `esds`), and per-sample offsets, sizes, durations,
-//! composition offsets and sync flags from `stts`/`ctts`/`stss`/`stsz`/`stsc`/`stco`/`co64`.
+//! (`avc1`/`avc3` with `avcC`, `mp4a` with `esds`; `hvc1`/`hev1`/`av01` and the refusal of
+//! any other audio/video codec in `entries`), and per-sample offsets, sizes, durations,
+//! composition offsets and sync flags from `stts`/`ctts`/`stss`/`stsz`/`stsc`/`stco`/`co64`,
+//! kept compact (one size per sample, runs for the rest: see [`crate::samples`]).
 
 use manifests::layout::MediaKind;
 use tracing::debug;
@@ -9,6 +11,8 @@ use crate::codec::{self, MediaError};
 use crate::fmp4::{self, BoxIter, BoxRef};
 use crate::track::CodecConfig;
 
+use super::entries;
+
 /// A parsed track before its sample bytes are read.
 pub(super) struct TrackTables {
     pub(super) track_id: u32,
@@ -16,12 +20,21 @@ pub(super) struct TrackTables {
     pub(super) timescale: u32,
     pub(super) language: String,
     pub(super) codec: CodecConfig,
-    /// NAL length size of the input samples (video only).
+    /// NAL length size of the input samples: 1, 2 or 4 for H.264/HEVC; 0 when the samples
+    /// are not length-prefixed NAL units (audio, AV1) and are kept as they are.
     pub(super) nal_length_size: u8,
-    /// Per-sample (offset, size, duration, composition offset, sync).
-    pub(super) samples: Vec<(u64, u32, u32, i32, bool)>,
-    /// Chunks as (file offset, first sample index, sample count).
-    pub(super) chunks: Vec<(u64, usize, usize)>,
+    /// Per-sample size in bytes.
+    pub(super) sizes: Vec<u32>,
+    /// Durations as runs (first sample index, duration).
+    pub(super) durations: Vec<(u32, u32)>,
+    /// Composition offsets as runs (first sample index, offset); empty: all 0.
+    pub(super) composition_offsets: Vec<(u32, i32)>,
+    /// Sorted 0-based sync sample indices; `None`: all sync.
+    pub(super) sync: Option<Vec<u32>>,
+    /// Chunks as (file offset, first sample index), each inside the file.
+    pub(super) chunks: Vec<(u64, u32)>,
+    /// Media time presented at 0 (the edit list's `media_time`: audio priming, B-frame delay).
+    pub(super) presentation_offset: u32,
 }
 
 pub(super) enum Parsed {
@@ -142,6 +155,8 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
                 cfg.length_size,
             )
         }
+        (b"hvc1" | b"hev1", MediaKind::Video) => entries::hevc(track_id, &entry)?,
+        (b"av01", MediaKind::Video) => (entries::av1(track_id, &entry)?, 0),
         (b"mp4a", MediaKind::Audio) => {
             let mut c = Cur::new(entry.payload, "mp4a");
             c.take(16)?;
@@ -154,28 +169,33 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
                 1 => 28 + 16,
                 2 => 28 + 36,
                 v => {
-                    return Ok(Parsed::Skip(format!(
+                    return Err(MediaError::Unsupported(format!(
                         "track {track_id}: mp4a sample entry version {v}"
                     )))
                 }
             };
             let children = entry.payload.get(skip..).unwrap_or(&[]);
-            let esds = match fmp4::find_box(children, &["esds"]) {
-                Some(e) => e,
-                None => return Ok(Parsed::Skip(format!("track {track_id}: mp4a without esds"))),
-            };
+            let esds = fmp4::find_box(children, &["esds"])
+                .ok_or_else(|| entries::unsupported(track_id, kind, b"mp4a", None))?;
             let (oti, asc) = parse_esds(esds.full()?.2)?;
             if oti != 0x40 {
-                return Ok(Parsed::Skip(format!(
-                    "track {track_id}: mp4a objectTypeIndication 0x{oti:02x} is not MPEG-4 AAC"
-                )));
+                return Err(entries::unsupported(track_id, kind, b"mp4a", Some(oti)));
             }
+            let asc = asc.ok_or_else(|| {
+                MediaError::InvalidAac(format!(
+                    "track {track_id}: esds has no DecoderSpecificInfo"
+                ))
+            })?;
             let parsed = codec::parse_audio_specific_config(&asc)?;
             if !matches!(parsed.object_type, 2 | 5 | 29) {
-                return Ok(Parsed::Skip(format!(
-                    "track {track_id}: AAC object type {} not supported",
-                    parsed.object_type
-                )));
+                return Err(MediaError::UnsupportedCodec {
+                    track_id,
+                    kind: kind.content_type(),
+                    codec: format!(
+                        "mp4a.40.{0} (AAC object type {0}; LC, HE-AAC and HE-AACv2 are)",
+                        parsed.object_type
+                    ),
+                });
             }
             let channels = parsed.channels().unwrap_or(entry_channels);
             let sample_rate = parsed.extension_sample_rate.unwrap_or(parsed.sample_rate);
@@ -189,15 +209,18 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
                 0,
             )
         }
-        (fourcc, _) => {
-            return Ok(Parsed::Skip(format!(
-                "track {track_id}: codec '{}' not supported (need avc1/avc3 or mp4a)",
-                String::from_utf8_lossy(fourcc)
-            )))
+        (b"mp4v", _) => {
+            return Err(entries::unsupported(
+                track_id,
+                kind,
+                b"mp4v",
+                entries::mp4v_oti(&entry),
+            ))
         }
+        (fourcc, _) => return Err(entries::unsupported(track_id, kind, fourcc, None)),
     };
 
-    // Sample tables.
+    // Sample tables, kept compact (see `crate::samples`): sizes, runs, sync numbers, chunks.
     let (sizes, count) = if let Some(stsz) = stbl.child(b"stsz") {
         let (_, _, b) = stsz.full()?;
         let mut c = Cur::new(b, "stsz");
@@ -255,7 +278,7 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
             "track {track_id}: no stsz/stz2"
         )));
     };
-    if sizes.len() != count {
+    if sizes.len() != count || u32::try_from(count).is_err() {
         return Err(MediaError::InvalidBox("sample count too large".into()));
     }
 
@@ -266,33 +289,37 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
         language,
         codec,
         nal_length_size,
-        samples: Vec::with_capacity(count),
+        sizes,
+        durations: Vec::new(),
+        composition_offsets: Vec::new(),
+        sync: None,
         chunks: Vec::new(),
+        presentation_offset: 0,
     };
     if count == 0 {
         return Ok(Parsed::Track(Box::new(tables)));
     }
 
-    // stts → durations
+    // stts → duration runs (first sample index, duration)
     let stts = need(&stbl, b"stts")?;
     let mut c = Cur::new(stts.full()?.2, "stts");
     let n = c.count(8)?;
-    let mut durations = Vec::with_capacity(count);
+    let mut covered = 0usize;
     for _ in 0..n {
-        let k = c.u32()? as usize;
+        let k = (c.u32()? as usize).min(count - covered);
         let d = c.u32()?;
-        let k = k.min(count - durations.len());
-        durations.extend(std::iter::repeat_n(d, k));
+        if k > 0 {
+            tables.durations.push((covered as u32, d));
+            covered += k;
+        }
     }
-    if durations.len() < count {
+    if covered < count {
         return Err(MediaError::InvalidBox(format!(
-            "track {track_id}: stts covers {} of {count} samples",
-            durations.len()
+            "track {track_id}: stts covers {covered} of {count} samples"
         )));
     }
 
-    // ctts → composition offsets
-    let mut ctos = vec![0i32; count];
+    // ctts → composition offset runs (absent: all 0)
     if let Some(ctts) = stbl.child(b"ctts") {
         let (v, _, b) = ctts.full()?;
         let mut c = Cur::new(b, "ctts");
@@ -306,26 +333,28 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
             } else {
                 raw.min(i32::MAX as u32) as i32
             };
-            ctos[i..i + k].fill(off);
-            i += k;
+            if k > 0 {
+                tables.composition_offsets.push((i as u32, off));
+                i += k;
+            }
         }
     }
 
-    // stss → sync samples (absent: all sync)
-    let sync: Vec<bool> = if let Some(stss) = stbl.child(b"stss") {
+    // stss → sync sample indices (absent: all sync)
+    if let Some(stss) = stbl.child(b"stss") {
         let mut c = Cur::new(stss.full()?.2, "stss");
         let n = c.count(4)?;
-        let mut s = vec![false; count];
+        let mut s = Vec::with_capacity(n);
         for _ in 0..n {
             let idx = c.u32()? as usize;
             if idx >= 1 && idx <= count {
-                s[idx - 1] = true;
+                s.push((idx - 1) as u32);
             }
         }
-        s
-    } else {
-        vec![true; count]
-    };
+        s.sort_unstable();
+        s.dedup();
+        tables.sync = Some(s);
+    }
 
     // stco / co64 → chunk offsets
     let chunk_offsets: Vec<u64> = if let Some(stco) = stbl.child(b"stco") {
@@ -344,7 +373,8 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
         )));
     };
 
-    // stsc → samples per chunk
+    // stsc → samples per chunk; every chunk's bytes must lie inside the file, which bounds
+    // every later read (`crate::samples`) by the input's size.
     let stsc = need(&stbl, b"stsc")?;
     let mut c = Cur::new(stsc.full()?.2, "stsc");
     let n = c.count(12)?;
@@ -371,9 +401,21 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
                 break;
             }
             let k = (per_chunk as usize).min(count - sample);
-            tables
-                .chunks
-                .push((chunk_offsets[chunk as usize - 1], sample, k));
+            if k == 0 {
+                continue;
+            }
+            let offset = chunk_offsets[chunk as usize - 1];
+            let len: u64 = tables.sizes[sample..sample + k]
+                .iter()
+                .map(|&s| u64::from(s))
+                .sum();
+            if offset.checked_add(len).is_none_or(|end| end > file_len) {
+                return Err(MediaError::Truncated(format!(
+                    "track {track_id}: sample data at {offset}..{} lies beyond the end of the file ({file_len} bytes)",
+                    offset.saturating_add(len)
+                )));
+            }
+            tables.chunks.push((offset, sample as u32));
             sample += k;
         }
     }
@@ -382,17 +424,12 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
             "track {track_id}: chunks hold {sample} of {count} samples"
         )));
     }
-    for &(off, first, k) in &tables.chunks {
-        let mut o = off;
-        for i in first..first + k {
-            tables
-                .samples
-                .push((o, sizes[i], durations[i], ctos[i], sync[i]));
-            o = o.saturating_add(u64::from(sizes[i]));
-        }
-    }
 
-    // Edit list: the first non-empty edit's media_time is where presentation starts.
+    // Edit list: the first non-empty edit's media_time is the media time presented at 0:
+    // the encoder's priming for audio (1024 samples for AAC), the first frame's composition
+    // offset for video with B-frames. Kept as the track's presentation offset; the packager
+    // moves every track's timeline by a common whole number of seconds instead of writing an
+    // `elst` (see `package::plan`).
     if let Some(elst) = trak.child(b"edts").and_then(|e| e.child(b"elst")) {
         let (v, _, b) = elst.full()?;
         let mut c = Cur::new(b, "elst");
@@ -413,35 +450,23 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
             break;
         }
         if let Some(mt) = media_time.filter(|&m| m > 0) {
-            match kind {
-                MediaKind::Video => {
-                    // Presentation starts at media_time: fold it into the composition offsets
-                    // (CMAF-style, negative offsets allowed) so the first frame presents at 0.
-                    debug!(
-                        track_id,
-                        media_time = mt,
-                        "edit list: shifting composition offsets"
-                    );
-                    let shift = i32::try_from(mt).map_err(|_| {
-                        MediaError::Unsupported(format!("edit list media_time {mt}"))
-                    })?;
-                    for s in &mut tables.samples {
-                        s.3 = s.3.saturating_sub(shift);
-                    }
-                }
-                MediaKind::Audio => {
-                    // Encoder priming (typically 1024 samples for AAC): kept in the stream, as
-                    // most packagers do; the decoder output leads by at most a frame or two.
-                    debug!(track_id, media_time = mt, "edit list: audio priming kept");
-                }
-            }
+            let shift = i32::try_from(mt)
+                .map_err(|_| MediaError::Unsupported(format!("edit list media_time {mt}")))?;
+            debug!(
+                track_id,
+                media_time = mt,
+                ?kind,
+                "edit list: media time presented at 0"
+            );
+            tables.presentation_offset = shift as u32;
         }
     }
     Ok(Parsed::Track(Box::new(tables)))
 }
 
-/// Returns (objectTypeIndication, DecoderSpecificInfo) from an `esds` payload (after version/flags).
-fn parse_esds(data: &[u8]) -> Result<(u8, Vec<u8>), MediaError> {
+/// Returns (objectTypeIndication, DecoderSpecificInfo) from an `esds` payload (after
+/// version/flags). The DecoderSpecificInfo is optional: MP3 and MPEG-4 Part 2 may have none.
+pub(super) fn parse_esds(data: &[u8]) -> Result<(u8, Option<Vec<u8>>), MediaError> {
     fn read_desc(d: &[u8]) -> Result<(u8, &[u8], &[u8]), MediaError> {
         let err = || MediaError::InvalidBox("malformed esds descriptor".into());
         let tag = *d.first().ok_or_else(err)?;
@@ -490,13 +515,11 @@ fn parse_esds(data: &[u8]) -> Result<(u8, Vec<u8>), MediaError> {
             while !inner.is_empty() {
                 let (t, b, n) = read_desc(inner)?;
                 if t == 5 {
-                    return Ok((oti, b.to_vec()));
+                    return Ok((oti, Some(b.to_vec())));
                 }
                 inner = n;
             }
-            return Err(MediaError::InvalidAac(
-                "esds has no DecoderSpecificInfo".into(),
-            ));
+            return Ok((oti, None));
         }
         rest = next;
     }
@@ -516,6 +539,6 @@ mod tests {
             3, 25, 0, 1, 0, 4, 17, 0x40, 0x15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 2, 0x11, 0x90,
             6, 1, 2,
         ];
-        assert_eq!(parse_esds(&esds).unwrap(), (0x40, vec![0x11, 0x90]));
+        assert_eq!(parse_esds(&esds).unwrap(), (0x40, Some(vec![0x11, 0x90])));
     }
 }

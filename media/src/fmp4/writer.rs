@@ -142,34 +142,49 @@ impl Bitrates {
     /// Measures a track.
     pub fn measure(track: &Track) -> Self {
         let ts = track.timescale.max(1) as u64;
-        let total_bytes: u64 = track.samples.iter().map(|s| s.data.len() as u64).sum();
-        let total_dur: u64 = track.samples.iter().map(|s| s.duration as u64).sum();
+        let total_bytes = track.samples.total_bytes();
+        let total_dur = track.samples.total_duration();
         let avg = (total_bytes * 8 * ts).checked_div(total_dur).unwrap_or(0);
-        // Sliding one-second window over decode times.
+        // Sliding one-second window over decode times (two passes over the tables: the
+        // window's tail is a second iterator).
         let mut max = 0u64;
-        let (mut lo, mut bytes_in, mut t_lo, mut t_hi) = (0usize, 0u64, 0u64, 0u64);
-        for s in &track.samples {
-            bytes_in += s.data.len() as u64;
-            t_hi += s.duration as u64;
-            while t_hi - t_lo > ts && lo < track.samples.len() {
-                bytes_in -= track.samples[lo].data.len() as u64;
-                t_lo += track.samples[lo].duration as u64;
-                lo += 1;
+        let mut tail = track.samples.infos();
+        let (mut bytes_in, mut t_lo, mut t_hi) = (0u64, 0u64, 0u64);
+        let mut largest = 0u32;
+        for s in track.samples.infos() {
+            largest = largest.max(s.size);
+            bytes_in += u64::from(s.size);
+            t_hi += u64::from(s.duration);
+            while t_hi - t_lo > ts {
+                let Some(old) = tail.next() else { break };
+                bytes_in -= u64::from(old.size);
+                t_lo += u64::from(old.duration);
             }
             max = max.max(bytes_in * 8);
         }
         let max = if total_dur < ts { avg.max(max) } else { max };
         Bitrates {
-            buffer_size_db: track
-                .samples
-                .iter()
-                .map(|s| s.data.len() as u32)
-                .max()
-                .unwrap_or(0),
+            buffer_size_db: largest,
             max_bitrate: max.min(u32::MAX as u64) as u32,
             avg_bitrate: avg.min(u32::MAX as u64) as u32,
         }
     }
+}
+
+/// The decoder configuration box of a video sample entry: `avcC` built from the parameter
+/// sets, or the source's `hvcC` / `av1C` as it was (checked to parse).
+fn video_config_box(codec: &CodecConfig) -> Result<(&'static [u8; 4], Vec<u8>), MediaError> {
+    codec.validate()?;
+    Ok(match codec {
+        CodecConfig::Avc { sps, pps } => (b"avcC", codec::build_avc_decoder_config(sps, pps)?),
+        CodecConfig::Hevc { hvcc, .. } => (b"hvcC", hvcc.clone()),
+        CodecConfig::Av1 { av1c, .. } => (b"av1C", av1c.clone()),
+        CodecConfig::Aac { .. } => {
+            return Err(MediaError::Unsupported(
+                "an audio configuration in a video sample entry".into(),
+            ))
+        }
+    })
 }
 
 /// Writes a CMAF header (`ftyp` + `moov`) for one track.
@@ -182,8 +197,15 @@ pub fn init_segment(track: &Track) -> Result<Vec<u8>, MediaError> {
         .bytes(b"cmfc")
         .bytes(b"dash")
         .bytes(b"mp41");
-    if track.kind == MediaKind::Video {
-        w.bytes(b"avc1");
+    match track.codec {
+        CodecConfig::Avc { .. } => {
+            w.bytes(b"avc1");
+        }
+        // AV1-ISOBMFF §2.1: files with AV1 tracks list the `av01` brand.
+        CodecConfig::Av1 { .. } => {
+            w.bytes(b"av01");
+        }
+        CodecConfig::Hevc { .. } | CodecConfig::Aac { .. } => {}
     }
     w.end();
 
@@ -194,6 +216,12 @@ pub fn init_segment(track: &Track) -> Result<Vec<u8>, MediaError> {
                 .ok_or_else(|| MediaError::InvalidAvc("track has no SPS".into()))?;
             let info = codec::parse_sps(first)?;
             (info.width, info.height, info.sample_aspect_ratio)
+        }
+        (CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. }, MediaKind::Video) => {
+            let p = track.codec.picture()?.ok_or_else(|| {
+                MediaError::Unsupported(format!("track {}: no picture size", track.id))
+            })?;
+            (p.width, p.height, p.sar)
         }
         (CodecConfig::Aac { .. }, MediaKind::Audio) => (0, 0, None),
         _ => {
@@ -266,9 +294,10 @@ pub fn init_segment(track: &Track) -> Result<Vec<u8>, MediaError> {
     w.begin(b"stbl");
     w.begin_full(b"stsd", 0, 0).u32(1);
     match &track.codec {
-        CodecConfig::Avc { sps, pps } => {
-            let avcc = codec::build_avc_decoder_config(sps, pps)?;
-            w.begin(b"avc1").zeros(6).u16(1); // reserved, data_reference_index
+        video @ (CodecConfig::Avc { .. } | CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. }) => {
+            let (config_box, config) = video_config_box(video)?;
+            // `hvc1`/`hev1` as the source had it (see demux/entries.rs), `avc1`, `av01`.
+            w.begin(video.sample_entry()).zeros(6).u16(1); // reserved, data_reference_index
             w.zeros(16); // pre_defined, reserved, pre_defined[3]
             w.u16(width as u16).u16(height as u16);
             w.u32(0x0048_0000).u32(0x0048_0000).u32(0).u16(1);
@@ -277,7 +306,7 @@ pub fn init_segment(track: &Track) -> Result<Vec<u8>, MediaError> {
             compressor[0] = label.len() as u8;
             compressor[1..=label.len()].copy_from_slice(label);
             w.bytes(&compressor).u16(0x0018).u16(0xffff);
-            w.begin(b"avcC").bytes(&avcc).end();
+            w.begin(config_box).bytes(&config).end();
             if let Some((h, v)) = sar {
                 w.begin(b"pasp").u32(h as u32).u32(v as u32).end();
             }
@@ -501,7 +530,8 @@ mod tests {
                 composition_offset: if i % 2 == 1 { 1024 } else { 0 },
                 is_sync: i == 0,
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         Track {
             id: "v240".into(),
             kind: MediaKind::Video,
@@ -572,7 +602,8 @@ mod tests {
                 duration: 1024,
                 composition_offset: 0,
                 is_sync: true,
-            }],
+            }]
+            .into(),
         };
         let init = init_segment(&t).unwrap();
         let stsd = find_box(&init, &["moov", "trak", "mdia", "minf", "stbl", "stsd"]).unwrap();
@@ -593,7 +624,8 @@ mod tests {
     #[test]
     fn media_segment_offsets() {
         let t = video_track();
-        let seg = media_segment(7, 25600, &t.samples);
+        let samples = t.samples.as_slice().unwrap();
+        let seg = media_segment(7, 25600, samples);
         let boxes: Vec<_> = BoxIter::new(&seg).map(|b| b.unwrap()).collect();
         let names: Vec<_> = boxes.iter().map(|b| b.type_str()).collect();
         assert_eq!(names, ["styp", "moof", "mdat"]);
@@ -616,11 +648,11 @@ mod tests {
         assert_eq!(moof.offset + data_offset, mdat.offset + mdat.header_len);
         assert_eq!(
             &seg[moof.offset + data_offset..][..100],
-            &t.samples[0].data[..]
+            &samples[0].data[..]
         );
         assert_eq!(
             mdat.payload.len(),
-            t.samples.iter().map(|s| s.data.len()).sum::<usize>()
+            samples.iter().map(|s| s.data.len()).sum::<usize>()
         );
         // First sample sync via first-sample-flags; others default non-sync from tfhd.
         assert_ne!(tflags & 0x4, 0);
@@ -643,10 +675,13 @@ mod tests {
     #[test]
     fn media_segment_per_sample_flags_and_negative_cto() {
         let mut t = video_track();
-        t.samples[5].is_sync = true;
-        t.samples[3].composition_offset = -512;
-        t.samples[4].duration = 256;
-        let seg = media_segment(1, 0, &t.samples);
+        let crate::track::Samples::Memory(samples) = &mut t.samples else {
+            unreachable!()
+        };
+        samples[5].is_sync = true;
+        samples[3].composition_offset = -512;
+        samples[4].duration = 256;
+        let seg = media_segment(1, 0, samples);
         let trun = find_box(&seg, &["moof", "traf", "trun"]).unwrap();
         let (v, flags, body) = trun.full().unwrap();
         assert_eq!(v, 1);
@@ -664,7 +699,7 @@ mod tests {
     #[test]
     fn reader_rejects_truncation() {
         let t = video_track();
-        let seg = media_segment(1, 0, &t.samples);
+        let seg = media_segment(1, 0, t.samples.as_slice().unwrap());
         let cut = &seg[..seg.len() - 10];
         let results: Vec<_> = BoxIter::new(cut).collect();
         assert!(matches!(

@@ -26,6 +26,11 @@ fn segment_template(w: &WrittenRepresentation, presentation_secs: f64) -> Result
         ),
         ..Default::default()
     };
+    // Media time = presentation time + presentationTimeOffset (see `plan`).
+    let pto = w.presentation_time_offset;
+    if pto > 0 {
+        st.presentation_time_offset = Some(pto);
+    }
     let tl = &w.timeline;
     let d0 = tl[0].1;
     let contiguous = tl.windows(2).all(|p| p[0].0 + p[0].1 == p[1].0);
@@ -48,7 +53,7 @@ fn segment_template(w: &WrittenRepresentation, presentation_secs: f64) -> Result
             let continues = expected_next == Some(t);
             match entries.last_mut() {
                 Some(last) if continues && last.d == d => last.r = Some(last.r.unwrap_or(0) + 1),
-                _ => entries.push(S::new((!continues).then_some(t), d, 0)),
+                _ => entries.push(S::new((!continues).then_some(t + pto), d, 0)),
             }
             expected_next = Some(t + d);
         }
@@ -174,6 +179,7 @@ pub(crate) fn build_mpd(
     duration_secs: f64,
     segment_duration: f64,
     aligned: bool,
+    encryption: Option<&crate::encrypt::Encryption>,
 ) -> Result<String> {
     let max_segment = written
         .iter()
@@ -235,6 +241,17 @@ pub(crate) fn build_mpd(
         )?);
         next_id += 1;
     }
+    // Encrypted: each AdaptationSet says how and with which key id (ISO/IEC 23009-1 §5.8.4.1,
+    // ISO/IEC 23001-7 §11.2), plus the ClearKey and W3C common systems.
+    if let Some(enc) = encryption {
+        for set in &mut period.adaptation_sets {
+            let kind = match set.content_type.as_deref() {
+                Some("video") => MediaKind::Video,
+                _ => MediaKind::Audio,
+            };
+            set.common.content_protections = crate::encrypt::mpd_content_protections(enc, kind);
+        }
+    }
     mpd.periods.push(period);
     mpd.to_xml().context("serializing the MPD")
 }
@@ -264,6 +281,7 @@ mod tests {
                 bytes: 1,
             },
             timeline,
+            presentation_time_offset: 0,
             timescale,
             sar: None,
             language: "und".into(),
@@ -316,10 +334,27 @@ mod tests {
         let mut a = written(MediaKind::Audio, 48000, vec![(0, 96256), (96256, 48000)]);
         a.report.id = "a".into();
         a.report.codecs = "mp4a.40.2".into();
-        let xml = build_mpd(&[v, a], 3.003, 2.0, true).unwrap();
+        let xml = build_mpd(&[v, a], 3.003, 2.0, true, None).unwrap();
         manifests::schema::validate_xml_with_xmllint(&xml).unwrap();
         assert!(xml.contains(r#"frameRate="30000/1001""#), "{xml}");
         assert!(xml.contains(r#"audioSamplingRate="48000""#));
         assert!(xml.contains(r#"par="16:9""#));
+    }
+
+    #[test]
+    fn encrypted_mpd_has_content_protection_and_validates() {
+        use crate::encrypt::{ContentKey, Encryption, Scheme};
+        let v = written(MediaKind::Video, 30000, vec![(0, 60060), (60060, 30030)]);
+        let mut a = written(MediaKind::Audio, 48000, vec![(0, 96256), (96256, 48000)]);
+        a.report.id = "a".into();
+        let key = ContentKey::from_hex(&"ab".repeat(16), &"cd".repeat(16)).unwrap();
+        let enc = Encryption::single(Scheme::Cbcs, key, None).unwrap();
+        let xml = build_mpd(&[v, a], 3.003, 2.0, true, Some(&enc)).unwrap();
+        manifests::schema::validate_xml_with_xmllint(&xml).unwrap();
+        assert_eq!(xml.matches(r#"schemeIdUri="urn:mpeg:dash:mp4protection:2011" value="cbcs""#).count(), 2, "{xml}");
+        assert!(xml.contains(r#"cenc:default_KID="abababab-abab-abab-abab-abababababab""#), "{xml}");
+        assert!(xml.contains("urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e"));
+        assert!(xml.contains("<cenc:pssh>AAAANHBzc2gBAAAAEHfv7MCyTQKs4zweUuL7SwAAAAGrq6urq6urq6urq6urq6urAAAAAA==</cenc:pssh>"), "{xml}");
+        assert!(!xml.contains(&"cd".repeat(16)));
     }
 }

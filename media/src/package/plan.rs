@@ -1,6 +1,28 @@
 //! Cutting tracks into aligned segments: validation of the tracks, the cut points (sync
 //! samples nearest to k × segment duration for video, the nearest frame for audio) and the
 //! per-segment times the MPD and the `tfdt` need.
+//!
+//! Everything here walks the sample tables in order ([`crate::track::Samples::infos`]) and
+//! keeps only per-segment values, never per-sample vectors, so planning a 2-hour input costs
+//! no more memory than its tables.
+//!
+//! Times: presentation time = decode time + composition offset − the track's presentation
+//! offset (the source's edit list: audio priming, B-frame delay; see `demux`). Video
+//! boundaries are the reference; audio is cut at the frames nearest to them, and audio
+//! frames that would start at or after the end of the video (encoder padding) are dropped,
+//! so both end together.
+//!
+//! Exact A/V timing without edit lists: when a track presents its first media time late (an
+//! edit list), every track's media timeline is moved by the same whole number of seconds
+//! `K` (exact in every timescale), `tfdt = decode time + K − presentation offset`, and the
+//! MPD says `presentationTimeOffset = K`. The priming frames then sit just before K, the
+//! first real audio sample and the first video frame at K, composition offsets stay as
+//! encoded (positive, `trun` version 0). Why not an `elst` in the init segment, or negative
+//! composition offsets: dash.js maps media to presentation time with
+//! `presentationTimeOffset` only, hls.js ignores `elst` and takes the first segments'
+//! `tfdt`s as the common origin, and ffmpeg moves negative composition offsets later by
+//! the most negative one; a plain shifted timeline is read the same way by all of them.
+//! Generated content (no priming, no B-frames) keeps `K = 0`.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +32,7 @@ use tracing::{debug, warn};
 
 use super::check_name;
 use crate::codec;
-use crate::track::{CodecConfig, Track};
+use crate::track::{CodecConfig, SampleInfo, Track};
 
 /// One planned media segment of a track.
 #[derive(Debug, Clone)]
@@ -31,48 +53,70 @@ pub(crate) struct SegmentPlan {
 pub(crate) struct RepresentationPlan {
     pub track: Track,
     pub segments: Vec<SegmentPlan>,
+    /// `presentationTimeOffset`: the common timeline shift `K` in the track timescale.
+    pub presentation_time_offset: u64,
 }
 
-/// Decode and presentation times of every sample.
-fn sample_times(t: &Track) -> (Vec<u64>, Vec<i64>) {
-    let mut dts = Vec::with_capacity(t.samples.len());
-    let mut pts = Vec::with_capacity(t.samples.len());
-    let mut acc = 0u64;
-    for s in &t.samples {
-        dts.push(acc);
-        pts.push(acc as i64 + s.composition_offset as i64);
-        acc += s.duration as u64;
-    }
-    (dts, pts)
+/// The outcome of [`plan`].
+pub(crate) struct Plan {
+    /// One plan per track, video first.
+    pub reps: Vec<RepresentationPlan>,
+    /// Whether video boundaries align across representations.
+    pub aligned: bool,
+    /// Nominal boundaries (k × segment duration inside the reference video) with no sync
+    /// sample within half a frame: each is warned about once.
+    pub idr_misses: usize,
+    /// Presentation duration in seconds: the reference video's (audio is trimmed to it), or
+    /// the longest track's without video.
+    pub duration_secs: f64,
 }
 
-/// Chooses segment start indices: index 0 plus, for each target time (seconds), the candidate
-/// sample whose presentation time is nearest. Returns the indices and whether any boundary
-/// is farther than `tolerance` seconds from its target.
+/// A track's samples from `start` on: `(index, info, decode time relative to sample
+/// `start`, presentation time)`, lazily.
+fn times(t: &Track, start: usize) -> impl Iterator<Item = (usize, SampleInfo, u64, i64)> + '_ {
+    let shift = i64::from(t.samples.presentation_offset());
+    let mut dts = 0u64;
+    t.samples
+        .infos()
+        .enumerate()
+        .skip(start)
+        .map(move |(i, s)| {
+            let d = dts;
+            dts += u64::from(s.duration);
+            (i, s, d, d as i64 + i64::from(s.composition_offset) - shift)
+        })
+}
+
+/// Chooses segment start indices: `start` plus, for each target time (seconds), the
+/// candidate sample (every sample, or sync samples only) whose presentation time is nearest.
+/// Returns the indices and how many boundaries are farther than `tolerance` seconds from
+/// their target.
 fn choose_cuts(
     t: &Track,
-    pts: &[i64],
+    start: usize,
     targets: &[f64],
     sync_only: bool,
     tolerance: f64,
 ) -> (Vec<usize>, usize) {
     let ts = t.timescale as f64;
-    let candidates: Vec<usize> = (0..t.samples.len())
-        .filter(|&i| !sync_only || t.samples[i].is_sync)
-        .collect();
-    let mut cuts = vec![0usize];
+    let secs = |pts: i64| pts as f64 / ts;
+    let mut candidates = times(t, start)
+        .filter(|(_, s, _, _)| !sync_only || s.is_sync)
+        .map(|(i, _, _, pts)| (i, secs(pts)))
+        .peekable();
+    let mut cuts = vec![start];
     let mut off_target = 0;
-    let mut c = 0usize; // pointer into candidates, monotonic
+    let mut cur = candidates.next();
     for &target in targets {
-        while c + 1 < candidates.len()
-            && (pts[candidates[c + 1]] as f64 / ts - target).abs()
-                <= (pts[candidates[c]] as f64 / ts - target).abs()
-        {
-            c += 1;
+        while let (Some(c), Some(&next)) = (cur, candidates.peek()) {
+            if (next.1 - target).abs() <= (c.1 - target).abs() {
+                cur = candidates.next();
+            } else {
+                break;
+            }
         }
-        let Some(&idx) = candidates.get(c) else { break };
-        let err = (pts[idx] as f64 / ts - target).abs();
-        if err > tolerance {
+        let Some((idx, at)) = cur else { break };
+        if (at - target).abs() > tolerance {
             off_target += 1;
         }
         if idx > *cuts.last().unwrap() {
@@ -82,41 +126,45 @@ fn choose_cuts(
     (cuts, off_target)
 }
 
-fn plan_segments(t: &Track, cuts: &[usize], dts: &[u64], pts: &[i64]) -> Vec<SegmentPlan> {
-    let mut segs = Vec::with_capacity(cuts.len());
-    for (k, &first) in cuts.iter().enumerate() {
-        let end = cuts.get(k + 1).copied().unwrap_or(t.samples.len());
-        let start = pts[first].max(0) as u64;
-        segs.push(SegmentPlan {
-            first,
-            end,
-            base_decode_time: dts[first],
-            start,
-            duration: 0,
-        });
+/// Segment plans from cut indices, in one pass over the tables; `end` is one past the last
+/// sample packaged, `shift` the common timeline shift in the track timescale (at least the
+/// track's presentation offset).
+fn plan_segments(t: &Track, cuts: &[usize], end: usize, shift: u64) -> Vec<SegmentPlan> {
+    let media_shift = shift - u64::from(t.samples.presentation_offset());
+    let start = cuts[0];
+    let mut segs: Vec<SegmentPlan> = Vec::with_capacity(cuts.len());
+    let mut k = 0;
+    let mut end_dts = 0;
+    for (i, info, dts, pts) in times(t, start).take(end - start) {
+        if cuts.get(k) == Some(&i) {
+            segs.push(SegmentPlan {
+                first: i,
+                end: cuts.get(k + 1).copied().unwrap_or(end),
+                base_decode_time: dts + media_shift,
+                start: pts.max(0) as u64,
+                duration: 0,
+            });
+            k += 1;
+        }
+        end_dts = dts + u64::from(info.duration);
     }
-    for k in 0..segs.len() {
+    let n = segs.len();
+    for k in 0..n {
         segs[k].duration = match segs.get(k + 1) {
             Some(next) => next.start.saturating_sub(segs[k].start),
-            None => t.samples[segs[k].first..segs[k].end]
-                .iter()
-                .map(|s| s.duration as u64)
-                .sum(),
+            // The last segment runs to the end of the media (decode times are contiguous).
+            None => (end_dts + media_shift).saturating_sub(segs[k].base_decode_time),
         };
     }
     segs
 }
 
 pub(super) fn track_duration_secs(t: &Track) -> f64 {
-    t.samples.iter().map(|s| s.duration as u64).sum::<u64>() as f64 / t.timescale as f64
+    t.samples.total_duration() as f64 / t.timescale as f64
 }
 
-/// Validates tracks and cuts them into aligned segments. Returns the plans (video first) and
-/// whether video boundaries align across representations.
-pub(crate) fn plan(
-    mut tracks: Vec<Track>,
-    segment_duration: f64,
-) -> Result<(Vec<RepresentationPlan>, bool)> {
+/// Validates tracks and cuts them into aligned segments (video first).
+pub(crate) fn plan(mut tracks: Vec<Track>, segment_duration: f64) -> Result<Plan> {
     ensure!(!tracks.is_empty(), "nothing to package: no tracks");
     let mut ids = Vec::new();
     for t in &mut tracks {
@@ -132,6 +180,11 @@ pub(crate) fn plan(
                     .with_context(|| format!("track {}: no SPS", t.id))?;
                 codec::parse_sps(sps).with_context(|| format!("track {}", t.id))?;
             }
+            (CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. }, MediaKind::Video) => {
+                t.codec
+                    .validate()
+                    .with_context(|| format!("track {}", t.id))?;
+            }
             (
                 CodecConfig::Aac {
                     audio_specific_config,
@@ -144,23 +197,6 @@ pub(crate) fn plan(
             }
             _ => bail!("track {}: codec does not match its kind", t.id),
         }
-        if t.kind == MediaKind::Video {
-            let first_sync = t.samples.iter().position(|s| s.is_sync).with_context(|| {
-                format!(
-                    "track {}: no sync sample (IDR) at all; cannot segment",
-                    t.id
-                )
-            })?;
-            if first_sync > 0 {
-                warn!(track = %t.id, dropped = first_sync, "video does not start with a sync sample; dropping leading frames");
-                let dropped: u64 = t.samples[..first_sync]
-                    .iter()
-                    .map(|s| s.duration as u64)
-                    .sum();
-                t.samples.drain(..first_sync);
-                debug!(track = %t.id, dropped_ticks = dropped, "leading frames dropped");
-            }
-        }
     }
     // Video first (stable), so the first video track is the reference.
     tracks.sort_by_key(|t| match t.kind {
@@ -168,21 +204,73 @@ pub(crate) fn plan(
         MediaKind::Audio => 1,
     });
 
-    let longest = tracks.iter().map(track_duration_secs).fold(0.0, f64::max);
+    // Where each track starts: video at its first sync sample (leading frames that cannot
+    // be decoded are dropped), audio at its first frame.
+    let mut starts = Vec::with_capacity(tracks.len());
+    for t in &tracks {
+        let start = if t.kind == MediaKind::Video {
+            let first_sync = t.samples.infos().position(|s| s.is_sync).with_context(|| {
+                format!(
+                    "track {}: no sync sample (IDR) at all; cannot segment",
+                    t.id
+                )
+            })?;
+            if first_sync > 0 {
+                warn!(track = %t.id, dropped = first_sync, "video does not start with a sync sample; dropping leading frames");
+            }
+            first_sync
+        } else {
+            0
+        };
+        starts.push(start);
+    }
+
+    // The presentation ends with the reference video (audio that runs on is encoder
+    // padding), or with the longest track when there is no video.
+    let has_video = tracks[0].kind == MediaKind::Video;
+    let duration_secs = if has_video {
+        let t = &tracks[0];
+        let d: u64 = t
+            .samples
+            .infos()
+            .skip(starts[0])
+            .map(|s| u64::from(s.duration))
+            .sum();
+        d as f64 / t.timescale as f64
+    } else {
+        tracks.iter().map(track_duration_secs).fold(0.0, f64::max)
+    };
+    // Nominal boundaries strictly inside the presentation: k × segment duration. (Counting
+    // audio's extra padding here made a boundary at the very end of the video, with no IDR
+    // near it: the false "no IDR near 1 nominal segment boundaries" warning.)
     let nominal: Vec<f64> = (1..)
         .map(|k| k as f64 * segment_duration)
-        .take_while(|&t| t < longest - 1e-9)
+        .take_while(|&t| t < duration_secs - 1e-9)
         .collect();
 
-    let mut plans = Vec::with_capacity(tracks.len());
+    // The common timeline shift K: whole seconds covering the largest presentation offset.
+    let shift_secs = tracks
+        .iter()
+        .map(|t| f64::from(t.samples.presentation_offset()) / f64::from(t.timescale))
+        .fold(0.0, f64::max)
+        .ceil() as u64;
+    if shift_secs > 0 {
+        debug!(
+            shift_secs,
+            "media timelines shifted (presentationTimeOffset)"
+        );
+    }
+
+    let mut reps = Vec::with_capacity(tracks.len());
     let mut boundary_times: Option<Vec<f64>> = None;
     let mut aligned = true;
-    for t in tracks {
-        let (dts, pts) = sample_times(&t);
-        let frame = t.samples[0].duration as f64 / t.timescale as f64;
+    let mut idr_misses = 0;
+    for (mut t, start) in tracks.into_iter().zip(starts) {
+        let frame = t.samples.info(start).duration as f64 / t.timescale as f64;
+        let mut end = t.samples.len();
         let cuts = match (t.kind, &boundary_times) {
             (MediaKind::Video, None) => {
-                let (cuts, off) = choose_cuts(&t, &pts, &nominal, true, frame / 2.0);
+                let (cuts, off) = choose_cuts(&t, start, &nominal, true, frame / 2.0);
                 if off > 0 {
                     warn!(
                         track = %t.id,
@@ -191,37 +279,71 @@ pub(crate) fn plan(
                          than {segment_duration} s (encode with a keyframe every {segment_duration} s to fix)"
                     );
                 }
-                let times: Vec<f64> = cuts[1..]
-                    .iter()
-                    .map(|&i| pts[i] as f64 / t.timescale as f64)
-                    .collect();
-                boundary_times = Some(times);
+                idr_misses = off;
+                let ts = t.timescale as f64;
+                let mut wanted = cuts[1..].iter().copied().peekable();
+                let mut at = Vec::with_capacity(cuts.len());
+                for (i, _, _, pts) in times(&t, start) {
+                    if wanted.peek() == Some(&i) {
+                        at.push(pts as f64 / ts);
+                        wanted.next();
+                    }
+                    if wanted.peek().is_none() {
+                        break;
+                    }
+                }
+                boundary_times = Some(at);
                 cuts
             }
-            (MediaKind::Video, Some(times)) => {
-                let (cuts, off) = choose_cuts(&t, &pts, times, true, frame / 2.0);
-                if off > 0 || cuts.len() != times.len() + 1 {
+            (MediaKind::Video, Some(targets)) => {
+                let (cuts, off) = choose_cuts(&t, start, targets, true, frame / 2.0);
+                if off > 0 || cuts.len() != targets.len() + 1 {
                     aligned = false;
                     warn!(track = %t.id, "segment boundaries do not align with the other video representations");
                 }
                 cuts
             }
-            (MediaKind::Audio, times) => {
-                let times = times.as_deref().unwrap_or(&nominal);
-                choose_cuts(&t, &pts, times, false, frame).0
+            (MediaKind::Audio, targets) => {
+                if has_video {
+                    // Frames starting at or after the video's end are padding: dropped.
+                    let limit = (duration_secs * t.timescale as f64).round() as i64;
+                    let keep = times(&t, 0)
+                        .position(|(_, _, _, pts)| pts >= limit)
+                        .unwrap_or(end)
+                        .max(1);
+                    if keep < end {
+                        debug!(track = %t.id, dropped = end - keep, "audio frames after the end of the video dropped");
+                        end = keep;
+                    }
+                }
+                let targets = targets.as_deref().unwrap_or(&nominal);
+                let (mut cuts, _) = choose_cuts(&t, 0, targets, false, frame);
+                cuts.retain(|&c| c < end);
+                cuts
             }
         };
-        let segments = plan_segments(&t, &cuts, &dts, &pts);
-        plans.push(RepresentationPlan { track: t, segments });
+        t.samples.truncate(end);
+        let shift = shift_secs * u64::from(t.timescale);
+        let segments = plan_segments(&t, &cuts, end, shift);
+        reps.push(RepresentationPlan {
+            track: t,
+            segments,
+            presentation_time_offset: shift,
+        });
     }
-    Ok((plans, aligned))
+    Ok(Plan {
+        reps,
+        aligned,
+        idr_misses,
+        duration_secs,
+    })
 }
 
 /// Frame rate of a video track from its sample durations (the most common duration):
 /// `(num, den)` reduced.
 pub(crate) fn frame_rate(t: &Track) -> Option<(u32, u32)> {
     let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
-    for s in &t.samples {
+    for s in t.samples.infos() {
         *counts.entry(s.duration).or_default() += 1;
     }
     let (&dur, _) = counts.iter().max_by_key(|(_, &n)| n)?;
@@ -252,7 +374,7 @@ pub(crate) fn frame_rate_string((n, d): (u32, u32)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::track::Sample;
+    use crate::track::{Sample, Samples};
 
     fn video(id: &str, frames: usize, gop: usize) -> Track {
         let sps = vec![
@@ -275,7 +397,8 @@ mod tests {
                     composition_offset: 0,
                     is_sync: i % gop == 0,
                 })
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
         }
     }
 
@@ -297,19 +420,95 @@ mod tests {
                     composition_offset: 0,
                     is_sync: true,
                 })
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
         }
+    }
+
+    fn each_sample(t: &mut Track, f: impl FnMut(&mut Sample)) {
+        match &mut t.samples {
+            Samples::Memory(v) => v.iter_mut().for_each(f),
+            Samples::Table(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn audio_longer_than_video_gives_no_idr_warning_and_is_trimmed() {
+        // 6 s of video with an IDR every 2 s; audio runs 0.4 s longer (padding).
+        let p = plan(vec![audio(300), video("v", 150, 50)], 2.0).unwrap();
+        assert_eq!(
+            p.idr_misses, 0,
+            "a boundary at the end of the video is not a miss"
+        );
+        assert!((p.duration_secs - 6.0).abs() < 1e-9);
+        let a = &p.reps[1];
+        // Frames starting before 6 s (288000 ticks): 0..=281.
+        assert_eq!(a.segments.last().unwrap().end, 282);
+        assert_eq!(a.track.samples.len(), 282);
+        let v_end = 6.0;
+        let last = a.segments.last().unwrap();
+        let a_end = (last.start + last.duration) as f64 / 48000.0;
+        assert!(
+            (a_end - v_end).abs() <= 1024.0 / 48000.0,
+            "audio ends at {a_end}"
+        );
+        assert_eq!(a.segments.len(), 3, "no tiny extra audio segment");
+    }
+
+    #[test]
+    fn sparse_keyframes_still_warn() {
+        // IDR every 3 s with 2 s segments: 2 s, 4 s (and 8 s, 10 s) have none near them.
+        let p = plan(vec![audio(600), video("v", 300, 75)], 2.0).unwrap();
+        assert!(p.idr_misses >= 2, "{}", p.idr_misses);
+    }
+
+    #[test]
+    fn audio_priming_presents_before_zero_and_cuts_follow_presentation_time() {
+        // 283 AAC frames of 4 bytes, the first one priming (edit list media_time 1024).
+        let n = 283usize;
+        let mut a = audio(1);
+        let mut samples = crate::samples::table_over_bytes(
+            vec![7; n * 4],
+            vec![4; n],
+            vec![(0, 1024)],
+            vec![],
+            None,
+            vec![(0, 0)],
+            None,
+        );
+        if let Samples::Table(t) = &mut samples {
+            t.presentation_offset = 1024;
+        }
+        a.samples = samples;
+        let p = plan(vec![a, video("v", 150, 50)], 2.0).unwrap();
+        let a = &p.reps[1];
+        // Frame k presents at (k - 1) × 1024: nearest to 2 s (96000) is k = 95 (96256).
+        let firsts: Vec<_> = a.segments.iter().map(|s| s.first).collect();
+        assert_eq!(firsts, [0, 95, 189]);
+        assert_eq!(a.segments[1].start, 94 * 1024);
+        assert_eq!(a.segments[0].start, 0);
+        // Timelines moved by 1 s (the smallest whole second covering 1024/48000 s): the
+        // priming frame sits at media time 1 s - 1024, frame 1 at 1 s, the video at 1 s.
+        assert_eq!(a.presentation_time_offset, 48000);
+        assert_eq!(a.segments[0].base_decode_time, 48000 - 1024);
+        assert_eq!(a.segments[1].base_decode_time, 48000 - 1024 + 95 * 1024);
+        assert_eq!(p.reps[0].presentation_time_offset, 12800);
+        assert_eq!(p.reps[0].segments[0].base_decode_time, 12800);
+        // Frames presenting from 6 s on are dropped: (k - 1) × 1024 < 288000 → k ≤ 282.
+        assert_eq!(a.segments.last().unwrap().end, 283);
     }
 
     #[test]
     fn cuts_align_at_idrs_and_audio_follows() {
         // 25 fps, IDR every 50 frames (2 s), 6 s.
-        let (plans, aligned) = plan(
+        let p = plan(
             vec![audio(282), video("v1", 150, 50), video("v2", 150, 50)],
             2.0,
         )
         .unwrap();
-        assert!(aligned);
+        assert!(p.aligned);
+        assert_eq!(p.idr_misses, 0);
+        let plans = p.reps;
         assert_eq!(plans[0].track.id, "v1");
         for p in &plans[..2] {
             let firsts: Vec<_> = p.segments.iter().map(|s| s.first).collect();
@@ -326,21 +525,23 @@ mod tests {
     #[test]
     fn degrades_to_available_idrs() {
         // IDR every 5 s; 2 s targets → cuts at 5 s and 10 s only.
-        let (plans, _) = plan(vec![video("v", 375, 125)], 2.0).unwrap();
-        let firsts: Vec<_> = plans[0].segments.iter().map(|s| s.first).collect();
+        let p = plan(vec![video("v", 375, 125)], 2.0).unwrap();
+        let firsts: Vec<_> = p.reps[0].segments.iter().map(|s| s.first).collect();
         assert_eq!(firsts, [0, 125, 250]);
+        // 2, 4, 6, 8, 12, 14 s have no IDR within half a frame (10 s has one).
+        assert_eq!(p.idr_misses, 6);
     }
 
     #[test]
     fn misaligned_rungs_are_detected() {
-        let (_, aligned) = plan(vec![video("v1", 150, 50), video("v2", 150, 30)], 2.0).unwrap();
-        assert!(!aligned);
+        let p = plan(vec![video("v1", 150, 50), video("v2", 150, 30)], 2.0).unwrap();
+        assert!(!p.aligned);
     }
 
     #[test]
     fn rejects_bad_input() {
         let mut v = video("v", 10, 100);
-        v.samples.iter_mut().for_each(|s| s.is_sync = false);
+        each_sample(&mut v, |s| s.is_sync = false);
         assert!(plan(vec![v], 2.0).is_err());
         assert!(plan(vec![video("../x", 10, 5)], 2.0).is_err());
         assert!(plan(vec![video("v", 10, 5), video("v", 10, 5)], 2.0).is_err());
@@ -351,7 +552,7 @@ mod tests {
     fn frame_rates() {
         let mut v = video("v", 10, 5);
         v.timescale = 30000;
-        v.samples.iter_mut().for_each(|s| s.duration = 1001);
+        each_sample(&mut v, |s| s.duration = 1001);
         assert_eq!(
             frame_rate(&v).map(frame_rate_string).as_deref(),
             Some("30000/1001")

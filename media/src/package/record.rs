@@ -107,6 +107,9 @@ pub(crate) fn rung_records(rungs: &[synth::Rung]) -> Vec<(String, u32, u32, u32)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct OptionsRecord {
     segment_duration_secs: f64,
+    /// Scheme, key ids and key hashes (never the keys); absent when clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    encryption: Option<crate::encrypt::EncryptionRecord>,
 }
 
 /// The `package.json` of an asset.
@@ -139,6 +142,7 @@ pub(super) fn job_record(input: InputRecord, opts: &PackageOptions) -> PackageRe
         input,
         options: OptionsRecord {
             segment_duration_secs: opts.segment_duration_secs,
+            encryption: opts.encryption.as_ref().map(|e| e.record()),
         },
         duration_secs: 0.0,
         packaged_at_unix_secs: SystemTime::now()
@@ -202,16 +206,39 @@ pub(super) fn fingerprint(tracks: &[Track]) -> String {
         eat(t.language.as_bytes());
         match &t.codec {
             CodecConfig::Avc { sps, pps } => sps.iter().chain(pps).for_each(|s| eat(s)),
+            CodecConfig::Hevc {
+                hvcc,
+                in_band_parameter_sets,
+                ..
+            } => {
+                eat(hvcc);
+                eat(&[u8::from(*in_band_parameter_sets)]);
+            }
+            CodecConfig::Av1 { av1c, .. } => eat(av1c),
             CodecConfig::Aac {
                 audio_specific_config,
                 ..
             } => eat(audio_specific_config),
         }
-        for s in &t.samples {
-            eat(&s.duration.to_be_bytes());
-            eat(&s.composition_offset.to_be_bytes());
-            eat(&[s.is_sync as u8]);
-            eat(&s.data);
+        match t.samples.as_slice() {
+            Some(samples) => {
+                for s in samples {
+                    eat(&s.duration.to_be_bytes());
+                    eat(&s.composition_offset.to_be_bytes());
+                    eat(&[s.is_sync as u8]);
+                    eat(&s.data);
+                }
+            }
+            // Samples in a file: their tables (reading every byte would be a second pass
+            // over the input).
+            None => {
+                for s in t.samples.infos() {
+                    eat(&s.duration.to_be_bytes());
+                    eat(&s.composition_offset.to_be_bytes());
+                    eat(&[s.is_sync as u8]);
+                    eat(&s.size.to_be_bytes());
+                }
+            }
         }
     }
     format!("{h:016x}")

@@ -1,5 +1,5 @@
-//! Writing a package: every representation's init and media segments into a work directory,
-//! then the MPD and `package.json`, then an atomic swap into the asset directory (the old
+//! Writing a package: every representation's init and media segments into a work directory
+//! (one segment in memory at a time: file-backed samples are read per segment), then the MPD and `package.json`, then an atomic swap into the asset directory (the old
 //! package moved aside and removed); work directories of interrupted runs are cleaned up.
 
 use std::fs;
@@ -8,10 +8,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Context, Result};
 use crate::progress::Progress;
-use manifests::layout::{self, MediaKind};
+use manifests::layout;
 use tracing::{debug, info, warn};
 
-use super::plan::{frame_rate, frame_rate_string, plan, track_duration_secs, RepresentationPlan};
+use super::plan::{frame_rate, frame_rate_string, plan, RepresentationPlan};
 use super::record::PackageRecord;
 use super::{asset_dir, PackageOptions, PackageReport, RepresentationReport};
 use crate::codec;
@@ -23,6 +23,9 @@ pub(crate) struct WrittenRepresentation {
     pub report: RepresentationReport,
     /// Per segment: (start, duration) in the track timescale.
     pub timeline: Vec<(u64, u64)>,
+    /// `presentationTimeOffset` (track timescale): the media time presented at 0; the
+    /// timeline above is in presentation time (see `plan`).
+    pub presentation_time_offset: u64,
     pub timescale: u32,
     pub sar: Option<(u16, u16)>,
     pub language: String,
@@ -75,7 +78,12 @@ pub(super) fn package_with_record(
     progress: &dyn Progress,
     start: Instant,
 ) -> Result<PackageReport> {
-    let (plans, aligned) = plan(tracks, opts.segment_duration_secs)?;
+    let super::plan::Plan {
+        reps: plans,
+        aligned,
+        duration_secs,
+        idr_misses,
+    } = plan(tracks, opts.segment_duration_secs)?;
     let total_segments: u64 = plans.iter().map(|p| p.segments.len() as u64).sum();
     progress.stage(&format!("packaging {}", opts.asset), total_segments);
 
@@ -96,7 +104,13 @@ pub(super) fn package_with_record(
 
     let mut written = Vec::with_capacity(plans.len());
     for p in &plans {
-        let w = write_representation(&tmp, p, opts.segment_duration_secs, progress)?;
+        let w = write_representation(
+            &tmp,
+            p,
+            opts.segment_duration_secs,
+            opts.encryption.as_ref(),
+            progress,
+        )?;
         progress.step_done(&format!(
             "wrote {}: {} segments, {:.1} MB, {} kbps",
             w.report.id,
@@ -107,18 +121,14 @@ pub(super) fn package_with_record(
         written.push(w);
     }
     // Presentation duration: the video's (audio usually runs a few ms longer because of
-    // encoder priming/padding; that must not announce a video segment that does not exist).
-    let has_video = plans.iter().any(|p| p.track.kind == MediaKind::Video);
-    let duration_secs = plans
-        .iter()
-        .filter(|p| !has_video || p.track.kind == MediaKind::Video)
-        .map(|p| track_duration_secs(&p.track))
-        .fold(0.0, f64::max);
+    // encoder priming/padding; that must not announce a video segment that does not exist),
+    // from the plan, which also trimmed the audio to it.
     let mpd = crate::package::mpd::build_mpd(
         &written,
         duration_secs,
         opts.segment_duration_secs,
         aligned,
+        opts.encryption.as_ref(),
     )?;
     fs::write(tmp.join(layout::MANIFEST_FILE), mpd).context("writing the MPD")?;
 
@@ -153,7 +163,7 @@ pub(super) fn package_with_record(
         }
     }
     let elapsed = start.elapsed();
-    info!(asset_dir = %dir.display(), ?elapsed, segments = total_segments, "packaged");
+    info!(asset_dir = %dir.display(), ?elapsed, segments = total_segments, idr_misses, "packaged");
     Ok(PackageReport {
         asset_dir: dir,
         skipped: false,
@@ -167,21 +177,45 @@ fn write_representation(
     root: &Path,
     p: &RepresentationPlan,
     segment_duration: f64,
+    encryption: Option<&crate::encrypt::Encryption>,
     progress: &dyn Progress,
 ) -> Result<WrittenRepresentation> {
     let t = &p.track;
     fs::create_dir_all(root.join(&t.id))?;
-    let init = fmp4::init_segment(t).with_context(|| format!("track {}: init segment", t.id))?;
+    let protection = encryption
+        .map(|e| e.for_track(t))
+        .transpose()
+        .with_context(|| format!("track {}: encryption", t.id))?;
+    let mut init = fmp4::init_segment(t).with_context(|| format!("track {}: init segment", t.id))?;
+    if let Some(pr) = &protection {
+        init = pr
+            .protect_init(&init, t.kind)
+            .with_context(|| format!("track {}: encrypting the init segment", t.id))?;
+    }
     let init_path = root.join(layout::init_path(&t.id, t.kind));
     fs::write(&init_path, &init).with_context(|| format!("writing {}", init_path.display()))?;
     let mut bytes = init.len() as u64;
     let mut bandwidth = 0f64;
     let ts = t.timescale as f64;
     let last = p.segments.len() - 1;
+    // One segment's samples at a time: read from the input file into `buf` (allocations
+    // reused) or borrowed from memory.
+    let mut buf = Vec::new();
     for (k, s) in p.segments.iter().enumerate() {
         let number = layout::START_NUMBER + k as u64;
         let seq = u32::try_from(number).context("too many segments")?;
-        let data = fmp4::media_segment(seq, s.base_decode_time, &t.samples[s.first..s.end]);
+        let samples = t
+            .samples
+            .segment(s.first..s.end, &mut buf)
+            .with_context(|| format!("track {}: reading segment {number}", t.id))?;
+        let data = match &protection {
+            None => fmp4::media_segment(seq, s.base_decode_time, samples),
+            Some(pr) => pr
+                .protect_segment(s.first as u64, samples, |enc| {
+                    fmp4::media_segment(seq, s.base_decode_time, enc)
+                })
+                .with_context(|| format!("track {}: encrypting segment {number}", t.id))?,
+        };
         let path = root.join(layout::media_path(&t.id, number));
         fs::write(&path, &data).with_context(|| format!("writing {}", path.display()))?;
         bytes += data.len() as u64;
@@ -207,6 +241,18 @@ fn write_representation(
                 None,
                 None,
                 info.sample_aspect_ratio,
+            )
+        }
+        CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. } => {
+            let pic = t.codec.picture()?;
+            (
+                t.codec.codecs_string()?,
+                pic.map(|p| p.width),
+                pic.map(|p| p.height),
+                frame_rate(t).map(frame_rate_string),
+                None,
+                None,
+                pic.and_then(|p| p.sar),
             )
         }
         CodecConfig::Aac {
@@ -245,6 +291,7 @@ fn write_representation(
             bytes,
         },
         timeline: p.segments.iter().map(|s| (s.start, s.duration)).collect(),
+        presentation_time_offset: p.presentation_time_offset,
         timescale: t.timescale,
         sar,
         language: t.language.clone(),

@@ -120,7 +120,7 @@ pub(crate) fn encode_audio(duration_secs: u32) -> Result<Track> {
         }
     }
 
-    let samples = frames
+    let samples: Vec<Sample> = frames
         .into_iter()
         .skip(drop_frames as usize)
         .take(wanted as usize)
@@ -141,6 +141,6 @@ pub(crate) fn encode_audio(duration_secs: u32) -> Result<Track> {
             channels: AUDIO_CHANNELS,
         },
         language: "und".to_string(),
-        samples,
+        samples: samples.into(),
     })
 }

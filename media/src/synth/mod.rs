@@ -156,7 +156,7 @@ fn encoded_line(
     track: &Track,
     took: std::time::Duration,
 ) -> String {
-    let bytes: usize = track.samples.iter().map(|s| s.data.len()).sum();
+    let bytes = track.samples.total_bytes();
     let what = match job {
         Some(r) => {
             let r = &opts.rungs[r];

@@ -149,7 +149,7 @@ pub(crate) fn encode_rung(
             pps: vec![pps],
         },
         language: "und".to_string(),
-        samples,
+        samples: samples.into(),
     })
 }
 

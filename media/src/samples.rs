@@ -1,0 +1,529 @@
+//! Where a track's samples live: in memory ([`Samples::Memory`], the generated test pattern and
+//! tests) or as a compact table over the input file ([`Samples::Table`], the demuxer), whose
+//! bytes are read one segment at a time.
+//!
+//! Memory: a [`SampleTable`] keeps 4 bytes per sample (its size) plus run-length durations and
+//! composition offsets (one entry per run, as `stts`/`ctts` store them), the sync sample
+//! numbers (`stss`) and one (offset, first sample) pair per chunk (`stco`/`stsc`), so a 2-hour
+//! 1080p film with 48 kHz audio needs a few MiB of tables. Sample bytes are read with
+//! positioned reads (`pread`) into buffers the caller reuses from segment to segment, so the
+//! packager holds one segment per representation at a time, whatever the input's length.
+//!
+//! Untrusted input: every chunk's bytes are checked against the file's length when the table
+//! is built (`demux`), so no read or allocation here exceeds the input's size.
+
+use std::fs::File;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use crate::codec::{self, MediaError};
+use crate::track::Sample;
+
+/// What the packager needs to know of a sample without its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleInfo {
+    /// Size in bytes (as stored; video samples may change size when their NAL length
+    /// prefixes are rewritten to 4 bytes).
+    pub size: u32,
+    /// Duration in the track's timescale.
+    pub duration: u32,
+    /// Composition time minus decode time, in the track's timescale.
+    pub composition_offset: i32,
+    /// Sync sample (IDR for video, every frame for audio).
+    pub is_sync: bool,
+}
+
+/// The samples of a track, in decode order.
+#[derive(Debug, Clone)]
+pub enum Samples {
+    /// Every sample with its bytes.
+    Memory(Vec<Sample>),
+    /// Tables over a file; bytes read on demand.
+    Table(Box<SampleTable>),
+}
+
+impl From<Vec<Sample>> for Samples {
+    fn from(v: Vec<Sample>) -> Self {
+        Samples::Memory(v)
+    }
+}
+
+impl Default for Samples {
+    fn default() -> Self {
+        Samples::Memory(Vec::new())
+    }
+}
+
+/// The bytes behind a [`SampleTable`]: an open file (read with `pread`, so tracks share it
+/// without a cursor) or a buffer (fuzzing, tests).
+#[derive(Debug)]
+pub(crate) enum DataSource {
+    File { file: File, len: u64, name: String },
+    Bytes { data: Vec<u8>, name: String },
+}
+
+impl DataSource {
+    fn len(&self) -> u64 {
+        match self {
+            DataSource::File { len, .. } => *len,
+            DataSource::Bytes { data, .. } => data.len() as u64,
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            DataSource::File { name, .. } | DataSource::Bytes { name, .. } => name,
+        }
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), MediaError> {
+        let end = offset.checked_add(buf.len() as u64);
+        if end.is_none_or(|e| e > self.len()) {
+            return Err(MediaError::Truncated(format!(
+                "{}: sample data at {offset}+{} lies beyond the end of the file ({} bytes)",
+                self.name(),
+                buf.len(),
+                self.len()
+            )));
+        }
+        match self {
+            DataSource::File { file, name, .. } => {
+                file.read_exact_at(buf, offset)
+                    .map_err(|source| MediaError::Io {
+                        path: name.clone(),
+                        source,
+                    })
+            }
+            DataSource::Bytes { data, .. } => {
+                let o = offset as usize;
+                buf.copy_from_slice(&data[o..o + buf.len()]);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Compact sample tables of one track of a file (see the module doc).
+#[derive(Debug, Clone)]
+pub struct SampleTable {
+    pub(crate) source: Arc<DataSource>,
+    /// Per-sample size in bytes.
+    pub(crate) sizes: Vec<u32>,
+    /// Durations as runs (first sample index, value), first run at index 0.
+    pub(crate) durations: Vec<(u32, u32)>,
+    /// Composition offsets as runs (first sample index, value); empty: all 0.
+    pub(crate) composition_offsets: Vec<(u32, i32)>,
+    /// Sorted 0-based indices of sync samples; `None`: every sample is sync.
+    pub(crate) sync: Option<Vec<u32>>,
+    /// Chunks as (file offset, first sample index), in sample order.
+    pub(crate) chunks: Vec<(u64, u32)>,
+    /// Video: the input's NAL length size; samples are rewritten to 4-byte lengths on read.
+    pub(crate) nal_length_size: Option<u8>,
+    /// Media time presented at time 0 (the source's edit list `media_time`).
+    pub(crate) presentation_offset: u32,
+}
+
+/// The value of the run covering sample `i`.
+fn run_value<T: Copy + Default>(runs: &[(u32, T)], i: usize) -> T {
+    let k = runs.partition_point(|r| r.0 as usize <= i);
+    if k == 0 {
+        T::default()
+    } else {
+        runs[k - 1].1
+    }
+}
+
+impl SampleTable {
+    fn info(&self, i: usize) -> SampleInfo {
+        SampleInfo {
+            size: self.sizes[i],
+            duration: run_value(&self.durations, i),
+            composition_offset: run_value(&self.composition_offsets, i),
+            is_sync: match &self.sync {
+                None => true,
+                Some(s) => s.binary_search(&(i as u32)).is_ok(),
+            },
+        }
+    }
+
+    /// Reads samples `range` into `out` (reusing its allocations).
+    fn read(&self, range: Range<usize>, out: &mut Vec<Sample>) -> Result<(), MediaError> {
+        let n = range.len();
+        out.truncate(n);
+        while out.len() < n {
+            out.push(Sample {
+                data: Vec::new(),
+                duration: 0,
+                composition_offset: 0,
+                is_sync: false,
+            });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        // File offset of every sample of the range.
+        let mut ci = self
+            .chunks
+            .partition_point(|c| c.1 as usize <= range.start)
+            .saturating_sub(1);
+        let (chunk_off, chunk_first) = self.chunks[ci];
+        let mut off = chunk_off
+            + self.sizes[chunk_first as usize..range.start]
+                .iter()
+                .map(|&s| u64::from(s))
+                .sum::<u64>();
+        let mut offsets = Vec::with_capacity(n);
+        for i in range.clone() {
+            while ci + 1 < self.chunks.len() && self.chunks[ci + 1].1 as usize <= i {
+                ci += 1;
+                off = self.chunks[ci].0;
+            }
+            offsets.push(off);
+            off = off.saturating_add(u64::from(self.sizes[i]));
+        }
+        // One read per run of contiguous samples.
+        let mut scratch = Vec::new();
+        let mut k = 0;
+        while k < n {
+            let mut j = k;
+            let mut end = offsets[k];
+            while j < n && offsets[j] == end {
+                end += u64::from(self.sizes[range.start + j]);
+                j += 1;
+            }
+            let len = usize::try_from(end - offsets[k])
+                .map_err(|_| MediaError::Unsupported("sample run larger than memory".into()))?;
+            scratch.resize(len, 0);
+            self.source.read_at(offsets[k], &mut scratch)?;
+            let mut p = 0usize;
+            for (m, s) in out.iter_mut().enumerate().take(j).skip(k) {
+                let i = range.start + m;
+                let info = self.info(i);
+                let raw = &scratch[p..p + info.size as usize];
+                p += info.size as usize;
+                s.duration = info.duration;
+                s.composition_offset = info.composition_offset;
+                s.is_sync = info.is_sync;
+                s.data.clear();
+                match self.nal_length_size {
+                    None | Some(4) => {
+                        if self.nal_length_size.is_some() {
+                            codec::split_avcc(raw, 4).map_err(|e| sample_err(i, e))?;
+                        }
+                        s.data.extend_from_slice(raw);
+                    }
+                    Some(ls) => {
+                        for nal in codec::split_avcc(raw, ls).map_err(|e| sample_err(i, e))? {
+                            s.data.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+                            s.data.extend_from_slice(nal);
+                        }
+                    }
+                }
+            }
+            k = j;
+        }
+        Ok(())
+    }
+}
+
+fn sample_err(i: usize, e: MediaError) -> MediaError {
+    MediaError::InvalidAvc(format!("sample {}: {e}", i + 1))
+}
+
+impl Samples {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        match self {
+            Samples::Memory(v) => v.len(),
+            Samples::Table(t) => t.sizes.len(),
+        }
+    }
+
+    /// True without samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The samples when they are in memory.
+    pub fn as_slice(&self) -> Option<&[Sample]> {
+        match self {
+            Samples::Memory(v) => Some(v),
+            Samples::Table(_) => None,
+        }
+    }
+
+    /// Sample `i`'s description (panics when out of range).
+    pub fn info(&self, i: usize) -> SampleInfo {
+        match self {
+            Samples::Memory(v) => memory_info(&v[i]),
+            Samples::Table(t) => t.info(i),
+        }
+    }
+
+    /// Every sample's description, in decode order, in one pass over the tables.
+    pub fn infos(&self) -> Infos<'_> {
+        Infos {
+            samples: self,
+            i: 0,
+            dur_run: 0,
+            cto_run: 0,
+            sync_pos: 0,
+        }
+    }
+
+    /// Sum of the sample durations.
+    pub fn total_duration(&self) -> u64 {
+        self.infos().map(|s| u64::from(s.duration)).sum()
+    }
+
+    /// Sum of the sample sizes.
+    pub fn total_bytes(&self) -> u64 {
+        self.infos().map(|s| u64::from(s.size)).sum()
+    }
+
+    /// Media time (track timescale) that presents at time 0: the source's edit list
+    /// `media_time` (encoder priming of audio, e.g. 1024 for AAC; the first frame's
+    /// composition offset of video with B-frames). 0 for generated content. The packager
+    /// turns it into a common timeline shift plus `presentationTimeOffset` (`package::plan`).
+    pub fn presentation_offset(&self) -> u32 {
+        match self {
+            Samples::Memory(_) => 0,
+            Samples::Table(t) => t.presentation_offset,
+        }
+    }
+
+    /// Keeps the first `n` samples.
+    pub fn truncate(&mut self, n: usize) {
+        match self {
+            Samples::Memory(v) => v.truncate(n),
+            Samples::Table(t) => t.sizes.truncate(n),
+        }
+    }
+
+    /// The samples of `range` with their bytes: borrowed when in memory, else read from the
+    /// file into `buf` (whose allocations are reused from call to call).
+    pub fn segment<'a>(
+        &'a self,
+        range: Range<usize>,
+        buf: &'a mut Vec<Sample>,
+    ) -> Result<&'a [Sample], MediaError> {
+        match self {
+            Samples::Memory(v) => Ok(&v[range]),
+            Samples::Table(t) => {
+                t.read(range, buf)?;
+                Ok(buf)
+            }
+        }
+    }
+}
+
+fn memory_info(s: &Sample) -> SampleInfo {
+    SampleInfo {
+        size: s.data.len() as u32,
+        duration: s.duration,
+        composition_offset: s.composition_offset,
+        is_sync: s.is_sync,
+    }
+}
+
+/// The value of run `k` when it covers sample `i` (runs start at index 0 in valid tables).
+fn run_at<T: Copy + Default>(runs: &[(u32, T)], k: usize, i: usize) -> T {
+    match runs.get(k) {
+        Some(&(first, v)) if first as usize <= i => v,
+        _ => T::default(),
+    }
+}
+
+/// Iterator of [`Samples::infos`].
+pub struct Infos<'a> {
+    samples: &'a Samples,
+    i: usize,
+    dur_run: usize,
+    cto_run: usize,
+    sync_pos: usize,
+}
+
+impl Iterator for Infos<'_> {
+    type Item = SampleInfo;
+
+    fn next(&mut self) -> Option<SampleInfo> {
+        let i = self.i;
+        let info = match self.samples {
+            Samples::Memory(v) => memory_info(v.get(i)?),
+            Samples::Table(t) => {
+                let size = *t.sizes.get(i)?;
+                while t
+                    .durations
+                    .get(self.dur_run + 1)
+                    .is_some_and(|r| r.0 as usize <= i)
+                {
+                    self.dur_run += 1;
+                }
+                while t
+                    .composition_offsets
+                    .get(self.cto_run + 1)
+                    .is_some_and(|r| r.0 as usize <= i)
+                {
+                    self.cto_run += 1;
+                }
+
+                let is_sync = match &t.sync {
+                    None => true,
+                    Some(s) => {
+                        while s.get(self.sync_pos).is_some_and(|&x| (x as usize) < i) {
+                            self.sync_pos += 1;
+                        }
+                        s.get(self.sync_pos) == Some(&(i as u32))
+                    }
+                };
+                SampleInfo {
+                    size,
+                    duration: run_at(&t.durations, self.dur_run, i),
+                    composition_offset: run_at(&t.composition_offsets, self.cto_run, i),
+                    is_sync,
+                }
+            }
+        };
+        self.i += 1;
+        Some(info)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.samples.len().saturating_sub(self.i);
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Infos<'_> {}
+
+/// A table over `data` (tests).
+#[cfg(test)]
+pub(crate) fn table_over_bytes(
+    data: Vec<u8>,
+    sizes: Vec<u32>,
+    durations: Vec<(u32, u32)>,
+    composition_offsets: Vec<(u32, i32)>,
+    sync: Option<Vec<u32>>,
+    chunks: Vec<(u64, u32)>,
+    nal_length_size: Option<u8>,
+) -> Samples {
+    Samples::Table(Box::new(SampleTable {
+        source: Arc::new(DataSource::Bytes {
+            data,
+            name: "test".into(),
+        }),
+        sizes,
+        durations,
+        composition_offsets,
+        sync,
+        chunks,
+        nal_length_size,
+        presentation_offset: 0,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_reads_segments_across_chunks_and_agrees_with_infos() {
+        // 5 samples of 2..6 bytes in two chunks with a gap of 3 bytes between them.
+        let mut data = Vec::new();
+        let sizes = vec![2u32, 3, 4, 5, 6];
+        let mut chunk_offsets = Vec::new();
+        for (i, &s) in sizes.iter().enumerate() {
+            if i == 0 || i == 2 {
+                chunk_offsets.push((data.len() as u64, i as u32));
+            }
+            if i == 2 {
+                data.extend_from_slice(&[0xee; 3]);
+                chunk_offsets.last_mut().unwrap().0 = data.len() as u64;
+            }
+            data.extend(std::iter::repeat_n(i as u8, s as usize));
+        }
+        let samples = table_over_bytes(
+            data,
+            sizes.clone(),
+            vec![(0, 10), (3, 20)],
+            vec![(0, 5), (1, -5), (4, 0)],
+            Some(vec![0, 3]),
+            chunk_offsets,
+            None,
+        );
+        let infos: Vec<_> = samples.infos().collect();
+        assert_eq!(infos.len(), 5);
+        for (i, inf) in infos.iter().enumerate() {
+            assert_eq!(*inf, samples.info(i), "sample {i}");
+        }
+        assert_eq!(
+            infos.iter().map(|s| s.duration).collect::<Vec<_>>(),
+            [10, 10, 10, 20, 20]
+        );
+        assert_eq!(
+            infos
+                .iter()
+                .map(|s| s.composition_offset)
+                .collect::<Vec<_>>(),
+            [5, -5, -5, -5, 0]
+        );
+        assert_eq!(
+            infos.iter().map(|s| s.is_sync).collect::<Vec<_>>(),
+            [true, false, false, true, false]
+        );
+        let mut buf = Vec::new();
+        for range in [0..5, 1..4, 3..5, 2..2] {
+            let got = samples.segment(range.clone(), &mut buf).unwrap().to_vec();
+            assert_eq!(got.len(), range.len());
+            for (s, i) in got.iter().zip(range) {
+                assert_eq!(s.data, vec![i as u8; sizes[i] as usize]);
+                assert_eq!(s.duration, infos[i].duration);
+                assert_eq!(s.is_sync, infos[i].is_sync);
+            }
+        }
+    }
+
+    #[test]
+    fn video_nal_lengths_are_rewritten_to_four_bytes_and_checked() {
+        // Two NAL units with 2-byte lengths.
+        let data = vec![0, 2, 0x65, 1, 0, 1, 0x41];
+        let s = table_over_bytes(
+            data.clone(),
+            vec![7],
+            vec![(0, 1)],
+            vec![],
+            None,
+            vec![(0, 0)],
+            Some(2),
+        );
+        let mut buf = Vec::new();
+        let got = s.segment(0..1, &mut buf).unwrap();
+        assert_eq!(got[0].data, [0, 0, 0, 2, 0x65, 1, 0, 0, 0, 1, 0x41]);
+        // A length running past the sample is an error, not a panic.
+        let bad = table_over_bytes(
+            vec![0, 9, 1, 2],
+            vec![4],
+            vec![(0, 1)],
+            vec![],
+            None,
+            vec![(0, 0)],
+            Some(2),
+        );
+        assert!(bad.segment(0..1, &mut buf).is_err());
+        // A chunk beyond the end of the data is an error too.
+        let short = table_over_bytes(
+            vec![1, 2],
+            vec![4],
+            vec![(0, 1)],
+            vec![],
+            None,
+            vec![(0, 0)],
+            None,
+        );
+        assert!(matches!(
+            short.segment(0..1, &mut buf),
+            Err(MediaError::Truncated(_))
+        ));
+    }
+}
