@@ -92,6 +92,15 @@ pub enum PackageError {
         #[source]
         source: TryFromIntError,
     },
+    /// Encrypting a track failed or its settings were refused; `context` says which track.
+    #[error("{context}")]
+    Encrypt {
+        /// The track and step (`track v720: encrypting segment 3`).
+        context: String,
+        /// Why.
+        #[source]
+        source: crate::encrypt::EncryptError,
+    },
     /// A step failed because an inner step did (`generating the test pattern`, then why).
     #[error("{context}")]
     Step {
@@ -160,6 +169,15 @@ impl WithContext for manifests::ManifestError {
 impl WithContext for TryFromIntError {
     fn within(self, context: String) -> PackageError {
         PackageError::Range {
+            context,
+            source: self,
+        }
+    }
+}
+
+impl WithContext for crate::encrypt::EncryptError {
+    fn within(self, context: String) -> PackageError {
+        PackageError::Encrypt {
             context,
             source: self,
         }

@@ -4,6 +4,7 @@ pub mod edge;
 pub mod healthcheck;
 pub mod origin;
 pub mod package;
+pub mod package_encrypt;
 pub mod player;
 pub mod player_train;
 pub mod redirector;

@@ -43,6 +43,8 @@ pub struct PackageOptions {
     pub segment_duration_secs: f64,
     /// Repackage even when an identical complete package exists.
     pub force: bool,
+    /// Common Encryption with raw keys (ClearKey); `None`: clear (see [`crate::encrypt`]).
+    pub encryption: Option<crate::encrypt::Encryption>,
 }
 
 impl Default for PackageOptions {
@@ -52,6 +54,7 @@ impl Default for PackageOptions {
             asset: String::new(),
             segment_duration_secs: 2.0,
             force: false,
+            encryption: None,
         }
     }
 }
