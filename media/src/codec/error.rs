@@ -21,12 +21,33 @@ pub enum MediaError {
     /// A box or table is malformed.
     #[error("invalid MP4 structure: {0}")]
     InvalidBox(String),
-    /// The file is MP4 but holds no track this packager supports (H.264 video, AAC audio).
-    #[error("no usable track (need H.264 video and/or AAC audio): {0}")]
+    /// The file is MP4 but holds no audio or video track.
+    #[error("no usable track (need H.264/HEVC/AV1 video and/or AAC audio): {0}")]
     NoUsableTrack(String),
     /// An H.264 SPS / PPS / decoder configuration record is malformed.
     #[error("invalid H.264 parameter set: {0}")]
     InvalidAvc(String),
+    /// An HEVC `hvcC` record or SPS is malformed.
+    #[error("invalid HEVC configuration: {0}")]
+    InvalidHevc(String),
+    /// An AV1 `av1C` record or sequence header OBU is malformed.
+    #[error("invalid AV1 configuration: {0}")]
+    InvalidAv1(String),
+    /// An audio or video track uses a codec the packager does not package (VP9, MP3, Opus,
+    /// AC-3, MPEG-4 Part 2...). The whole input is refused: a partial asset would play
+    /// without that track.
+    #[error(
+        "track {track_id}: {kind} codec {codec} is not supported (video: H.264, HEVC, AV1; \
+         audio: AAC); transcode it first, e.g. ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4"
+    )]
+    UnsupportedCodec {
+        /// The input's `track_ID`.
+        track_id: u32,
+        /// `video` or `audio`.
+        kind: &'static str,
+        /// The codec as named in the input (sample entry 4CC, and the format's name when known).
+        codec: String,
+    },
     /// An AAC AudioSpecificConfig is malformed or unsupported.
     #[error("invalid AudioSpecificConfig: {0}")]
     InvalidAac(String),

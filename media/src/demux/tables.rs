@@ -182,9 +182,7 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
                 return Err(entries::unsupported(track_id, kind, b"mp4a", Some(oti)));
             }
             let asc = asc.ok_or_else(|| {
-                MediaError::InvalidAac(format!(
-                    "track {track_id}: esds has no DecoderSpecificInfo"
-                ))
+                MediaError::InvalidAac(format!("track {track_id}: esds has no DecoderSpecificInfo"))
             })?;
             let parsed = codec::parse_audio_specific_config(&asc)?;
             if !matches!(parsed.object_type, 2 | 5 | 29) {

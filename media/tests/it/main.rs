@@ -2,8 +2,10 @@
 //! module per former test file.
 
 mod codec_ffmpeg;
+mod codecs;
 mod common;
 mod fuzz_seeds;
 mod ladder;
 mod package_default;
 mod package_file;
+mod streaming;

@@ -265,7 +265,6 @@ pub fn check_asset(report: &PackageReport, seg: f64, scratch: &Path) -> Mpd {
         let st = &probe["streams"][0];
         match r.kind {
             MediaKind::Video => {
-                assert_eq!(st["codec_name"], "h264");
                 assert_eq!(
                     Some(st["width"].as_u64().unwrap() as u32),
                     xml_rep.common.width,
@@ -278,21 +277,7 @@ pub fn check_asset(report: &PackageReport, seg: f64, scratch: &Path) -> Mpd {
                     "{} height",
                     r.id
                 );
-                let level = st["level"].as_i64().unwrap();
-                assert!(
-                    r.codecs.ends_with(&format!("{level:02X}")),
-                    "{} vs level {level}",
-                    r.codecs
-                );
-                let profile = st["profile"].as_str().unwrap();
-                let pidc = &r.codecs[5..7];
-                let expected = match profile {
-                    "Constrained Baseline" | "Baseline" => "42",
-                    "Main" => "4D",
-                    "High" => "64",
-                    other => panic!("unexpected profile {other}"),
-                };
-                assert_eq!(pidc, expected, "profile {profile}");
+                check_video_codecs(&r.codecs, st);
                 let fr = xml_rep.common.frame_rate.unwrap();
                 let probe_fr: Vec<f64> = st["r_frame_rate"]
                     .as_str()
@@ -336,6 +321,70 @@ pub fn check_asset(report: &PackageReport, seg: f64, scratch: &Path) -> Mpd {
         }
     }
     mpd
+}
+
+/// Checks a video codecs string against what ffprobe reads from the stream: the codec, and
+/// profile and level as ffprobe names them (H.264: `avc1.PPCCLL`; HEVC: `hvc1.P.C.LNN.…`,
+/// level idc in decimal; AV1: `av01.P.LLT.DD`, level index).
+pub fn check_video_codecs(codecs: &str, st: &serde_json::Value) {
+    let level = st["level"].as_i64().unwrap();
+    let profile = st["profile"].as_str().unwrap();
+    let fields: Vec<&str> = codecs.split('.').collect();
+    match fields[0] {
+        "avc1" | "avc3" => {
+            assert_eq!(st["codec_name"], "h264", "{codecs}");
+            assert!(
+                codecs.ends_with(&format!("{level:02X}")),
+                "{codecs} vs level {level}"
+            );
+            let expected = match profile {
+                "Constrained Baseline" | "Baseline" => "42",
+                "Main" => "4D",
+                "High" => "64",
+                other => panic!("unexpected profile {other}"),
+            };
+            assert_eq!(&codecs[5..7], expected, "profile {profile}");
+        }
+        "hvc1" | "hev1" => {
+            assert_eq!(st["codec_name"], "hevc", "{codecs}");
+            assert_eq!(st["codec_tag_string"], fields[0], "{codecs}");
+            let expected = match profile {
+                "Main" => "1",
+                "Main 10" => "2",
+                "Main Still Picture" => "3",
+                "Rext" => "4",
+                other => panic!("unexpected profile {other}"),
+            };
+            assert_eq!(fields[1], expected, "{codecs}: profile {profile}");
+            assert_eq!(
+                &fields[3][1..],
+                level.to_string(),
+                "{codecs}: level {level}"
+            );
+        }
+        "av01" => {
+            assert_eq!(st["codec_name"], "av1", "{codecs}");
+            let expected = match profile {
+                "Main" => "0",
+                "High" => "1",
+                "Professional" => "2",
+                other => panic!("unexpected profile {other}"),
+            };
+            assert_eq!(fields[1], expected, "{codecs}: profile {profile}");
+            assert_eq!(
+                &fields[2][..2],
+                format!("{level:02}"),
+                "{codecs}: level {level}"
+            );
+            let depth = if st["pix_fmt"].as_str().unwrap().contains("10") {
+                "10"
+            } else {
+                "08"
+            };
+            assert_eq!(fields[3], depth, "{codecs}: bit depth");
+        }
+        other => panic!("unexpected codecs {other}"),
+    }
 }
 
 /// The tfdt lists of the video representations must be identical in seconds (aligned).
