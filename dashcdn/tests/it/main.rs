@@ -7,6 +7,7 @@ mod common;
 mod default_content;
 mod edge_cli;
 mod memory;
+mod package_codecs;
 mod player_play;
 mod player_plugin;
 mod player_study;
