@@ -7,16 +7,22 @@
 //! CONTENT_ROOT/
 //!   <asset>/                      one directory per packaged asset ("default" for the test pattern)
 //!     manifest.mpd                the static MPD (SegmentTemplate, relative URLs)
+//!     master.m3u8                 the HLS multivariant playlist (same segments)
 //!     package.json                what was packaged from what (makes re-runs a no-op)
 //!     <representation id>/
 //!       init.mp4 | init.m4a       CMAF header: ftyp + moov (video | audio)
 //!       1.m4s, 2.m4s, ...         CMAF media segments: styp + moof + mdat, numbered from 1
+//!       playlist.m3u8             the HLS media playlist of this representation
 //! ```
 
 /// Name of the asset produced by `dashcdn package` with no input.
 pub const DEFAULT_ASSET: &str = "default";
 /// File name of an asset's MPD.
 pub const MANIFEST_FILE: &str = "manifest.mpd";
+/// File name of an asset's HLS multivariant playlist (beside the MPD).
+pub const HLS_MULTIVARIANT_FILE: &str = "master.m3u8";
+/// File name of a representation's HLS media playlist (in its directory).
+pub const HLS_MEDIA_PLAYLIST_FILE: &str = "playlist.m3u8";
 /// File name of the packaging record inside an asset directory.
 pub const PACKAGE_RECORD_FILE: &str = "package.json";
 /// First segment number in `$Number$` templates.
@@ -72,6 +78,11 @@ pub fn media_template() -> String {
 /// Path of an init segment relative to the asset directory.
 pub fn init_path(representation_id: &str, kind: MediaKind) -> String {
     format!("{representation_id}/{}", kind.init_file())
+}
+
+/// Path of a representation's HLS media playlist relative to the asset directory.
+pub fn media_playlist_path(representation_id: &str) -> String {
+    format!("{representation_id}/{HLS_MEDIA_PLAYLIST_FILE}")
 }
 
 /// Path of media segment `number` relative to the asset directory.

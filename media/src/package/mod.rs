@@ -1,4 +1,5 @@
-//! The packager pipeline: tracks → aligned segments → CMAF files + MPD + `package.json`,
+//! The packager pipeline: tracks → aligned segments → CMAF files + MPD + HLS playlists +
+//! `package.json`,
 //! written atomically into the content layout of [`manifests::layout`].
 //!
 //! Cutting: the first video track's sync samples nearest to k × segment duration give the
@@ -8,8 +9,10 @@
 //! The entry points here ([`package_default`], [`package_file`], [`package_tracks`]) validate
 //! the options, consult the idempotence record (`record`: an identical complete package
 //! means nothing to do), then hand the tracks to `plan` (the cuts) and `write` (segments,
-//! MPD from `mpd`, `package.json`, atomic swap into place).
+//! MPD from `mpd`, HLS playlists over the same segments from `hls`, `package.json`, atomic
+//! swap into place).
 
+mod hls;
 mod mpd;
 mod plan;
 mod record;

@@ -110,6 +110,9 @@ struct OptionsRecord {
     /// Scheme, key ids and key hashes (never the keys); absent when clear.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     encryption: Option<crate::encrypt::EncryptionRecord>,
+    /// HLS playlists written beside the MPD (packages from before HLS lack them: redone).
+    #[serde(default)]
+    hls: bool,
 }
 
 /// The `package.json` of an asset.
@@ -143,6 +146,7 @@ pub(super) fn job_record(input: InputRecord, opts: &PackageOptions) -> PackageRe
         options: OptionsRecord {
             segment_duration_secs: opts.segment_duration_secs,
             encryption: opts.encryption.as_ref().map(|e| e.record()),
+            hls: opts.encryption.is_none(),
         },
         duration_secs: 0.0,
         packaged_at_unix_secs: SystemTime::now()
@@ -161,7 +165,9 @@ pub(super) fn existing_package(dir: &Path, job: &PackageRecord) -> Option<Packag
         debug!(dir = %dir.display(), "existing package differs from this job");
         return None;
     }
-    if !dir.join(layout::MANIFEST_FILE).is_file() {
+    if !dir.join(layout::MANIFEST_FILE).is_file()
+        || (rec.options.hls && !dir.join(layout::HLS_MULTIVARIANT_FILE).is_file())
+    {
         return None;
     }
     for r in &rec.representations {

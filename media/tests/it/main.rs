@@ -5,6 +5,7 @@ mod codec_ffmpeg;
 mod codecs;
 mod common;
 mod fuzz_seeds;
+mod hls;
 mod ladder;
 mod package_default;
 mod package_file;
