@@ -400,7 +400,7 @@ pub fn parse_hex(what: &str, s: &str) -> Result<Vec<u8>, EncryptError> {
         .chars()
         .filter(|&c| c != '-')
         .collect();
-    if t.len() % 2 != 0 || !t.chars().all(|c| c.is_ascii_hexdigit()) {
+    if !t.len().is_multiple_of(2) || !t.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(EncryptError::Invalid(format!(
             "{what} must be hex digits, got {} characters that are not (an even number of [0-9a-fA-F])",
             s.trim().len()

@@ -4,6 +4,7 @@
 mod codec_ffmpeg;
 mod codecs;
 mod common;
+mod encrypt;
 mod fuzz_seeds;
 mod hls;
 mod ladder;
