@@ -14,7 +14,8 @@
 //! - [`package`]: the pipeline (`record`: the idempotence record `package.json`; `plan`: the
 //!   cuts; `write`: the files and the atomic swap; `mpd`: the manifest).
 //! - [`fmp4`]: the CMAF writer and a box reader; [`codec`]: bit reader, H.264 SPS/`avcC`,
-//!   AAC AudioSpecificConfig, RFC 6381 codecs strings.
+//!   HEVC `hvcC`/SPS, AV1 `av1C`/sequence header, AAC AudioSpecificConfig, RFC 6381 codecs
+//!   strings.
 //!
 //! # Errors
 //!

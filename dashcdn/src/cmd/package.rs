@@ -17,7 +17,8 @@ use media::synth::{Rung, SynthOptions};
 /// Flags of `dashcdn package`.
 #[derive(Debug, Args)]
 pub struct PackageArgs {
-    /// An H.264/AAC MP4 to package without re-encoding (or to transcode with `--ladder`).
+    /// An MP4 to package without re-encoding (or to transcode with `--ladder`): H.264, HEVC
+    /// (hvc1/hev1) or AV1 video and AAC audio. Any other audio/video codec is an error.
     /// Without it, the embedded default test pattern is generated and packaged.
     input: Option<PathBuf>,
     /// Content root to write into; the asset goes to `<out>/<asset>/`.

@@ -1,4 +1,5 @@
-//! Progressive-MP4 demuxer: reads the sample tables of H.264 and AAC tracks and returns
+//! Progressive-MP4 demuxer: reads the sample tables of H.264, HEVC, AV1 and AAC tracks (any
+//! other audio/video codec is refused, `entries`) and returns
 //! [`Track`]s whose samples stay in the file ([`Samples::Table`]), ready to be packaged
 //! without re-encoding.
 //!
