@@ -13,6 +13,9 @@
 //!   whose rungs [`rungs`] chooses (fitted to the source, or from a ladder file).
 //! - [`package`]: the pipeline (`record`: the idempotence record `package.json`; `plan`: the
 //!   cuts; `write`: the files and the atomic swap; `mpd`: the manifest).
+//! - [`encrypt`]: Common Encryption (`cenc`/`cbcs`, raw keys for ClearKey): `write` encrypts
+//!   each segment's samples and adds the encryption boxes to the writer's output; `mpd` adds
+//!   the `ContentProtection` elements.
 //! - [`fmp4`]: the CMAF writer and a box reader; [`codec`]: bit reader, H.264 SPS/`avcC`,
 //!   HEVC `hvcC`/SPS, AV1 `av1C`/sequence header, AAC AudioSpecificConfig, RFC 6381 codecs
 //!   strings.
