@@ -199,6 +199,49 @@ fn regenerate_fuzz_seeds() {
         }
     }
 
+    // HEVC (hvc1, libx265) and AV1 (libsvtav1) + AAC, progressive: the hvcC / av1C paths.
+    for (name, vcodec) in [
+        (
+            "progressive-hevc.mp4",
+            &[
+                "-c:v",
+                "libx265",
+                "-x265-params",
+                "log-level=error",
+                "-tag:v",
+                "hvc1",
+            ][..],
+        ),
+        (
+            "progressive-av1.mp4",
+            &["-c:v", "libsvtav1", "-preset", "12"][..],
+        ),
+    ] {
+        let out = tmp.path().join(name);
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x64:rate=10",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine",
+            "-t",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "32k",
+        ];
+        args.extend(vcodec);
+        args.push(out.to_str().unwrap());
+        common::ffmpeg(&args);
+        write("demux", name, &std::fs::read(&out).unwrap());
+    }
+
     // The packager's own output, default code path.
     let synth = SynthOptions {
         duration_secs: 1,
