@@ -232,3 +232,80 @@ fn encrypted_file_decrypts_and_a_key_change_repackages() {
         std::fs::read(common::rep_files(&redone.asset_dir, &redone.representations[0]).0).unwrap();
     assert!(find_box(&init, &["moov", "pssh"]).is_none());
 }
+
+/// HEVC (libx265) is subsample-encrypted on its 2-byte NAL headers, `cenc` and `cbcs`
+/// alike, and decrypts to the clear frames; AV1 (libsvtav1) is refused with the track named,
+/// leaving nothing behind.
+#[test]
+fn hevc_encrypts_and_av1_is_refused() {
+    common::require_ffmpeg();
+    let dir = tempfile::tempdir().unwrap();
+    let hevc = dir.path().join("hevc.mp4");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-t",
+        "4",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx265",
+        "-x265-params",
+        "keyint=50:min-keyint=50:scenecut=0:log-level=error",
+        "-tag:v",
+        "hvc1",
+        hevc.to_str().unwrap(),
+    ]);
+    let clear = package_file(
+        &hevc,
+        &PackageOptions::new(dir.path().join("clear"), ""),
+        &Silent,
+    )
+    .unwrap();
+    assert!(clear.representations[0].codecs.starts_with("hvc1."));
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    for scheme in [Scheme::Cenc, Scheme::Cbcs] {
+        let mut opts = PackageOptions::new(dir.path().join(scheme.name()), "");
+        opts.encryption = Some(encryption(scheme));
+        let enc = package_file(&hevc, &opts, &Silent).unwrap();
+        let init =
+            std::fs::read(common::rep_files(&enc.asset_dir, &enc.representations[0]).0).unwrap();
+        let stsd = find_box(&init, &["moov", "trak", "mdia", "minf", "stbl", "stsd"]).unwrap();
+        let entry = BoxIter::new(&stsd.payload[8..]).next().unwrap().unwrap();
+        assert_eq!(&entry.fourcc, b"encv");
+        assert_decrypts_to_clear(&enc, &clear, &scratch);
+    }
+
+    let av1 = dir.path().join("av1.mp4");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25",
+        "-t",
+        "2",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libsvtav1",
+        "-preset",
+        "12",
+        "-g",
+        "50",
+        av1.to_str().unwrap(),
+    ]);
+    let root = dir.path().join("av1");
+    let mut opts = PackageOptions::new(&root, "");
+    opts.encryption = Some(encryption(Scheme::Cenc));
+    let err = package_file(&av1, &opts, &Silent).unwrap_err();
+    let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(
+        chain.contains("v180") && chain.contains("cannot encrypt"),
+        "{chain}"
+    );
+    assert!(!root.join("av1").exists());
+    assert!(common::leftovers(&root).is_empty());
+}
