@@ -450,6 +450,13 @@ mod tests {
         let d = Defaults::default();
         assert_eq!(policy(&[], SEG).unwrap().lifetime, d.segment_ttl.as_secs());
         assert_eq!(policy(&[], MPD).unwrap().lifetime, d.manifest_ttl.as_secs());
+        // HLS playlists are manifests too: short-lived like the MPD.
+        for playlist in ["default/master.m3u8", "default/v720/playlist.m3u8"] {
+            assert_eq!(
+                policy(&[], playlist).unwrap().lifetime,
+                d.manifest_ttl.as_secs()
+            );
+        }
         assert_eq!(policy(&[], "x.html").unwrap().lifetime, 0);
         assert_eq!(
             policy(&[], SEG).unwrap().stale_if_error,

@@ -27,7 +27,8 @@ pub const HLS_MEDIA_PLAYLIST_FILE: &str = "playlist.m3u8";
 pub const PACKAGE_RECORD_FILE: &str = "package.json";
 /// First segment number in `$Number$` templates.
 pub const START_NUMBER: u64 = 1;
-/// Extension of media segments (MIME `video/iso.segment`).
+/// Extension of media segments (MIME `video/mp4` or `audio/mp4` by the representation's
+/// kind: [`mime_for_segment`]).
 pub const MEDIA_SEGMENT_EXT: &str = "m4s";
 
 /// Kind of a representation's media, which decides the init segment's name and MIME type.
@@ -90,13 +91,36 @@ pub fn media_path(representation_id: &str, number: u64) -> String {
     format!("{representation_id}/{number}.{MEDIA_SEGMENT_EXT}")
 }
 
+/// The kind of a representation told by the name of its init segment (`init.mp4`: video,
+/// `init.m4a`: audio), the layout's rule for telling audio from video without reading a
+/// file.
+pub fn kind_of_init_file(name: &str) -> Option<MediaKind> {
+    [MediaKind::Video, MediaKind::Audio]
+        .into_iter()
+        .find(|k| k.init_file() == name)
+}
+
+/// MIME type of a media segment of a representation of `kind`: its content's type
+/// (`audio/mp4` for audio-only ISOBMFF, `video/mp4` when it holds video: RFC 4337 §2, the
+/// types CMAF (ISO/IEC 23000-19) and the MPD's `@mimeType` use for these segments), rather
+/// than the catch-all `video/iso.segment` of ISO/IEC 23009-1, which says nothing of the
+/// content and calls an audio segment video. `None` (kind unknown) gives `video/mp4`.
+pub fn mime_for_segment(kind: Option<MediaKind>) -> &'static str {
+    kind.unwrap_or(MediaKind::Video).mime_type()
+}
+
 /// MIME type an HTTP server should send for a file name in this layout (and for the
 /// few static web files the player page needs). Unknown extensions are `application/octet-stream`.
+/// A media segment's type depends on its representation's kind, which the name does not
+/// say: this gives `video/mp4`; servers that know the kind use [`mime_for_segment`].
 pub fn mime_for_path(path: &str) -> &'static str {
     let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
     match ext.to_ascii_lowercase().as_str() {
         "mpd" => "application/dash+xml",
-        "m4s" => "video/iso.segment",
+        // RFC 8216 §4 (and the IANA registration it cites).
+        "m3u8" => "application/vnd.apple.mpegurl",
+        "vtt" => "text/vtt; charset=utf-8",
+        "m4s" => mime_for_segment(None),
         "mp4" | "m4v" | "cmfv" => "video/mp4",
         "m4a" | "cmfa" => "audio/mp4",
         "json" => "application/json",
@@ -140,7 +164,14 @@ mod tests {
     #[test]
     fn mime_types() {
         assert_eq!(mime_for_path("a/manifest.mpd"), "application/dash+xml");
-        assert_eq!(mime_for_path("a/v/1.m4s"), "video/iso.segment");
+        assert_eq!(mime_for_path("a/v/1.m4s"), "video/mp4");
+        assert_eq!(mime_for_segment(Some(MediaKind::Audio)), "audio/mp4");
+        assert_eq!(mime_for_segment(Some(MediaKind::Video)), "video/mp4");
+        assert_eq!(mime_for_path("a/master.m3u8"), "application/vnd.apple.mpegurl");
+        assert_eq!(mime_for_path("a/v/playlist.m3u8"), "application/vnd.apple.mpegurl");
+        assert_eq!(kind_of_init_file("init.m4a"), Some(MediaKind::Audio));
+        assert_eq!(kind_of_init_file("init.mp4"), Some(MediaKind::Video));
+        assert_eq!(kind_of_init_file("1.m4s"), None);
         assert_eq!(mime_for_path("a/v/init.mp4"), "video/mp4");
         assert_eq!(mime_for_path("a/a/init.m4a"), "audio/mp4");
         assert_eq!(mime_for_path("noext"), "application/octet-stream");

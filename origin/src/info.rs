@@ -21,13 +21,21 @@ pub struct FileInfo {
     pub etag: HeaderValue,
     /// `Last-Modified` value.
     pub last_modified: HeaderValue,
-    /// `Content-Type` from [`manifests::layout::mime_for_path`].
+    /// `Content-Type`: [`manifests::layout::mime_for_path`], or a media segment's by its
+    /// representation's kind ([`crate::kinds`]).
     pub content_type: HeaderValue,
     /// `Cache-Control` value for this kind of file.
     pub cache_control: HeaderValue,
 }
 
 impl FileInfo {
+    /// The same with another `Content-Type` (a media segment's, which its name alone
+    /// does not give).
+    pub fn with_content_type(mut self, content_type: &'static str) -> FileInfo {
+        self.content_type = HeaderValue::from_static(content_type);
+        self
+    }
+
     /// Builds the validators of a file of `len` bytes modified at `modified` with inode
     /// `ino`, served at request path `path` with `cache_control`.
     pub fn new(

@@ -1,7 +1,8 @@
 //! # origin — the DASH origin HTTP server
 //!
-//! Serves a packaged content directory (layout in [`manifests::layout`]: MPDs, init and
-//! media segments) plus the player's static web files, with byte ranges, strong ETags,
+//! Serves a packaged content directory (layout in [`manifests::layout`]: MPDs, HLS
+//! playlists, init and media segments, each with its content's MIME type: a media
+//! segment is `audio/mp4` or `video/mp4` by its representation, see [`kinds`]) plus the player's static web files, with byte ranges, strong ETags,
 //! conditional GET, CORS on every response and Prometheus metrics. The HTTP plumbing it
 //! shares with the other hops (listener, timeouts, CORS, conditional requests, Range, path
 //! sanitising, metrics helpers) is the `serve` crate; this crate is what is the origin's own.
@@ -24,8 +25,9 @@
 //!    stream from disk.
 //!
 //! ## Modules
-//! [`config`] (settings and errors) → [`state`] (roots, hot cache, metrics, `Cache-Control`
-//! per [`serve::CacheClass`]) → [`files`] (the file handler, using [`info`] and [`cache`])
+//! [`config`] (settings and errors) → [`kinds`] (audio or video per representation
+//! directory) → [`state`] (roots, hot cache, metrics, `Cache-Control` per
+//! [`serve::CacheClass`], `Content-Type`) → [`files`] (the file handler, using [`info`] and [`cache`])
 //! → [`server`] (router, bind, shutdown). No module depends on one after it.
 //!
 //! ## Entry points
@@ -36,6 +38,7 @@ pub mod cache;
 pub mod config;
 pub mod files;
 pub mod info;
+pub mod kinds;
 pub mod metrics;
 pub mod server;
 pub mod state;

@@ -14,6 +14,7 @@ use serve::CacheClass;
 use crate::cache::HotCache;
 use crate::config::{OriginConfig, OriginError};
 use crate::info::FileInfo;
+use crate::kinds::SegmentKinds;
 use crate::metrics::Metrics;
 
 /// Shared, cheaply clonable state of one origin: configuration, canonical roots, hot
@@ -30,6 +31,7 @@ struct StateInner {
     web_root: Option<PathBuf>,
     cache: HotCache,
     metrics: Arc<Metrics>,
+    kinds: SegmentKinds,
     cc_mpd: String,
     cc_segment: String,
     cc_other: String,
@@ -67,6 +69,7 @@ impl OriginState {
         );
         Ok(OriginState {
             inner: Arc::new(StateInner {
+                kinds: SegmentKinds::new(Duration::from_millis(config.hot_cache_revalidate_ms)),
                 cc_mpd: format!("public, max-age={}", config.mpd_max_age_secs),
                 cc_segment: format!("public, max-age={}, immutable", config.segment_max_age_secs),
                 cc_other: format!("public, max-age={}", config.other_max_age_secs),
@@ -123,6 +126,20 @@ impl OriginState {
         self.inner.config.hot_file_max_bytes
     }
 
+    /// `Content-Type` of a path relative to the content root: by its name, except for
+    /// media segments, whose type is their representation's kind ([`SegmentKinds`]).
+    pub fn content_type_for(&self, rel: &str) -> &'static str {
+        let is_segment = rel
+            .rsplit_once('.')
+            .is_some_and(|(_, e)| e.eq_ignore_ascii_case(manifests::layout::MEDIA_SEGMENT_EXT));
+        if is_segment {
+            let kind = self.inner.kinds.kind_of_segment(&self.inner.content_root, rel);
+            manifests::layout::mime_for_segment(kind)
+        } else {
+            manifests::layout::mime_for_path(rel)
+        }
+    }
+
     pub(crate) fn file_info(&self, md: &Metadata, rel: &str) -> FileInfo {
         #[cfg(unix)]
         let ino = std::os::unix::fs::MetadataExt::ino(md);
@@ -135,6 +152,7 @@ impl OriginState {
             rel,
             self.cache_control_for(rel),
         )
+        .with_content_type(self.content_type_for(rel))
     }
 }
 

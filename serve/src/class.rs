@@ -4,7 +4,7 @@
 /// Which `Cache-Control` class a served path belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheClass {
-    /// `*.mpd`.
+    /// `*.mpd` and HLS playlists (`*.m3u8`): short-lived.
     Manifest,
     /// Media segments (`*.m4s`) and init segments (`init.mp4`, `init.m4a`): immutable.
     Segment,
@@ -23,7 +23,10 @@ impl CacheClass {
             || ext.eq_ignore_ascii_case(MEDIA_SEGMENT_EXT)
         {
             CacheClass::Segment
-        } else if name == MANIFEST_FILE || ext.eq_ignore_ascii_case("mpd") {
+        } else if name == MANIFEST_FILE
+            || ext.eq_ignore_ascii_case("mpd")
+            || ext.eq_ignore_ascii_case("m3u8")
+        {
             CacheClass::Manifest
         } else {
             CacheClass::Other
@@ -41,6 +44,8 @@ mod tests {
         assert_eq!(CacheClass::of("default/v720/init.mp4"), CacheClass::Segment);
         assert_eq!(CacheClass::of("default/a128/init.m4a"), CacheClass::Segment);
         assert_eq!(CacheClass::of("default/manifest.mpd"), CacheClass::Manifest);
+        assert_eq!(CacheClass::of("default/master.m3u8"), CacheClass::Manifest);
+        assert_eq!(CacheClass::of("default/v720/playlist.m3u8"), CacheClass::Manifest);
         assert_eq!(CacheClass::of("web/index.html"), CacheClass::Other);
         assert_eq!(CacheClass::of("default/movie.mp4"), CacheClass::Other);
     }

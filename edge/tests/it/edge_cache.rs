@@ -29,7 +29,7 @@ async fn hit_after_miss_with_identical_bytes_and_headers() {
         "{expose}"
     );
     assert!(h["via"].to_str().unwrap().contains("test-edge"));
-    assert_eq!(h["content-type"], "video/iso.segment");
+    assert_eq!(h["content-type"], "video/mp4");
     assert!(h.contains_key("age") && h.contains_key("etag"));
     let miss = r.bytes().await.unwrap();
     warm(&c, &url).await;

@@ -56,7 +56,8 @@ fn write(path: &Path, data: &[u8]) {
 }
 
 /// Content root layout:
-/// content/default/manifest.mpd, v720/{init.mp4,1.m4s,big.m4s}, a128/init.m4a,
+/// content/default/{manifest.mpd,master.m3u8}, v720/{init.mp4,1.m4s,big.m4s,playlist.m3u8},
+/// a128/{init.m4a,1.m4s},
 /// content/web/{index.html,player.js}, content/data.bin, content/.hidden,
 /// content/escape -> ../outside/secret.txt, content/escape_dir -> ../outside,
 /// content/link.m4s -> default/v720/1.m4s; outside/secret.txt beside content/.
@@ -71,6 +72,9 @@ async fn start(tweak: impl FnOnce(&mut OriginConfig)) -> Fixture {
     write(&root.join("default/v720/1.m4s"), &pattern(1000, 2));
     write(&root.join("default/v720/big.m4s"), &pattern(BIG_LEN, 3));
     write(&root.join("default/a128/init.m4a"), &pattern(300, 4));
+    write(&root.join("default/a128/1.m4s"), &pattern(400, 5));
+    write(&root.join("default/master.m3u8"), b"#EXTM3U\n");
+    write(&root.join("default/v720/playlist.m3u8"), b"#EXTM3U\n");
     write(
         &root.join("web/index.html"),
         b"<!doctype html><title>p</title>",
@@ -169,13 +173,29 @@ async fn mime_types_and_cache_control() {
             "public, max-age=31536000, immutable",
         ),
         (
+            "/default/master.m3u8",
+            "application/vnd.apple.mpegurl",
+            "public, max-age=2",
+        ),
+        (
+            "/default/v720/playlist.m3u8",
+            "application/vnd.apple.mpegurl",
+            "public, max-age=2",
+        ),
+        // Segments by their representation's kind (its init segment), not one type for all.
+        (
             "/default/v720/1.m4s",
-            "video/iso.segment",
+            "video/mp4",
             "public, max-age=31536000, immutable",
         ),
         (
             "/default/v720/big.m4s",
-            "video/iso.segment",
+            "video/mp4",
+            "public, max-age=31536000, immutable",
+        ),
+        (
+            "/default/a128/1.m4s",
+            "audio/mp4",
             "public, max-age=31536000, immutable",
         ),
         (
@@ -316,7 +336,7 @@ async fn check_ranges(f: &Fixture, path: &str) {
         let h = r.headers().clone();
         assert_eq!(hdr(&h, "content-range"), format!("bytes {s}-{e}/{len}"));
         assert_eq!(hdr(&h, "content-length"), (e - s + 1).to_string());
-        assert_eq!(hdr(&h, "content-type"), "video/iso.segment");
+        assert_eq!(hdr(&h, "content-type"), "video/mp4");
         assert_cors(&h);
         let body = r.bytes().await.unwrap();
         assert_eq!(&body[..], &full[s..=e], "{path} {range}");
