@@ -38,7 +38,8 @@ pub enum MediaError {
     /// without that track.
     #[error(
         "track {track_id}: {kind} codec {codec} is not supported (video: H.264, HEVC, AV1; \
-         audio: AAC); transcode it first, e.g. ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4"
+         audio: AAC); {}",
+        unsupported_hint(kind, *stream_index)
     )]
     UnsupportedCodec {
         /// The input's `track_ID`.
@@ -47,6 +48,8 @@ pub enum MediaError {
         kind: &'static str,
         /// The codec as named in the input (sample entry 4CC, and the format's name when known).
         codec: String,
+        /// The track's position among the input's tracks (ffmpeg's stream index), when known.
+        stream_index: Option<usize>,
     },
     /// An AAC AudioSpecificConfig is malformed or unsupported.
     #[error("invalid AudioSpecificConfig: {0}")]
@@ -54,4 +57,41 @@ pub enum MediaError {
     /// The data is valid but uses a feature not supported here.
     #[error("unsupported: {0}")]
     Unsupported(String),
+}
+
+/// What to do about an unsupported track: transcode it, or (audio) leave it out with ffmpeg,
+/// whose stream index is the track's position in the file.
+fn unsupported_hint(kind: &str, stream_index: Option<usize>) -> String {
+    if kind == "video" {
+        return "transcode it (with --ladder, or ffmpeg -i IN -c:v libx264 -c:a copy OUT.mp4)"
+            .into();
+    }
+    let mut hint = "transcode it (ffmpeg -i IN -c:v copy -c:a aac OUT.mp4)".to_string();
+    if let Some(i) = stream_index {
+        hint.push_str(&format!(
+            " or leave it out (ffmpeg -i IN -map 0 -map -0:{i} -c copy OUT.mp4)"
+        ));
+    }
+    hint
+}
+
+impl MediaError {
+    /// Adds the track's position in the file to an [`MediaError::UnsupportedCodec`] (other
+    /// errors are returned as they are).
+    pub(crate) fn at_stream(self, index: usize) -> Self {
+        match self {
+            MediaError::UnsupportedCodec {
+                track_id,
+                kind,
+                codec,
+                ..
+            } => MediaError::UnsupportedCodec {
+                track_id,
+                kind,
+                codec,
+                stream_index: Some(index),
+            },
+            e => e,
+        }
+    }
 }

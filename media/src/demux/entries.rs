@@ -139,6 +139,7 @@ pub(super) fn unsupported(
         track_id,
         kind: kind.content_type(),
         codec: codec::sample_entry_codec_name(fourcc, oti),
+        stream_index: None,
     }
 }
 

@@ -152,12 +152,12 @@ fn demux_reader<R: Read + Seek>(
 
     let mut tracks = Vec::new();
     let mut skipped = Vec::new();
-    for b in BoxIter::new(&moov_data) {
+    for (stream, b) in BoxIter::new(&moov_data)
+        .filter(|b| b.as_ref().map_or(true, |b| &b.fourcc == b"trak"))
+        .enumerate()
+    {
         let b = b?;
-        if &b.fourcc != b"trak" {
-            continue;
-        }
-        match parse_trak(&b, file_len)? {
+        match parse_trak(&b, file_len).map_err(|e| e.at_stream(stream))? {
             Parsed::Skip(why) => {
                 warn!(file = %name, "skipping track: {why}");
                 skipped.push(why);

@@ -193,6 +193,7 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
                         "mp4a.40.{0} (AAC object type {0}; LC, HE-AAC and HE-AACv2 are)",
                         parsed.object_type
                     ),
+                    stream_index: None,
                 });
             }
             let channels = parsed.channels().unwrap_or(entry_channels);

@@ -304,7 +304,11 @@ fn unsupported_codecs_are_refused_and_leave_nothing() {
         // H.264 with MP3 audio: not a silent video either.
         (
             make_clip(dir.path(), "mp3.mp4", &h264, &["-c:a", "libmp3lame"]),
-            &["track 2", "audio codec 'mp4a' (MP3"],
+            &[
+                "track 2",
+                "audio codec 'mp4a' (MP3",
+                "leave it out (ffmpeg -i IN -map 0 -map -0:1 -c copy OUT.mp4)",
+            ],
         ),
         (
             make_clip(dir.path(), "opus.mp4", &h264, &["-c:a", "libopus"]),
