@@ -374,6 +374,35 @@ pub fn mpd_content_protections(
     ]
 }
 
+/// The `EXT-X-KEY` tag of an encrypted media playlist, as Shaka Packager writes it for raw
+/// keys (draft-pantos-hls-rfc8216bis §4.4.4.4): `METHOD=SAMPLE-AES-CTR` for `cenc`,
+/// `SAMPLE-AES` for `cbcs`, the W3C common system as `KEYFORMAT` with its `pssh` box as a
+/// data URI and the key id in `KEYID`. The playlist then says the segments are encrypted; a
+/// player still needs the key from elsewhere (EME ClearKey or its own key delivery).
+pub fn hls_key_tag(enc: &Encryption, kind: MediaKind) -> String {
+    let key = enc.key_for(kind);
+    let pssh = base64::engine::general_purpose::STANDARD.encode(boxes::common_pssh(&[key.key_id]));
+    let method = match enc.scheme {
+        Scheme::Cenc => "SAMPLE-AES-CTR",
+        Scheme::Cbcs => "SAMPLE-AES",
+    };
+    format!(
+        "#EXT-X-KEY:METHOD={method},URI=\"data:text/plain;base64,{pssh}\",KEYID=0x{},\
+         KEYFORMAT=\"{}\",KEYFORMATVERSIONS=\"1\"",
+        hex(&key.key_id),
+        COMMON_SYSTEM_URN
+    )
+}
+
+/// Inserts [`hls_key_tag`] into a media playlist, before its first segment.
+pub fn hls_with_key(playlist: &str, enc: &Encryption, kind: MediaKind) -> String {
+    let tag = hls_key_tag(enc, kind);
+    match playlist.find("#EXTINF") {
+        Some(at) => format!("{}{tag}\n{}", &playlist[..at], &playlist[at..]),
+        None => playlist.to_string(),
+    }
+}
+
 /// A 16-byte id in UUID form (`8-4-4-4-12` lowercase hex), as `cenc:default_KID` wants it.
 pub fn uuid_string(id: &[u8; 16]) -> String {
     let h = hex(id);
@@ -614,6 +643,27 @@ key = "44444444444444444444444444444444"
         let json = serde_json::to_string(&ra).unwrap();
         assert!(!json.contains(&"22".repeat(16)), "{json}");
         assert!(json.contains(&"11".repeat(16)));
+    }
+
+    #[test]
+    fn hls_key_tag_before_the_first_segment() {
+        let k = ContentKey::from_hex(&"ab".repeat(16), &"cd".repeat(16)).unwrap();
+        let enc = Encryption::single(Scheme::Cenc, k, None).unwrap();
+        let pl = "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2.000000,\n1.m4s\n#EXT-X-ENDLIST\n";
+        let out = hls_with_key(pl, &enc, MediaKind::Video);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[2].starts_with(
+                "#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"data:text/plain;base64,AAAANHBzc2g"
+            ),
+            "{out}"
+        );
+        assert!(lines[2].contains(&format!("KEYID=0x{}", "ab".repeat(16))));
+        assert!(lines[2].ends_with(
+            r#"KEYFORMAT="urn:uuid:1077efec-c0b2-4d02-ace3-3c1e52e2fb4b",KEYFORMATVERSIONS="1""#
+        ));
+        assert_eq!(lines[3], "#EXTINF:2.000000,");
+        assert!(!out.contains(&"cd".repeat(16)));
     }
 
     #[test]

@@ -212,7 +212,12 @@ pub(crate) fn multivariant_playlist(renditions: &[Rendition]) -> String {
 
 /// Writes the multivariant playlist and every media playlist into the asset directory
 /// `dir` (the work directory before the swap) from what was written there.
-pub(crate) fn write_playlists(dir: &Path, written: &[WrittenRepresentation]) -> Result<()> {
+/// An encrypted package's media playlists carry an `EXT-X-KEY` ([`crate::encrypt::hls_with_key`]).
+pub(crate) fn write_playlists(
+    dir: &Path,
+    written: &[WrittenRepresentation],
+    encryption: Option<&crate::encrypt::Encryption>,
+) -> Result<()> {
     let mut renditions = Vec::with_capacity(written.len());
     for w in written {
         let init = dir.join(layout::init_path(&w.report.id, w.report.kind));
@@ -221,8 +226,11 @@ pub(crate) fn write_playlists(dir: &Path, written: &[WrittenRepresentation]) -> 
             .len();
         let r = Rendition::from_written(w, init_bytes);
         let path = dir.join(layout::media_playlist_path(&r.id));
-        fs::write(&path, media_playlist(&r))
-            .with_context(|| format!("writing {}", path.display()))?;
+        let mut text = media_playlist(&r);
+        if let Some(e) = encryption {
+            text = crate::encrypt::hls_with_key(&text, e, r.kind);
+        }
+        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         renditions.push(r);
     }
     let path = dir.join(layout::HLS_MULTIVARIANT_FILE);

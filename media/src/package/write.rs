@@ -131,13 +131,9 @@ pub(super) fn package_with_record(
         opts.encryption.as_ref(),
     )?;
     fs::write(tmp.join(layout::MANIFEST_FILE), mpd).context("writing the MPD")?;
-    // HLS playlists over the same segments (see `hls`); not for encrypted assets yet
-    // (that needs EXT-X-KEY / SAMPLE-AES signalling, not written).
-    if opts.encryption.is_none() {
-        super::hls::write_playlists(&tmp, &written)?;
-    } else {
-        info!(asset = %opts.asset, "encrypted asset: no HLS playlists written (DASH only)");
-    }
+    // HLS playlists over the same segments (see `hls`); an encrypted asset's media playlists
+    // carry an EXT-X-KEY (SAMPLE-AES-CTR for cenc, SAMPLE-AES for cbcs; see `encrypt`).
+    super::hls::write_playlists(&tmp, &written, opts.encryption.as_ref())?;
 
     record.duration_secs = duration_secs;
     record.representations = written.iter().map(|w| w.report.clone()).collect();

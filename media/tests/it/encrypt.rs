@@ -145,6 +145,16 @@ fn assert_boxes(report: &PackageReport, scheme: Scheme) {
         assert_eq!(flags & 2 != 0, r.kind == MediaKind::Video, "{}", r.id);
         assert!(find_box(&seg, &["moof", "traf", "saiz"]).is_some());
         assert!(find_box(&seg, &["moof", "traf", "saio"]).is_some());
+        // The HLS media playlist says how its segments are encrypted.
+        let playlist =
+            std::fs::read_to_string(report.asset_dir.join(layout::media_playlist_path(&r.id)))
+                .unwrap();
+        let method = match scheme {
+            Scheme::Cenc => "#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,",
+            Scheme::Cbcs => "#EXT-X-KEY:METHOD=SAMPLE-AES,",
+        };
+        assert_eq!(playlist.matches(method).count(), 1, "{playlist}");
+        assert!(playlist.contains(&format!("KEYID=0x{KID}")));
     }
     let mpd = std::fs::read_to_string(report.asset_dir.join(layout::MANIFEST_FILE)).unwrap();
     manifests::schema::validate_xml_with_xmllint(&mpd).unwrap();
@@ -231,6 +241,13 @@ fn encrypted_file_decrypts_and_a_key_change_repackages() {
     let init =
         std::fs::read(common::rep_files(&redone.asset_dir, &redone.representations[0]).0).unwrap();
     assert!(find_box(&init, &["moov", "pssh"]).is_none());
+    let playlist = std::fs::read_to_string(
+        redone
+            .asset_dir
+            .join(layout::media_playlist_path(&redone.representations[0].id)),
+    )
+    .unwrap();
+    assert!(!playlist.contains("EXT-X-KEY"));
 }
 
 /// HEVC (libx265) is subsample-encrypted on its 2-byte NAL headers, `cenc` and `cbcs`
