@@ -178,6 +178,14 @@ fn package_and_check(dir: &Path, input: &Path, codecs: &str) -> PackageReport {
     }
 
     let (init, segs) = common::rep_files(&report.asset_dir, video);
+    let (entry, config) = sample_entry_and_config(&init);
+    let (source_entry, source_config) = sample_entry_and_config(input);
+    assert_eq!(entry, source_entry);
+    assert!(!config.is_empty(), "no hvcC/av1C in the init segment");
+    assert_eq!(
+        config, source_config,
+        "{entry}: the configuration record was not kept"
+    );
     let whole = common::concat(&scratch.join("video.mp4"), &init, &segs);
     assert_eq!(decoded_frames(&whole), u64::from(SECS * FPS));
     assert_eq!(
@@ -191,16 +199,26 @@ fn package_and_check(dir: &Path, input: &Path, codecs: &str) -> PackageReport {
     report
 }
 
-/// The sample entry type of a packaged init segment.
-fn sample_entry(init: &Path) -> String {
-    let data = std::fs::read(init).unwrap();
+/// The sample entry type of the first track of an MP4 (a packaged init segment, or a source
+/// whose first track is its video) and its decoder configuration box (`hvcC`, `av1C`).
+fn sample_entry_and_config(mp4: &Path) -> (String, Vec<u8>) {
+    let data = std::fs::read(mp4).unwrap();
     let stsd =
         media::fmp4::find_box(&data, &["moov", "trak", "mdia", "minf", "stbl", "stsd"]).unwrap();
     let entry = media::fmp4::BoxIter::new(&stsd.payload[8..])
         .next()
         .unwrap()
         .unwrap();
-    entry.type_str()
+    let config = media::fmp4::BoxIter::new(&entry.payload[78..])
+        .map(|b| b.unwrap())
+        .find(|b| matches!(&b.fourcc, b"hvcC" | b"av1C"))
+        .map(|b| b.payload.to_vec())
+        .unwrap_or_default();
+    (entry.type_str(), config)
+}
+
+fn sample_entry(init: &Path) -> String {
+    sample_entry_and_config(init).0
 }
 
 #[test]
