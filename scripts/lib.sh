@@ -24,10 +24,11 @@ need_node() {
   command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 }
 
-# web_deps: dash.js (and playwright-core for the tests) from npm, and the vendored player script.
+# web_deps: dash.js (and playwright-core and hls.js for the tests) from npm (`npm ci`: the lock
+# file decides the versions), and the vendored player scripts.
 web_deps() {
   need_node
-  log "npm ci (web/: dashjs, playwright-core)"
+  log "npm ci (web/: dashjs, playwright-core, hls.js)"
   (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent vendor)
 }
 
