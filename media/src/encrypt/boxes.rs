@@ -183,30 +183,36 @@ pub fn protect_segment(seg: &[u8], aux: &[SampleAux]) -> Result<Vec<u8>, Encrypt
     let with_subsamples = aux.iter().any(|a| !a.subsamples.is_empty());
     let sizes: Vec<usize> = aux.iter().map(|a| a.size(with_subsamples)).collect();
     let mut w = BoxWriter::new();
-    // saiz (no aux_info_type: the scheme's default applies).
-    w.begin_full(b"saiz", 0, 0);
-    let same = sizes
-        .first()
-        .copied()
-        .filter(|&s| sizes.iter().all(|&x| x == s));
-    match same {
-        Some(s) if s > 0 && s <= 255 => {
-            w.u8(s as u8).u32(aux.len() as u32);
-        }
-        _ => {
-            w.u8(0).u32(aux.len() as u32);
-            for &s in &sizes {
-                let s = u8::try_from(s).map_err(|_| {
-                    EncryptError::Malformed(format!("{s}-byte senc entry (over 255)"))
-                })?;
-                w.u8(s);
+    // Without any auxiliary information (cbcs audio: constant IV, whole samples) there is
+    // nothing for saiz/saio to point at: only the (empty-entried) senc, as Shaka writes.
+    let has_aux = sizes.iter().any(|&s| s > 0);
+    let mut saio_offset_pos = None;
+    if has_aux {
+        // saiz (no aux_info_type: the scheme's default applies).
+        w.begin_full(b"saiz", 0, 0);
+        let same = sizes
+            .first()
+            .copied()
+            .filter(|&s| sizes.iter().all(|&x| x == s));
+        match same {
+            Some(s) if s > 0 && s <= 255 => {
+                w.u8(s as u8).u32(aux.len() as u32);
+            }
+            _ => {
+                w.u8(0).u32(aux.len() as u32);
+                for &s in &sizes {
+                    let s = u8::try_from(s).map_err(|_| {
+                        EncryptError::Malformed(format!("{s}-byte senc entry (over 255)"))
+                    })?;
+                    w.u8(s);
+                }
             }
         }
+        w.end();
+        w.begin_full(b"saio", 0, 0).u32(1);
+        saio_offset_pos = Some(w.len());
+        w.u32(0).end();
     }
-    w.end();
-    w.begin_full(b"saio", 0, 0).u32(1);
-    let saio_offset_pos = w.len();
-    w.u32(0).end();
     let senc_start = w.len();
     w.begin_full(b"senc", 0, if with_subsamples { 2 } else { 0 })
         .u32(aux.len() as u32);
@@ -222,8 +228,9 @@ pub fn protect_segment(seg: &[u8], aux: &[SampleAux]) -> Result<Vec<u8>, Encrypt
     }
     w.end();
     debug_assert_eq!(first_entry - senc_start, 16);
-    let offset = (traf.end - moof.start + first_entry) as u32;
-    w.patch_u32(saio_offset_pos, offset);
+    if let Some(pos) = saio_offset_pos {
+        w.patch_u32(pos, (traf.end - moof.start + first_entry) as u32);
+    }
     let added = w.finish();
 
     // trun data offset (flag 0x1): at body offset 4 (after version/flags) + 4 (sample_count).
@@ -334,5 +341,30 @@ mod tests {
         assert_eq!(u32::from_be_bytes(body[1..5].try_into().unwrap()), 3);
         let senc = find_box(&seg, &["moof", "traf", "senc"]).unwrap();
         assert_eq!(senc.full().unwrap().1, 2);
+
+        // cbcs audio: no IVs, no subsamples: senc only.
+        let empty = vec![SampleAux::default(); 3];
+        let seg = protect_segment(&clear, &empty).unwrap();
+        assert!(find_box(&seg, &["moof", "traf", "saiz"]).is_none());
+        assert!(find_box(&seg, &["moof", "traf", "saio"]).is_none());
+        let (_, flags, body) = find_box(&seg, &["moof", "traf", "senc"])
+            .unwrap()
+            .full()
+            .unwrap();
+        assert_eq!((flags, body), (0, &3u32.to_be_bytes()[..]));
+        let moof = BoxIter::new(&seg)
+            .map(|b| b.unwrap())
+            .find(|b| &b.fourcc == b"moof")
+            .unwrap();
+        let mdat = BoxIter::new(&seg)
+            .map(|b| b.unwrap())
+            .find(|b| &b.fourcc == b"mdat")
+            .unwrap();
+        let (_, _, body) = find_box(&seg, &["moof", "traf", "trun"])
+            .unwrap()
+            .full()
+            .unwrap();
+        let data_offset = u32::from_be_bytes(body[4..8].try_into().unwrap()) as usize;
+        assert_eq!(moof.offset + data_offset, mdat.offset + mdat.header_len);
     }
 }
