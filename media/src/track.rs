@@ -42,6 +42,9 @@ pub enum CodecConfig {
         height: u32,
         /// Sample aspect ratio from the source's `pasp`, when not square.
         sar: Option<(u16, u16)>,
+        /// The colour boxes of the source's sample entry (`colr`, `mdcv`, `clli`: colour
+        /// space and HDR mastering metadata), whole and as they were; empty when none.
+        colour_boxes: Vec<u8>,
     },
     /// AV1: the source's `av1C` record, kept byte for byte (see [`crate::codec::av1`]).
     Av1 {
@@ -53,6 +56,9 @@ pub enum CodecConfig {
         height: u32,
         /// Sample aspect ratio from the source's `pasp`, when not square.
         sar: Option<(u16, u16)>,
+        /// The colour boxes of the source's sample entry (`colr`, `mdcv`, `clli`: colour
+        /// space and HDR mastering metadata), whole and as they were; empty when none.
+        colour_boxes: Vec<u8>,
     },
     /// AAC: the AudioSpecificConfig bytes (ISO/IEC 14496-3) and the basic parameters.
     Aac {

@@ -186,6 +186,7 @@ mod tests {
             width: 640,
             height: 360,
             sar: None,
+            colour_boxes: Vec::new(),
         };
         assert_eq!(av1.sample_entry(), b"av01");
         assert_eq!(av1.codecs_string().unwrap(), "av01.0.08M.08");
@@ -203,6 +204,7 @@ mod tests {
             width: 1,
             height: 1,
             sar: None,
+            colour_boxes: Vec::new(),
         };
         assert_eq!(bad.sample_entry(), b"hev1");
         assert!(bad.validate().is_err());

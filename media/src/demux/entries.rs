@@ -14,6 +14,20 @@ use crate::track::CodecConfig;
 /// Bytes of a VisualSampleEntry before its child boxes (ISO/IEC 14496-12 §12.1.3).
 const VISUAL_ENTRY_LEN: usize = 78;
 
+/// Child boxes of a visual sample entry kept as they were: colour description and HDR
+/// metadata (ISO/IEC 14496-12 §12.1.5 `colr`, ISO/IEC 23001-8-based `mdcv`/`clli`).
+const COLOUR_BOXES: [&[u8; 4]; 3] = [b"colr", b"mdcv", b"clli"];
+
+/// The [`COLOUR_BOXES`] among a sample entry's children, whole boxes concatenated.
+fn colour_boxes(children: &[u8]) -> Vec<u8> {
+    fmp4::BoxIter::new(children)
+        .map_while(Result::ok)
+        .filter(|b| COLOUR_BOXES.contains(&&b.fourcc))
+        .flat_map(|b| &children[b.offset..b.offset + b.size()])
+        .copied()
+        .collect()
+}
+
 /// Width, height and `pasp` of a VisualSampleEntry, and its child boxes.
 fn visual_entry<'a>(track_id: u32, entry: &BoxRef<'a>) -> Result<(Picture, &'a [u8]), MediaError> {
     let p = entry.payload;
@@ -90,6 +104,7 @@ pub(super) fn hevc(track_id: u32, entry: &BoxRef) -> Result<(CodecConfig, u8), M
             width,
             height,
             sar,
+            colour_boxes: colour_boxes(children),
         },
         cfg.length_size,
     ))
@@ -124,6 +139,7 @@ pub(super) fn av1(track_id: u32, entry: &BoxRef) -> Result<CodecConfig, MediaErr
         width,
         height,
         sar,
+        colour_boxes: colour_boxes(children),
     })
 }
 

@@ -171,14 +171,24 @@ impl Bitrates {
     }
 }
 
+/// (configuration box type, its payload, whole colour boxes).
+type VideoConfig<'a> = (&'static [u8; 4], Vec<u8>, &'a [u8]);
+
 /// The decoder configuration box of a video sample entry: `avcC` built from the parameter
-/// sets, or the source's `hvcC` / `av1C` as it was (checked to parse).
-fn video_config_box(codec: &CodecConfig) -> Result<(&'static [u8; 4], Vec<u8>), MediaError> {
+/// sets, or the source's `hvcC` / `av1C` as it was (checked to parse); and the source's
+/// colour boxes to write after it (`colr`, `mdcv`, `clli`; none for H.264).
+fn video_config_box(codec: &CodecConfig) -> Result<VideoConfig<'_>, MediaError> {
     codec.validate()?;
     Ok(match codec {
-        CodecConfig::Avc { sps, pps } => (b"avcC", codec::build_avc_decoder_config(sps, pps)?),
-        CodecConfig::Hevc { hvcc, .. } => (b"hvcC", hvcc.clone()),
-        CodecConfig::Av1 { av1c, .. } => (b"av1C", av1c.clone()),
+        CodecConfig::Avc { sps, pps } => {
+            (b"avcC", codec::build_avc_decoder_config(sps, pps)?, &[][..])
+        }
+        CodecConfig::Hevc {
+            hvcc, colour_boxes, ..
+        } => (b"hvcC", hvcc.clone(), &colour_boxes[..]),
+        CodecConfig::Av1 {
+            av1c, colour_boxes, ..
+        } => (b"av1C", av1c.clone(), &colour_boxes[..]),
         CodecConfig::Aac { .. } => {
             return Err(MediaError::Unsupported(
                 "an audio configuration in a video sample entry".into(),
@@ -295,7 +305,7 @@ pub fn init_segment(track: &Track) -> Result<Vec<u8>, MediaError> {
     w.begin_full(b"stsd", 0, 0).u32(1);
     match &track.codec {
         video @ (CodecConfig::Avc { .. } | CodecConfig::Hevc { .. } | CodecConfig::Av1 { .. }) => {
-            let (config_box, config) = video_config_box(video)?;
+            let (config_box, config, colour_boxes) = video_config_box(video)?;
             // `hvc1`/`hev1` as the source had it (see demux/entries.rs), `avc1`, `av01`.
             w.begin(video.sample_entry()).zeros(6).u16(1); // reserved, data_reference_index
             w.zeros(16); // pre_defined, reserved, pre_defined[3]
@@ -307,6 +317,7 @@ pub fn init_segment(track: &Track) -> Result<Vec<u8>, MediaError> {
             compressor[1..=label.len()].copy_from_slice(label);
             w.bytes(&compressor).u16(0x0018).u16(0xffff);
             w.begin(config_box).bytes(&config).end();
+            w.bytes(colour_boxes);
             if let Some((h, v)) = sar {
                 w.begin(b"pasp").u32(h as u32).u32(v as u32).end();
             }

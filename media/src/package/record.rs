@@ -215,12 +215,19 @@ pub(super) fn fingerprint(tracks: &[Track]) -> String {
             CodecConfig::Hevc {
                 hvcc,
                 in_band_parameter_sets,
+                colour_boxes,
                 ..
             } => {
                 eat(hvcc);
                 eat(&[u8::from(*in_band_parameter_sets)]);
+                eat(colour_boxes);
             }
-            CodecConfig::Av1 { av1c, .. } => eat(av1c),
+            CodecConfig::Av1 {
+                av1c, colour_boxes, ..
+            } => {
+                eat(av1c);
+                eat(colour_boxes);
+            }
             CodecConfig::Aac {
                 audio_specific_config,
                 ..

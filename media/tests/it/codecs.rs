@@ -186,6 +186,11 @@ fn package_and_check(dir: &Path, input: &Path, codecs: &str) -> PackageReport {
         config, source_config,
         "{entry}: the configuration record was not kept"
     );
+    assert_eq!(
+        entry_box(&init, b"colr"),
+        entry_box(input, b"colr"),
+        "colr not kept"
+    );
     let whole = common::concat(&scratch.join("video.mp4"), &init, &segs);
     assert_eq!(decoded_frames(&whole), u64::from(SECS * FPS));
     assert_eq!(
@@ -215,6 +220,17 @@ fn sample_entry_and_config(mp4: &Path) -> (String, Vec<u8>) {
         .map(|b| b.payload.to_vec())
         .unwrap_or_default();
     (entry.type_str(), config)
+}
+
+/// A child box of the first track's sample entry (e.g. `colr`), its payload.
+fn entry_box(mp4: &Path, fourcc: &[u8; 4]) -> Option<Vec<u8>> {
+    let data = std::fs::read(mp4).unwrap();
+    let stsd = media::fmp4::find_box(&data, &["moov", "trak", "mdia", "minf", "stbl", "stsd"])?;
+    let entry = media::fmp4::BoxIter::new(&stsd.payload[8..]).next()?.ok()?;
+    media::fmp4::BoxIter::new(&entry.payload[78..])
+        .map(|b| b.unwrap())
+        .find(|b| &b.fourcc == fourcc)
+        .map(|b| b.payload.to_vec())
 }
 
 fn sample_entry(init: &Path) -> String {
@@ -300,6 +316,45 @@ fn av1_is_packaged_without_reencoding() {
     assert_eq!(report.representations.len(), 2);
     let (init, _) = common::rep_files(&report.asset_dir, &report.representations[0]);
     assert_eq!(sample_entry(&init), "av01");
+}
+
+/// 10-bit HDR (BT.2020, PQ): HEVC Main 10 and AV1 with a colour description, whose codecs
+/// string takes the long form; the source's `colr` is kept in the init segment.
+#[test]
+fn ten_bit_hdr_hevc_and_av1_keep_their_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let hdr = [
+        "-pix_fmt",
+        "yuv420p10le",
+        "-color_primaries",
+        "bt2020",
+        "-color_trc",
+        "smpte2084",
+        "-colorspace",
+        "bt2020nc",
+    ];
+    let mut hevc_args = x265("hvc1");
+    hevc_args.extend(hdr);
+    let hevc = make_clip(dir.path(), "hdr-hevc.mp4", &hevc_args, &[]);
+    // Main 10: profile 2, compatibility flag 2 only ("4" bit-reversed).
+    let report = package_and_check(dir.path(), &hevc, "hvc1.2.4.L60.90");
+    let (init, _) = common::rep_files(&report.asset_dir, &report.representations[0]);
+    assert!(
+        entry_box(&init, b"colr").is_some(),
+        "no colr in the HEVC init segment"
+    );
+
+    let mut av1_args = vec!["-c:v", "libsvtav1", "-preset", "12", "-g", "{gop}"];
+    av1_args.extend(["-svtav1-params", "scd=0"]);
+    av1_args.extend(hdr);
+    let av1 = make_clip(dir.path(), "hdr-av1.mp4", &av1_args, &[]);
+    // 10-bit, 4:2:0 (110), colour 09.16.09 (BT.2020, PQ, BT.2020 NCL), studio range.
+    let report = package_and_check(dir.path(), &av1, "av01.0.00M.10.0.110.09.16.09.0");
+    let (init, _) = common::rep_files(&report.asset_dir, &report.representations[0]);
+    assert!(
+        entry_box(&init, b"colr").is_some(),
+        "no colr in the AV1 init segment"
+    );
 }
 
 #[test]
