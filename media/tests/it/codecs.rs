@@ -249,12 +249,32 @@ fn hevc_hvc1_and_hev1_are_packaged_without_reencoding() {
     let (init, _) = common::rep_files(&report.asset_dir, &report.representations[0]);
     assert_eq!(sample_entry(&init), "hvc1");
 
-    // hev1 stays hev1: its parameter sets may also be in band.
-    let hev1 = make_clip(dir.path(), "hev1.mp4", &x265("hev1"), &[]);
+    // hev1 stays hev1: its parameter sets may also be in band. Here they are (x265
+    // repeat-headers: VPS, SPS and PPS before every keyframe), and stay in the samples.
+    let hev1 = make_clip(
+        dir.path(),
+        "hev1.mp4",
+        &x265_gop(
+            "hev1",
+            "keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:repeat-headers=1:log-level=error",
+        ),
+        &[],
+    );
     let report = package_and_check(dir.path(), &hev1, "hev1.1.6.L60.90");
     assert_eq!(report.representations.len(), 1);
-    let (init, _) = common::rep_files(&report.asset_dir, &report.representations[0]);
+    let (init, segs) = common::rep_files(&report.asset_dir, &report.representations[0]);
     assert_eq!(sample_entry(&init), "hev1");
+    for s in &segs {
+        let data = std::fs::read(s).unwrap();
+        let mdat = media::fmp4::find_box(&data, &["mdat"]).unwrap();
+        let types: Vec<u8> = media::codec::split_avcc(mdat.payload, 4)
+            .unwrap()
+            .iter()
+            .map(|u| media::codec::hevc::hevc_nal_type(u))
+            .collect();
+        let sps = media::codec::hevc::nal::SPS;
+        assert!(types.contains(&sps), "{}: no in-band SPS", s.display());
+    }
 
     // Open GOPs (x265's default): the second segment starts at a CRA, a sync sample whose
     // leading pictures follow it in decode order. Every frame still decodes, bytes unchanged.
