@@ -19,6 +19,8 @@ use media::synth::{Rung, SynthOptions};
 pub struct PackageArgs {
     /// An MP4 to package without re-encoding (or to transcode with `--ladder`): H.264, HEVC
     /// (hvc1/hev1) or AV1 video and AAC audio. Any other audio/video codec is an error.
+    /// Read segment by segment (memory does not grow with its length); its edit lists (AAC
+    /// priming, B-frame delay) are honoured so audio and video start and end together.
     /// Without it, the embedded default test pattern is generated and packaged.
     input: Option<PathBuf>,
     /// Content root to write into; the asset goes to `<out>/<asset>/`.
@@ -128,9 +130,12 @@ fn progress_bar() -> ProgressBar {
 /// per stage and per finished step (a rung encoded, a representation written), each
 /// stamped with the time since the start, so `dashcdn up`, CI logs and `| tee` show
 /// where packaging is.
-/// Long stages (a transcode) also get a line at every 10 % of their units.
+/// Long stages (a transcode) also get a line at every 10 % of their units, once they
+/// have run for a second (quick stages are told by their step lines alone).
 struct LineProgress {
     started: Instant,
+    /// Milliseconds from `started` to the start of the current stage.
+    stage_started_ms: AtomicU64,
     total: AtomicU64,
     position: AtomicU64,
     /// Tenths of the current stage already reported.
@@ -141,6 +146,7 @@ impl LineProgress {
     fn new() -> LineProgress {
         LineProgress {
             started: Instant::now(),
+            stage_started_ms: AtomicU64::new(0),
             total: AtomicU64::new(0),
             position: AtomicU64::new(0),
             tenths: AtomicU64::new(0),
@@ -153,7 +159,8 @@ impl LineProgress {
 
     fn moved_to(&self, position: u64) {
         let total = self.total.load(Ordering::Relaxed);
-        if total < 10 {
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        if total < 10 || now_ms < self.stage_started_ms.load(Ordering::Relaxed) + 1000 {
             return;
         }
         let tenths = (position.min(total) * 10 / total).min(10);
@@ -165,6 +172,8 @@ impl LineProgress {
 
 impl Progress for LineProgress {
     fn stage(&self, name: &str, total: u64) {
+        self.stage_started_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
         self.position.store(0, Ordering::Relaxed);
         self.tenths.store(0, Ordering::Relaxed);

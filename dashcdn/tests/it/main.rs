@@ -8,6 +8,7 @@ mod default_content;
 mod edge_cli;
 mod memory;
 mod package_codecs;
+mod package_ladder;
 mod player_play;
 mod player_plugin;
 mod player_study;
