@@ -146,7 +146,7 @@ pub(super) fn job_record(input: InputRecord, opts: &PackageOptions) -> PackageRe
         options: OptionsRecord {
             segment_duration_secs: opts.segment_duration_secs,
             encryption: opts.encryption.as_ref().map(|e| e.record()),
-            hls: opts.encryption.is_none(),
+            hls: true,
         },
         duration_secs: 0.0,
         packaged_at_unix_secs: SystemTime::now()
