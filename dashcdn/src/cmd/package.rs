@@ -1,4 +1,6 @@
-//! `dashcdn package`: the embedded default, an MP4 as is, or an MP4 through an ffmpeg ladder.
+//! `dashcdn package`: the embedded default, an MP4 as is, or an MP4 through an ffmpeg ladder
+//! (fitted to the source, or from `--ladder RUNGS` / `--ladder-file`), written as CMAF
+//! segments with an MPD and HLS playlists over the same files.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -237,7 +239,8 @@ pub fn run(args: PackageArgs) -> anyhow::Result<()> {
                 file, &text,
             )?))
         }
-        (Some(spec), None) if spec == "auto" => Some(LadderSpec::Auto),
+        // `default`: what a bare `--ladder` meant before the rule (now fitted to the source).
+        (Some(spec), None) if spec == "auto" || spec == "default" => Some(LadderSpec::Auto),
         (Some(spec), None) => Some(LadderSpec::Rungs(
             parse_rungs(spec)?
                 .into_iter()
@@ -281,6 +284,10 @@ fn print_report(report: &PackageReport) {
             report.elapsed.as_secs_f64(),
             mpd.display()
         );
+    }
+    let master = report.asset_dir.join(layout::HLS_MULTIVARIANT_FILE);
+    if master.is_file() {
+        println!("HLS: {}", master.display());
     }
     println!(
         "{:<8} {:<6} {:<14} {:>11} {:>10} {:>6} {:>10}",
