@@ -95,11 +95,8 @@ impl CodecConfig {
     /// a decoder can use).
     pub fn validate(&self) -> Result<(), MediaError> {
         match self {
-            CodecConfig::Avc { sps, .. } => {
+            CodecConfig::Avc { .. } => {
                 self.picture()?;
-                if sps.len() > 1 {
-                    tracing::debug!(count = sps.len(), "several SPS; the first is described");
-                }
             }
             CodecConfig::Hevc { hvcc, .. } => {
                 hevc::parse_hevc_decoder_config(hvcc)?;

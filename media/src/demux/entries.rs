@@ -55,8 +55,8 @@ fn visual_entry<'a>(track_id: u32, entry: &BoxRef<'a>) -> Result<(Picture, &'a [
 /// The sample entry type is kept: `hvc1` promises every parameter set is in `hvcC` (arrays
 /// complete, none in the samples, ISO/IEC 14496-15 §8.4.1.1.2); a `hev1` source may change or
 /// repeat them in band, and turning it into `hvc1` would need every sample scanned and
-/// rewritten before the init segment is written. Players that take `hev1` (dash.js/MSE in
-/// Chromium, ffmpeg, Shaka) play it as it is.
+/// rewritten before the init segment is written. Shaka Packager keeps `hev1` too; note that
+/// Apple's HLS authoring rules ask for `hvc1`.
 pub(super) fn hevc(track_id: u32, entry: &BoxRef) -> Result<(CodecConfig, u8), MediaError> {
     let (
         Picture {
@@ -74,14 +74,23 @@ pub(super) fn hevc(track_id: u32, entry: &BoxRef) -> Result<(CodecConfig, u8), M
     })?;
     let cfg = codec::parse_hevc_decoder_config(hvcc.payload)
         .map_err(|e| MediaError::InvalidHevc(format!("track {track_id}: {e}")))?;
-    let mut in_band = &entry.fourcc == b"hev1";
-    if !in_band && !cfg.parameter_sets_complete() {
-        // An `hvc1` whose arrays are not complete is mislabelled: keep it playable as hev1.
-        debug!(
-            track_id,
-            "hvc1 without complete parameter set arrays: written as hev1"
-        );
-        in_band = true;
+    let in_band = &entry.fourcc == b"hev1";
+    if !in_band {
+        let sets = [hevc::nal::VPS, hevc::nal::SPS, hevc::nal::PPS];
+        if sets.iter().any(|&t| cfg.first_of(t).is_none()) {
+            return Err(MediaError::InvalidHevc(format!(
+                "track {track_id}: 'hvc1' without VPS, SPS and PPS in its hvcC \
+                 (parameter sets only in the samples make it 'hev1')"
+            )));
+        }
+        if !cfg.parameter_sets_complete() {
+            // Some muxers leave array_completeness at 0; the sets are there: kept as hvc1,
+            // as other packagers do (Safari plays only hvc1).
+            debug!(
+                track_id,
+                "hvc1 whose parameter set arrays are not marked complete"
+            );
+        }
     }
     let (width, height) = match cfg.first_of(hevc::nal::SPS) {
         Some(sps) => {
@@ -89,7 +98,7 @@ pub(super) fn hevc(track_id: u32, entry: &BoxRef) -> Result<(CodecConfig, u8), M
                 .map_err(|e| MediaError::InvalidHevc(format!("track {track_id}: {e}")))?;
             (info.width, info.height)
         }
-        None if in_band && entry_w > 0 && entry_h > 0 => (entry_w, entry_h),
+        None if entry_w > 0 && entry_h > 0 => (entry_w, entry_h),
         None => {
             return Err(MediaError::InvalidHevc(format!(
                 "track {track_id}: no SPS in hvcC and no picture size in the sample entry"
@@ -166,4 +175,92 @@ pub(super) fn mp4v_oti(entry: &BoxRef) -> Option<u8> {
     super::tables::parse_esds(esds.full().ok()?.2)
         .ok()
         .map(|(oti, _)| oti)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fmp4::{BoxIter, BoxWriter};
+
+    /// `hvcC` of libx265 at 320x180 (VPS, SPS, PPS arrays, all marked complete).
+    const HVCC: &str = "0101600000009000000000003cf000fcfdf8f800000f03a00001001840010c01ffff01600000030090000003000003003c959409a10001002b42010101600000030090000003000003003ca00a080c1f3e595952930bc05a020000030002000003003210a2000100064401c073c189";
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// A VisualSampleEntry `fourcc` of 640x360 with the given child boxes.
+    fn entry(fourcc: &[u8; 4], children: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+        let mut w = BoxWriter::new();
+        w.begin(fourcc).zeros(6).u16(1).zeros(16).u16(640).u16(360);
+        w.u32(0x0048_0000).u32(0x0048_0000).u32(0).u16(1).zeros(32);
+        w.u16(0x0018).u16(0xffff);
+        for (t, payload) in children {
+            w.begin(t).bytes(payload).end();
+        }
+        w.end();
+        w.finish()
+    }
+
+    fn parse(data: &[u8]) -> Result<(CodecConfig, u8), MediaError> {
+        hevc(7, &BoxIter::new(data).next().unwrap().unwrap())
+    }
+
+    #[test]
+    fn hvc1_keeps_its_label_and_colour_boxes() {
+        let colr = b"nclx\x00\x09\x00\x10\x00\x09\x00".to_vec();
+        let (cfg, length_size) = parse(&entry(
+            b"hvc1",
+            &[(b"hvcC", unhex(HVCC)), (b"colr", colr.clone())],
+        ))
+        .unwrap();
+        assert_eq!(length_size, 4);
+        let CodecConfig::Hevc {
+            in_band_parameter_sets,
+            width,
+            height,
+            colour_boxes,
+            ..
+        } = &cfg
+        else {
+            panic!("{cfg:?}")
+        };
+        assert!(!in_band_parameter_sets);
+        // The SPS's size, not the sample entry's.
+        assert_eq!((*width, *height), (320, 180));
+        assert_eq!(&colour_boxes[8..], &colr[..]);
+        assert_eq!(&colour_boxes[4..8], b"colr");
+
+        // Arrays not marked complete: still hvc1 (the sets are there).
+        let mut incomplete = unhex(HVCC);
+        for i in [23usize, 52, 100] {
+            assert_eq!(incomplete[i] & 0x80, 0x80, "array header at {i}");
+            incomplete[i] &= 0x7f;
+        }
+        let (cfg, _) = parse(&entry(b"hvc1", &[(b"hvcC", incomplete)])).unwrap();
+        assert_eq!(cfg.sample_entry(), b"hvc1");
+    }
+
+    #[test]
+    fn parameter_sets_only_in_band() {
+        // The 23-byte header alone: no arrays.
+        let bare = unhex(HVCC)[..23].to_vec();
+        let mut bare = bare;
+        bare[22] = 0;
+        let e = parse(&entry(b"hvc1", &[(b"hvcC", bare.clone())])).unwrap_err();
+        assert!(e.to_string().contains("without VPS, SPS and PPS"), "{e}");
+        // hev1 may: the size comes from the sample entry.
+        let (cfg, _) = parse(&entry(b"hev1", &[(b"hvcC", bare)])).unwrap();
+        assert_eq!(cfg.sample_entry(), b"hev1");
+        assert_eq!(
+            cfg.picture().unwrap().map(|p| (p.width, p.height)),
+            Some((640, 360))
+        );
+        assert_eq!(cfg.codecs_string().unwrap(), "hev1.1.6.L60.90");
+        // No hvcC at all.
+        assert!(parse(&entry(b"hvc1", &[])).is_err());
+    }
 }
