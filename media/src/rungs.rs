@@ -15,7 +15,8 @@
 //! source gets a 1080p rung, a 2160p source 2160p, an 800-line source `v800`; a standard
 //! height within 10 % under the source is left out as too close to the top). Nothing is
 //! upscaled. Widths keep the source's display aspect ratio (sample aspect ratio applied),
-//! rounded to even.
+//! rounded to even. A portrait source is laddered by its width the same way (1080x1920:
+//! `v1080` 1080x1920, `v720` 720x1280, ...).
 //!
 //! Bitrate of a rung of `w × h` at `fps` (H.264):
 //!
@@ -164,28 +165,39 @@ fn round_bitrate(bps: f64) -> u32 {
 }
 
 /// The built-in ladder fitted to `source` (see the module docs for the rule).
+/// A portrait source (taller than wide, e.g. a phone video) is laddered by its short side
+/// (its width) the same way: a 1080x1920 source gets `v1080` at 1080x1920, `v720` at
+/// 720x1280, and so on.
 pub fn fit_ladder(source: &SourceVideo) -> Vec<LadderRung> {
-    let top = source.height - source.height % 2;
     let aspect = source.display_aspect();
-    let mut heights: Vec<u32> = STANDARD_HEIGHTS
+    let portrait = aspect < 1.0;
+    let (top_w, top_h) = (source.display_width(), source.height - source.height % 2);
+    let top = if portrait { top_w } else { top_h };
+    let mut sides: Vec<u32> = STANDARD_HEIGHTS
         .iter()
         .copied()
         .filter(|&h| (h as f64) < top as f64 * 0.9)
         .collect();
-    heights.push(top.max(2));
+    sides.push(top.max(2));
     let scale = match source.bitrate_bps {
         Some(b) if b > 0 => {
-            let at_source = rule_bitrate_bps(source.display_width(), top, source.fps);
+            let at_source = rule_bitrate_bps(top_w, top_h, source.fps);
             (b as f64 / at_source).min(1.0)
         }
         _ => 1.0,
     };
-    heights
+    sides
         .into_iter()
-        .map(|h| {
-            let w = even(h as f64 * aspect);
+        .map(|side| {
+            let (w, h) = if side == top {
+                (top_w, top_h)
+            } else if portrait {
+                (side, even(side as f64 / aspect))
+            } else {
+                (even(side as f64 * aspect), side)
+            };
             let bps = rule_bitrate_bps(w, h, source.fps) * scale;
-            LadderRung::plain(Rung::new(&format!("v{h}"), w, h, round_bitrate(bps)))
+            LadderRung::plain(Rung::new(&format!("v{side}"), w, h, round_bitrate(bps)))
         })
         .collect()
 }
@@ -476,6 +488,18 @@ mod tests {
         assert_eq!(capped[4].rung.bitrate_bps, 1_630_000);
         // A richer source does not raise the ladder.
         assert_eq!(fit_ladder(&src(1920, 1080, 30.0, Some(50_000_000))), r30);
+    }
+
+    #[test]
+    fn portrait_sources_are_laddered_by_their_width() {
+        let phone = src(1080, 1920, 30.0, None);
+        let rungs = summary(&fit_ladder(&phone));
+        assert_eq!(rungs.len(), 6);
+        assert_eq!(rungs[4], s("v720", 720, 1280, 3270));
+        assert_eq!(rungs[5], s("v1080", 1080, 1920, 6000));
+        assert!(fit_ladder(&phone)
+            .iter()
+            .all(|r| choose_rung(&r.rung, &phone) == RungChoice::Keep));
     }
 
     #[test]
