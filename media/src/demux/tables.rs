@@ -175,7 +175,9 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
                 }
             };
             let children = entry.payload.get(skip..).unwrap_or(&[]);
+            // QuickTime (.mov) puts the esds inside a `wave` box.
             let esds = fmp4::find_box(children, &["esds"])
+                .or_else(|| fmp4::find_box(children, &["wave", "esds"]))
                 .ok_or_else(|| entries::unsupported(track_id, kind, b"mp4a", None))?;
             let (oti, asc) = parse_esds(esds.full()?.2)?;
             if oti != 0x40 {

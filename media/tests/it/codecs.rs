@@ -338,6 +338,16 @@ fn av1_is_packaged_without_reencoding() {
     assert_eq!(sample_entry(&init), "av01");
 }
 
+/// A QuickTime `.mov` (HEVC + AAC, whose `esds` sits inside a `wave` box) packages like an MP4.
+#[test]
+fn quicktime_mov_with_hevc_and_aac() {
+    let dir = tempfile::tempdir().unwrap();
+    let mov = make_clip(dir.path(), "clip.mov", &x265("hvc1"), AAC);
+    let report = package_and_check(dir.path(), &mov, "hvc1.1.6.L60.90");
+    let kinds: Vec<_> = report.representations.iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, [MediaKind::Video, MediaKind::Audio]);
+}
+
 /// 10-bit HDR (BT.2020, PQ): HEVC Main 10 and AV1 with a colour description, whose codecs
 /// string takes the long form; the source's `colr` is kept in the init segment.
 #[test]
