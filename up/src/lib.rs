@@ -375,9 +375,11 @@ async fn check_configs(specs: &[plan::ComponentSpec]) -> Result<(), UpError> {
 }
 
 /// `dashcdn package --out CONTENT` (the embedded default) if `CONTENT/<asset>/manifest.mpd`
-/// is absent; its progress goes to the terminal.
+/// or its HLS playlist `master.m3u8` is absent (content packaged before HLS gets its
+/// playlists); its progress goes to the terminal.
 async fn package_if_absent(bin: &Path, content: &Path, asset: &str) -> Result<(), UpError> {
-    if content.join(asset).join("manifest.mpd").is_file() {
+    let dir = content.join(asset);
+    if dir.join("manifest.mpd").is_file() && dir.join("master.m3u8").is_file() {
         return Ok(());
     }
     println!(
