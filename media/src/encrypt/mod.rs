@@ -15,8 +15,11 @@
 //! and the idempotence record holds the key id plus a truncated SHA-256 of the key
 //! ([`Encryption::record`]).
 
+mod avc_slice;
 pub mod boxes;
 pub mod sample;
+
+pub use avc_slice::AvcParamSets;
 
 use std::fmt;
 
@@ -192,16 +195,18 @@ impl Encryption {
     pub fn for_track(&self, track: &Track) -> Result<TrackProtection, EncryptError> {
         self.validate()?;
         let layout = match (&track.codec, track.kind) {
-            (CodecConfig::Avc { .. }, MediaKind::Video) => SampleLayout::Nal {
+            (CodecConfig::Avc { sps, pps }, MediaKind::Video) => SampleLayout::Nal {
                 length_size: 4,
                 header_size: 1,
                 is_vcl: avc_is_vcl,
+                avc_slices: Some(std::sync::Arc::new(AvcParamSets::new(sps, pps))),
             },
             // Samples carry 4-byte NAL lengths whatever the source had (`track::Sample`).
             (CodecConfig::Hevc { .. }, MediaKind::Video) => SampleLayout::Nal {
                 length_size: 4,
                 header_size: 2,
                 is_vcl: hevc_is_vcl,
+                avc_slices: None,
             },
             (CodecConfig::Aac { .. }, MediaKind::Audio) => SampleLayout::Whole,
             // AV1 needs OBU-based subsamples (AV1-ISOBMFF §4): not written here.
@@ -254,7 +259,7 @@ pub struct EncryptionRecord {
 }
 
 /// How a track's samples are split into clear and protected bytes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum SampleLayout {
     /// Length-prefixed NAL units: each VCL NAL unit's length field and header stay clear
     /// (ISO/IEC 23001-7 §10.2, ISO/IEC 14496-15 "NAL unit based subsample encryption"),
@@ -266,13 +271,16 @@ pub enum SampleLayout {
         header_size: usize,
         /// Whether a NAL unit (its first header byte) is a coded slice.
         is_vcl: fn(u8) -> bool,
+        /// H.264: the parameter sets, to keep each slice header clear too (as Shaka does);
+        /// `None` (H.265): only the NAL header is kept clear.
+        avc_slices: Option<std::sync::Arc<AvcParamSets>>,
     },
     /// The whole sample is protected (audio; no subsamples).
     Whole,
 }
 
 /// H.264 coded slices: nal_unit_type 1-5 (ISO/IEC 14496-10 Table 7-1).
-fn avc_is_vcl(header: u8) -> bool {
+pub(crate) fn avc_is_vcl(header: u8) -> bool {
     (1..=5).contains(&(header & 0x1f))
 }
 

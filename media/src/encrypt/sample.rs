@@ -5,13 +5,14 @@
 //! RustCrypto's `aes` + `ctr` + `cbc`. Rules, with their sections:
 //!
 //! - NAL-structured video (§10.2, as ISO/IEC 14496-15 and Shaka Packager): every NAL unit's
-//!   length prefix and NAL header are clear; non-VCL NAL units (SPS, PPS, SEI, AUD) are clear;
-//!   the rest of a coded slice is protected.
+//!   length prefix and NAL header are clear, and for H.264 the slice header too (parsed by
+//!   `avc_slice`; H.265 keeps only its NAL header clear); non-VCL NAL units (SPS, PPS, SEI,
+//!   AUD) are clear; the rest of a coded slice is protected.
 //! - `cenc` (§10.1, AES-CTR): a sample's protected ranges form one key stream (the counter
-//!   runs on across ranges). Each range is made a multiple of 16 bytes by moving the
-//!   remainder to the clear bytes in front of it (CMAF §8.2.2.2 / Shaka's alignment), which
-//!   hardware decryptors need. IV: 8 or 16 bytes per sample; the counter block is the IV
-//!   (8 bytes: padded with 8 zero bytes) and its low 64 bits count blocks.
+//!   runs on across ranges). Each range is cut to a multiple of 16 bytes, the remainder left
+//!   clear after it (CMAF §8.2.2.2; where Shaka Packager leaves it), which hardware
+//!   decryptors need. IV: 8 or 16 bytes per sample; the counter block is the IV (8 bytes:
+//!   padded with 8 zero bytes) and its low 64 bits count blocks.
 //! - `cbcs` (§10.4): AES-CBC with the constant IV, restarted at every subsample; in each
 //!   protected range, `crypt` blocks encrypted then `skip` blocks clear, repeating (1:9 for
 //!   video), the CBC chain running over the encrypted blocks only; a trailing partial block is
@@ -62,17 +63,19 @@ impl SampleAux {
 /// several entries with 0 protected bytes. A malformed NAL length is an error.
 pub fn subsamples(
     data: &[u8],
-    layout: SampleLayout,
+    layout: &SampleLayout,
     scheme: Scheme,
 ) -> Result<Vec<Subsample>, EncryptError> {
     let SampleLayout::Nal {
         length_size,
         header_size,
         is_vcl,
+        avc_slices,
     } = layout
     else {
         return Ok(Vec::new());
     };
+    let (length_size, header_size) = (*length_size, *header_size);
     let mut out = Vec::new();
     let mut clear = 0usize;
     let mut pos = 0usize;
@@ -92,20 +95,24 @@ pub fn subsamples(
             )));
         }
         let header = data[pos + length_size];
-        let head = length_size + header_size;
+        let nal = &data[pos + length_size..pos + total];
+        // Clear: length, NAL header and (H.264) slice header.
+        let head = length_size
+            + avc_slices
+                .as_ref()
+                .and_then(|s| s.slice_header_end(nal))
+                .unwrap_or(header_size);
         if is_vcl(header) && total > head {
-            let mut c = head;
+            let c = head;
             let mut p = total - head;
-            if scheme == Scheme::Cenc {
-                let misaligned = p % 16;
-                c += misaligned;
-                p -= misaligned;
-            }
+            // cenc: whole blocks only, the remainder clear after them (as Shaka).
+            let tail = if scheme == Scheme::Cenc { p % 16 } else { 0 };
+            p -= tail;
             if p == 0 {
                 clear += total;
             } else {
                 push_clear_run(&mut out, clear + c, p as u32);
-                clear = 0;
+                clear = tail;
             }
         } else {
             clear += total;
@@ -149,7 +156,7 @@ pub fn encrypt_sample(
     index: u64,
     data: &mut [u8],
 ) -> Result<SampleAux, EncryptError> {
-    let subs = subsamples(data, p.layout, p.scheme)?;
+    let subs = subsamples(data, &p.layout, p.scheme)?;
     // Protected ranges as (start, len).
     let ranges: Vec<(usize, usize)> = if subs.is_empty() {
         vec![(0, data.len())]
@@ -260,6 +267,7 @@ mod tests {
             length_size: 4,
             header_size: 1,
             is_vcl: super::super::avc_is_vcl,
+            avc_slices: None,
         }
     }
 
@@ -298,14 +306,20 @@ mod tests {
         // SEI (clear), IDR slice of 100 bytes (+4 length).
         let mut s = nal(6, 20);
         s.extend(nal(0x65, 100));
-        let subs = subsamples(&s, avc(), Scheme::Cenc).unwrap();
-        // slice: 4 + 1 header clear, 99 protected -> 96 protected, 3 more clear.
+        let subs = subsamples(&s, &avc(), Scheme::Cenc).unwrap();
+        // slice: 4 + 1 header clear, 99 protected -> 96 protected, the 3 after them clear.
         assert_eq!(
             subs,
-            [Subsample {
-                clear: 24 + 5 + 3,
-                protected: 96
-            }]
+            [
+                Subsample {
+                    clear: 24 + 5,
+                    protected: 96
+                },
+                Subsample {
+                    clear: 3,
+                    protected: 0
+                }
+            ]
         );
         let covered: usize = subs
             .iter()
@@ -313,7 +327,7 @@ mod tests {
             .sum();
         assert_eq!(covered, s.len());
         // cbcs: no alignment.
-        let subs = subsamples(&s, avc(), Scheme::Cbcs).unwrap();
+        let subs = subsamples(&s, &avc(), Scheme::Cbcs).unwrap();
         assert_eq!(
             subs,
             [Subsample {
@@ -327,7 +341,7 @@ mod tests {
     fn trailing_clear_and_long_clear_runs() {
         let mut s = nal(0x65, 50);
         s.extend(nal(6, 70_000));
-        let subs = subsamples(&s, avc(), Scheme::Cenc).unwrap();
+        let subs = subsamples(&s, &avc(), Scheme::Cenc).unwrap();
         let covered: usize = subs
             .iter()
             .map(|s| s.clear as usize + s.protected as usize)
@@ -335,7 +349,7 @@ mod tests {
         assert_eq!(covered, s.len());
         assert_eq!(subs[0].protected, 48);
         assert!(subs[1..].iter().all(|s| s.protected == 0));
-        assert!(subsamples(&s[..s.len() - 1], avc(), Scheme::Cenc).is_err());
+        assert!(subsamples(&s[..s.len() - 1], &avc(), Scheme::Cenc).is_err());
     }
 
     /// Known answer, computed independently of this module: AES-128-CTR of 16 zero bytes
