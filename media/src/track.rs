@@ -8,8 +8,9 @@ pub use crate::samples::{SampleInfo, SampleTable, Samples};
 /// One coded access unit (a video frame or an audio frame), in decode order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sample {
-    /// Video: AVCC format (each NAL unit prefixed by its 4-byte big-endian length; no
-    /// start codes; SPS/PPS may be omitted since they live in `avcC`). Audio: one raw AAC frame.
+    /// H.264/HEVC: AVCC format (each NAL unit prefixed by its 4-byte big-endian length; no
+    /// start codes; parameter sets may be omitted since they live in `avcC`/`hvcC`). AV1: one
+    /// temporal unit of OBUs as in the source (AV1-ISOBMFF §2.4). Audio: one raw AAC frame.
     pub data: Vec<u8>,
     /// Duration in the track's timescale.
     pub duration: u32,
