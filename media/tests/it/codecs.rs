@@ -1,7 +1,10 @@
-//! HEVC (`hvc1`, `hev1`) and AV1 (`av01`) MP4s packaged without re-encoding, and the
-//! refusal of every other audio/video codec. Inputs are made with ffmpeg (libx265,
-//! libsvtav1, libvpx-vp9, libmp3lame) at test time: 4 s of 320x180 at 25 fps, a keyframe
-//! every 2 s.
+//! HEVC (`hvc1`, `hev1` with in-band parameter sets, open and closed GOPs, Main 10 HDR, in a
+//! QuickTime `.mov`) and AV1 (`av01`, 8-bit and 10-bit HDR) packaged without re-encoding, and
+//! the refusal of every other audio/video codec (VP9, MPEG-4 Part 2, MP3, Opus). Inputs are
+//! made with ffmpeg (libx265, libsvtav1, libvpx-vp9, mpeg4, libmp3lame, libopus) at test
+//! time: 4 s of 320x180 at 25 fps, a keyframe every 2 s. Each packaged asset is decoded,
+//! checked against ffprobe and the DASH schema, its video bytes compared with the source's,
+//! and its codecs string compared with Shaka Packager's when that is installed.
 
 use crate::common;
 
