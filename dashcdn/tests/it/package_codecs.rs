@@ -1,6 +1,7 @@
 //! `dashcdn package INPUT` with the codecs beyond H.264: an HEVC file is packaged (exit 0, its
 //! codecs string printed), a VP9 or an MP3-audio file is refused with a message naming the
-//! track and the codec, a non-zero exit and no asset directory. Inputs are made with ffmpeg.
+//! track and the codec, a non-zero exit and no asset directory; the VP9 then goes through
+//! `--ladder` as the message suggests. Inputs are made with ffmpeg.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -72,7 +73,14 @@ fn hevc_is_packaged_and_unsupported_codecs_fail_the_command() {
         ),
         (
             "mp3.mp4",
-            &["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "libmp3lame"][..],
+            &[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-c:a",
+                "libmp3lame",
+            ][..],
             "track 2: audio codec 'mp4a' (MP3",
         ),
     ] {
@@ -84,6 +92,25 @@ fn hevc_is_packaged_and_unsupported_codecs_fail_the_command() {
         let stem = name.trim_end_matches(".mp4");
         assert!(!root.join(stem).exists(), "{name} left {stem}/ behind");
     }
+    // What the refusal suggests for video works: --ladder transcodes the VP9 into H.264.
+    let ladder_root = dir.path().join("laddered");
+    let out = Command::new(BIN)
+        .arg("package")
+        .arg(dir.path().join("vp9.mp4"))
+        .arg("--out")
+        .arg(&ladder_root)
+        .arg("--ladder")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("avc1."), "{stdout}");
+    assert!(ladder_root.join("vp9/manifest.mpd").is_file());
+
     let mut left: Vec<String> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
