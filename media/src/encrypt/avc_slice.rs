@@ -376,7 +376,7 @@ impl AvcParamSets {
 }
 
 /// How many bytes of `raw` (escaped) hold the first `rbsp_len` bytes of its RBSP.
-fn raw_len_of_rbsp_prefix(raw: &[u8], rbsp_len: usize) -> Option<usize> {
+pub(super) fn raw_len_of_rbsp_prefix(raw: &[u8], rbsp_len: usize) -> Option<usize> {
     let (mut zeros, mut out) = (0usize, 0usize);
     for (i, &b) in raw.iter().enumerate() {
         if out == rbsp_len {

@@ -17,9 +17,30 @@
 
 mod avc_slice;
 pub mod boxes;
+mod hevc_slice;
 pub mod sample;
 
 pub use avc_slice::AvcParamSets;
+pub use hevc_slice::HevcParamSets;
+
+/// The parameter sets needed to find where a slice header ends, to keep it clear.
+#[derive(Debug, Clone)]
+pub enum SliceHeaders {
+    /// H.264.
+    Avc(AvcParamSets),
+    /// H.265.
+    Hevc(HevcParamSets),
+}
+
+impl SliceHeaders {
+    /// Bytes of the VCL NAL unit `nal` (header included) up to the end of its slice header.
+    pub fn slice_header_end(&self, nal: &[u8]) -> Option<usize> {
+        match self {
+            SliceHeaders::Avc(s) => s.slice_header_end(nal),
+            SliceHeaders::Hevc(s) => s.slice_header_end(nal),
+        }
+    }
+}
 
 use std::fmt;
 
@@ -199,14 +220,18 @@ impl Encryption {
                 length_size: 4,
                 header_size: 1,
                 is_vcl: avc_is_vcl,
-                avc_slices: Some(std::sync::Arc::new(AvcParamSets::new(sps, pps))),
+                slices: Some(std::sync::Arc::new(SliceHeaders::Avc(AvcParamSets::new(
+                    sps, pps,
+                )))),
             },
             // Samples carry 4-byte NAL lengths whatever the source had (`track::Sample`).
-            (CodecConfig::Hevc { .. }, MediaKind::Video) => SampleLayout::Nal {
+            (CodecConfig::Hevc { hvcc, .. }, MediaKind::Video) => SampleLayout::Nal {
                 length_size: 4,
                 header_size: 2,
                 is_vcl: hevc_is_vcl,
-                avc_slices: None,
+                slices: Some(std::sync::Arc::new(SliceHeaders::Hevc(
+                    HevcParamSets::from_hvcc(hvcc),
+                ))),
             },
             (CodecConfig::Aac { .. }, MediaKind::Audio) => SampleLayout::Whole,
             // AV1 needs OBU-based subsamples (AV1-ISOBMFF §4): not written here.
@@ -271,9 +296,9 @@ pub enum SampleLayout {
         header_size: usize,
         /// Whether a NAL unit (its first header byte) is a coded slice.
         is_vcl: fn(u8) -> bool,
-        /// H.264: the parameter sets, to keep each slice header clear too (as Shaka does);
-        /// `None` (H.265): only the NAL header is kept clear.
-        avc_slices: Option<std::sync::Arc<AvcParamSets>>,
+        /// The parameter sets, to keep each slice header clear too (as Shaka does); `None`
+        /// or an unparseable slice: only the NAL header is kept clear.
+        slices: Option<std::sync::Arc<SliceHeaders>>,
     },
     /// The whole sample is protected (audio; no subsamples).
     Whole,

@@ -5,9 +5,9 @@
 //! RustCrypto's `aes` + `ctr` + `cbc`. Rules, with their sections:
 //!
 //! - NAL-structured video (§10.2, as ISO/IEC 14496-15 and Shaka Packager): every NAL unit's
-//!   length prefix and NAL header are clear, and for H.264 the slice header too (parsed by
-//!   `avc_slice`; H.265 keeps only its NAL header clear); non-VCL NAL units (SPS, PPS, SEI,
-//!   AUD) are clear; the rest of a coded slice is protected.
+//!   length prefix and NAL header are clear, and the slice header too (parsed by `avc_slice`
+//!   and `hevc_slice`); non-VCL NAL units (SPS, PPS, SEI, AUD) are clear; the rest of a coded
+//!   slice is protected.
 //! - `cenc` (§10.1, AES-CTR): a sample's protected ranges form one key stream (the counter
 //!   runs on across ranges). Each range is cut to a multiple of 16 bytes, the remainder left
 //!   clear after it (CMAF §8.2.2.2; where Shaka Packager leaves it), which hardware
@@ -70,7 +70,7 @@ pub fn subsamples(
         length_size,
         header_size,
         is_vcl,
-        avc_slices,
+        slices,
     } = layout
     else {
         return Ok(Vec::new());
@@ -98,7 +98,7 @@ pub fn subsamples(
         let nal = &data[pos + length_size..pos + total];
         // Clear: length, NAL header and (H.264) slice header.
         let head = length_size
-            + avc_slices
+            + slices
                 .as_ref()
                 .and_then(|s| s.slice_header_end(nal))
                 .unwrap_or(header_size);
@@ -267,7 +267,7 @@ mod tests {
             length_size: 4,
             header_size: 1,
             is_vcl: super::super::avc_is_vcl,
-            avc_slices: None,
+            slices: None,
         }
     }
 

@@ -367,7 +367,8 @@ fn sinf_and_pssh(init: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (grab(b"sinf"), grab(b"pssh"))
 }
 
-/// Same input, key, key id and IV as Shaka Packager v3 in raw-key mode (`--clear_lead 0`):
+/// Same input (H.264 from libx264, H.265 from libx265, AAC), key, key id and IV as Shaka
+/// Packager v3 in raw-key mode (`--clear_lead 0`):
 /// the `sinf` (frma/schm/tenc) and `pssh` boxes, every video segment's `senc` (IVs and
 /// subsample maps: NAL and slice headers clear, cenc's whole blocks) and `mdat` (the
 /// ciphertext), and every audio segment's, are byte for byte Shaka's, for `cenc` and `cbcs`
@@ -381,12 +382,41 @@ fn byte_for_byte_what_shaka_packager_writes() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let input = common::make_input(dir.path(), "clip.mp4", 4, "320x240", 25);
-    for (scheme, iv) in [
-        (Scheme::Cenc, "1020304050607080"),
-        (Scheme::Cbcs, "102030405060708090a0b0c0d0e0f000"),
+    let avc = common::make_input(dir.path(), "avc.mp4", 4, "320x240", 25);
+    let hevc = dir.path().join("hevc.mp4");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "4",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx265",
+        "-x265-params",
+        "keyint=50:min-keyint=50:scenecut=0:log-level=error",
+        "-tag:v",
+        "hvc1",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        hevc.to_str().unwrap(),
+    ]);
+    for (input, scheme, iv) in [
+        (&avc, Scheme::Cenc, "1020304050607080"),
+        (&avc, Scheme::Cbcs, "102030405060708090a0b0c0d0e0f000"),
+        (&hevc, Scheme::Cenc, "1020304050607080"),
+        (&hevc, Scheme::Cbcs, "102030405060708090a0b0c0d0e0f000"),
     ] {
-        let out = dir.path().join(format!("shaka-{}", scheme.name()));
+        let name = input.file_stem().unwrap().to_str().unwrap();
+        let out = dir.path().join(format!("shaka-{name}-{}", scheme.name()));
         let stream = |kind: &str| {
             format!(
                 "in={},stream={kind},init_segment={}/{kind}/init.mp4,segment_template={}/{kind}/$Number$.m4s",
@@ -415,7 +445,7 @@ fn byte_for_byte_what_shaka_packager_writes() {
         let mut e = encryption(scheme);
         e.iv = Some(media::encrypt::parse_hex("iv", iv).unwrap());
         opts.encryption = Some(e);
-        let ours = package_file(&input, &opts, &Silent).unwrap();
+        let ours = package_file(input, &opts, &Silent).unwrap();
         for r in &ours.representations {
             let kind = if r.kind == MediaKind::Video {
                 "video"
@@ -427,7 +457,7 @@ fn byte_for_byte_what_shaka_packager_writes() {
             assert_eq!(
                 sinf_and_pssh(&std::fs::read(init).unwrap()),
                 sinf_and_pssh(&theirs_init),
-                "{} {kind}: sinf/pssh differ from Shaka's",
+                "{name} {} {kind}: sinf/pssh differ from Shaka's",
                 scheme.name()
             );
             let compared = segs.len();
@@ -437,14 +467,14 @@ fn byte_for_byte_what_shaka_packager_writes() {
                 for path in [&["moof", "traf", "senc"][..], &["mdat"][..]] {
                     assert!(
                         box_bytes(&mine, path) == box_bytes(&theirs, path),
-                        "{} {kind} segment {}: {path:?} differs from Shaka's",
+                        "{name} {} {kind} segment {}: {path:?} differs from Shaka's",
                         scheme.name(),
                         k + 1
                     );
                 }
             }
             eprintln!(
-                "{} {kind}: {compared} segments identical to Shaka's",
+                "{name} {} {kind}: {compared} segments identical to Shaka's",
                 scheme.name()
             );
         }
