@@ -26,7 +26,9 @@ pub struct EncryptArgs {
     #[arg(long, value_name = "FILE", requires = "encrypt", conflicts_with_all = ["key_id", "key"])]
     key_file: Option<PathBuf>,
     /// Initialization vector: 16 hex digits (8 bytes) or 32 (16 bytes; the only size for
-    /// cbcs). Default: random per track.
+    /// cbcs), the same for every track, as Shaka's --iv. Default: random per track, which
+    /// cenc should keep (one key and one IV over several renditions reuse CTR key stream).
+    /// Given, it makes the output reproducible.
     #[arg(long, value_name = "HEX", requires = "encrypt")]
     iv: Option<String>,
     /// `cenc` (AES-CTR, the default) or `cbcs` (AES-CBC, 1:9 pattern on video).
