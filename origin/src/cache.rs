@@ -29,6 +29,10 @@ pub struct CachedFile {
     pub info: FileInfo,
     /// The whole file.
     pub data: Bytes,
+    /// The open file the data was read from, kept for files large enough to be sent
+    /// with `sendfile(2)` (see [`crate::files::SENDFILE_MIN_BYTES`]); its inode is the one
+    /// in `info`'s identity, so it stays valid exactly as long as `data` does.
+    pub file: Option<Arc<std::fs::File>>,
     checked_at_ms: AtomicU64,
     last_used: AtomicU64,
 }
@@ -102,9 +106,21 @@ impl HotCache {
     /// Inserts (or replaces) `key`, evicting least recently used entries to stay within
     /// the budget. Returns the new entry and the cache's byte usage afterwards.
     pub fn insert(&self, key: &str, info: FileInfo, data: Bytes) -> (Arc<CachedFile>, u64) {
+        self.insert_with_file(key, info, data, None)
+    }
+
+    /// [`HotCache::insert`], keeping the open `file` too (one descriptor per entry).
+    pub fn insert_with_file(
+        &self,
+        key: &str,
+        info: FileInfo,
+        data: Bytes,
+        file: Option<Arc<std::fs::File>>,
+    ) -> (Arc<CachedFile>, u64) {
         let entry = Arc::new(CachedFile {
             info,
             data,
+            file,
             checked_at_ms: AtomicU64::new(self.now_ms()),
             last_used: AtomicU64::new(self.tick.fetch_add(1, Ordering::Relaxed)),
         });

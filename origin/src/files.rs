@@ -4,6 +4,7 @@
 use std::fs::Metadata;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -105,8 +106,8 @@ pub fn open_under(root: &Path, rel: &SafePath) -> Result<(std::fs::File, Metadat
 enum Loaded {
     /// Same (len, mtime, inode) as the cached entry.
     Unchanged,
-    /// Read whole (small file).
-    Whole(Metadata, Bytes),
+    /// Read whole (small file), and the open file.
+    Whole(Metadata, Bytes, std::fs::File),
     /// Large file, to be streamed.
     Open(std::fs::File, Metadata),
 }
@@ -130,15 +131,24 @@ fn load(
         (&mut file).take(md.len() + 1).read_to_end(&mut buf)?;
         let after = file.metadata()?;
         if buf.len() as u64 == md.len() && metadata_identity(&after) == id {
-            return Ok(Loaded::Whole(md, Bytes::from(buf)));
+            return Ok(Loaded::Whole(md, Bytes::from(buf), file));
         }
     }
     Err(FileError::Unstable)
 }
 
+/// Bodies of at least this many bytes are marked for `sendfile(2)` ([`serve::direct`]):
+/// on an HTTP/1.1 connection they go from the page cache to the socket without being
+/// copied from user memory; smaller ones are written from the hot cache's `Bytes` (one
+/// `writev` with the head). The gain of `sendfile` is the copy it saves, which grows with
+/// the body, while it costs a second system call (head, then file); 64 KiB is where the
+/// copy already dominates. Figures in `origin/bench/README.md`.
+pub const SENDFILE_MIN_BYTES: u64 = 64 * 1024;
+
 /// What the response body comes from.
 enum Source {
-    Memory(Bytes),
+    /// The hot cache's bytes, and the open file they were read from (large files only).
+    Memory(Bytes, Option<Arc<std::fs::File>>),
     /// An open file and the read buffer size to stream it with.
     Disk(std::fs::File, usize),
 }
@@ -172,7 +182,7 @@ pub async fn serve_file(State(state): State<OriginState>, req: Request) -> Respo
             req.method(),
             req.headers(),
             &entry.info,
-            Source::Memory(entry.data.clone()),
+            Source::Memory(entry.data.clone(), entry.file.clone()),
         );
     }
     let known = cached.as_ref().map(|(e, _)| e.info.identity());
@@ -192,19 +202,20 @@ pub async fn serve_file(State(state): State<OriginState>, req: Request) -> Respo
                 req.method(),
                 req.headers(),
                 &entry.info,
-                Source::Memory(entry.data.clone()),
+                Source::Memory(entry.data.clone(), entry.file.clone()),
             )
         }
-        Ok(Loaded::Whole(md, data)) => {
+        Ok(Loaded::Whole(md, data, file)) => {
             metrics.hot_misses.inc();
             let info = state.file_info(&md, rel.as_str());
-            let (entry, used) = cache.insert(key, info, data);
+            let file = (md.len() >= SENDFILE_MIN_BYTES).then(|| Arc::new(file));
+            let (entry, used) = cache.insert_with_file(key, info, data, file);
             metrics.hot_bytes.set(used as i64);
             respond(
                 req.method(),
                 req.headers(),
                 &entry.info,
-                Source::Memory(entry.data.clone()),
+                Source::Memory(entry.data.clone(), entry.file.clone()),
             )
         }
         Ok(Loaded::Open(file, md)) => {
@@ -284,8 +295,17 @@ fn respond(method: &Method, req_headers: &HeaderMap, info: &FileInfo, src: Sourc
     if method == Method::HEAD {
         return res;
     }
+    let sendfile = match &src {
+        Source::Memory(_, Some(file)) if count >= SENDFILE_MIN_BYTES => Some(file.clone()),
+        Source::Disk(file, _) if count >= SENDFILE_MIN_BYTES => file.try_clone().ok().map(Arc::new),
+        _ => None,
+    };
+    if let Some(file) = sendfile {
+        res.extensions_mut()
+            .insert(serve::direct::SendFile::new(file, start, count));
+    }
     *res.body_mut() = match src {
-        Source::Memory(data) => {
+        Source::Memory(data, _) => {
             if start == 0 && count == data.len() as u64 {
                 Body::from(data)
             } else {

@@ -102,6 +102,8 @@ pub async fn bind(config: OriginConfig) -> Result<RunningOrigin, OriginError> {
         open_connections: state.metrics().open_connections.clone(),
         timeouts: state.config().timeouts(),
         max_connections: state.config().max_connections,
+        // HTTP/1.1 GET/HEAD on the direct path: file bodies go out with sendfile(2).
+        direct_http1: true,
     };
     let server = serve::bind(addr, router(state.clone()), options)
         .await

@@ -47,6 +47,7 @@
 //! read an exposition back with the one text-format reader, [`prom`].
 
 pub mod class;
+pub mod direct;
 pub mod host;
 pub mod http;
 pub mod limits;

@@ -232,6 +232,13 @@ pub struct CountedStream {
     gauge: Gauge,
 }
 
+impl CountedStream {
+    /// The TCP socket (for `sendfile(2)` on it, see [`crate::direct`]).
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        &self.inner
+    }
+}
+
 impl Drop for CountedStream {
     fn drop(&mut self) {
         self.gauge.dec();

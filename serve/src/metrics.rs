@@ -112,7 +112,11 @@ pub fn exposition_response(text: String) -> Response {
 /// Wraps a response's body so the size of every data frame it sends is added to `counter`
 /// (bytes actually handed to the connection). Shared by every server role.
 pub fn count_sent_bytes(res: Response, counter: Counter) -> Response {
-    let (parts, body) = res.into_parts();
+    let (mut parts, body) = res.into_parts();
+    if let Some(file) = parts.extensions.get_mut::<crate::direct::SendFile>() {
+        // Sent with sendfile(2) on the direct path, unread body: counted there.
+        file.count_into(counter.clone());
+    }
     Response::from_parts(
         parts,
         Body::new(CountingBody {

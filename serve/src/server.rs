@@ -153,6 +153,10 @@ pub struct ServerOptions {
     /// [`crate::limits::default_max_connections`], from the soft descriptor limit when
     /// the server starts.
     pub max_connections: Option<usize>,
+    /// Serve plain HTTP/1.1 `GET`/`HEAD` requests on [`crate::direct`]'s path, which sends
+    /// bodies marked [`crate::direct::SendFile`] with `sendfile(2)` (other requests, and
+    /// HTTP/2, stay on hyper). Off by default.
+    pub direct_http1: bool,
 }
 
 /// A bound listen socket not yet serving: lets a role learn its address (e.g. to name
@@ -207,6 +211,7 @@ impl Bound {
             max_connections,
             shutdown.clone(),
             force.clone(),
+            options.direct_http1,
         ));
         Server {
             local_addr: self.local_addr,
@@ -278,6 +283,7 @@ async fn accept_loop(
     max_connections: usize,
     shutdown: CancellationToken,
     force: CancellationToken,
+    direct_http1: bool,
 ) {
     let tracker = TaskTracker::new();
     let registry = Arc::new(Registry::default());
@@ -317,6 +323,7 @@ async fn accept_loop(
             member,
             shutdown.clone(),
             force.clone(),
+            direct_http1,
         ));
     }
     drop(listener);
@@ -469,10 +476,55 @@ async fn serve_connection(
     member: Member,
     shutdown: CancellationToken,
     force: CancellationToken,
+    direct_http1: bool,
 ) {
-    let io = TokioIo::new(Watched {
+    let mut watched = Watched {
         inner: stream,
         activity: activity.clone(),
+    };
+    let mut prefix = bytes::BytesMut::new();
+    if direct_http1 {
+        // The direct path first; hyper takes over the connection (with the bytes already
+        // read) at the first request the direct path does not handle.
+        let drain = CancellationToken::new();
+        let run = crate::direct::serve_http1(&mut watched, &app, remote, &drain, &activity);
+        let mut run = pin!(run);
+        loop {
+            let deadline = activity.deadline(&timeouts);
+            let changed = activity.changed.notified();
+            tokio::select! {
+                ended = run.as_mut() => match ended {
+                    crate::direct::Ended::Closed => return,
+                    crate::direct::Ended::Handoff(read) => {
+                        prefix = read;
+                        break;
+                    }
+                },
+                _ = shutdown.cancelled(), if !drain.is_cancelled() => drain.cancel(),
+                _ = force.cancelled() => return,
+                _ = member.close.cancelled(), if !drain.is_cancelled() => {
+                    if activity.stalled().is_some() {
+                        tracing::debug!(%remote, "closing a stalled connection to make room (connection limit)");
+                        return;
+                    }
+                    drain.cancel();
+                }
+                _ = changed => {}
+                _ = sleep_until(deadline) => {
+                    if activity.deadline(&timeouts).is_some_and(|d| d <= Instant::now()) {
+                        tracing::debug!(%remote, "closing a stalled connection (idle or slow request head)");
+                        return;
+                    }
+                }
+            }
+        }
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
+    let io = TokioIo::new(Prefixed {
+        prefix,
+        inner: watched,
     });
     let watch = activity.clone();
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
@@ -545,7 +597,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// What a connection is doing, for the timeout watchdog.
 #[derive(Debug)]
-struct Activity {
+pub(crate) struct Activity {
     state: Mutex<ActivityState>,
     /// Set while the connection is idle and no byte of a next request has been read: the
     /// read path records the first byte only then (one atomic load per read otherwise).
@@ -638,10 +690,10 @@ impl Activity {
 
 /// One request in flight; finished when dropped (with the response body, or with the
 /// handler's future if the connection goes away first).
-struct InFlight(Arc<Activity>);
+pub(crate) struct InFlight(Arc<Activity>);
 
 impl InFlight {
-    fn start(activity: Arc<Activity>) -> InFlight {
+    pub(crate) fn start(activity: Arc<Activity>) -> InFlight {
         activity.request_started();
         InFlight(activity)
     }
@@ -701,6 +753,35 @@ impl AsyncRead for Watched {
 }
 
 crate::listener::write_through_inner!(Watched);
+
+impl crate::direct::DirectIo for Watched {
+    fn tcp(&self) -> &tokio::net::TcpStream {
+        self.inner.tcp()
+    }
+}
+
+/// The connection handed to hyper: first the bytes the direct path had already read.
+struct Prefixed {
+    prefix: bytes::BytesMut,
+    inner: Watched,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+crate::listener::write_through_inner!(Prefixed);
 
 #[cfg(test)]
 mod tests {

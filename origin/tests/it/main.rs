@@ -2,4 +2,5 @@
 //! origin on `127.0.0.1:0` over a tempdir content root (files, ranges, conditional
 //! requests, CORS, the hot cache, metrics, startup errors, graceful shutdown).
 
+mod direct;
 mod http;

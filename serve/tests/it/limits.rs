@@ -33,6 +33,7 @@ async fn start(max: usize) -> (Server, Gauge) {
             open_connections: gauge.clone(),
             timeouts: Timeouts::default(),
             max_connections: Some(max),
+            ..Default::default()
         },
     )
     .await

@@ -46,6 +46,7 @@ async fn start() -> (Server, Gauge) {
                 idle: Some(IDLE),
             },
             max_connections: None,
+            ..Default::default()
         },
     )
     .await
