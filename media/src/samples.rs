@@ -4,7 +4,7 @@
 //!
 //! Memory: a [`SampleTable`] keeps 4 bytes per sample (its size) plus run-length durations and
 //! composition offsets (one entry per run, as `stts`/`ctts` store them), the sync sample
-//! numbers (`stss`) and one (offset, first sample) pair per chunk (`stco`/`stsc`), so a 2-hour
+//! numbers (`stss`) and 12 bytes per chunk (offset, first sample; `stco`/`stsc`), so a 2-hour
 //! 1080p film with 48 kHz audio needs a few MiB of tables. Sample bytes are read with
 //! positioned reads (`pread`) into buffers the caller reuses from segment to segment, so the
 //! packager holds one segment per representation at a time, whatever the input's length.
@@ -116,8 +116,10 @@ pub struct SampleTable {
     pub(crate) composition_offsets: Vec<(u32, i32)>,
     /// Sorted 0-based indices of sync samples; `None`: every sample is sync.
     pub(crate) sync: Option<Vec<u32>>,
-    /// Chunks as (file offset, first sample index), in sample order.
-    pub(crate) chunks: Vec<(u64, u32)>,
+    /// File offset of each chunk, in sample order.
+    pub(crate) chunk_offsets: Vec<u64>,
+    /// First sample index of each chunk (chunks without samples repeat the next one's).
+    pub(crate) chunk_first: Vec<u32>,
     /// Video: the input's NAL length size; samples are rewritten to 4-byte lengths on read.
     pub(crate) nal_length_size: Option<u8>,
     /// Media time presented at time 0 (the source's edit list `media_time`).
@@ -164,20 +166,19 @@ impl SampleTable {
         }
         // File offset of every sample of the range.
         let mut ci = self
-            .chunks
-            .partition_point(|c| c.1 as usize <= range.start)
+            .chunk_first
+            .partition_point(|&f| f as usize <= range.start)
             .saturating_sub(1);
-        let (chunk_off, chunk_first) = self.chunks[ci];
-        let mut off = chunk_off
-            + self.sizes[chunk_first as usize..range.start]
+        let mut off = self.chunk_offsets[ci]
+            + self.sizes[self.chunk_first[ci] as usize..range.start]
                 .iter()
                 .map(|&s| u64::from(s))
                 .sum::<u64>();
         let mut offsets = Vec::with_capacity(n);
         for i in range.clone() {
-            while ci + 1 < self.chunks.len() && self.chunks[ci + 1].1 as usize <= i {
+            while ci + 1 < self.chunk_first.len() && self.chunk_first[ci + 1] as usize <= i {
                 ci += 1;
-                off = self.chunks[ci].0;
+                off = self.chunk_offsets[ci];
             }
             offsets.push(off);
             off = off.saturating_add(u64::from(self.sizes[i]));
@@ -417,7 +418,8 @@ pub(crate) fn table_over_bytes(
         durations,
         composition_offsets,
         sync,
-        chunks,
+        chunk_offsets: chunks.iter().map(|c| c.0).collect(),
+        chunk_first: chunks.iter().map(|c| c.1).collect(),
         nal_length_size,
         presentation_offset: 0,
     }))

@@ -146,17 +146,40 @@ fn demux_reader<R: Read + Seek>(
     if moov_len > 1 << 30 {
         return Err(MediaError::Unsupported(format!("moov of {moov_len} bytes")));
     }
-    let mut moov_data = vec![0u8; moov_len as usize];
-    file.seek(SeekFrom::Start(moov_pos)).map_err(io_err)?;
-    file.read_exact(&mut moov_data).map_err(io_err)?;
+    // The `trak`s are read one at a time (not the whole `moov`): a long file's sample tables
+    // are megabytes, and only the compact form built from them is kept.
+    let mut traks = Vec::new(); // (offset, size) of each trak box
+    let mut child = moov_pos;
+    while child < moov_pos + moov_len {
+        let left = moov_pos + moov_len - child;
+        let mut header = [0u8; 16];
+        let avail = left.min(16) as usize;
+        file.seek(SeekFrom::Start(child)).map_err(io_err)?;
+        file.read_exact(&mut header[..avail]).map_err(io_err)?;
+        let (fourcc, _, size) = parse_box_header(&header[..avail])?;
+        let size = size.unwrap_or(left);
+        if size > left {
+            return Err(MediaError::Truncated(format!(
+                "{}: box '{}' in moov needs {size} bytes, {left} left",
+                name,
+                String::from_utf8_lossy(&fourcc)
+            )));
+        }
+        if &fourcc == b"trak" {
+            traks.push((child, size));
+        }
+        child += size;
+    }
 
     let mut tracks = Vec::new();
     let mut skipped = Vec::new();
-    for (stream, b) in BoxIter::new(&moov_data)
-        .filter(|b| b.as_ref().map_or(true, |b| &b.fourcc == b"trak"))
-        .enumerate()
-    {
-        let b = b?;
+    for (stream, (trak_pos, trak_len)) in traks.into_iter().enumerate() {
+        let mut trak = vec![0u8; trak_len as usize];
+        file.seek(SeekFrom::Start(trak_pos)).map_err(io_err)?;
+        file.read_exact(&mut trak).map_err(io_err)?;
+        let b = BoxIter::new(&trak)
+            .next()
+            .ok_or_else(|| MediaError::InvalidBox("empty trak".into()))??;
         match parse_trak(&b, file_len).map_err(|e| e.at_stream(stream))? {
             Parsed::Skip(why) => {
                 warn!(file = %name, "skipping track: {why}");
@@ -214,7 +237,8 @@ fn into_track(source: &Arc<DataSource>, t: TrackTables) -> Result<Track, MediaEr
         durations: t.durations,
         composition_offsets: t.composition_offsets,
         sync: t.sync,
-        chunks: t.chunks,
+        chunk_offsets: t.chunk_offsets,
+        chunk_first: t.chunk_first,
         nal_length_size: (t.nal_length_size != 0).then_some(t.nal_length_size),
         presentation_offset: t.presentation_offset,
     }));

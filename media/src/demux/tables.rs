@@ -31,8 +31,10 @@ pub(super) struct TrackTables {
     pub(super) composition_offsets: Vec<(u32, i32)>,
     /// Sorted 0-based sync sample indices; `None`: all sync.
     pub(super) sync: Option<Vec<u32>>,
-    /// Chunks as (file offset, first sample index), each inside the file.
-    pub(super) chunks: Vec<(u64, u32)>,
+    /// File offset of each chunk, each chunk inside the file.
+    pub(super) chunk_offsets: Vec<u64>,
+    /// First sample index of each chunk.
+    pub(super) chunk_first: Vec<u32>,
     /// Media time presented at 0 (the edit list's `media_time`: audio priming, B-frame delay).
     pub(super) presentation_offset: u32,
 }
@@ -241,7 +243,11 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
                     "'stsz' entry count exceeds the box".into(),
                 ));
             }
-            ((0..n).map(|_| c.u32()).collect::<Result<Vec<_>, _>>()?, n)
+            let mut sizes = Vec::with_capacity(n);
+            for _ in 0..n {
+                sizes.push(c.u32()?);
+            }
+            (sizes, n)
         }
     } else if let Some(stz2) = stbl.child(b"stz2") {
         let (_, _, b) = stz2.full()?;
@@ -294,7 +300,8 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
         durations: Vec::new(),
         composition_offsets: Vec::new(),
         sync: None,
-        chunks: Vec::new(),
+        chunk_offsets: Vec::new(),
+        chunk_first: Vec::new(),
         presentation_offset: 0,
     };
     if count == 0 {
@@ -325,6 +332,7 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
         let (v, _, b) = ctts.full()?;
         let mut c = Cur::new(b, "ctts");
         let n = c.count(8)?;
+        tables.composition_offsets.reserve_exact(n);
         let mut i = 0usize;
         for _ in 0..n {
             let k = (c.u32()? as usize).min(count - i);
@@ -358,16 +366,22 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
     }
 
     // stco / co64 → chunk offsets
-    let chunk_offsets: Vec<u64> = if let Some(stco) = stbl.child(b"stco") {
+    let mut chunk_offsets: Vec<u64> = if let Some(stco) = stbl.child(b"stco") {
         let mut c = Cur::new(stco.full()?.2, "stco");
         let n = c.count(4)?;
-        (0..n)
-            .map(|_| c.u32().map(u64::from))
-            .collect::<Result<_, _>>()?
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(u64::from(c.u32()?));
+        }
+        v
     } else if let Some(co64) = stbl.child(b"co64") {
         let mut c = Cur::new(co64.full()?.2, "co64");
         let n = c.count(8)?;
-        (0..n).map(|_| c.u64()).collect::<Result<_, _>>()?
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(c.u64()?);
+        }
+        v
     } else {
         return Err(MediaError::InvalidBox(format!(
             "track {track_id}: no stco/co64"
@@ -379,19 +393,24 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
     let stsc = need(&stbl, b"stsc")?;
     let mut c = Cur::new(stsc.full()?.2, "stsc");
     let n = c.count(12)?;
-    let mut runs = Vec::with_capacity(n);
-    for _ in 0..n {
-        let first_chunk = c.u32()?;
-        let per_chunk = c.u32()?;
-        let _sdi = c.u32()?;
-        runs.push((first_chunk, per_chunk));
-    }
+    let entries = &c.d[c.p..c.p + 12 * n];
+    let field = |i: usize, k: usize| {
+        u32::from_be_bytes(
+            entries[12 * i + 4 * k..12 * i + 4 * k + 4]
+                .try_into()
+                .unwrap(),
+        )
+    };
     let mut sample = 0usize;
-    for (ri, &(first_chunk, per_chunk)) in runs.iter().enumerate() {
-        let last_chunk = runs
-            .get(ri + 1)
-            .map(|r| r.0.saturating_sub(1))
-            .unwrap_or(chunk_offsets.len() as u32);
+    let mut used_chunks = 0usize;
+    let mut chunk_first = Vec::with_capacity(chunk_offsets.len().min(count));
+    for ri in 0..n {
+        let (first_chunk, per_chunk) = (field(ri, 0), field(ri, 1));
+        let last_chunk = if ri + 1 < n {
+            field(ri + 1, 0).saturating_sub(1)
+        } else {
+            chunk_offsets.len() as u32
+        };
         if first_chunk == 0 || last_chunk as usize > chunk_offsets.len() {
             return Err(MediaError::InvalidBox(format!(
                 "track {track_id}: stsc refers to missing chunks"
@@ -402,9 +421,6 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
                 break;
             }
             let k = (per_chunk as usize).min(count - sample);
-            if k == 0 {
-                continue;
-            }
             let offset = chunk_offsets[chunk as usize - 1];
             let len: u64 = tables.sizes[sample..sample + k]
                 .iter()
@@ -416,10 +432,21 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
                     offset.saturating_add(len)
                 )));
             }
-            tables.chunks.push((offset, sample as u32));
+            // Chunks are numbered in order: keep the offsets up to the last one used.
+            if chunk as usize != used_chunks + 1 {
+                return Err(MediaError::InvalidBox(format!(
+                    "track {track_id}: stsc lists chunk {chunk} out of order"
+                )));
+            }
+            chunk_first.push(sample as u32);
+            used_chunks = chunk as usize;
             sample += k;
         }
     }
+    chunk_offsets.truncate(used_chunks);
+    chunk_offsets.shrink_to_fit();
+    tables.chunk_offsets = chunk_offsets;
+    tables.chunk_first = chunk_first;
     if sample < count {
         return Err(MediaError::InvalidBox(format!(
             "track {track_id}: chunks hold {sample} of {count} samples"
