@@ -85,11 +85,11 @@ fn parse_sps(nal: &[u8]) -> Option<(u32, Sps)> {
             }
         }
     }
-    let log2_max_frame_num = r.ue()? + 4;
+    let log2_max_frame_num = r.ue()?.checked_add(4)?;
     let poc_type = r.ue()?;
     let (mut log2_max_poc_lsb, mut delta_pic_order_always_zero) = (0, false);
     match poc_type {
-        0 => log2_max_poc_lsb = r.ue()? + 4,
+        0 => log2_max_poc_lsb = r.ue()?.checked_add(4)?,
         1 => {
             delta_pic_order_always_zero = r.bit()?;
             r.se()?;
@@ -107,8 +107,8 @@ fn parse_sps(nal: &[u8]) -> Option<(u32, Sps)> {
     }
     r.ue()?;
     r.bit()?;
-    let width_mbs = r.ue()? + 1;
-    let height_map_units = r.ue()? + 1;
+    let width_mbs = r.ue()?.checked_add(1)?;
+    let height_map_units = r.ue()?.checked_add(1)?;
     let frame_mbs_only = r.bit()?;
     Some((
         id,

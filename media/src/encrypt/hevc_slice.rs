@@ -171,7 +171,7 @@ fn parse_sps(nal: &[u8]) -> Option<(u32, Sps)> {
     }
     r.ue()?;
     r.ue()?;
-    let log2_max_poc_lsb = r.ue()? + 4;
+    let log2_max_poc_lsb = r.ue()?.checked_add(4)?;
     let ordering_all = r.bit()?;
     let first = if ordering_all {
         0
@@ -183,8 +183,8 @@ fn parse_sps(nal: &[u8]) -> Option<(u32, Sps)> {
         r.ue()?;
         r.ue()?;
     }
-    let log2_min_cb = r.ue()? + 3;
-    let log2_ctb = log2_min_cb + r.ue()?;
+    let log2_min_cb = r.ue()?.checked_add(3)?;
+    let log2_ctb = log2_min_cb.checked_add(r.ue()?)?;
     if log2_ctb > 7 {
         return None;
     }
@@ -258,8 +258,8 @@ fn parse_pps(nal: &[u8]) -> Option<(u32, Pps)> {
     let num_extra_slice_header_bits = r.bits(3)?;
     r.bit()?;
     let cabac_init_present = r.bit()?;
-    let num_ref_idx_l0_default = r.ue()? + 1;
-    let num_ref_idx_l1_default = r.ue()? + 1;
+    let num_ref_idx_l0_default = r.ue()?.checked_add(1)?;
+    let num_ref_idx_l1_default = r.ue()?.checked_add(1)?;
     r.se()?;
     r.bit()?;
     r.bit()?;
@@ -379,7 +379,7 @@ impl HevcParamSets {
         if nal_type > 31 {
             return None;
         }
-        let raw = &nal[2..nal.len().min(2 + 1024)];
+        let raw = nal.get(2..nal.len().min(2 + 1024))?;
         let rbsp = remove_emulation_prevention(raw);
         let mut r = BitReader::new(&rbsp);
         // The header ends with byte_alignment(): a 1 bit, then zeros up to a byte boundary.
@@ -467,9 +467,9 @@ impl HevcParamSets {
             if p || b {
                 let (mut l0, mut l1) = (pps.num_ref_idx_l0_default, pps.num_ref_idx_l1_default);
                 if r.bit()? {
-                    l0 = r.ue()? + 1;
+                    l0 = r.ue()?.checked_add(1)?;
                     if b {
-                        l1 = r.ue()? + 1;
+                        l1 = r.ue()?.checked_add(1)?;
                     }
                 }
                 if l0 > 16 || l1 > 16 {
@@ -548,7 +548,7 @@ impl HevcParamSets {
         if pps.tiles_or_wpp {
             let n = r.ue()?;
             if n > 0 {
-                let len = r.ue()? + 1;
+                let len = r.ue()?.checked_add(1)?;
                 if len > 32 || n > 4096 {
                     return None;
                 }
@@ -560,5 +560,67 @@ impl HevcParamSets {
             r.skip(8 * n as usize)?;
         }
         Some(r.position())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Untrusted bytes (the input's samples and hvcC) never panic the parsers: random and
+    /// bit-flipped records and slices only give `None`.
+    #[test]
+    fn random_input_never_panics() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 96) as usize;
+            let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let _ = parse_sps(&data);
+            let _ = parse_pps(&data);
+            let _ = HevcParamSets::from_hvcc(&data);
+            let avc = crate::encrypt::AvcParamSets::new(
+                std::slice::from_ref(&data),
+                std::slice::from_ref(&data),
+            );
+            let _ = avc.slice_header_end(&data);
+            let mut sets = HevcParamSets::default();
+            sets.sps.insert(
+                0,
+                Sps {
+                    log2_max_poc_lsb: 8,
+                    pic_size_in_ctbs: 40,
+                    st_rps: vec![StRps {
+                        num_delta_pocs: 2,
+                        used_by_curr: 2,
+                    }],
+                    temporal_mvp: true,
+                    sao: true,
+                    chroma_array_type: 1,
+                    ..Default::default()
+                },
+            );
+            sets.pps.insert(
+                0,
+                Pps {
+                    lists_modification_present: true,
+                    weighted_pred: true,
+                    weighted_bipred: true,
+                    tiles_or_wpp: true,
+                    slice_header_extension_present: true,
+                    deblocking_override_enabled: true,
+                    loop_filter_across_slices: true,
+                    num_ref_idx_l0_default: 1,
+                    num_ref_idx_l1_default: 1,
+                    ..Default::default()
+                },
+            );
+            let _ = sets.slice_header_end(&data);
+        }
     }
 }
