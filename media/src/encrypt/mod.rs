@@ -4,12 +4,18 @@
 //!
 //! Data flow: [`Encryption`] (keys, scheme, optional IV; from flags or a key file, see
 //! [`KeyFile`]) → per track a [`TrackProtection`] ([`Encryption::for_track`]: the track's key,
-//! its IV, its pattern) → for every media segment the samples are encrypted
+//! its IV, its pattern, and for video the parameter sets that locate each slice header,
+//! `avc_slice` / `hevc_slice`) → for every media segment the samples are encrypted
 //! ([`sample::encrypt_samples`]: subsample map + AES) and the clear writer's output is then
 //! rewritten by [`boxes`]: the init segment's sample entry becomes `encv`/`enca` with a `sinf`
 //! (`frma`, `schm`, `schi/tenc`) and a W3C common `pssh` goes into `moov`; each media segment's
 //! `traf` gets `saiz` + `saio` + `senc` (per-sample IVs and subsample maps). The MPD gets
-//! `ContentProtection` elements from [`mpd_content_protections`].
+//! `ContentProtection` elements from [`mpd_content_protections`], each HLS media playlist an
+//! `EXT-X-KEY` from [`hls_with_key`].
+//!
+//! Checked against Shaka Packager v3.8 (`media/tests/it/encrypt.rs`): with the same key and
+//! IV, `sinf`, `pssh`, every `senc` and every `mdat` are byte for byte the same, for H.264,
+//! H.265 and AAC, `cenc` and `cbcs`. AV1 is refused (it needs OBU-based subsamples).
 //!
 //! Keys never reach a log or `package.json`: [`ContentKey`]'s `Debug` prints only the key id,
 //! and the idempotence record holds the key id plus a truncated SHA-256 of the key
