@@ -151,10 +151,7 @@ fn parse(buf: &[u8]) -> Parsed {
     let Some(uri) = req.path.and_then(|p| p.parse::<http::Uri>().ok()) else {
         return Parsed::Decline;
     };
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(uri)
-        .version(Version::HTTP_11);
+    let mut headers = http::HeaderMap::with_capacity(req.headers.len());
     let mut close = false;
     for h in req.headers.iter() {
         let name = h.name;
@@ -171,15 +168,20 @@ fn parse(buf: &[u8]) -> Parsed {
                 .split(|&b| b == b',')
                 .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
         }
-        let Ok(value) = HeaderValue::from_bytes(h.value) else {
+        let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) else {
             return Parsed::Decline;
         };
-        builder = builder.header(name, value);
+        headers.append(name, value);
     }
-    match builder.body(Body::empty()) {
-        Ok(req) => Parsed::Take(n, Box::new(req), close),
-        Err(_) => Parsed::Decline,
-    }
+    let mut request = Request::new(Body::empty());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = Version::HTTP_11;
+    *request.headers_mut() = headers;
+    Parsed::Take(n, Box::new(request), close)
 }
 
 /// Serves HTTP/1.1 requests on `io` until the connection ends or a request must go to
