@@ -55,6 +55,23 @@ fn frame_hashes(file: &Path, key: Option<&str>) -> Result<String, String> {
 /// Every segment of every representation: the encrypted one decrypted with the key decodes
 /// to the clear one's frames; without the key, it does not.
 fn assert_decrypts_to_clear(enc: &PackageReport, clear: &PackageReport, scratch: &Path) {
+    assert_decrypts_with(
+        enc,
+        clear,
+        scratch,
+        |_| KEY,
+        |_| "ffeeddccbbaa99887766554433221100",
+    );
+}
+
+/// [`assert_decrypts_to_clear`] with the key of each track type, and a wrong one for each.
+fn assert_decrypts_with(
+    enc: &PackageReport,
+    clear: &PackageReport,
+    scratch: &Path,
+    key_for: impl Fn(MediaKind) -> &'static str,
+    wrong_key: impl Fn(MediaKind) -> &'static str,
+) {
     assert_eq!(enc.representations.len(), clear.representations.len());
     let mut undecodable_without_key = 0;
     let mut segments = 0;
@@ -75,7 +92,7 @@ fn assert_decrypts_to_clear(enc: &PackageReport, clear: &PackageReport, scratch:
             );
             let want = frame_hashes(&fc, None).unwrap();
             assert!(!want.is_empty());
-            let got = frame_hashes(&fe, Some(KEY))
+            let got = frame_hashes(&fe, Some(key_for(re.kind)))
                 .unwrap_or_else(|e| panic!("{} segment {k}: decrypting failed: {e}", re.id));
             assert_eq!(got, want, "{} segment {k}: decrypted frames differ", re.id);
             match frame_hashes(&fe, None) {
@@ -83,7 +100,7 @@ fn assert_decrypts_to_clear(enc: &PackageReport, clear: &PackageReport, scratch:
                 Err(_) => undecodable_without_key += 1,
             }
             // A wrong key does not give the frames either.
-            let wrong = frame_hashes(&fe, Some("ffeeddccbbaa99887766554433221100"));
+            let wrong = frame_hashes(&fe, Some(wrong_key(re.kind)));
             assert!(
                 wrong.as_ref() != Ok(&want),
                 "{} segment {k}: wrong key decodes",
@@ -479,4 +496,85 @@ fn byte_for_byte_what_shaka_packager_writes() {
             );
         }
     }
+}
+
+/// A key file with one key for video and another for audio (Shaka's labels): each track is
+/// encrypted with its own key and key id, the MPD's AdaptationSets and the init segments'
+/// `tenc`/`pssh` name each its own key id, and the video key does not open the audio.
+#[test]
+fn per_track_type_keys_from_a_key_file() {
+    common::require_ffmpeg();
+    const VIDEO_KID: &str = "11111111111111111111111111111111";
+    const VIDEO_KEY: &str = "22222222222222222222222222222222";
+    const AUDIO_KID: &str = "33333333333333333333333333333333";
+    const AUDIO_KEY: &str = "44444444444444444444444444444444";
+    let file = format!(
+        "protection_scheme = \"cbcs\"\n[keys.video]\nkey_id = \"{VIDEO_KID}\"\nkey = \"{VIDEO_KEY}\"\n\
+         [keys.audio]\nkey_id = \"{AUDIO_KID}\"\nkey = \"{AUDIO_KEY}\"\n"
+    );
+    let enc = media::encrypt::KeyFile::parse(&file, None, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let synth = SynthOptions {
+        duration_secs: 2,
+        rungs: vec![Rung::new("v180", 320, 180, 300_000)],
+        ..SynthOptions::default()
+    };
+    let clear = package_default(
+        &PackageOptions::new(dir.path().join("clear"), ""),
+        &synth,
+        &Silent,
+    )
+    .unwrap();
+    let mut opts = PackageOptions::new(dir.path().join("enc"), "");
+    opts.encryption = Some(enc);
+    let report = package_default(&opts, &synth, &Silent).unwrap();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let key_for = |k: MediaKind| match k {
+        MediaKind::Video => VIDEO_KEY,
+        MediaKind::Audio => AUDIO_KEY,
+    };
+    // The other type's key is the wrong key here.
+    let other = |k: MediaKind| match k {
+        MediaKind::Video => AUDIO_KEY,
+        MediaKind::Audio => VIDEO_KEY,
+    };
+    assert_decrypts_with(&report, &clear, &scratch, key_for, other);
+    for r in &report.representations {
+        let kid = media::encrypt::parse_hex16(
+            "kid",
+            match r.kind {
+                MediaKind::Video => VIDEO_KID,
+                MediaKind::Audio => AUDIO_KID,
+            },
+        )
+        .unwrap();
+        let init = std::fs::read(common::rep_files(&report.asset_dir, r).0).unwrap();
+        let (_, _, tenc) = find_box(&init, &["moov", "trak", "mdia", "minf", "stbl", "stsd"])
+            .map(|stsd| {
+                let entry = BoxIter::new(&stsd.payload[8..]).next().unwrap().unwrap();
+                let skip = if r.kind == MediaKind::Video { 78 } else { 28 };
+                let sinf = BoxIter::new(&entry.payload[skip..])
+                    .map(|b| b.unwrap())
+                    .find(|b| &b.fourcc == b"sinf")
+                    .unwrap();
+                sinf.child(b"schi")
+                    .unwrap()
+                    .child(b"tenc")
+                    .unwrap()
+                    .full()
+                    .unwrap()
+            })
+            .unwrap();
+        assert_eq!(tenc[4..20], kid, "{}", r.id);
+        assert_eq!(
+            find_box(&init, &["moov", "pssh"]).unwrap().payload[24..40],
+            kid
+        );
+    }
+    let mpd = std::fs::read_to_string(report.asset_dir.join(layout::MANIFEST_FILE)).unwrap();
+    manifests::schema::validate_xml_with_xmllint(&mpd).unwrap();
+    assert!(mpd.contains(r#"cenc:default_KID="11111111-1111-1111-1111-111111111111""#));
+    assert!(mpd.contains(r#"cenc:default_KID="33333333-3333-3333-3333-333333333333""#));
+    assert!(!mpd.contains(VIDEO_KEY) && !mpd.contains(AUDIO_KEY));
 }
