@@ -291,6 +291,12 @@ async fn write_response<IO: DirectIo>(
         );
         true
     };
+    if head_only && !h.contains_key(header::CONTENT_LENGTH) {
+        // As hyper does: a HEAD response carries the length its GET body would have.
+        if let Some(n) = http_body::Body::size_hint(&body).exact().filter(|&n| n > 0) {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+    }
     let head = encode_head(status, h);
     if bodyless {
         io.write_all(&head).await?;

@@ -15,6 +15,9 @@
 //!    time or if it sits idle between keep-alive requests too long; a request without a
 //!    valid single `Host` gets `400` ([`host`], RFC 9112 §3.2);
 //!    [`server::Server::stop`] drains in-flight requests.
+//!    With [`ServerOptions::direct_http1`] (the origin), plain HTTP/1.1 `GET`/`HEAD`
+//!    requests are read and answered by [`direct`] instead, which sends bodies marked
+//!    [`direct::SendFile`] with `sendfile(2)`; anything else goes to hyper as above.
 //! 3. **Router**: the role's own `axum::Router` (files, cache, redirects), wrapped in
 //!    [`http::cors::CorsLayer`] and the role's metrics middleware.
 //! 4. **Helpers** the handlers call: [`path::sanitize`] (raw path → safe relative path),

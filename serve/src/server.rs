@@ -22,6 +22,13 @@
 //! per-connection watchdog, and hyper's timer is not installed (its timeout stays off, as
 //! under `axum::serve`).
 //!
+//! ## The direct HTTP/1.1 path
+//! With [`ServerOptions::direct_http1`], a connection starts on [`crate::direct`]: plain
+//! HTTP/1.1 `GET`/`HEAD` requests are parsed and answered there (file bodies with
+//! `sendfile(2)`), under the same watchdog (timeouts, connection limit, graceful stop at
+//! the next request boundary) and the same `Host` rule. At the first request it does not
+//! take, the connection passes to hyper with the bytes already read and stays there.
+//!
 //! ## Connection limit
 //! A server keeps at most [`ServerOptions::max_connections`] connections open (default
 //! [`crate::limits::default_max_connections`]: half the soft descriptor limit left after
