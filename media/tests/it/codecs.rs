@@ -180,7 +180,7 @@ fn package_and_check(dir: &Path, input: &Path, codecs: &str) -> PackageReport {
     let is_mp4 = input.extension().is_some_and(|e| e == "mp4");
     if !is_mp4 {
         eprintln!(
-            "no Shaka Packager comparison for {}: it reads MP4 only",
+            "no Shaka Packager comparison for {}: it cannot parse this .mov",
             input.display()
         );
     } else if let Some(shaka) = shaka_codecs(input, &scratch) {
