@@ -4,8 +4,9 @@
 //!
 //! Memory: a [`SampleTable`] keeps 4 bytes per sample (its size) plus run-length durations and
 //! composition offsets (one entry per run, as `stts`/`ctts` store them), the sync sample
-//! numbers (`stss`) and 12 bytes per chunk (offset, first sample; `stco`/`stsc`), so a 2-hour
-//! 1080p film with 48 kHz audio needs a few MiB of tables. Sample bytes are read with
+//! numbers (`stss`) and about 8 bytes per chunk (offset, first sample; `stco`/`stsc`; 4 when
+//! every chunk holds one sample), so a 2-hour 1080p film with 48 kHz audio needs a few MiB of
+//! tables. Sample bytes are read with
 //! positioned reads (`pread`) into buffers the caller reuses from segment to segment, so the
 //! packager holds one segment per representation at a time, whatever the input's length.
 //!
@@ -117,13 +118,57 @@ pub struct SampleTable {
     /// Sorted 0-based indices of sync samples; `None`: every sample is sync.
     pub(crate) sync: Option<Vec<u32>>,
     /// File offset of each chunk, in sample order.
-    pub(crate) chunk_offsets: Vec<u64>,
-    /// First sample index of each chunk (chunks without samples repeat the next one's).
-    pub(crate) chunk_first: Vec<u32>,
+    pub(crate) chunk_offsets: ChunkOffsets,
+    /// First sample index of each chunk (chunks without samples repeat the next one's);
+    /// `None`: one sample per chunk (chunk `i` holds sample `i`, as ffmpeg writes video).
+    pub(crate) chunk_first: Option<Vec<u32>>,
     /// Video: the input's NAL length size; samples are rewritten to 4-byte lengths on read.
     pub(crate) nal_length_size: Option<u8>,
     /// Media time presented at time 0 (the source's edit list `media_time`).
     pub(crate) presentation_offset: u32,
+}
+
+/// Chunk file offsets in about 4 bytes each: a 64-bit base per block of [`Self::BLOCK`]
+/// chunks plus 32-bit distances from it; a block spanning 4 GiB or more keeps 64-bit offsets.
+#[derive(Debug, Clone)]
+pub(crate) enum ChunkOffsets {
+    Packed { bases: Vec<u64>, deltas: Vec<u32> },
+    Full(Vec<u64>),
+}
+
+impl ChunkOffsets {
+    const BLOCK: usize = 256;
+
+    /// Packs `offsets` when every block spans less than 4 GiB.
+    pub(crate) fn new(offsets: Vec<u64>) -> Self {
+        let mut bases = Vec::with_capacity(offsets.len().div_ceil(Self::BLOCK));
+        let mut deltas = Vec::with_capacity(offsets.len());
+        for block in offsets.chunks(Self::BLOCK) {
+            let base = block.iter().copied().min().unwrap_or(0);
+            bases.push(base);
+            for &o in block {
+                match u32::try_from(o - base) {
+                    Ok(d) => deltas.push(d),
+                    Err(_) => return ChunkOffsets::Full(offsets),
+                }
+            }
+        }
+        ChunkOffsets::Packed { bases, deltas }
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            ChunkOffsets::Packed { bases, deltas } => bases[i / Self::BLOCK] + u64::from(deltas[i]),
+            ChunkOffsets::Full(v) => v[i],
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            ChunkOffsets::Packed { deltas, .. } => deltas.len(),
+            ChunkOffsets::Full(v) => v.len(),
+        }
+    }
 }
 
 /// The value of the run covering sample `i`.
@@ -137,6 +182,22 @@ fn run_value<T: Copy + Default>(runs: &[(u32, T)], i: usize) -> T {
 }
 
 impl SampleTable {
+    /// First sample of chunk `c`.
+    fn chunk_first(&self, c: usize) -> usize {
+        match &self.chunk_first {
+            Some(f) => f[c] as usize,
+            None => c,
+        }
+    }
+
+    /// The chunk holding sample `i` (the last of the chunks starting at or before it).
+    fn chunk_of(&self, i: usize) -> usize {
+        match &self.chunk_first {
+            Some(f) => f.partition_point(|&x| x as usize <= i).saturating_sub(1),
+            None => i.min(self.chunk_offsets.len().saturating_sub(1)),
+        }
+    }
+
     fn info(&self, i: usize) -> SampleInfo {
         SampleInfo {
             size: self.sizes[i],
@@ -165,20 +226,17 @@ impl SampleTable {
             return Ok(());
         }
         // File offset of every sample of the range.
-        let mut ci = self
-            .chunk_first
-            .partition_point(|&f| f as usize <= range.start)
-            .saturating_sub(1);
-        let mut off = self.chunk_offsets[ci]
-            + self.sizes[self.chunk_first[ci] as usize..range.start]
+        let mut ci = self.chunk_of(range.start);
+        let mut off = self.chunk_offsets.get(ci)
+            + self.sizes[self.chunk_first(ci)..range.start]
                 .iter()
                 .map(|&s| u64::from(s))
                 .sum::<u64>();
         let mut offsets = Vec::with_capacity(n);
         for i in range.clone() {
-            while ci + 1 < self.chunk_first.len() && self.chunk_first[ci + 1] as usize <= i {
+            while ci + 1 < self.chunk_offsets.len() && self.chunk_first(ci + 1) <= i {
                 ci += 1;
-                off = self.chunk_offsets[ci];
+                off = self.chunk_offsets.get(ci);
             }
             offsets.push(off);
             off = off.saturating_add(u64::from(self.sizes[i]));
@@ -418,8 +476,8 @@ pub(crate) fn table_over_bytes(
         durations,
         composition_offsets,
         sync,
-        chunk_offsets: chunks.iter().map(|c| c.0).collect(),
-        chunk_first: chunks.iter().map(|c| c.1).collect(),
+        chunk_offsets: ChunkOffsets::new(chunks.iter().map(|c| c.0).collect()),
+        chunk_first: Some(chunks.iter().map(|c| c.1).collect()),
         nal_length_size,
         presentation_offset: 0,
     }))
@@ -484,6 +542,51 @@ mod tests {
                 assert_eq!(s.is_sync, infos[i].is_sync);
             }
         }
+    }
+
+    #[test]
+    fn chunk_offsets_pack_into_32_bits_per_chunk_or_stay_full() {
+        let offsets: Vec<u64> = (0..1000u64).map(|i| 5_000_000_000 + i * 7_000).collect();
+        let packed = ChunkOffsets::new(offsets.clone());
+        assert!(matches!(packed, ChunkOffsets::Packed { .. }));
+        assert!((0..1000).all(|i| packed.get(i) == offsets[i]));
+        // A block spanning more than 4 GiB, and offsets going backwards, stay exact.
+        let wide = vec![10, 10 + (1u64 << 33), 3];
+        let full = ChunkOffsets::new(wide.clone());
+        assert!(matches!(full, ChunkOffsets::Full(_)));
+        assert!((0..3).all(|i| full.get(i) == wide[i]));
+        let back = ChunkOffsets::new(vec![900, 100, 500]);
+        assert_eq!((back.get(0), back.get(1), back.get(2)), (900, 100, 500));
+    }
+
+    #[test]
+    fn one_sample_per_chunk_needs_no_first_sample_table() {
+        // Samples 0..4 of 3 bytes, each its own chunk, chunks in reverse file order; the
+        // last chunk holds two samples.
+        let data: Vec<u8> = (0..15u8).collect();
+        let mut s = table_over_bytes(
+            data,
+            vec![3; 5],
+            vec![(0, 1)],
+            vec![],
+            None,
+            vec![(9, 0), (6, 1), (3, 2), (0, 3)],
+            None,
+        );
+        if let Samples::Table(t) = &mut s {
+            t.chunk_first = None;
+        }
+        let mut buf = Vec::new();
+        let got: Vec<Vec<u8>> = s
+            .segment(1..5, &mut buf)
+            .unwrap()
+            .iter()
+            .map(|x| x.data.clone())
+            .collect();
+        assert_eq!(
+            got,
+            [vec![6, 7, 8], vec![3, 4, 5], vec![0, 1, 2], vec![3, 4, 5]]
+        );
     }
 
     #[test]

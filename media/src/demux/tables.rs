@@ -9,6 +9,7 @@ use tracing::debug;
 
 use crate::codec::{self, MediaError};
 use crate::fmp4::{self, BoxIter, BoxRef};
+use crate::samples::ChunkOffsets;
 use crate::track::CodecConfig;
 
 use super::entries;
@@ -32,9 +33,9 @@ pub(super) struct TrackTables {
     /// Sorted 0-based sync sample indices; `None`: all sync.
     pub(super) sync: Option<Vec<u32>>,
     /// File offset of each chunk, each chunk inside the file.
-    pub(super) chunk_offsets: Vec<u64>,
-    /// First sample index of each chunk.
-    pub(super) chunk_first: Vec<u32>,
+    pub(super) chunk_offsets: ChunkOffsets,
+    /// First sample index of each chunk; `None`: one sample per chunk.
+    pub(super) chunk_first: Option<Vec<u32>>,
     /// Media time presented at 0 (the edit list's `media_time`: audio priming, B-frame delay).
     pub(super) presentation_offset: u32,
 }
@@ -300,8 +301,8 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
         durations: Vec::new(),
         composition_offsets: Vec::new(),
         sync: None,
-        chunk_offsets: Vec::new(),
-        chunk_first: Vec::new(),
+        chunk_offsets: ChunkOffsets::Full(Vec::new()),
+        chunk_first: None,
         presentation_offset: 0,
     };
     if count == 0 {
@@ -444,9 +445,15 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
         }
     }
     chunk_offsets.truncate(used_chunks);
-    chunk_offsets.shrink_to_fit();
-    tables.chunk_offsets = chunk_offsets;
-    tables.chunk_first = chunk_first;
+    tables.chunk_offsets = ChunkOffsets::new(chunk_offsets);
+    let one_per_chunk = chunk_first
+        .iter()
+        .enumerate()
+        .all(|(c, &f)| f as usize == c);
+    tables.chunk_first = (!one_per_chunk).then(|| {
+        chunk_first.shrink_to_fit();
+        chunk_first
+    });
     if sample < count {
         return Err(MediaError::InvalidBox(format!(
             "track {track_id}: chunks hold {sample} of {count} samples"
