@@ -42,6 +42,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 mkdir -p "$WORK/content" "$WORK/tmp"
+head -c 65536 /dev/urandom > "$WORK/content/seg64k.m4s"   # OBJECTS=seg64k.m4s: the sendfile threshold
 head -c 1048576 /dev/urandom > "$WORK/content/seg1m.m4s"
 head -c 4194304 /dev/urandom > "$WORK/content/seg4m.m4s"
 {

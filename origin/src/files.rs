@@ -141,8 +141,10 @@ fn load(
 /// on an HTTP/1.1 connection they go from the page cache to the socket without being
 /// copied from user memory; smaller ones are written from the hot cache's `Bytes` (one
 /// `writev` with the head). The gain of `sendfile` is the copy it saves, which grows with
-/// the body, while it costs a second system call (head, then file); 64 KiB is where the
-/// copy already dominates. Figures in `origin/bench/README.md`.
+/// the body, while it costs a second system call (head, then file). Measured at 64 KiB
+/// (`OBJECTS=seg64k.m4s origin/bench/origin_vs_nginx.sh`, 3 × 5 s, medians, load ~5):
+/// 0.30 CPU s/GB with `sendfile` against 0.39 through hyper's `writev`, so the threshold
+/// is not above 64 KiB; below it was not measured. More in `origin/bench/README.md`.
 pub const SENDFILE_MIN_BYTES: u64 = 64 * 1024;
 
 /// What the response body comes from.
