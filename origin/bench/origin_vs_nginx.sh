@@ -6,6 +6,8 @@
 #   DURATION=5s REPEAT=1 origin/bench/origin_vs_nginx.sh
 #   ORIGIN_BIN=/path/to/serve origin/bench/origin_vs_nginx.sh   # another origin build
 #   OBJECTS="seg1m.m4s" origin/bench/origin_vs_nginx.sh         # a subset
+#   BASE_BIN=/path/to/old/serve origin/bench/origin_vs_nginx.sh  # + an older origin build,
+#                                          # interleaved with the others (row "base")
 #
 # Builds the origin (release, `--example serve`) unless ORIGIN_BIN is given, writes the
 # objects (random bytes) to a temp content dir, starts the origin and nginx (Debian's, temp
@@ -20,6 +22,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 ORIGIN_PORT="${ORIGIN_PORT:-18080}"
 NGINX_PORT="${NGINX_PORT:-18081}"
+BASE_PORT="${BASE_PORT:-18082}"
 THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-64}"
 DURATION="${DURATION:-10s}"
@@ -34,7 +37,9 @@ NGINX="$(command -v nginx || true)"
 WORK="$(mktemp -d /tmp/origin-bench.XXXXXX)"
 ORIGIN_PID=""
 NGINX_PID=""
+BASE_PID=""
 cleanup() {
+    [[ -n "$BASE_PID" ]] && kill "$BASE_PID" 2>/dev/null && wait "$BASE_PID" 2>/dev/null || true
     [[ -n "$ORIGIN_PID" ]] && kill "$ORIGIN_PID" 2>/dev/null && wait "$ORIGIN_PID" 2>/dev/null || true
     [[ -n "$NGINX_PID" ]] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null || true
     rm -rf "$WORK"
@@ -163,12 +168,18 @@ CONF
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 start_origin
+if [[ -n "${BASE_BIN:-}" ]]; then
+    "$BASE_BIN" --content "$WORK/content" --listen "127.0.0.1:$BASE_PORT" &
+    BASE_PID=$!
+    wait_up "http://127.0.0.1:$BASE_PORT/healthz"
+fi
 [[ -n "$NGINX" ]] && start_nginx || echo "nginx not installed: origin only" >&2
 # Interleaved, so that load from elsewhere falls on both servers alike.
 for object in $OBJECTS; do
     size="$(stat -c %s "$WORK/content/$object")"
     for run in $(seq 1 "$REPEAT"); do
         run_wrk origin "$ORIGIN_PID" "http://127.0.0.1:$ORIGIN_PORT/$object" "$object" "$size" "$run"
+        [[ -n "$BASE_PID" ]] && run_wrk base "$BASE_PID" "http://127.0.0.1:$BASE_PORT/$object" "$object" "$size" "$run"
         [[ -n "$NGINX_PID" ]] && run_wrk nginx "$NGINX_PID" "http://127.0.0.1:$NGINX_PORT/$object" "$object" "$size" "$run"
     done
 done
@@ -180,7 +191,7 @@ echo "load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
 printf '%-14s %-7s %10s %9s %9s %9s  %s\n' object server "req/s" "p50 ms" "p99 ms" "CPU s/GB" "runs (req/s)"
 median() { sort -g | awk '{a[NR]=$1} END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 for object in $OBJECTS; do
-    for name in origin nginx; do
+    for name in origin base nginx; do
         rows="$(awk -v o="$object" -v n="$name" '$1==o && $2==n' "$RESULTS")"
         [[ -z "$rows" ]] && continue
         rps="$(awk '{print $4}' <<<"$rows" | median)"
@@ -194,6 +205,11 @@ for object in $OBJECTS; do
     if [[ -n "$NGINX_PID" ]]; then
         awk -v o="$object" '$1==o && $2=="origin" {r=$3; p=$4; c=$5} $1==o && $2=="nginx" {nr=$3; np=$4; nc=$5}
             END { if (nr > 0) printf "%-14s origin/nginx: req/s %.2f×, p99 %.2f×, CPU/GB %.2f×\n", o, r/nr, p/np, c/nc }' \
+            "$WORK/medians.txt"
+    fi
+    if [[ -n "$BASE_PID" ]]; then
+        awk -v o="$object" '$1==o && $2=="origin" {r=$3; p=$4; c=$5} $1==o && $2=="base" {nr=$3; np=$4; nc=$5}
+            END { if (nr > 0) printf "%-14s origin/base:  req/s %.2f×, p99 %.2f×, CPU/GB %.2f×\n", o, r/nr, p/np, c/nc }' \
             "$WORK/medians.txt"
     fi
 done
