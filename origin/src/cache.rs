@@ -12,6 +12,11 @@
 //!
 //! Staleness: each entry remembers when it was last validated against the file's
 //! (len, mtime, inode); the server re-validates after `hot_cache_revalidate_ms`.
+//!
+//! Descriptors: an entry may keep its open file for `sendfile(2)`; at most `max_files`
+//! entries do ([`HotCache::with_max_files`], [`max_open_files_for`]). Past that an entry
+//! keeps only its bytes and is written from memory, so the cache can never take the
+//! descriptors that connections and their requests are budgeted (`serve::limits`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,9 +42,12 @@ pub struct CachedFile {
     last_used: AtomicU64,
 }
 
+/// Bytes charged to an entry beyond its data (key, header values, bookkeeping).
+const ENTRY_OVERHEAD: u64 = 256;
+
 impl CachedFile {
     fn weight(&self) -> u64 {
-        self.data.len() as u64 + 256
+        self.data.len() as u64 + ENTRY_OVERHEAD
     }
 }
 
@@ -47,6 +55,24 @@ impl CachedFile {
 struct Inner {
     map: HashMap<Box<str>, Arc<CachedFile>>,
     used: u64,
+    /// Entries holding an open file.
+    files: usize,
+}
+
+impl Inner {
+    fn take(&mut self, key: &str) -> Option<Arc<CachedFile>> {
+        let old = self.map.remove(key)?;
+        self.used -= old.weight();
+        self.files -= usize::from(old.file.is_some());
+        Some(old)
+    }
+}
+
+/// How many open files the hot cache may keep for a soft `RLIMIT_NOFILE` of `soft`: one
+/// sixteenth (64 at the common 1,024, 4,096 at 65,536). The origin takes them out of the
+/// descriptors it budgets for connections (`serve::limits::max_connections_for(soft − n)`).
+pub fn max_open_files_for(soft: u64) -> usize {
+    usize::try_from(soft / 16).unwrap_or(usize::MAX)
 }
 
 /// Byte-budgeted map of request path → [`CachedFile`].
@@ -55,6 +81,7 @@ pub struct HotCache {
     inner: RwLock<Inner>,
     budget: u64,
     max_file: u64,
+    max_files: usize,
     revalidate: Duration,
     epoch: Instant,
     tick: AtomicU64,
@@ -68,10 +95,18 @@ impl HotCache {
             inner: RwLock::default(),
             budget,
             max_file: max_file.min(budget),
+            max_files: usize::MAX,
             revalidate,
             epoch: Instant::now(),
             tick: AtomicU64::new(0),
         }
+    }
+
+    /// The same cache keeping at most `max_files` open files (entries past that keep
+    /// their bytes only).
+    pub fn with_max_files(mut self, max_files: usize) -> Self {
+        self.max_files = max_files;
+        self
     }
 
     /// Whether a file of `len` bytes may be cached.
@@ -109,7 +144,8 @@ impl HotCache {
         self.insert_with_file(key, info, data, None)
     }
 
-    /// [`HotCache::insert`], keeping the open `file` too (one descriptor per entry).
+    /// [`HotCache::insert`], keeping the open `file` too (one descriptor per entry) while
+    /// fewer than `max_files` entries hold one; otherwise the entry keeps its bytes only.
     pub fn insert_with_file(
         &self,
         key: &str,
@@ -117,24 +153,25 @@ impl HotCache {
         data: Bytes,
         file: Option<Arc<std::fs::File>>,
     ) -> (Arc<CachedFile>, u64) {
-        let entry = Arc::new(CachedFile {
-            info,
-            data,
-            file,
-            checked_at_ms: AtomicU64::new(self.now_ms()),
-            last_used: AtomicU64::new(self.tick.fetch_add(1, Ordering::Relaxed)),
-        });
-        if !self.admits(entry.data.len() as u64) {
-            return (entry, self.used());
+        let len = data.len() as u64;
+        let make = |file| {
+            Arc::new(CachedFile {
+                info,
+                data,
+                file,
+                checked_at_ms: AtomicU64::new(self.now_ms()),
+                last_used: AtomicU64::new(self.tick.fetch_add(1, Ordering::Relaxed)),
+            })
+        };
+        if !self.admits(len) {
+            return (make(file), self.used());
         }
         let mut inner = match self.inner.write() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        if let Some(old) = inner.map.remove(key) {
-            inner.used -= old.weight();
-        }
-        let w = entry.weight();
+        inner.take(key);
+        let w = len + ENTRY_OVERHEAD;
         while inner.used + w > self.budget && !inner.map.is_empty() {
             let victim = inner
                 .map
@@ -142,11 +179,12 @@ impl HotCache {
                 .min_by_key(|(_, e)| e.last_used.load(Ordering::Relaxed))
                 .map(|(k, _)| k.clone());
             if let Some(k) = victim {
-                if let Some(old) = inner.map.remove(&k) {
-                    inner.used -= old.weight();
-                }
+                inner.take(&k);
             }
         }
+        let file = file.filter(|_| inner.files < self.max_files);
+        let entry = make(file);
+        inner.files += usize::from(entry.file.is_some());
         inner.used += w;
         inner.map.insert(key.into(), entry.clone());
         (entry, inner.used)
@@ -158,10 +196,13 @@ impl HotCache {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        if let Some(old) = inner.map.remove(key) {
-            inner.used -= old.weight();
-        }
+        inner.take(key);
         inner.used
+    }
+
+    /// Number of cached entries holding an open file.
+    pub fn open_files(&self) -> usize {
+        self.inner.read().map(|i| i.files).unwrap_or(0)
     }
 
     /// Bytes currently accounted to cached entries.
@@ -194,6 +235,38 @@ mod tests {
             "a.m4s",
             "public",
         )
+    }
+
+    #[test]
+    fn open_files_are_capped_and_counted_back() {
+        let c = HotCache::new(4 * 1256, 2000, Duration::from_secs(60)).with_max_files(2);
+        let file = || Some(Arc::new(std::fs::File::open("/dev/null").unwrap()));
+        let body = || Bytes::from(vec![0u8; 1000]);
+        for k in ["a", "b", "c"] {
+            c.insert_with_file(k, info(1000), body(), file());
+        }
+        assert_eq!(c.open_files(), 2);
+        assert!(c.get("a").unwrap().0.file.is_some());
+        assert!(
+            c.get("c").unwrap().0.file.is_none(),
+            "past the cap: bytes only"
+        );
+        c.remove("a");
+        assert_eq!(c.open_files(), 1);
+        // replacing an entry and evicting one give their descriptors back too
+        c.insert_with_file("b", info(1000), body(), file());
+        assert_eq!(c.open_files(), 1);
+        for k in ["d", "e", "f", "g"] {
+            c.insert_with_file(k, info(1000), body(), file());
+        }
+        assert_eq!(c.len(), 4);
+        let holding = ["d", "e", "f", "g"]
+            .iter()
+            .filter(|k| c.get(k).is_some_and(|(e, _)| e.file.is_some()))
+            .count();
+        assert_eq!(c.open_files(), holding);
+        assert!(c.open_files() <= 2);
+        assert_eq!(max_open_files_for(1024), 64);
     }
 
     #[test]

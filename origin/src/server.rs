@@ -101,7 +101,13 @@ pub async fn bind(config: OriginConfig) -> Result<RunningOrigin, OriginError> {
     let options = ServerOptions {
         open_connections: state.metrics().open_connections.clone(),
         timeouts: state.config().timeouts(),
-        max_connections: state.config().max_connections,
+        // The hot cache's open files come out of the connection budget (serve::limits).
+        max_connections: state.config().max_connections.or_else(|| {
+            let soft = crate::state::nofile_soft_limit();
+            Some(serve::limits::max_connections_for(soft.saturating_sub(
+                crate::cache::max_open_files_for(soft) as u64,
+            )))
+        }),
         // HTTP/1.1 GET/HEAD on the direct path: file bodies go out with sendfile(2).
         direct_http1: true,
     };

@@ -66,7 +66,8 @@ impl OriginState {
             config.hot_cache_bytes,
             config.hot_file_max_bytes,
             Duration::from_millis(config.hot_cache_revalidate_ms),
-        );
+        )
+        .with_max_files(crate::cache::max_open_files_for(nofile_soft_limit()));
         Ok(OriginState {
             inner: Arc::new(StateInner {
                 kinds: SegmentKinds::new(Duration::from_millis(config.hot_cache_revalidate_ms)),
@@ -133,7 +134,10 @@ impl OriginState {
             .rsplit_once('.')
             .is_some_and(|(_, e)| e.eq_ignore_ascii_case(manifests::layout::MEDIA_SEGMENT_EXT));
         if is_segment {
-            let kind = self.inner.kinds.kind_of_segment(&self.inner.content_root, rel);
+            let kind = self
+                .inner
+                .kinds
+                .kind_of_segment(&self.inner.content_root, rel);
             manifests::layout::mime_for_segment(kind)
         } else {
             manifests::layout::mime_for_path(rel)
@@ -154,6 +158,14 @@ impl OriginState {
         )
         .with_content_type(self.content_type_for(rel))
     }
+}
+
+/// The soft `RLIMIT_NOFILE` (2^20 when it cannot be read or is unlimited).
+pub(crate) fn nofile_soft_limit() -> u64 {
+    serve::limits::nofile_limit()
+        .map(|(soft, _)| soft)
+        .unwrap_or(1 << 20)
+        .min(1 << 20)
 }
 
 #[cfg(test)]
