@@ -167,8 +167,14 @@ mod tests {
         assert_eq!(mime_for_path("a/v/1.m4s"), "video/mp4");
         assert_eq!(mime_for_segment(Some(MediaKind::Audio)), "audio/mp4");
         assert_eq!(mime_for_segment(Some(MediaKind::Video)), "video/mp4");
-        assert_eq!(mime_for_path("a/master.m3u8"), "application/vnd.apple.mpegurl");
-        assert_eq!(mime_for_path("a/v/playlist.m3u8"), "application/vnd.apple.mpegurl");
+        assert_eq!(
+            mime_for_path("a/master.m3u8"),
+            "application/vnd.apple.mpegurl"
+        );
+        assert_eq!(
+            mime_for_path("a/v/playlist.m3u8"),
+            "application/vnd.apple.mpegurl"
+        );
         assert_eq!(kind_of_init_file("init.m4a"), Some(MediaKind::Audio));
         assert_eq!(kind_of_init_file("init.mp4"), Some(MediaKind::Video));
         assert_eq!(kind_of_init_file("1.m4s"), None);

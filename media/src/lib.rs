@@ -39,8 +39,8 @@ pub mod fmp4;
 pub mod ladder;
 pub mod package;
 pub mod progress;
-pub mod samples;
 pub mod rungs;
+pub mod samples;
 pub mod synth;
 pub mod track;
 

@@ -19,7 +19,21 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use crate::codec::{self, MediaError};
-use crate::track::Sample;
+
+/// One coded access unit (a video frame or an audio frame), in decode order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// H.264/HEVC: AVCC format (each NAL unit prefixed by its 4-byte big-endian length; no
+    /// start codes; parameter sets may be omitted since they live in `avcC`/`hvcC`). AV1: one
+    /// temporal unit of OBUs as in the source (AV1-ISOBMFF §2.4). Audio: one raw AAC frame.
+    pub data: Vec<u8>,
+    /// Duration in the track's timescale.
+    pub duration: u32,
+    /// Composition time minus decode time, in the track's timescale (0 without B-frames).
+    pub composition_offset: i32,
+    /// True for IDR frames (video) and for every audio frame.
+    pub is_sync: bool,
+}
 
 /// What the packager needs to know of a sample without its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

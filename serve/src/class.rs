@@ -45,7 +45,10 @@ mod tests {
         assert_eq!(CacheClass::of("default/a128/init.m4a"), CacheClass::Segment);
         assert_eq!(CacheClass::of("default/manifest.mpd"), CacheClass::Manifest);
         assert_eq!(CacheClass::of("default/master.m3u8"), CacheClass::Manifest);
-        assert_eq!(CacheClass::of("default/v720/playlist.m3u8"), CacheClass::Manifest);
+        assert_eq!(
+            CacheClass::of("default/v720/playlist.m3u8"),
+            CacheClass::Manifest
+        );
         assert_eq!(CacheClass::of("web/index.html"), CacheClass::Other);
         assert_eq!(CacheClass::of("default/movie.mp4"), CacheClass::Other);
     }

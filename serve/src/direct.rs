@@ -55,8 +55,8 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::activity::{Activity, InFlight};
 use crate::host::HostCheck;
-use crate::server::{Activity, InFlight};
 
 /// The most header lines a request handled here may have (more: handed to hyper).
 pub const MAX_HEADERS: usize = 64;

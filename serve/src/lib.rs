@@ -49,6 +49,7 @@
 //! rate-limit endpoint ([`wire::EDGE_LIMIT_RATE_PATH`]). Scrapers
 //! read an exposition back with the one text-format reader, [`prom`].
 
+mod activity;
 pub mod class;
 pub mod direct;
 pub mod host;

@@ -72,7 +72,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -89,13 +89,14 @@ use hyper_util::server::conn::auto::Builder;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use crate::activity::{Activity, InFlight};
 use crate::host::HostCheck;
 use crate::listener::{CountedStream, CountingListener};
 
@@ -497,7 +498,7 @@ async fn serve_connection(
         let run = crate::direct::serve_http1(&mut watched, &app, remote, &drain, &activity);
         let mut run = pin!(run);
         loop {
-            let deadline = activity.deadline(&timeouts);
+            let deadline = activity.deadline(timeouts.header_read, timeouts.idle);
             let changed = activity.changed.notified();
             tokio::select! {
                 ended = run.as_mut() => match ended {
@@ -518,7 +519,7 @@ async fn serve_connection(
                 }
                 _ = changed => {}
                 _ = sleep_until(deadline) => {
-                    if activity.deadline(&timeouts).is_some_and(|d| d <= Instant::now()) {
+                    if activity.deadline(timeouts.header_read, timeouts.idle).is_some_and(|d| d <= Instant::now()) {
                         tracing::debug!(%remote, "closing a stalled connection (idle or slow request head)");
                         return;
                     }
@@ -559,7 +560,7 @@ async fn serve_connection(
     let mut conn = pin!(builder.serve_connection_with_upgrades(io, service));
     let mut draining = false;
     loop {
-        let deadline = activity.deadline(&timeouts);
+        let deadline = activity.deadline(timeouts.header_read, timeouts.idle);
         let changed = activity.changed.notified();
         tokio::select! {
             result = conn.as_mut() => {
@@ -586,7 +587,7 @@ async fn serve_connection(
             }
             _ = changed => {}
             _ = sleep_until(deadline) => {
-                if activity.deadline(&timeouts).is_some_and(|d| d <= Instant::now()) {
+                if activity.deadline(timeouts.header_read, timeouts.idle).is_some_and(|d| d <= Instant::now()) {
                     tracing::debug!(%remote, "closing a stalled connection (idle or slow request head)");
                     return;
                 }
@@ -599,116 +600,6 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
-    }
-}
-
-/// What a connection is doing, for the timeout watchdog.
-#[derive(Debug)]
-pub(crate) struct Activity {
-    state: Mutex<ActivityState>,
-    /// Set while the connection is idle and no byte of a next request has been read: the
-    /// read path records the first byte only then (one atomic load per read otherwise).
-    awaiting_first_byte: AtomicBool,
-    /// Wakes the watchdog when the state changes.
-    changed: Notify,
-}
-
-#[derive(Debug)]
-struct ActivityState {
-    in_flight: usize,
-    /// Requests completed on this connection.
-    served: u64,
-    idle_since: Instant,
-    first_byte: Option<Instant>,
-}
-
-impl Activity {
-    fn new() -> Activity {
-        Activity {
-            state: Mutex::new(ActivityState {
-                in_flight: 0,
-                served: 0,
-                idle_since: Instant::now(),
-                first_byte: None,
-            }),
-            awaiting_first_byte: AtomicBool::new(true),
-            changed: Notify::new(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ActivityState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// When the connection must be closed if nothing changes; `None` while a request is
-    /// in flight (or the applicable timeout is off).
-    fn deadline(&self, t: &Timeouts) -> Option<Instant> {
-        let s = self.lock();
-        if s.in_flight > 0 {
-            return None;
-        }
-        match s.first_byte {
-            Some(first) => t.header_read.map(|h| first + h),
-            None => t.idle.map(|i| s.idle_since + i),
-        }
-    }
-
-    /// Whether the connection ever completed a request and since when it has been
-    /// stalled (idle, or sending a request head), or `None` while a request is in flight.
-    /// Ordered as eviction prefers: never served first, then longest stalled.
-    fn stalled(&self) -> Option<(bool, Instant)> {
-        let s = self.lock();
-        (s.in_flight == 0).then_some((s.served > 0, s.idle_since))
-    }
-
-    fn bytes_read(&self) {
-        if self.awaiting_first_byte.swap(false, Ordering::AcqRel) {
-            let mut s = self.lock();
-            if s.in_flight == 0 && s.first_byte.is_none() {
-                s.first_byte = Some(Instant::now());
-            }
-            drop(s);
-            self.changed.notify_one();
-        }
-    }
-
-    fn request_started(&self) {
-        let mut s = self.lock();
-        s.in_flight += 1;
-        s.first_byte = None;
-        self.awaiting_first_byte.store(false, Ordering::Release);
-        drop(s);
-        self.changed.notify_one();
-    }
-
-    fn request_finished(&self) {
-        let mut s = self.lock();
-        s.in_flight = s.in_flight.saturating_sub(1);
-        s.served += 1;
-        if s.in_flight == 0 {
-            s.idle_since = Instant::now();
-            s.first_byte = None;
-            self.awaiting_first_byte.store(true, Ordering::Release);
-        }
-        drop(s);
-        self.changed.notify_one();
-    }
-}
-
-/// One request in flight; finished when dropped (with the response body, or with the
-/// handler's future if the connection goes away first).
-pub(crate) struct InFlight(Arc<Activity>);
-
-impl InFlight {
-    pub(crate) fn start(activity: Arc<Activity>) -> InFlight {
-        activity.request_started();
-        InFlight(activity)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.request_finished();
     }
 }
 

@@ -1,7 +1,7 @@
 //! Codec-level helpers: H.264 SPS parsing, AVC decoder configuration records, HEVC `hvcC`
 //! and SPS ([`hevc`]), AV1 `av1C` and sequence headers ([`av1`]), AAC AudioSpecificConfig,
 //! RFC 6381 `codecs` strings (per codec, and for any track through
-//! [`CodecConfig::codecs_string`](crate::track::CodecConfig::codecs_string)) and Annex-B ↔
+//! [`CodecConfig::codecs_string`](CodecConfig::codecs_string)) and Annex-B ↔
 //! AVCC conversion.
 //!
 //! Also home of [`MediaError`], the error type of every bitstream/container parser in this crate.
@@ -20,7 +20,7 @@ pub use aac::{
 };
 pub use av1::{parse_av1_config, Av1Config, Av1SequenceHeader};
 pub use bits::{hex, remove_emulation_prevention, BitReader};
-pub use config::{sample_entry_codec_name, Picture};
+pub use config::{sample_entry_codec_name, CodecConfig, Picture};
 pub use error::MediaError;
 pub use h264::{
     annexb_to_avcc, avc_codec_string, avcc_to_annexb, avcc_to_length4, build_avc_decoder_config,

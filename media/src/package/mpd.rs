@@ -351,8 +351,16 @@ mod tests {
         let enc = Encryption::single(Scheme::Cbcs, key, None).unwrap();
         let xml = build_mpd(&[v, a], 3.003, 2.0, true, Some(&enc)).unwrap();
         manifests::schema::validate_xml_with_xmllint(&xml).unwrap();
-        assert_eq!(xml.matches(r#"schemeIdUri="urn:mpeg:dash:mp4protection:2011" value="cbcs""#).count(), 2, "{xml}");
-        assert!(xml.contains(r#"cenc:default_KID="abababab-abab-abab-abab-abababababab""#), "{xml}");
+        assert_eq!(
+            xml.matches(r#"schemeIdUri="urn:mpeg:dash:mp4protection:2011" value="cbcs""#)
+                .count(),
+            2,
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"cenc:default_KID="abababab-abab-abab-abab-abababababab""#),
+            "{xml}"
+        );
         assert!(xml.contains("urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e"));
         assert!(xml.contains("<cenc:pssh>AAAANHBzc2gBAAAAEHfv7MCyTQKs4zweUuL7SwAAAAGrq6urq6urq6urq6urq6urAAAAAA==</cenc:pssh>"), "{xml}");
         assert!(!xml.contains(&"cd".repeat(16)));

@@ -189,7 +189,8 @@ fn write_representation(
         .map(|e| e.for_track(t))
         .transpose()
         .with_context(|| format!("track {}: encryption", t.id))?;
-    let mut init = fmp4::init_segment(t).with_context(|| format!("track {}: init segment", t.id))?;
+    let mut init =
+        fmp4::init_segment(t).with_context(|| format!("track {}: init segment", t.id))?;
     if let Some(pr) = &protection {
         init = pr
             .protect_init(&init, t.kind)
