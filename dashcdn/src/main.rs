@@ -49,8 +49,16 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    malloc_policy::apply();
     let cli = Cli::parse();
+    // Long-running servers hand memory back (below); batch commands keep glibc's defaults:
+    // under the fixed 128 KiB mmap threshold the packager's per-segment buffers were mapped
+    // and zero-filled anew for every segment (page faults were a fifth of its profile).
+    if matches!(
+        cli.command,
+        Command::Origin(_) | Command::Edge(_) | Command::Redirector(_) | Command::Up(_)
+    ) {
+        malloc_policy::apply();
+    }
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
@@ -103,7 +111,8 @@ mod malloc_policy {
     /// How often free memory is handed back.
     const TRIM_EVERY: Duration = Duration::from_secs(1);
 
-    /// Tunes malloc and starts the trim thread. Call first thing in `main`.
+    /// Tunes malloc and starts the trim thread. Call in `main` before any other thread
+    /// starts (server roles only).
     pub fn apply() {
         // SAFETY: plain glibc calls with valid parameters, made before other threads start.
         unsafe {
