@@ -133,16 +133,7 @@ pub fn request_headers(client: &HeaderMap, peer: Option<IpAddr>, use_: Use) -> H
 mod tests {
     use super::*;
 
-    fn hm(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::test_headers::hm;
 
     #[test]
     fn rfc9110_7_6_1_hop_by_hop_and_connection_listed_are_dropped() {

@@ -80,6 +80,8 @@ pub mod ratelimit;
 pub mod response;
 pub mod server;
 pub mod state;
+#[cfg(test)]
+mod test_headers;
 pub mod upstream;
 pub mod vary;
 

@@ -134,16 +134,7 @@ pub fn check(stored: &HeaderMap, request: &HeaderMap) -> Match {
 mod tests {
     use super::*;
 
-    fn hm(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::test_headers::hm;
 
     #[test]
     fn rfc9111_4_1_vary_matching() {
