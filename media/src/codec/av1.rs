@@ -403,12 +403,7 @@ pub fn av1_sample_has_sequence_header(sample: &[u8]) -> Result<bool, MediaError>
 mod tests {
     use super::*;
 
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::codec::unhex;
 
     #[test]
     fn svtav1_320x180_config() {

@@ -106,6 +106,15 @@ pub fn hex(data: &[u8]) -> String {
     s
 }
 
+/// The bytes of a hex string (the inverse of [`hex`]; unit tests' fixtures).
+#[cfg(test)]
+pub(crate) fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -492,12 +492,7 @@ pub fn avcc_to_length4(data: &[u8], length_size: u8) -> Result<Vec<u8>, MediaErr
 mod tests {
     use super::*;
 
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::codec::unhex;
 
     #[test]
     fn sps_baseline_320x240() {

@@ -292,12 +292,7 @@ pub fn hevc_sample_is_irap(sample: &[u8], length_size: u8) -> Result<bool, Media
 mod tests {
     use super::*;
 
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::codec::unhex;
 
     /// `hvcC` of `ffmpeg -f lavfi -i testsrc2=size=320x180 -c:v libx265 -tag:v hvc1` (x265
     /// 3.5), without its trailing SEI array.

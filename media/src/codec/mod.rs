@@ -19,6 +19,8 @@ pub use aac::{
     AudioSpecificConfig, AAC_SAMPLE_RATES,
 };
 pub use av1::{parse_av1_config, Av1Config, Av1SequenceHeader};
+#[cfg(test)]
+pub(crate) use bits::unhex;
 pub use bits::{hex, remove_emulation_prevention, BitReader};
 pub use config::{sample_entry_codec_name, CodecConfig, Picture};
 pub use error::MediaError;

@@ -185,12 +185,7 @@ mod tests {
     /// `hvcC` of libx265 at 320x180 (VPS, SPS, PPS arrays, all marked complete).
     const HVCC: &str = "0101600000009000000000003cf000fcfdf8f800000f03a00001001840010c01ffff01600000030090000003000003003c959409a10001002b42010101600000030090000003000003003ca00a080c1f3e595952930bc05a020000030002000003003210a2000100064401c073c189";
 
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::codec::unhex;
 
     /// A VisualSampleEntry `fourcc` of 640x360 with the given child boxes.
     fn entry(fourcc: &[u8; 4], children: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
