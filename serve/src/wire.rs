@@ -201,6 +201,25 @@ pub mod metric_names {
         pub const CACHE_BUDGET_BYTES_NAME: &str = "dashcdn_edge_cache_budget_bytes";
         /// Gauge of open client connections.
         pub const OPEN_CONNECTIONS_NAME: &str = "dashcdn_edge_open_connections";
+        /// Counter of requests carrying valid CMCD (CTA-5004), label `mode` (`query`, `header`).
+        pub const CMCD_REQUESTS_TOTAL_NAME: &str = "dashcdn_edge_cmcd_requests_total";
+        /// Counter of requests whose CMCD was malformed (ignored, the request served as usual).
+        pub const CMCD_INVALID_TOTAL_NAME: &str = "dashcdn_edge_cmcd_invalid_total";
+        /// Counter of requests whose CMCD carries the buffer-starvation key `bs`.
+        pub const CMCD_BUFFER_STARVATION_TOTAL_NAME: &str =
+            "dashcdn_edge_cmcd_buffer_starvation_total";
+        /// Gauge of distinct CMCD session ids (`sid`) seen in the last 30 s.
+        pub const CMCD_SESSIONS_NAME: &str = "dashcdn_edge_cmcd_sessions";
+        /// Gauge: median CMCD measured throughput (`mtp`, kbit/s) over those sessions' latest
+        /// reports.
+        pub const CMCD_MEASURED_THROUGHPUT_KBPS_NAME: &str =
+            "dashcdn_edge_cmcd_measured_throughput_kbps";
+        /// Counter of CMCD requests by encoded bitrate, label `br_kbps` (at most 32 distinct
+        /// values, then `other`).
+        pub const CMCD_BITRATE_REQUESTS_TOTAL_NAME: &str = "dashcdn_edge_cmcd_bitrate_requests_total";
+        /// Counter of client requests served from an object a prefetch stored before any client
+        /// asked for it, label `source` (`nor`: the CMCD next-object hint, `guess`: k+1).
+        pub const PREFETCH_HITS_TOTAL_NAME: &str = "dashcdn_edge_prefetch_hits_total";
     }
 
     /// `dashcdn_origin_*`: exported by `origin` on `/metrics`.
