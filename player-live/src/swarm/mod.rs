@@ -42,6 +42,7 @@
 //! plays them ([`run()`]), [`report`](mod@report) turns outcomes and scrapes into a
 //! [`SwarmReport`] and [`output`] writes it (text [`table`], JSON, CSV, plots).
 
+pub mod fairness;
 pub mod output;
 pub mod report;
 pub mod run;
@@ -51,6 +52,7 @@ pub mod workload;
 #[cfg(test)]
 mod tests;
 
+pub use fairness::{jain, Fairness, FairnessGroup};
 pub use output::{table, write, OutputError};
 pub use report::{
     report, CacheCounts, EdgeRow, FailureRow, PlayerOutcome, QoeSummary, RunInfo, SwarmReport,
@@ -59,7 +61,8 @@ pub use report::{
 pub use run::{player_shaper, run};
 pub use scrape::{metrics_url, scrape, Scrape, ScrapeError};
 pub use workload::{
-    constant_trace, entry_for, plan, rotate_trace, Arrival, PlannedPlayer, SplitMix64, Zipf,
+    abr_for, constant_trace, entry_for, plan, rotate_trace, Arrival, PlannedPlayer, SplitMix64,
+    Zipf,
 };
 
 use player_sim::input::Trace;

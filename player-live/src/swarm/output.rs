@@ -1,5 +1,5 @@
 //! Writing a [`SwarmReport`]: the text [`table`] printed after a run, and [`write()`]'s files
-//! (`swarm.json`, `players.csv`, `fetches.csv`, `cdf_qoe.{svg,png}`,
+//! (`swarm.json`, `players.csv`, `fetches.csv`, `fairness.csv`, `cdf_qoe.{svg,png}`,
 //! `hit_ratio_over_time.{csv,svg,png}`).
 
 use std::fmt::Write as _;
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use player_sim::metrics::Metrics;
 use player_sim::plot::PlotError;
 
+use super::fairness::{Fairness, FairnessGroup};
 use super::report::SwarmReport;
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
@@ -147,7 +148,38 @@ pub fn table(r: &SwarmReport) -> String {
             k * st.p90
         );
     }
+    fairness_table(&mut s, &r.fairness);
     s
+}
+
+/// Jain's index lines of the text table: overall, then per edge and per ABR when there is
+/// more than one group.
+fn fairness_table(s: &mut String, f: &Fairness) {
+    let j = |g: &FairnessGroup| g.jain.map_or("-".to_string(), |x| format!("{x:.3}"));
+    let _ = writeln!(
+        s,
+        "\nJain's fairness of {} ({}): {} over {} players (mean {:.0} kbps)",
+        f.of,
+        f.overall_shares,
+        j(&f.overall),
+        f.overall.players,
+        f.overall.mean_bitrate_kbps
+    );
+    for (what, groups) in [("edge", &f.by_edge), ("ABR", &f.by_abr)] {
+        if groups.len() < 2 && what == "edge" {
+            continue;
+        }
+        for g in groups {
+            let _ = writeln!(
+                s,
+                "  {what:<4} {:<24} {:>7} over {:>4} players (mean {:.0} kbps)",
+                g.group,
+                j(g),
+                g.players,
+                g.mean_bitrate_kbps
+            );
+        }
+    }
 }
 
 fn csv_field(s: &str) -> String {
@@ -181,7 +213,8 @@ pub enum OutputError {
     Plot(#[from] PlotError),
 }
 
-/// Writes `swarm.json` (the report), `players.csv`, `fetches.csv`, `cdf_qoe.{svg,png}` and
+/// Writes `swarm.json` (the report), `players.csv`, `fetches.csv`, `fairness.csv` (Jain's
+/// index overall, per edge and per ABR), `cdf_qoe.{svg,png}` and
 /// `hit_ratio_over_time.{csv,svg,png}` into `dir`.
 pub fn write(dir: &Path, r: &SwarmReport) -> Result<(), OutputError> {
     std::fs::create_dir_all(dir).map_err(|source| OutputError::CreateDir {
@@ -192,18 +225,20 @@ pub fn write(dir: &Path, r: &SwarmReport) -> Result<(), OutputError> {
         dir.join("swarm.json"),
         serde_json::to_string_pretty(r)? + "\n",
     )?;
-    let mut csv = String::from("player,title,rank,arrival_s,trace,started_wall_s,slot_wait_s,wall_s,ok,error,segments,mean_bitrate_kbps,startup_s,rebuffer_s,rebuffer_ratio,switches,qoe_lin,bytes_downloaded\n");
+    let mut csv = String::from("player,title,rank,arrival_s,trace,abr,main_edge,started_wall_s,slot_wait_s,wall_s,ok,error,segments,mean_bitrate_kbps,startup_s,rebuffer_s,rebuffer_ratio,switches,qoe_lin,bytes_downloaded\n");
     for p in &r.players {
         let m = p.metrics.as_ref();
         let f = |g: &dyn Fn(&Metrics) -> String| m.map_or(String::new(), g);
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             p.planned.id,
             csv_field(&p.planned.title),
             p.planned.rank + 1,
             p.planned.arrival_s,
             csv_field(p.trace_name.as_deref().unwrap_or("")),
+            csv_field(&p.planned.abr),
+            csv_field(p.main_edge.as_deref().unwrap_or("")),
             p.started_wall_s,
             p.slot_wait_s,
             p.wall_s,
@@ -220,6 +255,22 @@ pub fn write(dir: &Path, r: &SwarmReport) -> Result<(), OutputError> {
         );
     }
     std::fs::write(dir.join("players.csv"), csv)?;
+    let f = &r.fairness;
+    let mut csv = String::from("by,group,players,mean_bitrate_kbps,jain\n");
+    for (by, g) in std::iter::once(("all", &f.overall))
+        .chain(f.by_edge.iter().map(|g| ("edge", g)))
+        .chain(f.by_abr.iter().map(|g| ("abr", g)))
+    {
+        let _ = writeln!(
+            csv,
+            "{by},{},{},{},{}",
+            csv_field(&g.group),
+            g.players,
+            g.mean_bitrate_kbps,
+            g.jain.map_or(String::new(), |x| x.to_string())
+        );
+    }
+    std::fs::write(dir.join("fairness.csv"), csv)?;
     let mut csv = String::from(
         "player,title,kind,index,quality,url,edge,x_cache,status,bytes,ms,ttfb_ms,abandoned\n",
     );

@@ -9,6 +9,7 @@ use serde::Serialize;
 use player_sim::metrics::Metrics;
 use player_sim::study::Stats;
 
+use super::fairness::{fairness, Fairness, PlayerShare};
 use super::{Arrival, PlannedPlayer, Scrape, SwarmConfig, Zipf};
 use crate::{CacheStatus, FetchKind, SegmentFetch};
 
@@ -176,6 +177,8 @@ pub struct PlayerOutcome {
     pub metrics: Option<Metrics>,
     /// Its MPD URL after redirects.
     pub mpd_url: Option<String>,
+    /// The edge that sent most of its video bytes (`X-Served-By`), if any video arrived.
+    pub main_edge: Option<String>,
     /// Every request it made (a failed player's too, up to and including the failing one).
     #[serde(skip)]
     pub fetches: Vec<SegmentFetch>,
@@ -251,6 +254,8 @@ pub struct SwarmReport {
     pub totals: Totals,
     /// QoE distribution.
     pub qoe: QoeSummary,
+    /// Jain's fairness index of the players' mean bitrates: overall, per edge, per ABR.
+    pub fairness: Fairness,
     /// Bucket width of `timeline`, session s.
     pub timeline_bucket_s: f64,
     /// Hit ratio over time (players' view; each response placed at its request time).
@@ -445,6 +450,17 @@ pub fn report(
         bitrate_kbps: col(&|m| m.mean_bitrate_kbps),
         switches: col(&|m| m.switches as f64),
     };
+    let shares: Vec<PlayerShare<'_>> = players
+        .iter()
+        .filter_map(|p| {
+            p.metrics.as_ref().map(|m| PlayerShare {
+                edge: p.main_edge.as_deref(),
+                abr: &p.planned.abr,
+                kbps: m.mean_bitrate_kbps,
+            })
+        })
+        .collect();
+    let fairness = fairness(&shares, run.shared_bottleneck_kbps);
     let (timeline_bucket_s, timeline) = timeline(&players, run.clock_scale);
     let players_failed = players.iter().filter(|p| p.error.is_some()).count();
     SwarmReport {
@@ -456,10 +472,26 @@ pub fn report(
         titles: by_title.into_values().collect(),
         totals,
         qoe,
+        fairness,
         timeline_bucket_s,
         timeline,
         players,
     }
+}
+
+/// The edge that sent most of these video bytes (ties: the first by id).
+pub fn main_edge(fetches: &[SegmentFetch]) -> Option<String> {
+    let mut by: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in fetches
+        .iter()
+        .filter(|f| f.kind == FetchKind::Media && f.bytes > 0)
+    {
+        *by.entry(f.edge.as_deref().unwrap_or("(none)")).or_default() += f.bytes;
+    }
+    let most = by.values().copied().max()?;
+    by.into_iter()
+        .find(|(_, b)| *b == most)
+        .map(|(e, _)| e.to_string())
 }
 
 /// Buckets every response by its request time (session s since the swarm start: the player's

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use player_sim::session::SessionConfig;
 
-use super::report::{report, PlayerOutcome, RunInfo, SwarmReport};
+use super::report::{main_edge, report, PlayerOutcome, RunInfo, SwarmReport};
 use super::scrape::{metrics_url, scrape, Scrape, ScrapeError};
 use super::workload::{constant_trace, entry_for, plan, rotate_trace, PlannedPlayer};
 use super::{SwarmConfig, SwarmError};
@@ -143,7 +143,7 @@ pub fn run(
         let (shaper, trace_name) = player_shaper(cfg, p, shared.as_ref())?;
         let opts = PlayOptions {
             entry: entry_for(&cfg.entry, &p.title),
-            abr: cfg.abr.clone(),
+            abr: p.abr.clone(),
             session: SessionConfig {
                 segments: cfg.segments.or(cfg.session.segments),
                 ..cfg.session.clone()
@@ -200,6 +200,7 @@ pub fn run(
                     error,
                     metrics,
                     mpd_url,
+                    main_edge: main_edge(&fetches),
                     fetches,
                 }
             })
@@ -217,6 +218,7 @@ pub fn run(
             error: Some("player thread panicked".into()),
             metrics: None,
             mpd_url: None,
+            main_edge: None,
             fetches: Vec::new(),
         }));
     }

@@ -72,6 +72,7 @@ fn report_compares_edge_deltas_with_player_counts() {
             error: None,
             metrics: None,
             mpd_url: None,
+            main_edge: None,
             fetches: vec![],
         })
         .collect();
@@ -177,6 +178,7 @@ fn failed_players_requests_count_and_errors_are_grouped() {
         error,
         metrics: None,
         mpd_url: None,
+        main_edge: None,
         fetches,
     };
     let mut f404 = fetch("e1", CacheStatus::Miss, 0, FetchKind::Mpd, 0.0);
@@ -232,8 +234,32 @@ fn failed_players_requests_count_and_errors_are_grouped() {
     );
     let text = table(&r);
     assert!(text.contains("3 players failed"), "{text}");
+    // No player has metrics here: the index is undefined and printed as `-`.
+    assert_eq!(
+        (r.fairness.overall.players, r.fairness.overall.jain),
+        (0, None)
+    );
+    assert!(
+        text.contains("Jain's fairness of mean bitrate per player (kbps) (no common bottleneck): - over 0 players"),
+        "{text}"
+    );
     assert!(
         text.contains("2 x fetching http://e1/bad/manifest.mpd: HTTP 404"),
         "{text}"
     );
+}
+
+#[test]
+fn the_main_edge_sends_most_video_bytes() {
+    use crate::swarm::report::main_edge;
+    let fs = vec![
+        fetch("e1", CacheStatus::Miss, 9000, FetchKind::Mpd, 0.0),
+        fetch("e1", CacheStatus::Miss, 3000, FetchKind::Media, 0.0),
+        fetch("e2", CacheStatus::Hit, 2000, FetchKind::Media, 10.0),
+        fetch("e2", CacheStatus::Hit, 2000, FetchKind::Media, 20.0),
+        fetch("e1", CacheStatus::Hit, 9000, FetchKind::Audio, 20.0),
+    ];
+    assert_eq!(main_edge(&fs).as_deref(), Some("e2"));
+    assert_eq!(main_edge(&fs[..2]).as_deref(), Some("e1"));
+    assert_eq!(main_edge(&fs[..1]), None);
 }

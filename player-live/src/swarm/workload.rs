@@ -29,6 +29,23 @@ pub struct PlannedPlayer {
     pub trace: Option<usize>,
     /// Start offset into the trace, s.
     pub trace_offset_s: f64,
+    /// Its ABR: with a comma-separated [`SwarmConfig::abr`] list of `k` names, player `i`
+    /// plays the `(i mod k)`-th ([`abr_for`]).
+    pub abr: String,
+}
+
+/// The ABR of player `id` when the swarm's ABR is `list` (comma-separated names; player `i`
+/// gets the `(i mod k)`-th, so a mixed swarm alternates them in arrival order).
+pub fn abr_for(list: &str, id: usize) -> String {
+    let names: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if names.is_empty() {
+        return list.to_string();
+    }
+    names[id % names.len()].to_string()
 }
 
 /// Draws the workload: titles (Zipf), arrival times, trace assignment and offsets. A pure
@@ -62,6 +79,7 @@ pub fn plan(cfg: &SwarmConfig) -> Result<Vec<PlannedPlayer>, SwarmError> {
                 arrival_s,
                 trace,
                 trace_offset_s,
+                abr: abr_for(&cfg.abr, id),
             }
         })
         .collect())
@@ -170,6 +188,25 @@ mod tests {
             assert_eq!((x.arrival_s, &x.title), (y.arrival_s, &y.title));
             assert_eq!((y.trace, y.trace_offset_s), (None, 0.0));
         }
+    }
+
+    #[test]
+    fn a_list_of_abrs_alternates_in_arrival_order() {
+        let mut c = cfg(9, vec![]);
+        c.abr = "throughput, cmsd-throughput".into();
+        let a = plan(&c).unwrap();
+        for p in &a {
+            let want = ["throughput", "cmsd-throughput"][p.id % 2];
+            assert_eq!(p.abr, want);
+        }
+        // Titles and arrivals do not depend on the ABRs.
+        let b = plan(&cfg(9, vec![])).unwrap();
+        assert!(a
+            .iter()
+            .zip(&b)
+            .all(|(x, y)| x.title == y.title && y.abr == "bba"));
+        assert_eq!(abr_for("bba", 7), "bba");
+        assert_eq!(abr_for("a,b,c", 7), "b");
     }
 
     #[test]
