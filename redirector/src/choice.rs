@@ -67,7 +67,7 @@ impl EdgeLoad {
         self.current.load(Ordering::Relaxed) + self.previous.load(Ordering::Relaxed) / 2
     }
 
-    fn add(&self, now: u64) {
+    pub(crate) fn add(&self, now: u64) {
         self.rotate(now);
         self.current.fetch_add(1, Ordering::Relaxed);
     }
@@ -86,7 +86,11 @@ pub struct Snapshot {
     seeds: Vec<u64>,
     /// DNS answer counters by `location * edges + edge`, resolved once.
     pub(crate) dns_counters: Vec<std::sync::OnceLock<prometheus_client::metrics::counter::Counter>>,
-    epoch: Instant,
+    /// Live figures per edge (same order as `topology.edges`; [`crate::live`]).
+    pub live: Vec<std::sync::Arc<crate::live::EdgeLive>>,
+    /// What each client/asset pair holds (closed-loop hysteresis; shared across snapshots).
+    pub(crate) sticky: std::sync::Arc<crate::closed_loop::Sticky>,
+    pub(crate) epoch: Instant,
 }
 
 /// One ranked candidate of a [`Decision`].
@@ -110,6 +114,14 @@ pub struct Candidate {
     pub load: u64,
     /// Load bound (when load is bounded).
     pub bound: Option<f64>,
+    /// Live figures ([`crate::live`]; filled by [`Snapshot::route`]).
+    pub live: Option<crate::closed_loop::LiveFigures>,
+    /// What closed-loop steering found wrong with it.
+    pub impairments: Vec<crate::closed_loop::Impairment>,
+    /// Request rate per capacity over the service mean.
+    pub load_ratio: Option<f64>,
+    /// Closed-loop cost (distance cost plus penalties; `None` in distance mode).
+    pub cost: Option<f64>,
 }
 
 /// A routing decision, with the reasoning.
@@ -138,6 +150,10 @@ pub struct Decision {
     pub degraded: bool,
     /// Whether bounded load made the choice skip an over-loaded edge.
     pub spilled: bool,
+    /// The `[closed_loop] mode` that ranked the candidates.
+    pub mode: crate::closed_loop::Mode,
+    /// Why the chosen edge is chosen (filled by [`Snapshot::route`]).
+    pub reason: crate::closed_loop::Reason,
 }
 
 fn unit(h: u64) -> f64 {
@@ -161,8 +177,15 @@ impl Snapshot {
         let dns_counters = (0..topology.edges.len() * topology.locations.len())
             .map(|_| std::sync::OnceLock::new())
             .collect();
+        let live = topology
+            .edges
+            .iter()
+            .map(|_| std::sync::Arc::default())
+            .collect();
         Snapshot {
             dns_counters,
+            live,
+            sticky: std::sync::Arc::default(),
             topology,
             health,
             load,
@@ -231,6 +254,8 @@ impl Snapshot {
             chosen_edge: None,
             degraded: least_bad.is_some_and(|b| b > 0),
             spilled: false,
+            mode: crate::closed_loop::Mode::Distance,
+            reason: crate::closed_loop::Reason::Nearest,
         };
         let Some(least_bad) = least_bad else {
             return decision;
@@ -296,11 +321,20 @@ impl Snapshot {
                 hash_weight: weights[e],
                 load,
                 bound,
+                live: None,
+                impairments: Vec::new(),
+                load_ratio: None,
+                cost: None,
             });
         }
         let first = pool[0].0;
         let chosen = chosen.unwrap_or(first);
         decision.spilled = chosen != first;
+        if decision.degraded {
+            decision.reason = crate::closed_loop::Reason::Degraded;
+        } else if decision.spilled {
+            decision.reason = crate::closed_loop::Reason::Spilled;
+        }
         decision.chosen = Some(chosen);
         decision.chosen_edge = Some(t.edges[chosen].id.clone());
         if commit {

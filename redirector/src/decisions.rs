@@ -1,8 +1,10 @@
 //! The decision log behind `/debug/decisions` and the per-edge answer counts of
 //! `/debug/edges`: every HTTP `302` and steering answer (`/steer`, `/steered/...`) is
-//! recorded with a one-sentence reason ([`explain`]) in a bounded ring of the last
-//! [`CAPACITY`] decisions. DNS answers are not recorded: the DNS fast path stays free of
-//! locks and allocation.
+//! recorded with its [`Reason`], the inputs per candidate ([`InputRecord`]: distance,
+//! health, load, starvation, capacity, cost) and a one-sentence explanation ([`explain`])
+//! in a bounded ring of the last [`CAPACITY`] decisions. DNS answers are recorded in
+//! `closed-loop` mode (which takes the hysteresis lock anyway); in `distance` mode the DNS
+//! fast path stays free of locks and allocation.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -12,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::choice::{Decision, Snapshot};
+use crate::closed_loop::{Impairment, Mode, Reason};
 use crate::health::HealthState;
 
 /// How many decisions the ring keeps.
@@ -36,6 +39,37 @@ pub struct DecisionRecord {
     pub why: String,
     /// Candidate edge ids, in preference order.
     pub candidates: Vec<String>,
+    /// The ranking mode.
+    pub mode: Mode,
+    /// Why the chosen edge is chosen.
+    pub reason: Reason,
+    /// What each candidate looked like, in preference order.
+    pub inputs: Vec<InputRecord>,
+}
+
+/// One candidate's inputs as a decision saw them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct InputRecord {
+    /// Edge id.
+    pub edge: String,
+    /// Health.
+    pub health: HealthState,
+    /// Great-circle km from the client's location.
+    pub distance_km: f64,
+    /// Capacity weight.
+    pub capacity: f64,
+    /// Smoothed request rate, requests/s (`None`: unknown).
+    pub requests_per_s: Option<f64>,
+    /// CMCD buffer-starvation rate over the window (`None`: unknown).
+    pub starvation_rate: Option<f64>,
+    /// Median CMCD `mtp`, kbit/s.
+    pub mtp_kbps: Option<f64>,
+    /// What closed-loop steering found wrong with it.
+    pub impairments: Vec<Impairment>,
+    /// Distance-policy score.
+    pub score: f64,
+    /// Closed-loop cost (`None` in distance mode).
+    pub cost: Option<f64>,
 }
 
 /// The ring of recent decisions and the count of answers per edge.
@@ -71,6 +105,30 @@ impl DecisionLog {
             chosen: d.chosen_edge.clone(),
             why: explain(snap, service, d),
             candidates: d.candidates.iter().map(|c| c.edge.clone()).collect(),
+            mode: d.mode,
+            reason: d.reason,
+            inputs: d
+                .candidates
+                .iter()
+                .map(|c| {
+                    let live = c.live.clone().unwrap_or_default();
+                    InputRecord {
+                        edge: c.edge.clone(),
+                        health: c.health,
+                        distance_km: c.distance_km,
+                        capacity: snap
+                            .topology
+                            .edge_index(&c.edge)
+                            .map_or(0.0, |i| snap.topology.edges[i].capacity),
+                        requests_per_s: live.requests_per_s,
+                        starvation_rate: live.starvation_rate,
+                        mtp_kbps: live.mtp_kbps,
+                        impairments: c.impairments.clone(),
+                        score: c.score,
+                        cost: c.cost,
+                    }
+                })
+                .collect(),
         };
         if let Some(id) = &d.chosen_edge {
             let mut a = self.answers.lock().expect("answers poisoned");
@@ -150,6 +208,33 @@ pub fn explain(snap: &Snapshot, service: usize, d: &Decision) -> String {
     }
     if d.spilled {
         why.push_str("; preferred edge over its load bound, spilled");
+    }
+    if d.mode == Mode::ClosedLoop {
+        let wrong: Vec<String> = d
+            .candidates
+            .iter()
+            .filter(|c| !c.impairments.is_empty())
+            .map(|c| {
+                let what: Vec<&str> = c
+                    .impairments
+                    .iter()
+                    .map(|i| match i {
+                        Impairment::Starving => "starving",
+                        Impairment::Slow => "slow",
+                        Impairment::Overloaded => "overloaded",
+                    })
+                    .collect();
+                format!("{} {}", c.edge, what.join("+"))
+            })
+            .collect();
+        let reason = serde_json::to_value(d.reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        why.push_str(&format!("; closed loop: {reason}"));
+        if !wrong.is_empty() {
+            why.push_str(&format!(" ({})", wrong.join(", ")));
+        }
     }
     why
 }

@@ -110,7 +110,15 @@ fn decide(
 ) -> Decision {
     let service = snap.topology.service_for_host(host);
     let (loc, prefix) = snap.locate(ip);
-    let d = snap.choose(service, loc, prefix, key.as_bytes(), None, true);
+    let d = snap.route(
+        service,
+        loc,
+        prefix,
+        ip.to_string().as_bytes(),
+        key.as_bytes(),
+        None,
+        true,
+    );
     if let Some(e) = &d.chosen_edge {
         st.shared.metrics.answer(e, &d.location, proto, d.degraded);
     }
@@ -163,6 +171,8 @@ struct RouteQuery {
     path: String,
     service: Option<String>,
     family: Option<u8>,
+    /// The asset, as `/steer?asset=` names it (instead of `path`).
+    asset: Option<String>,
 }
 
 fn slash() -> String {
@@ -185,8 +195,45 @@ async fn debug_route(State(st): State<AppState>, Query(q): Query<RouteQuery>) ->
         _ => None,
     };
     let key = routing_key(&q.path);
-    let (loc, prefix) = snap.locate(q.client);
-    let d = snap.choose(service, loc, prefix, key.as_bytes(), family, false);
+    let client = canonical_ip(q.client);
+    let (loc, prefix) = snap.locate(client);
+    // The path's routing key, or the asset as `/steer` and the steered MPD key it.
+    let key = match &q.asset {
+        Some(a) => routing_key(&format!("/{a}/")),
+        None => key,
+    };
+    let d = snap.route(
+        service,
+        loc,
+        prefix,
+        client.to_string().as_bytes(),
+        key.as_bytes(),
+        family,
+        false,
+    );
+    let inputs: Vec<serde_json::Value> = d
+        .candidates
+        .iter()
+        .map(|c| {
+            let e = t.edge_index(&c.edge).map(|i| &t.edges[i]);
+            let live = c.live.clone().unwrap_or_default();
+            serde_json::json!({
+                "edge": c.edge,
+                "distance_km": c.distance_km,
+                "health": c.health,
+                "capacity": e.map(|e| e.capacity),
+                "requests_per_s": live.requests_per_s,
+                "load_ratio": c.load_ratio,
+                "open_connections": live.open_connections,
+                "starvation_rate": live.starvation_rate,
+                "cmcd_requests": live.cmcd_requests,
+                "mtp_kbps": live.mtp_kbps,
+                "impairments": c.impairments,
+                "score": c.score,
+                "cost": c.cost,
+            })
+        })
+        .collect();
     let health: Vec<serde_json::Value> = t
         .edges
         .iter()
@@ -200,9 +247,13 @@ async fn debug_route(State(st): State<AppState>, Query(q): Query<RouteQuery>) ->
         .collect();
     no_store(
         Json(serde_json::json!({
-            "client": q.client,
+            "client": client,
             "service": t.services[service].name,
             "key": key,
+            "mode": d.mode,
+            "chosen": d.chosen_edge,
+            "reason": d.reason,
+            "inputs": inputs,
             "decision": d,
             "health": health,
         }))

@@ -34,12 +34,15 @@
 
 pub mod announce;
 pub mod choice;
+pub mod closed_loop;
 pub mod decisions;
 pub mod dns;
 pub mod geo;
 pub mod health;
 pub mod http;
+pub mod live;
 pub mod metrics;
+pub mod route;
 pub mod steering;
 pub mod topology;
 
@@ -108,6 +111,8 @@ pub struct Shared {
     /// Serialises rebuilds so two concurrent ones cannot swap in an older view.
     rebuild_lock: std::sync::Mutex<()>,
     registry: health::HealthRegistry,
+    live: live::LiveRegistry,
+    sticky: Arc<closed_loop::Sticky>,
     /// Edges that announced themselves.
     pub announced: announce::Announced,
     /// Recent decisions and answers per edge.
@@ -125,13 +130,17 @@ impl Shared {
     pub fn load(path: &Path) -> Result<Shared, TopologyError> {
         let topology = Topology::load(path)?;
         let registry = health::HealthRegistry::default();
+        let live = live::LiveRegistry::default();
+        let sticky = Arc::new(closed_loop::Sticky::default());
         let epoch = Instant::now();
-        let snap = Self::build(&registry, topology.clone(), epoch);
+        let snap = Self::build(&registry, &live, &sticky, topology.clone(), epoch);
         Ok(Shared {
             current: RwLock::new(Arc::new(snap)),
             configured: RwLock::new(Arc::new(topology)),
             rebuild_lock: std::sync::Mutex::new(()),
             registry,
+            live,
+            sticky,
             announced: announce::Announced::default(),
             decisions: decisions::DecisionLog::default(),
             probe_on_announce: AtomicBool::new(false),
@@ -151,7 +160,13 @@ impl Shared {
             .expect("topology lock poisoned")
             .clone();
         let merged = configured.with_announced(self.announced.edges());
-        let snap = Arc::new(Self::build(&self.registry, merged, self.epoch));
+        let snap = Arc::new(Self::build(
+            &self.registry,
+            &self.live,
+            &self.sticky,
+            merged,
+            self.epoch,
+        ));
         *self.current.write().expect("snapshot lock poisoned") = snap;
         self.metrics.set_announced(self.announced.len());
     }
@@ -161,11 +176,22 @@ impl Shared {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    fn build(registry: &health::HealthRegistry, topology: Topology, epoch: Instant) -> Snapshot {
+    fn build(
+        registry: &health::HealthRegistry,
+        live: &live::LiveRegistry,
+        sticky: &Arc<closed_loop::Sticky>,
+        topology: Topology,
+        epoch: Instant,
+    ) -> Snapshot {
         let health = topology
             .edges
             .iter()
             .map(|e| registry.get(&e.id, &e.url))
+            .collect();
+        let lives = topology
+            .edges
+            .iter()
+            .map(|e| live.get(&e.id, &e.url))
             .collect();
         let keep: Vec<(String, String)> = topology
             .edges
@@ -173,7 +199,11 @@ impl Shared {
             .map(|e| (e.id.clone(), e.url.clone()))
             .collect();
         registry.retain(&keep);
-        Snapshot::new(topology, health, epoch)
+        live.retain(&keep);
+        let mut snap = Snapshot::new(topology, health, epoch);
+        snap.live = lives;
+        snap.sticky = sticky.clone();
+        snap
     }
 
     /// The current snapshot (cheap: an `Arc` clone).
@@ -305,6 +335,7 @@ pub async fn bind(config: RedirectorConfig) -> Result<RunningRedirector, Error> 
     if config.health_checks {
         shared.probe_on_announce.store(true, Ordering::Relaxed);
         tasks.push(tokio::spawn(health::run(shared.clone(), shared.epoch)));
+        tasks.push(tokio::spawn(live::run(shared.clone())));
     }
     tasks.push(tokio::spawn(expire_announced(shared.clone())));
     if let Some(every) = config.watch_interval {

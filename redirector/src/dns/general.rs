@@ -221,7 +221,14 @@ pub(crate) fn pick(
     // Key: the client's subnet, so resolvers spread over near-equal edges while each
     // subnet keeps its edge.
     let (key, key_len) = subnet_key(client, ecs_source);
-    let d = snap.choose(svc, loc, matched, &key, Some(fam), true);
+    let d = snap.route(svc, loc, matched, &[], &key, Some(fam), true);
+    if d.mode == crate::closed_loop::Mode::ClosedLoop {
+        // The hysteresis lock is taken anyway in this mode: log the answer too.
+        let subnet = format!("{client}/{key_len}");
+        shared
+            .decisions
+            .record(snap, svc, "dns", client, &subnet, &d);
+    }
     let mut addr = None;
     if let Some(e) = d.chosen {
         let edge = &t.edges[e];

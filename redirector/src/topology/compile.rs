@@ -60,6 +60,7 @@ pub(super) fn compile(text: &str, path: &Path) -> Result<Topology, TopologyError
     let rtt_ms = rtt_table(&src, &raw, &locations.ids, &edge_ids, edges.len())?;
     let services = compile_services(&src, &raw, edges.len(), &edge_ids, announcing)?;
     check_health(&src, &raw.health)?;
+    raw.closed_loop.check().map_err(|m| src.err(None, m))?;
     let announce = match token {
         Some(token) => Some(compile_announce(
             &src,
@@ -91,6 +92,7 @@ pub(super) fn compile(text: &str, path: &Path) -> Result<Topology, TopologyError
         health: raw.health,
         dns: raw.dns,
         steering: raw.steering,
+        closed_loop: raw.closed_loop,
         announce,
     })
 }

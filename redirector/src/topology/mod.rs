@@ -157,6 +157,8 @@ pub struct Topology {
     pub dns: DnsConfig,
     /// Steering settings.
     pub steering: SteeringConfig,
+    /// Closed-loop steering settings (`[closed_loop]`).
+    pub closed_loop: crate::closed_loop::ClosedLoopConfig,
     /// Edge self-announcement; `None`: disabled (no token).
     pub announce: Option<AnnounceConfig>,
 }
