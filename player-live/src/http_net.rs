@@ -402,6 +402,10 @@ pub struct HttpNetwork<'a> {
     /// Network-clock ms the player loop has been told about (downloads, idles, and what
     /// [`Network::take_unaccounted_ms`] handed over).
     accounted_ms: f64,
+    /// Content steering ([`crate::resolve::steer`]): when the MPD has `<ContentSteering>`.
+    pub steering: Option<crate::resolve::steer::Steering>,
+    /// The last video download's rate, bits/s (`_DASH_throughput` of steering requests).
+    last_tput_bps: Option<f64>,
     /// The first fatal error (the player loop cannot return one; [`super::play()`] checks it).
     pub error: Option<FetchError>,
 }
@@ -429,7 +433,12 @@ impl<'a> HttpNetwork<'a> {
             shaper,
             scale,
             plan,
-            base: 0,
+            base: plan.initial_base(),
+            steering: plan
+                .steering
+                .as_ref()
+                .map(crate::resolve::steer::Steering::new),
+            last_tput_bps: None,
             init_done: vec![false; plan.ladder.levels()],
             audio_init_done: false,
             audio_next: 0,
@@ -574,6 +583,7 @@ impl HttpNetwork<'_> {
         if self.error.is_some() {
             return self.failed(req, FetchError::EarlierFailure);
         }
+        self.follow_steering();
         if let Err(e) = self.ensure_init(req.quality) {
             return self.failed(req, e);
         }
@@ -618,6 +628,10 @@ impl HttpNetwork<'_> {
             Ok((o, b)) => {
                 self.base = b;
                 let got = o.bytes as f64 * 8.0;
+                if o.ms > 0.0 && o.abandoned.is_none() {
+                    // Trace ms: the rate the player measures on its own clock.
+                    self.last_tput_bps = Some(got / (o.ms / 1000.0));
+                }
                 let size = match (o.abandoned, o.content_length) {
                     (None, _) => got,
                     (Some(_), Some(n)) => n as f64 * 8.0,
@@ -634,6 +648,42 @@ impl HttpNetwork<'_> {
                 }
             }
             Err(e) => self.failed(req, e),
+        }
+    }
+}
+
+impl HttpNetwork<'_> {
+    /// Asks the steering server when its TTL has run out (player clock) and moves to the
+    /// first pathway of its answer that names a BaseURL. Failures keep the current base.
+    fn follow_steering(&mut self) {
+        let now = self.rec.now_ms();
+        let Some(st) = self.steering.as_mut().filter(|s| s.due(now)) else {
+            return;
+        };
+        let current = self.plan.pathways[self.base % self.plan.pathways.len()].clone();
+        let answer = self.runtime.block_on(st.ask(
+            &self.client,
+            now,
+            current.as_deref(),
+            self.last_tput_bps,
+            Duration::from_secs(2),
+        ));
+        match answer {
+            Ok(a) => {
+                if let Some(b) =
+                    crate::resolve::steer::pick(&a.pathway_priority, &self.plan.pathways)
+                {
+                    if b != self.base % self.plan.bases.len() {
+                        st.switches += 1;
+                        tracing::info!(player = %self.rec.label, from = ?current,
+                            to = ?self.plan.pathways[b], "content steering: pathway changed");
+                        self.base = b;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(player = %self.rec.label, error = %e, "content steering request failed")
+            }
         }
     }
 }

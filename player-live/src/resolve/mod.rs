@@ -17,7 +17,9 @@
 //! in force: MPD, Period, AdaptationSet and Representation level. The MPD level may list
 //! several alternatives (the redirector's `/steered/` MPDs carry one per edge); the player
 //! uses the first and falls back to the next on a connection error or a non-2xx answer.
-//! Below the MPD level the first BaseURL of each element is used.
+//! Below the MPD level the first BaseURL of each element is used. With a
+//! `<ContentSteering>` element the player starts on its default pathway and follows the
+//! steering server's `PATHWAY-PRIORITY` during playback, re-asking every `TTL` ([`steer`]).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -30,6 +32,7 @@ use reqwest::Url;
 use url::ParseError;
 
 pub mod plan;
+pub mod steer;
 
 pub use plan::{AudioPlan, MpdPlan};
 

@@ -21,6 +21,10 @@ pub struct MpdPlan {
     /// Alternative bases (MPD-level BaseURLs resolved against the MPD URL, in document order;
     /// the MPD URL itself when there are none).
     pub bases: Vec<Url>,
+    /// The `serviceLocation` of each of [`bases`](Self::bases) (content steering pathways).
+    pub pathways: Vec<Option<String>>,
+    /// The MPD's `<ContentSteering>`, if any ([`super::steer`]).
+    pub steering: Option<super::steer::SteeringRef>,
     /// Relative BaseURLs below the MPD level, by quality (Period, AdaptationSet,
     /// Representation).
     prefixes: Vec<Vec<String>>,
@@ -142,6 +146,7 @@ impl MpdPlan {
         }
         reps.sort_by_key(|r| r.bandwidth);
         let mut bases = Vec::new();
+        let mut pathways = Vec::new();
         for b in &mpd.base_urls {
             let u = b.url.trim();
             if u.is_empty() {
@@ -151,10 +156,26 @@ impl MpdPlan {
                 base: u.to_string(),
                 source,
             })?);
+            pathways.push(b.service_location.clone());
         }
         if bases.is_empty() {
             bases.push(mpd_url.clone());
+            pathways.push(None);
         }
+        // A steering URL that does not resolve is ignored (the BaseURLs still play).
+        let steering = mpd.content_steering.as_ref().and_then(|c| {
+            Some(super::steer::SteeringRef {
+                url: mpd_url.join(c.url.trim()).ok()?,
+                default: c
+                    .default_service_location
+                    .as_deref()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+                query_before_start: c.query_before_start.unwrap_or(false),
+            })
+        });
         let mut prefixes = Vec::new();
         let mut inits = Vec::new();
         let mut media = Vec::new();
@@ -246,12 +267,23 @@ impl MpdPlan {
             ladder,
             representation_ids: reps.iter().map(|r| r.id.clone()).collect(),
             bases,
+            pathways,
+            steering,
             prefixes,
             inits,
             media,
             video_spans,
             audio,
         })
+    }
+
+    /// The base a playback starts on: the first `defaultServiceLocation` of the MPD's
+    /// `<ContentSteering>` that names a BaseURL, else the first BaseURL.
+    pub fn initial_base(&self) -> usize {
+        self.steering
+            .as_ref()
+            .and_then(|s| super::steer::pick(&s.default, &self.pathways))
+            .unwrap_or(0)
     }
 
     fn resolve(&self, base: usize, quality: usize, rel: &str) -> Result<Url, ResolveError> {
@@ -415,6 +447,23 @@ mod tests {
             p.init_url(0, 1).unwrap().unwrap().as_str(),
             "http://127.0.0.1:8053/steered/cdn/v720/init.mp4"
         );
+        assert_eq!((p.initial_base(), p.steering.is_none()), (0, true));
+    }
+
+    #[test]
+    fn content_steering_pathways_and_default() {
+        let url = Url::parse("http://127.0.0.1:8053/steered/default/manifest.mpd").unwrap();
+        let bases = r#"<BaseURL serviceLocation="a">http://127.0.0.2:9001/default/</BaseURL>
+  <BaseURL serviceLocation="b">http://127.0.0.3:9002/default/</BaseURL>
+  <ContentSteering defaultServiceLocation="x b" queryBeforeStart="true">/steer?asset=default</ContentSteering>"#;
+        let p = MpdPlan::from_mpd(&mpd(bases, ""), &url).unwrap();
+        assert_eq!(p.pathways, [Some("a".to_string()), Some("b".to_string())]);
+        let s = p.steering.as_ref().unwrap();
+        assert_eq!(s.url.as_str(), "http://127.0.0.1:8053/steer?asset=default");
+        assert_eq!(s.default, ["x", "b"]);
+        assert!(s.query_before_start);
+        // The first default that names a BaseURL: b.
+        assert_eq!(p.initial_base(), 1);
     }
 
     #[test]
