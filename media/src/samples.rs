@@ -14,8 +14,11 @@
 //! is built (`demux`), so no read or allocation here exceeds the input's size.
 
 use std::fs::File;
+use std::io::Write;
 use std::ops::Range;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::codec::{self, MediaError};
@@ -224,6 +227,42 @@ impl SampleTable {
         }
     }
 
+    /// File offsets of samples `range` grouped in runs of contiguous bytes: (offset of the
+    /// run's first byte, the run's length, the run's samples). One `pread` per run.
+    fn contiguous_runs(
+        &self,
+        range: Range<usize>,
+    ) -> Result<Vec<(u64, usize, Range<usize>)>, MediaError> {
+        let mut runs: Vec<(u64, usize, Range<usize>)> = Vec::new();
+        if range.is_empty() {
+            return Ok(runs);
+        }
+        let mut ci = self.chunk_of(range.start);
+        let mut off = self.chunk_offsets.get(ci)
+            + self.sizes[self.chunk_first(ci)..range.start]
+                .iter()
+                .map(|&s| u64::from(s))
+                .sum::<u64>();
+        for i in range {
+            while ci + 1 < self.chunk_offsets.len() && self.chunk_first(ci + 1) <= i {
+                ci += 1;
+                off = self.chunk_offsets.get(ci);
+            }
+            let size = self.sizes[i] as usize;
+            match runs.last_mut() {
+                Some((o, len, r)) if *o + *len as u64 == off => {
+                    *len = len.checked_add(size).ok_or_else(|| {
+                        MediaError::Unsupported("sample run larger than memory".into())
+                    })?;
+                    r.end = i + 1;
+                }
+                _ => runs.push((off, size, i..i + 1)),
+            }
+            off = off.saturating_add(size as u64);
+        }
+        Ok(runs)
+    }
+
     /// Reads samples `range` into `out` (reusing its allocations).
     fn read(&self, range: Range<usize>, out: &mut Vec<Sample>) -> Result<(), MediaError> {
         let n = range.len();
@@ -236,42 +275,14 @@ impl SampleTable {
                 is_sync: false,
             });
         }
-        if n == 0 {
-            return Ok(());
-        }
-        // File offset of every sample of the range.
-        let mut ci = self.chunk_of(range.start);
-        let mut off = self.chunk_offsets.get(ci)
-            + self.sizes[self.chunk_first(ci)..range.start]
-                .iter()
-                .map(|&s| u64::from(s))
-                .sum::<u64>();
-        let mut offsets = Vec::with_capacity(n);
-        for i in range.clone() {
-            while ci + 1 < self.chunk_offsets.len() && self.chunk_first(ci + 1) <= i {
-                ci += 1;
-                off = self.chunk_offsets.get(ci);
-            }
-            offsets.push(off);
-            off = off.saturating_add(u64::from(self.sizes[i]));
-        }
-        // One read per run of contiguous samples.
+        let start = range.start;
         let mut scratch = Vec::new();
-        let mut k = 0;
-        while k < n {
-            let mut j = k;
-            let mut end = offsets[k];
-            while j < n && offsets[j] == end {
-                end += u64::from(self.sizes[range.start + j]);
-                j += 1;
-            }
-            let len = usize::try_from(end - offsets[k])
-                .map_err(|_| MediaError::Unsupported("sample run larger than memory".into()))?;
+        for (offset, len, run) in self.contiguous_runs(range)? {
             scratch.resize(len, 0);
-            self.source.read_at(offsets[k], &mut scratch)?;
+            self.source.read_at(offset, &mut scratch)?;
             let mut p = 0usize;
-            for (m, s) in out.iter_mut().enumerate().take(j).skip(k) {
-                let i = range.start + m;
+            for i in run {
+                let s = &mut out[i - start];
                 let info = self.info(i);
                 let raw = &scratch[p..p + info.size as usize];
                 p += info.size as usize;
@@ -294,9 +305,203 @@ impl SampleTable {
                     }
                 }
             }
-            k = j;
         }
         Ok(())
+    }
+
+    /// Checks and locates the bytes of samples `range` for [`Samples::file_payload`]; `None`
+    /// when the samples must be rewritten on the way (NAL lengths other than 4 bytes).
+    fn file_payload(
+        &self,
+        range: Range<usize>,
+        infos: &mut Vec<SampleInfo>,
+    ) -> Result<Option<FilePayload>, MediaError> {
+        if matches!(self.nal_length_size, Some(ls) if ls != 4) {
+            return Ok(None);
+        }
+        infos.clear();
+        infos.extend(range.clone().map(|i| self.info(i)));
+        let runs = self.contiguous_runs(range)?;
+        if self.nal_length_size.is_some() {
+            let mut window = Window::default();
+            for (offset, _, run) in &runs {
+                let mut at = *offset;
+                for i in run.clone() {
+                    let size = u64::from(self.sizes[i]);
+                    self.check_nal_lengths(at, size, &mut window)
+                        .map_err(|e| sample_err(i, e))?;
+                    at += size;
+                }
+            }
+        }
+        let total = runs.iter().map(|r| r.1 as u64).sum();
+        Ok(Some(FilePayload {
+            runs: runs.into_iter().map(|r| (r.0, r.1)).collect(),
+            total,
+        }))
+    }
+
+    /// Walks the 4-byte NAL length prefixes of the sample at `offset..offset + size` (as
+    /// [`codec::split_avcc`] does on bytes in memory), reading only the prefixes: small
+    /// positioned reads through `window`, so the sample data itself is not copied.
+    fn check_nal_lengths(
+        &self,
+        offset: u64,
+        size: u64,
+        window: &mut Window,
+    ) -> Result<(), MediaError> {
+        let end = offset + size;
+        let mut pos = offset;
+        while pos < end {
+            if pos + 4 > end {
+                return Err(MediaError::InvalidAvc("truncated NAL length prefix".into()));
+            }
+            let len = u64::from(u32::from_be_bytes(window.get4(&self.source, pos)?));
+            pos += 4 + len;
+            if pos > end {
+                return Err(MediaError::InvalidAvc(
+                    "NAL unit longer than its sample".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends `payload` to `out` at its current position: `copy_file_range(2)` from the
+    /// input file (the kernel copies page cache to page cache; nothing passes through user
+    /// space), or `pread` + `write` through `scratch` where the kernel cannot (another file
+    /// system on an old kernel, an in-memory source).
+    fn copy_payload(
+        &self,
+        payload: &FilePayload,
+        out: &mut File,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), MediaError> {
+        let out_err = |source| MediaError::Io {
+            path: "output segment".into(),
+            source,
+        };
+        for &(offset, len) in &payload.runs {
+            let mut done = 0usize;
+            if let DataSource::File {
+                file,
+                len: file_len,
+                name,
+            } = &*self.source
+            {
+                if offset + len as u64 > *file_len {
+                    return Err(MediaError::Truncated(format!(
+                        "{name}: sample data at {offset}+{len} lies beyond the end of the file"
+                    )));
+                }
+                while done < len && COPY_FILE_RANGE_WORKS.load(Ordering::Relaxed) {
+                    match copy_file_range(file, offset + done as u64, out, len - done) {
+                        Ok(0) => {
+                            return Err(MediaError::Truncated(format!(
+                                "{name}: the file ended at {} while copying samples",
+                                offset + done as u64
+                            )))
+                        }
+                        Ok(n) => done += n,
+                        Err(e) if done == 0 && copy_file_range_unsupported(&e) => {
+                            COPY_FILE_RANGE_WORKS.store(false, Ordering::Relaxed);
+                        }
+                        Err(e) => return Err(out_err(e)),
+                    }
+                }
+            }
+            while done < len {
+                let n = (len - done).min(1 << 20);
+                scratch.resize(n, 0);
+                self.source.read_at(offset + done as u64, scratch)?;
+                out.write_all(scratch).map_err(out_err)?;
+                done += n;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Cleared the first time the kernel refuses `copy_file_range` between the input and an
+/// output (`EXDEV`, `ENOSYS`, `EOPNOTSUPP`, `EINVAL`): later segments go through `pread`.
+static COPY_FILE_RANGE_WORKS: AtomicBool = AtomicBool::new(true);
+
+fn copy_file_range_unsupported(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL)
+    )
+}
+
+/// `copy_file_range(2)` of up to `len` bytes from `from` at `offset` to `to` at its file
+/// position (which advances). Returns the bytes copied (0: `from` ended).
+fn copy_file_range(from: &File, offset: u64, to: &mut File, len: usize) -> std::io::Result<usize> {
+    let mut off_in = libc::loff_t::try_from(offset)
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: both descriptors are open for the duration of the call (borrowed `File`s);
+    // `off_in` is a valid pointer to a local; a null `off_out` means "the file position".
+    let n = unsafe {
+        libc::copy_file_range(
+            from.as_raw_fd(),
+            &mut off_in,
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            0,
+        )
+    };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// A small read-ahead window over the input for reading NAL length prefixes.
+#[derive(Default)]
+struct Window {
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+impl Window {
+    const SIZE: u64 = 256;
+
+    fn get4(&mut self, source: &DataSource, pos: u64) -> Result<[u8; 4], MediaError> {
+        let inside = pos >= self.start && pos + 4 <= self.start + self.bytes.len() as u64;
+        if !inside {
+            let n = Self::SIZE.min(source.len().saturating_sub(pos)).max(4);
+            self.bytes.resize(n as usize, 0);
+            source.read_at(pos, &mut self.bytes)?;
+            self.start = pos;
+        }
+        let o = (pos - self.start) as usize;
+        Ok([
+            self.bytes[o],
+            self.bytes[o + 1],
+            self.bytes[o + 2],
+            self.bytes[o + 3],
+        ])
+    }
+}
+
+/// Where the bytes of one segment's samples lie in the input file (contiguous runs), their
+/// NAL lengths checked: what [`Samples::copy_payload`] appends to an output segment.
+#[derive(Debug)]
+pub struct FilePayload {
+    runs: Vec<(u64, usize)>,
+    total: u64,
+}
+
+impl FilePayload {
+    /// Bytes in the payload (the `mdat` body).
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    /// True without bytes.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
     }
 }
 
@@ -363,6 +568,38 @@ impl Samples {
         match self {
             Samples::Memory(_) => 0,
             Samples::Table(t) => t.presentation_offset,
+        }
+    }
+
+    /// Locates the bytes of samples `range` in the input file as one `mdat` payload, with
+    /// their descriptions in `infos` (for [`crate::fmp4::media_segment_head`]), after the
+    /// same checks as [`Self::segment`] (NAL lengths within each sample, bytes within the
+    /// file), reading only the NAL length prefixes. `Ok(None)` when this path does not apply
+    /// (samples in memory, or NAL lengths to rewrite): use [`Self::segment`] then.
+    pub fn file_payload(
+        &self,
+        range: Range<usize>,
+        infos: &mut Vec<SampleInfo>,
+    ) -> Result<Option<FilePayload>, MediaError> {
+        match self {
+            Samples::Memory(_) => Ok(None),
+            Samples::Table(t) => t.file_payload(range, infos),
+        }
+    }
+
+    /// Appends `payload` (from [`Self::file_payload`] on these samples) to `out`, copying
+    /// file to file in the kernel where it can; `scratch` is the fallback's buffer.
+    pub fn copy_payload(
+        &self,
+        payload: &FilePayload,
+        out: &mut File,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), MediaError> {
+        match self {
+            Samples::Memory(_) => Err(MediaError::Unsupported(
+                "copy_payload on samples held in memory".into(),
+            )),
+            Samples::Table(t) => t.copy_payload(payload, out, scratch),
         }
     }
 
@@ -556,6 +793,100 @@ mod tests {
                 assert_eq!(s.is_sync, infos[i].is_sync);
             }
         }
+    }
+
+    #[test]
+    fn payload_path_writes_the_same_segment_and_checks_nal_lengths() {
+        // Video samples of 4-byte-length NAL units in two chunks with a gap between them.
+        let nal = |len: usize, fill: u8| {
+            let mut v = (len as u32).to_be_bytes().to_vec();
+            v.extend(std::iter::repeat_n(fill, len));
+            v
+        };
+        let samples_bytes = [
+            nal(5, 1),
+            [nal(2, 2), nal(3, 3)].concat(),
+            nal(7, 4),
+            nal(1, 5),
+        ];
+        let mut data = Vec::new();
+        let mut chunks = Vec::new();
+        for (i, b) in samples_bytes.iter().enumerate() {
+            if i == 0 || i == 2 {
+                data.extend_from_slice(&[0xee; 5]);
+                chunks.push((data.len() as u64, i as u32));
+            }
+            data.extend_from_slice(b);
+        }
+        let sizes: Vec<u32> = samples_bytes.iter().map(|b| b.len() as u32).collect();
+        let table = |data: Vec<u8>| {
+            table_over_bytes(
+                data,
+                sizes.clone(),
+                vec![(0, 512)],
+                vec![(0, 1024), (2, 0)],
+                Some(vec![0]),
+                chunks.clone(),
+                Some(4),
+            )
+        };
+        // The same table over bytes in memory (pread fallback) and over a file
+        // (copy_file_range).
+        let mut on_disk = table(data.clone());
+        if let Samples::Table(t) = &mut on_disk {
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(&data).unwrap();
+            t.source = Arc::new(DataSource::File {
+                file,
+                len: data.len() as u64,
+                name: "test".into(),
+            });
+        }
+        let (mut buf, mut infos, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+        for (samples, range) in [table(data.clone()), on_disk]
+            .iter()
+            .flat_map(|s| [0..4, 1..3, 3..4, 0..1].map(|r| (s, r)))
+        {
+            let payload = samples
+                .file_payload(range.clone(), &mut infos)
+                .unwrap()
+                .expect("file-backed 4-byte NAL samples take the payload path");
+            let mut out = tempfile::tempfile().unwrap();
+            let head = crate::fmp4::media_segment_head(3, 99, &infos);
+            out.write_all(&head).unwrap();
+            samples
+                .copy_payload(&payload, &mut out, &mut scratch)
+                .unwrap();
+            let mut direct = Vec::new();
+            std::io::Seek::rewind(&mut out).unwrap();
+            std::io::Read::read_to_end(&mut out, &mut direct).unwrap();
+            assert_eq!(direct.len() as u64, head.len() as u64 + payload.len());
+            let built = crate::fmp4::media_segment(
+                3,
+                99,
+                samples.segment(range.clone(), &mut buf).unwrap(),
+            );
+            assert_eq!(direct, built, "range {range:?}");
+        }
+        // A NAL length running past its sample is refused on this path too.
+        let mut bad = data;
+        let at = chunks[1].0 as usize; // sample 2's first length field
+        bad[at..at + 4].copy_from_slice(&100u32.to_be_bytes());
+        let err = table(bad).file_payload(0..4, &mut infos).unwrap_err();
+        assert!(err.to_string().contains("sample 3"), "{err}");
+        // Other NAL length sizes are rewritten: not this path; in-memory samples neither.
+        let two = table_over_bytes(
+            vec![0; 8],
+            vec![4],
+            vec![(0, 1)],
+            vec![],
+            None,
+            vec![(0, 0)],
+            Some(2),
+        );
+        assert!(two.file_payload(0..1, &mut infos).unwrap().is_none());
+        let mem = Samples::Memory(Vec::new());
+        assert!(mem.file_payload(0..0, &mut infos).unwrap().is_none());
     }
 
     #[test]

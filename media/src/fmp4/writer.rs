@@ -4,6 +4,7 @@
 
 use super::{NON_SYNC_SAMPLE_FLAGS, SYNC_SAMPLE_FLAGS, TRACK_ID};
 use crate::codec::{self, MediaError};
+use crate::samples::SampleInfo;
 use crate::track::{CodecConfig, Sample, Track};
 use manifests::layout::MediaKind;
 
@@ -412,6 +413,34 @@ pub fn media_segment(
     base_media_decode_time: u64,
     samples: &[Sample],
 ) -> Vec<u8> {
+    let infos: Vec<SampleInfo> = samples
+        .iter()
+        .map(|s| SampleInfo {
+            size: s.data.len() as u32,
+            duration: s.duration,
+            composition_offset: s.composition_offset,
+            is_sync: s.is_sync,
+        })
+        .collect();
+    let mut out = media_segment_head(sequence_number, base_media_decode_time, &infos);
+    out.reserve(samples.iter().map(|s| s.data.len()).sum());
+    for s in samples {
+        out.extend_from_slice(&s.data);
+    }
+    out
+}
+
+/// The bytes of a media segment that come before the sample data: `styp`, `moof` and the
+/// `mdat` header, for samples described by `infos` (sizes as they will be written). The
+/// segment is this head followed by the samples' bytes in order, so a caller holding the
+/// payload in one buffer (read straight from the input file) writes both without copying the
+/// payload again ([`media_segment`] is the in-memory form).
+pub fn media_segment_head(
+    sequence_number: u32,
+    base_media_decode_time: u64,
+    infos: &[SampleInfo],
+) -> Vec<u8> {
+    let samples = infos;
     let mut w = BoxWriter::new();
     w.begin(b"styp")
         .bytes(b"msdh")
@@ -493,7 +522,7 @@ pub fn media_segment(
         if !same_duration {
             w.u32(s.duration);
         }
-        w.u32(s.data.len() as u32);
+        w.u32(s.size);
         if per_sample_flags {
             w.u32(f);
         }
@@ -505,22 +534,17 @@ pub fn media_segment(
     w.end(); // traf
     w.end(); // moof
 
-    let payload: usize = samples.iter().map(|s| s.data.len()).sum();
+    let payload: u64 = samples.iter().map(|s| u64::from(s.size)).sum();
     let moof_size = w.len() - moof_start;
-    let large = payload + 8 > u32::MAX as usize;
+    let large = payload + 8 > u64::from(u32::MAX);
     let header = if large { 16 } else { 8 };
     w.patch_u32(data_offset_pos, (moof_size + header) as u32);
     if large {
-        w.u32(1).bytes(b"mdat").u64((payload + 16) as u64);
+        w.u32(1).bytes(b"mdat").u64(payload + 16);
     } else {
         w.u32((payload + 8) as u32).bytes(b"mdat");
     }
-    let mut out = w.finish();
-    out.reserve(payload);
-    for s in samples {
-        out.extend_from_slice(&s.data);
-    }
-    out
+    w.finish()
 }
 
 #[cfg(test)]
