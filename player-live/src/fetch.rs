@@ -146,6 +146,8 @@ pub struct SegmentFetch {
     /// Player clock at the request, scaled ms (the MPD fetch is at 0; the player clock
     /// starts after it).
     pub at_ms: f64,
+    /// The response's `CMSD-Dynamic` as the player read it (the hop closest to it), if any.
+    pub cmsd: Option<crate::cmsd_abr::ServerCmsd>,
     /// What went wrong (non-2xx status or transport error), if anything.
     pub error: Option<String>,
 }

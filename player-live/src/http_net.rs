@@ -21,6 +21,8 @@ use tokio::runtime::Handle;
 
 use super::resolve::{MpdPlan, ResolveError};
 use super::shaper::Shaper;
+use crate::cmcd_out::{self, CmcdMode, CmcdSession, RequestFacts};
+use crate::cmsd_abr::{ServerCmsd, Signals};
 use crate::error_chain;
 use crate::fetch::{CacheStatus, FetchHook, FetchKind, SegmentFetch};
 use player_sim::abr::{Download, Progress};
@@ -122,6 +124,8 @@ struct Outcome {
     body: Vec<u8>,
     /// A kept body was cut at [`MAX_MPD_BYTES`].
     too_large: bool,
+    /// The response's `CMSD-Dynamic` (closest hop), if valid.
+    cmsd: Option<ServerCmsd>,
 }
 
 impl Outcome {
@@ -145,9 +149,19 @@ fn edge_of(headers: &reqwest::header::HeaderMap, url: &Url) -> Option<String> {
 /// Progress callback of [`get`]: `(downloaded_bits, elapsed_ms, ttfb_ms, size_bits)`.
 type Check<'c> = dyn FnMut(f64, f64, f64, Option<f64>) -> Option<usize> + 'c;
 
-/// One GET through the shaper. `check` is polled as chunks arrive (at most every
+/// The CMCD of a request and where its response's CMSD goes: the playback's session and
+/// signals, and what the player knows at this request.
+struct Cmcd<'c> {
+    session: &'c CmcdSession,
+    signals: &'c Signals,
+    facts: RequestFacts,
+}
+
+/// One GET through the shaper, with the CMCD of `cmcd` (query or headers) and its response's
+/// CMSD recorded in the signals. `check` is polled as chunks arrive (at most every
 /// [`MIN_PROGRESS_MS`] and [`MIN_PROGRESS_BITS`]); `Some(q)` drops the response. `keep` keeps
-/// the body (the MPD). Times are wall ms × `scale`.
+/// the body (the MPD). Times are wall ms × `scale`. The outcome's URL is the final one without
+/// the CMCD argument.
 async fn get(
     client: &reqwest::Client,
     shaper: &Shaper,
@@ -155,14 +169,26 @@ async fn get(
     url: Url,
     keep: bool,
     check: &mut Check<'_>,
+    cmcd: Cmcd<'_>,
 ) -> Result<Outcome, reqwest::Error> {
     let ms = move |d: Duration| d.as_secs_f64() * 1000.0 * scale;
+    let data = cmcd_out::cmcd_for(cmcd.session, &cmcd.facts);
+    let (url, headers) = cmcd_out::attach(cmcd.session.mode, url, &data);
     let t0 = Instant::now();
-    let mut resp = client.get(url.clone()).send().await?;
+    let mut resp = client.get(url).headers(headers).send().await?;
     let ttfb_ms = ms(t0.elapsed());
     let status = resp.status().as_u16();
-    let final_url = resp.url().clone();
+    let final_url = cmcd_out::without_cmcd(resp.url());
     let edge = edge_of(resp.headers(), &final_url);
+    let cmsd = ServerCmsd::from_dynamic(
+        resp.headers()
+            .get(cmcd::CMSD_DYNAMIC)
+            .and_then(|v| v.to_str().ok()),
+    );
+    if let Some(c) = &cmsd {
+        let server = edge.clone().unwrap_or_default();
+        cmcd.signals.record_cmsd(&server, c.clone());
+    }
     let cache = CacheStatus::from_header(resp.headers().get(X_CACHE).and_then(|v| v.to_str().ok()));
     let content_length = resp.content_length();
     let mut out = Outcome {
@@ -177,6 +203,7 @@ async fn get(
         abandoned: None,
         body: Vec::new(),
         too_large: false,
+        cmsd,
     };
     if !resp.status().is_success() {
         return Ok(out);
@@ -237,6 +264,7 @@ fn to_fetch(
             abandoned: o.abandoned.is_some(),
             kind,
             at_ms,
+            cmsd: o.cmsd.clone(),
             error: if o.too_large {
                 Some(format!("MPD larger than {MAX_MPD_BYTES} bytes"))
             } else {
@@ -259,6 +287,7 @@ fn to_fetch(
             abandoned: false,
             kind,
             at_ms,
+            cmsd: None,
             error: Some(error_chain(e)),
         },
     }
@@ -318,9 +347,45 @@ struct Fetcher<'n> {
     scale: f64,
     plan: &'n MpdPlan,
     rec: &'n Recorder,
+    session: &'n CmcdSession,
+    signals: &'n Signals,
 }
 
 impl Fetcher<'_> {
+    /// What the player knows when it requests `it` at `url` (base `base`), for its CMCD.
+    /// Consumes the starvation flag on a video request.
+    fn facts(&self, base: usize, it: Item, url: &Url) -> RequestFacts {
+        let (p, q, i) = (self.plan, it.quality, it.index);
+        let audio = p.audio.as_ref();
+        let (bitrate, duration_ms, next) = match it.kind {
+            FetchKind::Mpd => (None, None, None),
+            FetchKind::Init => (p.ladder.bitrates_kbps.get(q).copied(), None, None),
+            FetchKind::AudioInit => (audio.map(|a| a.bitrate_kbps), None, None),
+            FetchKind::Media => (
+                p.ladder.bitrates_kbps.get(q).copied(),
+                p.video_spans.get(i).map(|s| (s.1 - s.0) * 1000.0),
+                p.media_url(base, q, i + 1).ok(),
+            ),
+            FetchKind::Audio => (
+                audio.map(|a| a.bitrate_kbps),
+                audio.and_then(|a| a.span(i)).map(|s| (s.1 - s.0) * 1000.0),
+                p.audio_url(base, i + 1).ok(),
+            ),
+        };
+        let mut s = self.signals.lock();
+        let starved = it.kind == FetchKind::Media && std::mem::take(&mut s.starved);
+        RequestFacts {
+            kind: Some(it.kind),
+            bitrate_kbps: bitrate,
+            duration_ms,
+            buffer_ms: s.buffer_ms,
+            throughput_kbps: s.throughput_kbps,
+            next: next.and_then(|n| cmcd_out::relative(url, &n)),
+            startup: !s.started,
+            starved,
+        }
+    }
+
     fn url(&self, base: usize, it: Item) -> Result<Url, FetchError> {
         let (p, q, i) = (self.plan, it.quality, it.index);
         Ok(match it.kind {
@@ -345,6 +410,11 @@ impl Fetcher<'_> {
         for attempt in 0..2 {
             let b = base + attempt;
             let url = self.url(b, it)?;
+            let cmcd = Cmcd {
+                session: self.session,
+                signals: self.signals,
+                facts: self.facts(b, it, &url),
+            };
             let r = get(
                 self.client,
                 self.shaper,
@@ -352,6 +422,7 @@ impl Fetcher<'_> {
                 url.clone(),
                 false,
                 check,
+                cmcd,
             )
             .await;
             self.rec.record(it.kind, it.index, it.quality, &url, &r);
@@ -399,6 +470,8 @@ pub struct HttpNetwork<'a> {
     audio_init_done: bool,
     audio_next: usize,
     rec: Recorder,
+    session: CmcdSession,
+    signals: Arc<Signals>,
     /// Network-clock ms the player loop has been told about (downloads, idles, and what
     /// [`Network::take_unaccounted_ms`] handed over).
     accounted_ms: f64,
@@ -449,9 +522,24 @@ impl<'a> HttpNetwork<'a> {
                 hook: None,
                 fetches: Mutex::new(Vec::new()),
             },
+            session: CmcdSession {
+                mode: CmcdMode::Off,
+                sid: String::new(),
+                cid: None,
+            },
+            signals: Arc::new(Signals::default()),
             accounted_ms: 0.0,
             error: None,
         }
+    }
+
+    /// Sends CMCD of `session` with every request and records the responses' CMSD in
+    /// `signals` (shared with the ABR, which writes the buffer level and throughput the CMCD
+    /// reports). Without this the network sends no CMCD and keeps the CMSD to itself.
+    pub fn with_cmcd(mut self, session: CmcdSession, signals: Arc<Signals>) -> Self {
+        self.session = session;
+        self.signals = signals;
+        self
     }
 
     /// Hands every request, as it completes, to `hook`.
@@ -487,6 +575,8 @@ impl<'a> HttpNetwork<'a> {
             scale: self.scale,
             plan: self.plan,
             rec: &self.rec,
+            session: &self.session,
+            signals: &self.signals,
         }
     }
 
@@ -689,7 +779,9 @@ impl HttpNetwork<'_> {
 }
 
 /// Fetches the MPD at `url` (redirects followed by `client`; the body goes through the
-/// shaper); returns its record and the final URL with the text. Errors name the URL and status.
+/// shaper; CMCD of `session`, the response's CMSD into `signals`); returns its record and the
+/// final URL with the text. Errors name the URL and status.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn fetch_mpd(
     client: &reqwest::Client,
     runtime: &Handle,
@@ -697,7 +789,18 @@ pub(crate) fn fetch_mpd(
     scale: f64,
     url: Url,
     deadline: Duration,
+    session: &CmcdSession,
+    signals: &Signals,
 ) -> (SegmentFetch, Result<(Url, String), FetchError>) {
+    let cmcd = Cmcd {
+        session,
+        signals,
+        facts: RequestFacts {
+            kind: Some(FetchKind::Mpd),
+            startup: true,
+            ..RequestFacts::default()
+        },
+    };
     let r = runtime.block_on(async {
         tokio::time::timeout(
             deadline,
@@ -708,6 +811,7 @@ pub(crate) fn fetch_mpd(
                 url.clone(),
                 true,
                 &mut |_, _, _, _| None,
+                cmcd,
             ),
         )
         .await
@@ -729,6 +833,7 @@ pub(crate) fn fetch_mpd(
             abandoned: false,
             kind: FetchKind::Mpd,
             at_ms: 0.0,
+            cmsd: None,
             error: Some(format!(
                 "no complete MPD within {:.1} s",
                 deadline.as_secs_f64()

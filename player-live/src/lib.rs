@@ -37,6 +37,8 @@
 //!   bottleneck), with per-edge hit ratios from the edges' own `/metrics` ([`serve::prom`]) beside
 //!   the players' `X-Cache` counts, origin offload and the QoE distribution.
 
+pub mod cmcd_out;
+pub mod cmsd_abr;
 pub mod fetch;
 pub mod http_net;
 pub mod play;

@@ -17,9 +17,10 @@ use tokio::runtime::Handle;
 use super::http_net::{fetch_mpd, FetchError, HttpNetwork};
 use super::resolve::{Entry, MpdPlan, ResolveError};
 use super::shaper::Shaper;
+use crate::cmcd_out::{self, CmcdMode, CmcdSession};
+use crate::cmsd_abr::{self, Signals};
 use crate::error_chain;
 pub use crate::fetch::{CacheStatus, FetchHook, FetchKind, SegmentFetch};
-use player_sim::abr;
 use player_sim::metrics::{self, Metrics, QoeOptions};
 use player_sim::model::sabre::run_player;
 use player_sim::model::ModelKind;
@@ -64,6 +65,9 @@ pub struct PlayOptions {
     /// Wall time the MPD fetch may take before the playback fails
     /// ([`MPD_DEADLINE`](crate::http_net::MPD_DEADLINE) by default).
     pub mpd_deadline: std::time::Duration,
+    /// How CMCD is sent with every request ([`CmcdMode::Query`] by default, as dash.js;
+    /// see [`crate::cmcd_out`]).
+    pub cmcd: CmcdMode,
 }
 
 impl std::fmt::Debug for PlayOptions {
@@ -79,6 +83,7 @@ impl std::fmt::Debug for PlayOptions {
             .field("audio", &self.audio)
             .field("on_fetch", &self.on_fetch.as_ref().map(|_| "Fn"))
             .field("mpd_deadline", &self.mpd_deadline)
+            .field("cmcd", &self.cmcd)
             .finish_non_exhaustive()
     }
 }
@@ -86,7 +91,7 @@ impl std::fmt::Debug for PlayOptions {
 impl PlayOptions {
     /// Defaults: [`DEFAULT_ABR`], the generic model's session defaults (25 s buffer,
     /// abandonment on), no shaping, real-time clock, a fresh client, label `player`, audio
-    /// on, no fetch hook, the default MPD deadline.
+    /// on, no fetch hook, the default MPD deadline, CMCD in the query.
     pub fn new(entry: Entry, runtime: Handle) -> Result<Self, ClientError> {
         Ok(PlayOptions {
             entry,
@@ -101,6 +106,7 @@ impl PlayOptions {
             audio: true,
             on_fetch: None,
             mpd_deadline: crate::http_net::MPD_DEADLINE,
+            cmcd: CmcdMode::default(),
         })
     }
 }
@@ -148,6 +154,14 @@ pub struct LivePlayback {
     pub metrics: Metrics,
     /// Every HTTP request, in order.
     pub fetches: Vec<SegmentFetch>,
+    /// How CMCD was sent, and the session id (`sid`) it carried (`None` with CMCD off).
+    pub cmcd: CmcdMode,
+    /// The CMCD `sid`.
+    pub cmcd_sid: Option<String>,
+    /// Responses that carried a valid `CMSD-Dynamic`.
+    pub cmsd_responses: u64,
+    /// Decisions a `cmsd-` ABR's rule changed, by reason (`etp`, `mb`, `duress`).
+    pub cmsd_changes: std::collections::BTreeMap<String, u64>,
 }
 
 impl LivePlayback {
@@ -269,7 +283,7 @@ pub fn play(opts: &PlayOptions) -> Result<LivePlayback, PlayError> {
     if opts.session.model == ModelKind::Pensieve {
         return Err(fail(vec![], PlayErrorKind::PensieveModel));
     }
-    if opts.abr == "optimal" {
+    if cmsd_abr::split_name(&opts.abr).0 == "optimal" {
         return Err(fail(vec![], PlayErrorKind::Optimal));
     }
     let first = opts
@@ -277,6 +291,8 @@ pub fn play(opts: &PlayOptions) -> Result<LivePlayback, PlayError> {
         .block_on(opts.entry.initial_url())
         .map_err(|e| fail(vec![], PlayErrorKind::Entry(e)))?;
     tracing::info!(player = %opts.label, entry = %opts.entry, url = %first, "fetching MPD");
+    let session = CmcdSession::new(opts.cmcd, cmcd_out::content_id(&first));
+    let signals = Arc::new(Signals::default());
     let (rec, res) = fetch_mpd(
         &opts.client,
         &opts.runtime,
@@ -284,6 +300,8 @@ pub fn play(opts: &PlayOptions) -> Result<LivePlayback, PlayError> {
         scale,
         first,
         opts.mpd_deadline,
+        &session,
+        &signals,
     );
     if let Some(h) = &opts.on_fetch {
         h(&rec);
@@ -306,10 +324,13 @@ pub fn play(opts: &PlayOptions) -> Result<LivePlayback, PlayError> {
     }
     // A plug-in ABR is told that these sizes are nominal (`@bandwidth` × duration).
     cfg.abr.nominal_sizes = true;
-    let built = opts
-        .abr
-        .parse::<abr::AbrKind>()
-        .and_then(|k| abr::build(&k, &plan.ladder, cfg.buffer_max_ms, &cfg.abr));
+    let built = cmsd_abr::build(
+        &opts.abr,
+        &plan.ladder,
+        cfg.buffer_max_ms,
+        &cfg.abr,
+        signals.clone(),
+    );
     let mut a = match built {
         Ok(a) => a,
         Err(e) => return Err(fail(fetches, e.into())),
@@ -327,7 +348,8 @@ pub fn play(opts: &PlayOptions) -> Result<LivePlayback, PlayError> {
         &plan,
         opts.label.clone(),
     )
-    .with_hook(opts.on_fetch.clone());
+    .with_hook(opts.on_fetch.clone())
+    .with_cmcd(session.clone(), signals.clone());
     let mut playback = run_player(&plan.ladder, &opts.label, &mut net, a.as_mut(), &cfg);
     fetches.append(&mut net.take_fetches());
     let audio_fetched = net.audio_fetched();
@@ -349,6 +371,11 @@ pub fn play(opts: &PlayOptions) -> Result<LivePlayback, PlayError> {
         &plan.ladder.bitrates_kbps,
         &QoeOptions::default(),
     );
+    let (cmsd_responses, cmsd_changes) = {
+        let s = signals.lock();
+        let changes = s.cmsd_changes.iter().map(|(k, v)| (k.to_string(), *v));
+        (s.cmsd_responses, changes.collect())
+    };
     let played = cfg.segment_count(&plan.ladder).min(plan.video_spans.len());
     let video_until_s = played.checked_sub(1).map_or(0.0, |i| plan.video_spans[i].1);
     let audio = plan.audio.as_ref();
@@ -369,6 +396,10 @@ pub fn play(opts: &PlayOptions) -> Result<LivePlayback, PlayError> {
         playback,
         metrics,
         fetches,
+        cmcd: opts.cmcd,
+        cmcd_sid: (opts.cmcd != CmcdMode::Off).then_some(session.sid),
+        cmsd_responses,
+        cmsd_changes,
     })
 }
 

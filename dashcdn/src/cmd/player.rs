@@ -369,9 +369,15 @@ pub struct PlayArgs {
     #[arg(long, default_value = "/default/manifest.mpd")]
     path: String,
     /// ABR algorithm (any of `simulate --abr` except optimal). Default: bola-e (steps down
-    /// through the ladder on a drop and back up as the buffer refills).
+    /// through the ladder on a drop and back up as the buffer refills). A `cmsd-` prefix
+    /// (`cmsd-throughput`, `cmsd-bola-e`) steers it by the servers' CMSD: the throughput
+    /// estimate and rung capped by `etp`, the rung by `mb`, one rung down under `du`.
     #[arg(long, default_value = player_live::play::DEFAULT_ABR)]
     abr: String,
+    /// How to send CMCD (CTA-5004) with every request: `query` (the `CMCD=` argument, as
+    /// dash.js), `header` (`CMCD-*` headers) or `off`.
+    #[arg(long, default_value = "query", value_name = "MODE")]
+    cmcd: player_live::cmcd_out::CmcdMode,
     /// Shape the downloads to this trace (Sabre JSON, Pensieve cooked or Mahimahi; looped).
     /// Without it the downloads are not shaped.
     #[arg(long, value_name = "FILE")]
@@ -466,6 +472,7 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let mut opts = PlayOptions::new(entry, runtime.handle().clone())?;
     opts.abr = a.abr.clone();
+    opts.cmcd = a.cmcd;
     a.session.apply(&mut opts.session)?;
     opts.shaper = Arc::new(shaper);
     opts.clock_scale = a.speed;
@@ -485,7 +492,7 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
         println!("{}", fetch_line(f));
     }));
     let lp = live::play(&opts);
-    abr::plugin::close_idle(&[&opts.abr]);
+    abr::plugin::close_idle(&[player_live::cmsd_abr::split_name(&opts.abr).0]);
     let lp = lp?;
     let m = &lp.metrics;
     let media: Vec<_> = lp.media().collect();
@@ -531,6 +538,22 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
         hits,
         edges.join(", "),
         audio_note
+    );
+    let changes: Vec<String> = lp
+        .cmsd_changes
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    println!(
+        "CMCD {} (sid {}); {} responses with CMSD-Dynamic; decisions changed by CMSD: {}",
+        lp.cmcd,
+        lp.cmcd_sid.as_deref().unwrap_or("-"),
+        lp.cmsd_responses,
+        if changes.is_empty() {
+            "none".to_string()
+        } else {
+            changes.join(", ")
+        }
     );
     if let Some(out) = &a.out {
         write_play(out, &lp).with_context(|| format!("writing {}", out.display()))?;
@@ -659,9 +682,14 @@ pub struct SwarmArgs {
     /// Representation beside the video, as `play` does; audio requests count per edge too).
     #[arg(long)]
     no_audio: bool,
-    /// ABR algorithm of every player (as `play --abr`).
+    /// ABR algorithm of every player (as `play --abr`, `cmsd-` prefix included), or a
+    /// comma-separated list alternated across players in arrival order (`throughput,
+    /// cmsd-throughput`: the report's fairness table has a row per ABR).
     #[arg(long, default_value = player_live::play::DEFAULT_ABR)]
     abr: String,
+    /// How the players send CMCD: `query`, `header` or `off` (as `play --cmcd`).
+    #[arg(long, default_value = "query", value_name = "MODE")]
+    cmcd: player_live::cmcd_out::CmcdMode,
     #[command(flatten)]
     session: SessionArgs,
     /// Workload seed (titles, arrivals, trace offsets).
@@ -734,11 +762,20 @@ fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
     let mut session = SessionConfig::for_model(ModelKind::Generic);
     a.session.apply(&mut session)?;
     session.segments = a.segments;
-    anyhow::ensure!(
-        a.abr != "optimal" && abr::parse_list(&a.abr)?.len() == 1,
-        "--abr takes one algorithm (not optimal): {}",
-        a.abr
-    );
+    let abrs: Vec<&str> = a
+        .abr
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    anyhow::ensure!(!abrs.is_empty(), "--abr is empty");
+    for n in &abrs {
+        let kind = player_live::cmsd_abr::check_name(n)?;
+        anyhow::ensure!(
+            kind != abr::AbrKind::Optimal,
+            "--abr {n}: optimal cannot play live"
+        );
+    }
     let cfg = SwarmConfig {
         entry,
         titles,
@@ -751,7 +788,8 @@ fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
         clock_scale: a.speed,
         segments: a.segments,
         audio: !a.no_audio,
-        abr: a.abr.clone(),
+        abr: abrs.join(","),
+        cmcd: a.cmcd,
         session,
         seed: a.seed,
         edge_metrics: a.edge_metrics.clone(),
@@ -775,7 +813,11 @@ fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
     let rt = rt.enable_all().build()?;
     let client = player_live::play::default_client()?;
     let report = swarm::run(&cfg, rt.handle(), &client);
-    abr::plugin::close_idle(&[&cfg.abr]);
+    let bases: Vec<&str> = abrs
+        .iter()
+        .map(|n| player_live::cmsd_abr::split_name(n).0)
+        .collect();
+    abr::plugin::close_idle(&bases);
     let report = report?;
     print!("{}", swarm::table(&report));
     if let Some(out) = &a.out {

@@ -136,8 +136,12 @@ pub struct SwarmConfig {
     pub segments: Option<usize>,
     /// Players fetch the audio beside the video ([`PlayOptions::audio`]).
     pub audio: bool,
-    /// ABR algorithm of every player.
+    /// ABR algorithm of every player, or a comma-separated list alternated across players
+    /// ([`abr_for`]); a `cmsd-` prefix steers it by the servers' CMSD
+    /// ([`crate::cmsd_abr`]).
     pub abr: String,
+    /// How the players send CMCD ([`crate::cmcd_out`]).
+    pub cmcd: crate::cmcd_out::CmcdMode,
     /// Player session settings (buffer, startup, estimator, abandonment…).
     pub session: SessionConfig,
     /// Workload seed.
@@ -191,6 +195,7 @@ pub(crate) mod fixtures {
             segments: Some(4),
             audio: true,
             abr: "bba".into(),
+            cmcd: crate::cmcd_out::CmcdMode::Query,
             session: SessionConfig::for_model(player_sim::ModelKind::Generic),
             seed,
             edge_metrics: vec![],

@@ -63,6 +63,40 @@ pub fn table(r: &SwarmReport) -> String {
                 .map(|b| format!("{:.1}", b as f64 / 1e6))),
         );
     }
+    if r.edges.iter().any(|e| e.edge_cmcd_requests.is_some()) || r.run.cmcd.as_str() != "off" {
+        let _ = writeln!(
+            s,
+            "\nCMCD ({} mode) and CMSD per edge: edge-counted CMCD requests / invalid / \
+             sessions (last 30 s); player responses with CMSD-Dynamic",
+            r.run.cmcd
+        );
+        for e in &r.edges {
+            let _ = writeln!(
+                s,
+                "{:<14} | {:>8} {:>7} {:>8} | {:>8}",
+                e.edge,
+                opt(e.edge_cmcd_requests),
+                opt(e.edge_cmcd_invalid),
+                opt(e.edge_cmcd_sessions),
+                e.player_cmsd_responses
+            );
+        }
+        let changes: u64 = r.players.iter().flat_map(|p| p.cmsd_changes.values()).sum();
+        if changes > 0 {
+            let mut by: std::collections::BTreeMap<&str, u64> = Default::default();
+            for p in &r.players {
+                for (k, v) in &p.cmsd_changes {
+                    *by.entry(k).or_default() += v;
+                }
+            }
+            let by: Vec<String> = by.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(
+                s,
+                "decisions changed by CMSD: {changes} ({})",
+                by.join(", ")
+            );
+        }
+    }
     if r.players_failed > 0 {
         let _ = writeln!(
             s,
@@ -272,13 +306,13 @@ pub fn write(dir: &Path, r: &SwarmReport) -> Result<(), OutputError> {
     }
     std::fs::write(dir.join("fairness.csv"), csv)?;
     let mut csv = String::from(
-        "player,title,kind,index,quality,url,edge,x_cache,status,bytes,ms,ttfb_ms,abandoned\n",
+        "player,title,kind,index,quality,url,edge,x_cache,status,bytes,ms,ttfb_ms,abandoned,cmsd_etp_kbps,cmsd_du\n",
     );
     for p in &r.players {
         for x in &p.fetches {
             let _ = writeln!(
                 csv,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 p.planned.id,
                 csv_field(&p.planned.title),
                 x.kind.as_str(),
@@ -291,7 +325,9 @@ pub fn write(dir: &Path, r: &SwarmReport) -> Result<(), OutputError> {
                 x.bytes,
                 x.ms,
                 x.ttfb_ms,
-                x.abandoned
+                x.abandoned,
+                opt(x.cmsd.as_ref().and_then(|c| c.etp_kbps)),
+                x.cmsd.as_ref().is_some_and(|c| c.du)
             );
         }
     }

@@ -74,6 +74,15 @@ pub struct EdgeRow {
     pub edge_upstream_requests: Option<u64>,
     /// Edge coalesced waiters delta, if scraped.
     pub edge_coalesced: Option<u64>,
+    /// Requests with valid CMCD the edge counted (delta of
+    /// `dashcdn_edge_cmcd_requests_total`, both modes), if scraped.
+    pub edge_cmcd_requests: Option<u64>,
+    /// Requests with malformed CMCD it counted, if scraped.
+    pub edge_cmcd_invalid: Option<u64>,
+    /// CMCD sessions (`sid`) it saw in its last 30 s, at the after-run scrape.
+    pub edge_cmcd_sessions: Option<f64>,
+    /// Player responses from this edge that carried a valid `CMSD-Dynamic`.
+    pub player_cmsd_responses: u64,
 }
 
 impl EdgeRow {
@@ -89,6 +98,10 @@ impl EdgeRow {
             edge_upstream_bytes: None,
             edge_upstream_requests: None,
             edge_coalesced: None,
+            edge_cmcd_requests: None,
+            edge_cmcd_invalid: None,
+            edge_cmcd_sessions: None,
+            player_cmsd_responses: 0,
         }
     }
 }
@@ -179,6 +192,8 @@ pub struct PlayerOutcome {
     pub mpd_url: Option<String>,
     /// The edge that sent most of its video bytes (`X-Served-By`), if any video arrived.
     pub main_edge: Option<String>,
+    /// Decisions its `cmsd-` ABR's rule changed, by reason (`etp`, `mb`, `duress`).
+    pub cmsd_changes: BTreeMap<String, u64>,
     /// Every request it made (a failed player's too, up to and including the failing one).
     #[serde(skip)]
     pub fetches: Vec<SegmentFetch>,
@@ -222,8 +237,10 @@ pub struct RunInfo {
     pub segments: Option<usize>,
     /// Audio fetched beside the video.
     pub audio: bool,
-    /// ABR.
+    /// ABR (or the list alternated across players).
     pub abr: String,
+    /// How the players sent CMCD.
+    pub cmcd: crate::cmcd_out::CmcdMode,
     /// Seed.
     pub seed: u64,
     /// Concurrency cap.
@@ -311,7 +328,7 @@ pub fn report(
     use serve::wire::metric_names::{edge, origin};
     let zipf = Zipf::new(cfg.titles.len(), cfg.zipf_s).ok();
     // Player side, by edge and by title.
-    let mut by_edge: BTreeMap<String, (CacheCounts, u64)> = BTreeMap::new();
+    let mut by_edge: BTreeMap<String, (CacheCounts, u64, u64)> = BTreeMap::new();
     let mut by_title: BTreeMap<usize, TitleRow> = BTreeMap::new();
     for (rank, t) in cfg.titles.iter().enumerate() {
         by_title.insert(
@@ -344,6 +361,7 @@ pub fn report(
                 .or_default();
             e.0.add(&f.cache);
             e.1 += f.bytes;
+            e.2 += u64::from(f.cmsd.is_some());
             totals_players.add(&f.cache);
             *by_kind.entry(f.kind.as_str().to_string()).or_default() += 1;
             player_bytes += f.bytes;
@@ -383,18 +401,22 @@ pub fn report(
             row.edge_upstream_bytes = Some(delta(b, a, edge::UPSTREAM_BYTES_TOTAL_NAME));
             row.edge_upstream_requests = Some(delta(b, a, edge::UPSTREAM_REQUESTS_TOTAL_NAME));
             row.edge_coalesced = Some(delta(b, a, edge::COALESCED_TOTAL_NAME));
+            row.edge_cmcd_requests = Some(delta(b, a, edge::CMCD_REQUESTS_TOTAL_NAME));
+            row.edge_cmcd_invalid = Some(delta(b, a, edge::CMCD_INVALID_TOTAL_NAME));
+            row.edge_cmcd_sessions = a.exposition.value(edge::CMCD_SESSIONS_NAME, &[]);
         } else {
             all_scraped = false;
         }
         rows.insert(id, row);
     }
     edge_total.finish();
-    for (id, (c, bytes)) in by_edge {
+    for (id, (c, bytes, cmsd)) in by_edge {
         let row = rows
             .entry(id.clone())
             .or_insert_with(|| EdgeRow::empty(id, None));
         row.player_counts = c;
         row.player_bytes = bytes;
+        row.player_cmsd_responses = cmsd;
     }
     // Bytes delivered cover every edge the players used only if each of those was scraped.
     let covered = all_scraped && rows.values().all(|r| r.edge_sent_bytes.is_some());

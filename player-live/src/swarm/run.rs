@@ -157,6 +157,7 @@ pub fn run(
             audio: cfg.audio,
             on_fetch: None,
             mpd_deadline: crate::http_net::MPD_DEADLINE,
+            cmcd: cfg.cmcd,
         };
         let planned = p.clone();
         let slots2 = slots.clone();
@@ -187,9 +188,15 @@ pub fn run(
                     "{} failed",
                     failed2.load(std::sync::atomic::Ordering::Relaxed)
                 ));
-                let (error, metrics, mpd_url, fetches) = match r {
-                    Ok(lp) => (None, Some(lp.metrics), Some(lp.mpd_url), lp.fetches),
-                    Err((e, fetches)) => (Some(e), None, None, fetches),
+                let (error, metrics, mpd_url, fetches, cmsd_changes) = match r {
+                    Ok(lp) => (
+                        None,
+                        Some(lp.metrics),
+                        Some(lp.mpd_url),
+                        lp.fetches,
+                        lp.cmsd_changes,
+                    ),
+                    Err((e, fetches)) => (Some(e), None, None, fetches, Default::default()),
                 };
                 PlayerOutcome {
                     planned,
@@ -201,6 +208,7 @@ pub fn run(
                     metrics,
                     mpd_url,
                     main_edge: main_edge(&fetches),
+                    cmsd_changes,
                     fetches,
                 }
             })
@@ -219,6 +227,7 @@ pub fn run(
             metrics: None,
             mpd_url: None,
             main_edge: None,
+            cmsd_changes: Default::default(),
             fetches: Vec::new(),
         }));
     }
@@ -261,6 +270,7 @@ pub fn run(
         segments: cfg.segments,
         audio: cfg.audio,
         abr: cfg.abr.clone(),
+        cmcd: cfg.cmcd,
         seed: cfg.seed,
         max_concurrent: cfg.max_concurrent,
         wall_s,

@@ -22,6 +22,7 @@ fn fetch(edge: &str, cache: CacheStatus, bytes: u64, kind: FetchKind, at_ms: f64
         abandoned: false,
         kind,
         at_ms,
+        cmsd: None,
         error: None,
     }
 }
@@ -40,6 +41,7 @@ fn run_info(c: &SwarmConfig, players: usize) -> RunInfo {
         segments: None,
         audio: true,
         abr: "bba".into(),
+        cmcd: crate::cmcd_out::CmcdMode::Query,
         seed: 1,
         max_concurrent: 10,
         wall_s: 1.0,
@@ -73,6 +75,7 @@ fn report_compares_edge_deltas_with_player_counts() {
             metrics: None,
             mpd_url: None,
             main_edge: None,
+            cmsd_changes: BTreeMap::new(),
             fetches: vec![],
         })
         .collect();
@@ -179,6 +182,7 @@ fn failed_players_requests_count_and_errors_are_grouped() {
         metrics: None,
         mpd_url: None,
         main_edge: None,
+        cmsd_changes: BTreeMap::new(),
         fetches,
     };
     let mut f404 = fetch("e1", CacheStatus::Miss, 0, FetchKind::Mpd, 0.0);
