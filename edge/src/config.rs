@@ -183,6 +183,12 @@ pub struct EdgeConfig {
     pub cache_query: bool,
     /// Number of following media segments to prefetch on a segment request (0 = off).
     pub prefetch: u32,
+    /// Follow the players' CMCD next-object hints (`nor`): fetch exactly the object a
+    /// request names as the next one, whatever `prefetch` says (see [`crate::prefetch`]).
+    pub prefetch_hints: bool,
+    /// Forward the players' CMCD to the upstream (as `CMCD-*` headers; the query argument is
+    /// never forwarded nor keyed on). Off: CMCD stops at the edge.
+    pub cmcd_forward: bool,
     /// Bearer token allowing `PURGE`; unset disables purging (403).
     pub admin_token: Option<String>,
     /// TCP connect timeout to the upstream, ms.
@@ -266,6 +272,8 @@ impl Default for EdgeConfig {
             policy: EvictionPolicy::S3fifo,
             cache_query: false,
             prefetch: 0,
+            prefetch_hints: true,
+            cmcd_forward: false,
             admin_token: None,
             connect_timeout_ms: 1_500,
             upstream_timeout_ms: 10_000,

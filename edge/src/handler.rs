@@ -27,7 +27,7 @@ use crate::upstream::status_of_abort_reason;
 use crate::vary;
 
 /// Entry point for every request that is not `/healthz` or `/metrics`.
-pub async fn handle(State(state): State<EdgeState>, req: Request) -> Response {
+pub async fn handle(State(state): State<EdgeState>, mut req: Request) -> Response {
     let cfg = state.config();
     let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if uri_len > cfg.max_uri_bytes {
@@ -55,9 +55,27 @@ pub async fn handle(State(state): State<EdgeState>, req: Request) -> Response {
     if via_self {
         return text(StatusCode::LOOP_DETECTED, "forwarding loop detected\n");
     }
+    // CMCD: read, counted, and gone from the request before the key or anything upstream
+    // is built from it (crate::cmcd).
+    let incoming = crate::cmcd::read(req.uri().query(), req.headers());
+    let mut cmcd = None;
+    if incoming != crate::cmcd::Incoming::None {
+        state
+            .inner
+            .metrics
+            .observe_cmcd(&incoming, &state.inner.cmcd_sessions);
+        let uri = req.uri().clone();
+        if let Some(uri) = crate::cmcd::strip(&uri, req.headers_mut(), &incoming, cfg.cmcd_forward)
+        {
+            *req.uri_mut() = uri;
+        }
+        if let crate::cmcd::Incoming::Valid(c, _) = incoming {
+            cmcd = Some(c);
+        }
+    }
     match *req.method() {
         Method::GET | Method::HEAD if proxy::bypass(req.headers()).is_none() => {
-            serve(state, req).await
+            serve(state, req, cmcd).await
         }
         _ if req.method().as_str() == "PURGE" => admin::purge(state, req).await,
         _ => proxy::handle(state, req).await,
@@ -140,7 +158,7 @@ async fn lookup_variant(
     }
 }
 
-async fn serve(state: EdgeState, req: Request) -> Response {
+async fn serve(state: EdgeState, req: Request, cmcd: Option<Box<cmcd::Cmcd>>) -> Response {
     let key = match CacheKey::from_request(
         req.uri().path(),
         req.uri().query(),
@@ -154,8 +172,9 @@ async fn serve(state: EdgeState, req: Request) -> Response {
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
     let (parts, _body) = req.into_parts();
-    prefetch::maybe_start(&state, key.path());
+    prefetch::maybe_start(&state, key.path(), cmcd.as_deref());
     let (key, stored) = lookup_variant(&state, key, &parts.headers).await;
+    prefetch::client_request(&state, key.as_str(), stored.is_some());
     let ctx = Ctx {
         cc: RequestCacheControl::from_headers(&parts.headers),
         req: ClientRequest {

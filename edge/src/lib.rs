@@ -64,6 +64,8 @@ pub mod admin;
 pub mod announce;
 pub mod breaker;
 pub mod clock;
+pub mod cmcd;
+pub mod cmsd;
 pub mod config;
 pub mod directives;
 pub mod error;

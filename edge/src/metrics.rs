@@ -36,6 +36,34 @@ pub const MEMORY: TierLabels = TierLabels { tier: "memory" };
 /// Disk tier label.
 pub const DISK: TierLabels = TierLabels { tier: "disk" };
 
+/// Label set `mode="query"|"header"` (how CMCD came).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModeLabels {
+    /// [`cmcd::Mode::as_str`].
+    pub mode: &'static str,
+}
+
+/// Label set `br_kbps` (a CMCD `br`, or `other` past 32 distinct values).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BitrateLabels {
+    /// The bitrate in kbit/s, or `other`.
+    pub br_kbps: String,
+}
+
+/// Label set `source="nor"|"guess"` (what a prefetch followed).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// `nor` (the CMCD next-object hint) or `guess` (segment k+1..k+N).
+    pub source: &'static str,
+}
+
+/// Counter of prefetch fills started, by source (`nor`, `guess`); with
+/// [`PREFETCH_HITS_TOTAL_NAME`] it gives each source's hit rate.
+pub const PREFETCH_FILLS_TOTAL_NAME: &str = "dashcdn_edge_prefetch_fills_total";
+/// Counter of CMCD next-object hints refused (absolute URL, another host, a path above
+/// the root or outside the content tree, too long).
+pub const CMCD_NOR_REJECTED_TOTAL_NAME: &str = "dashcdn_edge_cmcd_nor_rejected_total";
+
 /// Name of the circuit-breaker gauge (0 closed, 1 half-open, 2 open; see
 /// [`crate::breaker`]). Edge-internal: nothing across the network reads it yet.
 pub const UPSTREAM_BREAKER_STATE_NAME: &str = "dashcdn_edge_upstream_breaker_state";
@@ -86,6 +114,24 @@ pub struct Metrics {
     pub open_connections: Gauge,
     /// Circuit breaker state of the upstream (0 closed, 1 half-open, 2 open).
     pub upstream_breaker: Gauge,
+    /// Requests with valid CMCD, by mode.
+    pub cmcd_requests: Family<ModeLabels, Counter>,
+    /// Requests with malformed CMCD (ignored).
+    pub cmcd_invalid: Counter,
+    /// Requests whose CMCD carried `bs`.
+    pub cmcd_starvation: Counter,
+    /// CMCD sessions seen in the last 30 s.
+    pub cmcd_sessions: Gauge,
+    /// Median latest `mtp` of those sessions, kbit/s.
+    pub cmcd_mtp: Gauge,
+    /// CMCD requests by `br`.
+    pub cmcd_bitrate: Family<BitrateLabels, Counter>,
+    /// Refused `nor` hints.
+    pub cmcd_nor_rejected: Counter,
+    /// Prefetch fills by source.
+    pub prefetch_fills: Family<SourceLabels, Counter>,
+    /// Client requests served from an object a prefetch stored first, by source.
+    pub prefetch_hits: Family<SourceLabels, Counter>,
     /// Last cumulative values copied from the cache's stats (for counter deltas).
     last_stats: Mutex<[u64; 3]>,
 }
@@ -122,6 +168,15 @@ impl Metrics {
             cache_budget: Family::default(),
             open_connections: Gauge::default(),
             upstream_breaker: Gauge::default(),
+            cmcd_requests: Family::default(),
+            cmcd_invalid: Counter::default(),
+            cmcd_starvation: Counter::default(),
+            cmcd_sessions: Gauge::default(),
+            cmcd_mtp: Gauge::default(),
+            cmcd_bitrate: Family::default(),
+            cmcd_nor_rejected: Counter::default(),
+            prefetch_fills: Family::default(),
+            prefetch_hits: Family::default(),
             last_stats: Mutex::new([0; 3]),
             registry: Registry::default(),
         };
@@ -214,6 +269,51 @@ impl Metrics {
             "Upstream circuit breaker: 0 closed, 1 half-open (probing), 2 open (marked down)",
             m.upstream_breaker.clone(),
         );
+        r.register(
+            "cmcd_requests",
+            "Requests carrying valid CMCD, by mode (query, header)",
+            m.cmcd_requests.clone(),
+        );
+        r.register(
+            "cmcd_invalid",
+            "Requests carrying malformed CMCD (ignored)",
+            m.cmcd_invalid.clone(),
+        );
+        r.register(
+            "cmcd_buffer_starvation",
+            "Requests whose CMCD reports buffer starvation (bs)",
+            m.cmcd_starvation.clone(),
+        );
+        r.register(
+            "cmcd_sessions",
+            "Distinct CMCD session ids seen in the last 30 s",
+            m.cmcd_sessions.clone(),
+        );
+        r.register(
+            "cmcd_measured_throughput_kbps",
+            "Median CMCD measured throughput (mtp) of those sessions' latest reports, kbit/s",
+            m.cmcd_mtp.clone(),
+        );
+        r.register(
+            "cmcd_bitrate_requests",
+            "CMCD requests by encoded bitrate (br, kbit/s; other past 32 values)",
+            m.cmcd_bitrate.clone(),
+        );
+        r.register(
+            "cmcd_nor_rejected",
+            "CMCD next-object hints refused (absolute, escaping, too long)",
+            m.cmcd_nor_rejected.clone(),
+        );
+        r.register(
+            "prefetch_fills",
+            "Prefetch fills started, by source (nor, guess)",
+            m.prefetch_fills.clone(),
+        );
+        r.register(
+            "prefetch_hits",
+            "Client requests served from an object a prefetch stored first, by source",
+            m.prefetch_hits.clone(),
+        );
         Metrics { registry: r, ..m }
     }
 
@@ -235,6 +335,39 @@ impl Metrics {
         self.evictions.get_or_create(&DISK).inc_by(delta(1));
         self.corrupt_disk.inc_by(delta(2));
         *last = now;
+    }
+
+    /// Counts one request's CMCD and records it in `sessions`.
+    pub fn observe_cmcd(&self, incoming: &crate::cmcd::Incoming, sessions: &crate::cmcd::Sessions) {
+        match incoming {
+            crate::cmcd::Incoming::None => {}
+            crate::cmcd::Incoming::Invalid(_) => {
+                self.cmcd_invalid.inc();
+            }
+            crate::cmcd::Incoming::Valid(c, mode) => {
+                self.cmcd_requests
+                    .get_or_create(&ModeLabels {
+                        mode: mode.as_str(),
+                    })
+                    .inc();
+                if c.bs {
+                    self.cmcd_starvation.inc();
+                }
+                if let Some(br_kbps) = sessions.record(c, Instant::now()) {
+                    self.cmcd_bitrate
+                        .get_or_create(&BitrateLabels { br_kbps })
+                        .inc();
+                }
+            }
+        }
+    }
+
+    /// Copies the session aggregates into their gauges (at scrape time).
+    pub fn observe_sessions(&self, sessions: &crate::cmcd::Sessions) {
+        let a = sessions.aggregates(Instant::now());
+        self.cmcd_sessions.set(a.active_sessions as i64);
+        self.cmcd_mtp
+            .set(i64::try_from(a.median_mtp_kbps).unwrap_or(i64::MAX));
     }
 
     /// Prometheus text exposition of all metrics.

@@ -32,12 +32,17 @@ pub fn router(state: EdgeState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
+        .route(crate::cmcd::DEBUG_PATH, get(debug_cmcd))
         .route(
             serve::wire::EDGE_LIMIT_RATE_PATH,
             get(ratelimit::get_limit).post(ratelimit::set_limit),
         )
         .fallback(limited)
         .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::cmsd::layer,
+        ))
         .layer(serve::http::cors::CorsLayer)
         .layer(axum::middleware::map_response_with_state(state, finalize))
         .layer(axum::middleware::from_fn_with_state(
@@ -71,11 +76,25 @@ async fn healthz() -> Response {
 async fn metrics_text(State(state): State<EdgeState>) -> Response {
     let stats = state.cache().stats();
     state.metrics().observe_cache(&stats);
+    state.metrics().observe_sessions(&state.inner.cmcd_sessions);
     state
         .metrics()
         .upstream_breaker
         .set(state.inner.upstream.health().code());
     serve::metrics::exposition_response(state.metrics().encode())
+}
+
+/// `/debug/cmcd`: the CMCD sessions the edge keeps ([`crate::cmcd::Sessions`]) as JSON,
+/// most recently seen first.
+async fn debug_cmcd(State(state): State<EdgeState>) -> axum::Json<serde_json::Value> {
+    let now = std::time::Instant::now();
+    let a = state.inner.cmcd_sessions.aggregates(now);
+    axum::Json(serde_json::json!({
+        "edge": state.config().id,
+        "active_sessions": a.active_sessions,
+        "median_mtp_kbps": a.median_mtp_kbps,
+        "sessions": state.inner.cmcd_sessions.list(now),
+    }))
 }
 
 /// A bound, running edge (see [`bind`]) on [`serve::Server`]'s handle.

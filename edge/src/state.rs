@@ -41,6 +41,12 @@ pub(crate) struct Inner {
     pub purge_generation: AtomicU64,
     /// The current response rate limit, bits/s (0 = off; see [`crate::ratelimit`]).
     pub limit_rate: Arc<AtomicU64>,
+    /// The players' CMCD sessions ([`crate::cmcd`]).
+    pub cmcd_sessions: crate::cmcd::Sessions,
+    /// Objects prefetched and not yet asked for ([`crate::prefetch`]).
+    pub prefetched: crate::prefetch::Pending,
+    /// Recent send rates to clients and the duress inputs of CMSD ([`crate::cmsd`]).
+    pub cmsd: crate::cmsd::Rates,
 }
 
 impl std::fmt::Debug for EdgeState {
@@ -93,6 +99,9 @@ impl EdgeState {
                 disk: config.disk.is_some(),
                 purge_generation: AtomicU64::new(0),
                 limit_rate: Arc::new(AtomicU64::new(config.limit_rate)),
+                cmcd_sessions: crate::cmcd::Sessions::default(),
+                prefetched: crate::prefetch::Pending::default(),
+                cmsd: crate::cmsd::Rates::new(config.max_connections),
                 cache: Arc::new(cache),
                 metrics: Arc::new(Metrics::new()),
                 clock,

@@ -28,7 +28,7 @@ pub const X_SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 /// ([`crate::http::cors::EXPOSE_HEADERS`]) plus `Age` and the two cache headers, so a
 /// player page can read them cross-origin.
 pub const EDGE_EXPOSE_HEADERS: &str =
-    "Date, Content-Length, Content-Range, ETag, Last-Modified, Age, X-Cache, X-Served-By";
+    "Date, Content-Length, Content-Range, ETag, Last-Modified, CMSD-Static, CMSD-Dynamic, Age, X-Cache, X-Served-By";
 
 /// The `Via` entry an edge named `id` adds (RFC 9110 §7.6.3: `1.1 <pseudonym>`), to the
 /// responses it sends and the requests it forwards; an edge that finds its own entry in an

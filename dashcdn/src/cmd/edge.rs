@@ -46,6 +46,15 @@ pub struct EdgeArgs {
     /// (stops at the first 404). 0 = off.
     #[arg(long, value_name = "N")]
     prefetch: Option<u32>,
+    /// Follow the players' CMCD next-object hints (`nor`): fetch the object a request names
+    /// as the next one, instead of guessing k+1 (`--prefetch-hints false` to ignore them).
+    /// On by default, also with --prefetch 0: a hint costs one fetch the player will make.
+    #[arg(long, value_name = "BOOL")]
+    prefetch_hints: Option<bool>,
+    /// Forward the players' CMCD upstream (as CMCD-* headers); by default CMCD stops at
+    /// the edge. It is never part of the cache key.
+    #[arg(long)]
+    cmcd_forward: bool,
     /// Bearer token that allows `PURGE` (`Authorization: Bearer TOKEN`); without it,
     /// purging is disabled. Also read from `DASHCDN_EDGE_ADMIN_TOKEN`.
     #[arg(
@@ -101,7 +110,8 @@ pub struct EdgeArgs {
     #[arg(long)]
     check: bool,
     /// TOML file with any field of the edge configuration (id, listen, upstream, parent,
-    /// mem, disk, disk_size, policy, cache_query, prefetch, admin_token, connect_timeout_ms,
+    /// mem, disk, disk_size, policy, cache_query, prefetch, prefetch_hints, cmcd_forward,
+    /// admin_token, connect_timeout_ms,
     /// upstream_timeout_ms, upstream_idle_timeout_ms, fill_wait_timeout_ms,
     /// default_segment_ttl_secs, default_mpd_ttl_secs, default_other_ttl_secs,
     /// stale_if_error_secs, max_header_bytes, max_uri_bytes, announce, coords, region,
@@ -134,6 +144,10 @@ impl EdgeArgs {
         set!(parent => Some parent);
         set!(policy => policy);
         set!(prefetch => prefetch);
+        set!(prefetch_hints => prefetch_hints);
+        if self.cmcd_forward {
+            c.cmcd_forward = true;
+        }
         set!(admin_token => Some admin_token);
         set!(connect_timeout_ms => connect_timeout_ms);
         set!(upstream_timeout_ms => upstream_timeout_ms);

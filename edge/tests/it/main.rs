@@ -5,6 +5,7 @@
 
 mod common;
 mod edge_cache;
+mod edge_cmcd;
 mod edge_limit_rate;
 mod edge_parent;
 mod edge_resilience;

@@ -14,8 +14,10 @@ use tower::{Layer, Service};
 
 /// `Access-Control-Allow-Origin` value.
 pub const ALLOW_ORIGIN: &str = "*";
-/// `Access-Control-Expose-Headers` value.
-pub const EXPOSE_HEADERS: &str = "Date, Content-Length, Content-Range, ETag, Last-Modified";
+/// `Access-Control-Expose-Headers` value (with the CMSD headers, CTA-5006, which browser
+/// players such as Shaka and dash.js read).
+pub const EXPOSE_HEADERS: &str =
+    "Date, Content-Length, Content-Range, ETag, Last-Modified, CMSD-Static, CMSD-Dynamic";
 /// `Timing-Allow-Origin` value (lets Resource Timing see detailed timings).
 pub const TIMING_ALLOW_ORIGIN: &str = "*";
 /// The `Timing-Allow-Origin` header name (not in `http::header`).
