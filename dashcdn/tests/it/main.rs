@@ -9,6 +9,7 @@ mod edge_cli;
 mod memory;
 mod package_codecs;
 mod package_ladder;
+mod player_cmcd;
 mod player_play;
 mod player_plugin;
 mod player_study;
