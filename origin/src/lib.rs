@@ -41,6 +41,7 @@
 //! embedding, returns [`RunningOrigin`]), [`router`] (the bare `axum::Router`).
 
 pub mod cache;
+pub mod cmsd;
 pub mod config;
 pub mod files;
 pub mod info;

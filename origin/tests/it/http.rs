@@ -735,3 +735,36 @@ async fn graceful_shutdown() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     drop(dir);
 }
+
+/// CMSD (CTA-5006): `CMSD-Static` with the object type on media (an audio segment is `a`
+/// by its representation's kind), `CMSD-Dynamic` with the origin's entry on every
+/// response, both exposed to cross-origin pages; on the direct (sendfile) path too.
+#[tokio::test]
+async fn cmsd_static_on_media_and_dynamic_on_every_response() {
+    let f = start(|_| {}).await;
+    for (path, st) in [
+        ("/default/manifest.mpd", Some("ot=m,sf=d")),
+        ("/default/v720/init.mp4", Some("ot=i,sf=d")),
+        ("/default/a128/1.m4s", Some("ot=a,sf=d")),
+        ("/default/v720/1.m4s", Some("ot=v,sf=d")),
+        ("/default/v720/big.m4s", Some("ot=v,sf=d")),
+        ("/web/index.html", None),
+        ("/nope.m4s", None),
+    ] {
+        let r = f.get(path, &[]).await;
+        let h = r.headers();
+        assert_eq!(h.get("cmsd-static").map(|v| v.to_str().unwrap()), st, "{path}");
+        let d = cmcd::CmsdDynamic::parse(hdr(h, "cmsd-dynamic")).unwrap();
+        assert_eq!(d.entries.len(), 1);
+        assert_eq!(d.entries[0].server, "origin");
+        assert!(d.entries[0].rd.is_some() && !d.entries[0].du, "{path}: {d:?}");
+        let exposed = hdr(h, "access-control-expose-headers");
+        assert!(exposed.contains("CMSD-Static") && exposed.contains("CMSD-Dynamic"));
+    }
+    // the direct HTTP/1.1 path (sendfile) carries them as well
+    let (status, head, _) = raw(f.addr(), "GET", "/default/v720/big.m4s").await;
+    assert_eq!(status, 200);
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("cmsd-static: ot=v,sf=d"), "{head}");
+    assert!(head.contains("cmsd-dynamic: \"origin\";rd="), "{head}");
+}
