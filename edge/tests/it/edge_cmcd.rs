@@ -356,3 +356,88 @@ async fn cmsd_reports_duress_near_the_connection_limit() {
     })
     .await;
 }
+
+/// One playback of `SEGMENTS` segments that switches representation every 3 segments
+/// (v720 ×3, v144 ×3, …), through an edge configured by `tweak`; with `send_nor` each
+/// request names the next one in CMCD `nor`. Returns (client hits on segments 2.., prefetch
+/// fills, prefetch hits, upstream requests).
+async fn switching_playback(
+    o: &RunningOrigin,
+    send_nor: bool,
+    tweak: impl FnOnce(&mut edge::EdgeConfig),
+) -> (u64, f64, f64, u64) {
+    let e = edge(o.local_addr(), tweak).await;
+    let c = client();
+    let rep = |k: u64| if (k - 1) / 3 % 2 == 0 { "v720" } else { "v144" };
+    let upstream_before = origin_gets(o);
+    let mut hits = 0;
+    for k in 1..=SEGMENTS {
+        let path = format!("/default/{}/{k}.m4s", rep(k));
+        let mut url = format!("{}{path}", e.url());
+        if send_nor && k < SEGMENTS {
+            let next = Cmcd {
+                nor: Some(format!("../{}/{}.m4s", rep(k + 1), k + 1)),
+                sid: Some("switcher".into()),
+                ..Default::default()
+            };
+            url = format!("{url}?{}", next.to_query_arg());
+        }
+        let (s, h, _) = get_h(&c, &url, &[]).await;
+        assert_eq!(s, 200, "{path}");
+        if k > 1 && h["x-cache"] == "HIT" {
+            hits += 1;
+        }
+        // the player's think time: one segment's worth of buffer is plenty for loopback
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let source = if send_nor { "nor" } else { "guess" };
+    let fills = metric_with(&c, &e, PREFETCH_FILLS_TOTAL_NAME, &[("source", source)]).await;
+    let phits = metric_with(&c, &e, PREFETCH_HITS_TOTAL_NAME, &[("source", source)]).await;
+    (hits, fills, phits, origin_gets(o) - upstream_before)
+}
+
+/// The issue's measurement: prefetch hit rate with `nor` vs `k+1` guessing, for a player
+/// that switches representation every 3 segments (k+1 in the old representation is
+/// wasted at each switch; `nor` names the right object). Prints the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_hit_rate_nor_vs_guessing_with_a_switching_player() {
+    let dir = tempfile::tempdir().unwrap();
+    make_content(dir.path());
+    let o = origin(dir.path()).await;
+    let guess = switching_playback(&o, false, |c| {
+        c.prefetch = 1;
+        c.prefetch_hints = false;
+    })
+    .await;
+    let nor = switching_playback(&o, true, |c| c.prefetch = 0).await;
+    let rate = |(_, fills, phits, _): (u64, f64, f64, u64)| phits / fills.max(1.0);
+    eprintln!(
+        "prefetch, {SEGMENTS} segments, switch every 3: guess k+1: client hits {}/{}, fills {}, \
+         prefetch hits {} (hit rate {:.2}), upstream GETs {}; nor: client hits {}/{}, fills {}, \
+         prefetch hits {} (hit rate {:.2}), upstream GETs {}",
+        guess.0,
+        SEGMENTS - 1,
+        guess.1,
+        guess.2,
+        rate(guess),
+        guess.3,
+        nor.0,
+        SEGMENTS - 1,
+        nor.1,
+        nor.2,
+        rate(nor),
+        nor.3
+    );
+    // nor: every announced object prefetched and hit, nothing wasted
+    assert_eq!(
+        (nor.0, nor.1, nor.2),
+        (SEGMENTS - 1, (SEGMENTS - 1) as f64, (SEGMENTS - 1) as f64)
+    );
+    assert_eq!(nor.3, SEGMENTS, "one upstream GET per segment");
+    // guessing misses at every switch and fetches objects nobody asks for
+    assert!(
+        guess.0 < nor.0 && rate(guess) < rate(nor),
+        "{guess:?} vs {nor:?}"
+    );
+    assert!(guess.3 > SEGMENTS, "wasted fetches: {guess:?}");
+}
