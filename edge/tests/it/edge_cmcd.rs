@@ -368,7 +368,13 @@ async fn switching_playback(
 ) -> (u64, f64, f64, u64) {
     let e = edge(o.local_addr(), tweak).await;
     let c = client();
-    let rep = |k: u64| if (k - 1) / 3 % 2 == 0 { "v720" } else { "v144" };
+    let rep = |k: u64| {
+        if ((k - 1) / 3).is_multiple_of(2) {
+            "v720"
+        } else {
+            "v144"
+        }
+    };
     let upstream_before = origin_gets(o);
     let mut hits = 0;
     for k in 1..=SEGMENTS {
