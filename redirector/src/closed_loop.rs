@@ -18,8 +18,9 @@
 //!      "buffer starvation": the player rebuffered since its last request);
 //!    - **slow**: the median CMCD `mtp` (CTA-5004 §3.3 "measured throughput") of the
 //!      edge's sessions is below `slow_fraction` × the best other edge's;
-//!    - **overloaded**: its smoothed request rate per unit of capacity is above
-//!      `overload_factor` × the service mean (and above `min_rps`).
+//!    - **overloaded**: its smoothed request rate per unit of `capacity` is at least
+//!      `overload_rps` (an absolute bound: an edge serving more than a slowed peer is not
+//!      overloaded for that alone).
 //!
 //!    A figure the edge does not export (or a stale scrape) is *unknown* and never an
 //!    impairment: missing metrics are not zero load.
@@ -70,11 +71,8 @@ pub struct ClosedLoopConfig {
     pub starving_rate: f64,
     /// An edge whose median `mtp` is below this fraction of the best other edge's is slow.
     pub slow_fraction: f64,
-    /// An edge above this multiple of the service's mean request rate per capacity is
-    /// overloaded.
-    pub overload_factor: f64,
-    /// Below this smoothed request rate (requests/s) an edge is never overloaded.
-    pub min_rps: f64,
+    /// Smoothed requests/s per unit of `capacity` from which an edge is overloaded.
+    pub overload_rps: f64,
     /// Penalty of a starving edge, in score units (km, or ms for the latency policy).
     pub starving_penalty: f64,
     /// Penalty of a slow edge, in score units.
@@ -100,8 +98,7 @@ impl Default for ClosedLoopConfig {
             min_cmcd_requests: 10,
             starving_rate: 0.05,
             slow_fraction: 0.5,
-            overload_factor: 1.5,
-            min_rps: 5.0,
+            overload_rps: 1000.0,
             starving_penalty: 2000.0,
             slow_penalty: 1000.0,
             overloaded_penalty: 1000.0,
@@ -126,8 +123,7 @@ impl ClosedLoopConfig {
             return Err("closed_loop: starving_rate and slow_fraction must be in [0, 1]".into());
         }
         let finite_pos = [
-            self.overload_factor,
-            self.min_rps,
+            self.overload_rps,
             self.starving_penalty,
             self.slow_penalty,
             self.overloaded_penalty,
@@ -153,7 +149,7 @@ pub enum Impairment {
     Starving,
     /// Its players' measured throughput (CMCD `mtp`) is far below the best other edge's.
     Slow,
-    /// Its request rate per capacity is far above the service mean.
+    /// Its request rate per capacity is at least `overload_rps`.
     Overloaded,
 }
 
@@ -207,7 +203,8 @@ pub struct Scored {
     pub impairments: Vec<Impairment>,
     /// Distance cost plus penalties.
     pub cost: f64,
-    /// Request rate per capacity over the service mean (`None`: unknown).
+    /// Request rate per capacity over the mean of the service's edges (`None`: unknown;
+    /// shown, not routed on).
     pub load_ratio: Option<f64>,
 }
 
@@ -294,15 +291,13 @@ pub fn assess(cfg: &ClosedLoopConfig, inputs: &[EdgeInput]) -> Vec<(Vec<Impairme
                     imp.push(Impairment::Slow);
                 }
             }
+            if per_cap[i].is_some_and(|p| p >= cfg.overload_rps) {
+                imp.push(Impairment::Overloaded);
+            }
             let ratio = match (per_cap[i], mean) {
                 (Some(p), Some(m)) if m > 0.0 => Some(p / m),
                 _ => None,
             };
-            if let (Some(r), Some(rps)) = (ratio, e.live.requests_per_s) {
-                if known.len() > 1 && r > cfg.overload_factor && rps >= cfg.min_rps {
-                    imp.push(Impairment::Overloaded);
-                }
-            }
             (imp, ratio)
         })
         .collect()
@@ -626,29 +621,27 @@ mod tests {
         b.live.mtp_kbps = Some(5000.0);
         let r = rank(&c, &[a.clone(), b.clone()], None, Reason::Nearest, 0);
         assert_eq!((first(&r), r.reason), (1, Reason::AvoidedSlow));
-        // Overloaded: 3x the mean per capacity; capacity weighs it.
+        // Overloaded: at least overload_rps per unit of capacity; capacity weighs it.
         let mut a = edge(0, 0.0, true);
-        a.live.requests_per_s = Some(90.0);
+        a.live.requests_per_s = Some(1500.0);
         let mut b = edge(1, 0.0, true);
-        b.live.requests_per_s = Some(10.0);
+        b.live.requests_per_s = Some(500.0);
         let r = rank(&c, &[a.clone(), b.clone()], None, Reason::Nearest, 0);
         assert_eq!((first(&r), r.reason), (1, Reason::AvoidedOverloaded));
-        assert!((r.order[1].load_ratio.unwrap() - 1.8).abs() < 1e-9);
-        a.capacity = 9.0;
+        assert!((r.order[1].load_ratio.unwrap() - 1.5).abs() < 1e-9);
+        a.capacity = 2.0;
         let r = rank(&c, &[a.clone(), b.clone()], None, Reason::Nearest, 0);
         assert_eq!((first(&r), r.reason), (0, Reason::Nearest));
-        // Under min_rps nothing is overloaded; one edge alone has nothing to compare with.
+        // A busier edge than a slowed peer is not overloaded for that alone.
+        let mut slow = edge(1, 0.0, true);
+        slow.live.requests_per_s = Some(1.0);
+        slow.live.mtp_kbps = Some(100.0);
         a.capacity = 1.0;
-        a.live.requests_per_s = Some(3.0);
-        b.live.requests_per_s = Some(0.1);
-        assert_eq!(
-            first(&rank(&c, &[a.clone(), b], None, Reason::Nearest, 0)),
-            0
-        );
-        a.live.requests_per_s = Some(1000.0);
-        assert!(rank(&c, &[a], None, Reason::Nearest, 0).order[0]
-            .impairments
-            .is_empty());
+        a.live.requests_per_s = Some(100.0);
+        a.live.mtp_kbps = Some(5000.0);
+        let r = rank(&c, &[slow, a], None, Reason::Nearest, 0);
+        assert_eq!((first(&r), r.reason), (0, Reason::AvoidedSlow));
+        assert!(r.order[0].impairments.is_empty());
     }
 
     #[test]
