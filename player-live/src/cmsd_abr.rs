@@ -91,7 +91,9 @@ pub struct SignalState {
     pub last_server: Option<String>,
     /// Responses that carried a valid `CMSD-Dynamic`.
     pub cmsd_responses: u64,
-    /// Decisions the CMSD rule changed, by outcome.
+    /// Decisions the CMSD rules touched, by what they did: `etp_estimate` (the estimate the
+    /// base saw was lowered to `etp`), and the rung caps of [`cmsd_rule`] (`etp`, `mb`,
+    /// `duress`, as [`CmsdOutcome::as_str`]).
     pub cmsd_changes: BTreeMap<&'static str, u64>,
 }
 
@@ -263,7 +265,16 @@ impl Abr for Observed {
 
     fn decide(&mut self, ctx: &Ctx) -> Decision {
         self.observe(ctx);
-        let d = self.base.decide(&self.capped(ctx));
+        let capped = self.capped(ctx);
+        if capped.throughput_kbps != ctx.throughput_kbps {
+            *self
+                .signals
+                .lock()
+                .cmsd_changes
+                .entry("etp_estimate")
+                .or_default() += 1;
+        }
+        let d = self.base.decide(&capped);
         self.level_at_request = Some((ctx.buffer_ms - d.delay_ms).max(0.0));
         Decision {
             quality: self.steer(d.quality, ctx.last_quality),
@@ -482,6 +493,7 @@ mod tests {
         assert_eq!(sig.lock().buffer_ms, Some(20_000.0));
         sig.record_cmsd("e1", c(Some(1000), None, false));
         assert_eq!(a.decide(&ctx).quality, 1);
+        assert_eq!(sig.lock().cmsd_changes.get("etp_estimate"), Some(&1));
         sig.record_cmsd("e1", c(None, None, true));
         assert_eq!(a.decide(&ctx).quality, 2);
         assert_eq!(sig.lock().cmsd_changes.get("duress"), Some(&1));

@@ -20,8 +20,13 @@
 //! and of a swarm: seed ─▶ workload (Zipf titles, arrivals, trace offsets) ─▶ scrape the
 //! servers' `/metrics` ─▶ one [`play()`] per player on its own thread at its arrival time
 //! (shared runtime, client and optional bottleneck shaper) ─▶ scrape again ─▶ report
-//! (per-edge hit ratios from both sides, origin offload, QoE distribution) ─▶ table, JSON,
-//! CSV and plots.
+//! (per-edge hit ratios from both sides, origin offload, QoE distribution, CMCD/CMSD, Jain's
+//! fairness index) ─▶ table, JSON, CSV and plots.
+//!
+//! CMCD and CMSD in one playback: the ABR ([`cmsd_abr::Observed`] around it) writes the
+//! buffer level and throughput estimate it is shown into the playback's
+//! [`cmsd_abr::Signals`] ─▶ each request's CMCD ([`cmcd_out::cmcd_for`]) ─▶ the edge; the
+//! edge's `CMSD-Dynamic` ─▶ `Signals` (latest per server) ─▶ a `cmsd-` ABR's next decision.
 //!
 //! * [`resolve`] — [`Entry`]: the MPD URL (the redirector's 302 is followed) or a DNS lookup
 //!   against the redirector; the MPD → video ladder (nominal sizes) and segment URLs with
@@ -30,12 +35,23 @@
 //!   an accelerated clock; one `Arc<Shaper>` can be shared as a common bottleneck.
 //! * [`fetch`] — [`SegmentFetch`]: the record of one HTTP request (what, which server, its
 //!   `X-Cache`), and the [`FetchHook`] that receives them as they complete.
-//! * [`http_net`] — `HttpNetwork`: [`player_sim::model::Network`] over reqwest + the shaper.
+//! * [`http_net`] — `HttpNetwork`: [`player_sim::model::Network`] over reqwest + the shaper;
+//!   every request carries CMCD and every response's `CMSD-Dynamic` is read.
+//! * [`cmcd_out`] — CMCD out (CTA-5004, crate [`cmcd`]): what the player knows at each
+//!   request ([`cmcd_out::RequestFacts`]) → the keys it sends, as a query argument (default,
+//!   as dash.js), headers, or not at all ([`cmcd_out::CmcdMode`]).
+//! * [`cmsd_abr`] — CMSD in (CTA-5006) and the `cmsd-<abr>` variants: the latest
+//!   `etp`/`du`/`mb` per server, and a pure rule ([`cmsd_abr::cmsd_rule`]) capping the base
+//!   ABR's estimate and rung by `etp`, its rung by `mb`, one rung down under `du`. Its
+//!   [`cmsd_abr::Signals`] also carry the buffer level and throughput the ABR saw to the
+//!   network for CMCD.
 //! * [`play`](mod@play) — [`play()`](play::play): one blocking playback, recording every HTTP
 //!   request with the edge that served it and its `X-Cache`.
 //! * [`swarm`] — many players arriving over time (Zipf titles, per-player traces or a shared
 //!   bottleneck), with per-edge hit ratios from the edges' own `/metrics` ([`serve::prom`]) beside
-//!   the players' `X-Cache` counts, origin offload and the QoE distribution.
+//!   the players' `X-Cache` counts, origin offload, the QoE distribution, the edges' CMCD
+//!   counters beside the players' CMSD, and Jain's fairness index of the players' bitrates
+//!   ([`swarm::fairness`]: overall, per edge, per ABR).
 
 pub mod cmcd_out;
 pub mod cmsd_abr;

@@ -160,7 +160,8 @@ pub struct LivePlayback {
     pub cmcd_sid: Option<String>,
     /// Responses that carried a valid `CMSD-Dynamic`.
     pub cmsd_responses: u64,
-    /// Decisions a `cmsd-` ABR's rule changed, by reason (`etp`, `mb`, `duress`).
+    /// Decisions a `cmsd-` ABR's rules touched, by rule (`etp_estimate`, `etp`, `mb`,
+    /// `duress`; see [`crate::cmsd_abr::SignalState::cmsd_changes`]).
     pub cmsd_changes: std::collections::BTreeMap<String, u64>,
 }
 

@@ -545,7 +545,7 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     println!(
-        "CMCD {} (sid {}); {} responses with CMSD-Dynamic; decisions changed by CMSD: {}",
+        "CMCD {} (sid {}); {} responses with CMSD-Dynamic; CMSD rules applied: {}",
         lp.cmcd,
         lp.cmcd_sid.as_deref().unwrap_or("-"),
         lp.cmsd_responses,

@@ -81,18 +81,17 @@ pub fn table(r: &SwarmReport) -> String {
                 e.player_cmsd_responses
             );
         }
-        let changes: u64 = r.players.iter().flat_map(|p| p.cmsd_changes.values()).sum();
-        if changes > 0 {
-            let mut by: std::collections::BTreeMap<&str, u64> = Default::default();
-            for p in &r.players {
-                for (k, v) in &p.cmsd_changes {
-                    *by.entry(k).or_default() += v;
-                }
+        let mut by: std::collections::BTreeMap<&str, u64> = Default::default();
+        for p in &r.players {
+            for (k, v) in &p.cmsd_changes {
+                *by.entry(k).or_default() += v;
             }
+        }
+        if !by.is_empty() {
             let by: Vec<String> = by.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(
                 s,
-                "decisions changed by CMSD: {changes} ({})",
+                "CMSD rules applied (decisions, by rule): {}",
                 by.join(", ")
             );
         }

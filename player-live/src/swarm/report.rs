@@ -192,7 +192,8 @@ pub struct PlayerOutcome {
     pub mpd_url: Option<String>,
     /// The edge that sent most of its video bytes (`X-Served-By`), if any video arrived.
     pub main_edge: Option<String>,
-    /// Decisions its `cmsd-` ABR's rule changed, by reason (`etp`, `mb`, `duress`).
+    /// Decisions its `cmsd-` ABR's rules touched, by rule (`etp_estimate`, `etp`, `mb`,
+    /// `duress`).
     pub cmsd_changes: BTreeMap<String, u64>,
     /// Every request it made (a failed player's too, up to and including the failing one).
     #[serde(skip)]
