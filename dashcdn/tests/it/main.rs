@@ -16,4 +16,5 @@ mod player_study;
 mod player_swarm;
 mod redirector_cli;
 mod slowloris;
+mod steering_compare;
 mod up;
