@@ -177,6 +177,71 @@ pub(super) fn package_with_record(
     })
 }
 
+/// Most threads writing one representation's segments.
+const MAX_WRITERS: usize = 4;
+
+/// Writes one representation's media segments (shared by the writer threads).
+struct SegmentWriter<'a> {
+    root: &'a Path,
+    plan: &'a RepresentationPlan,
+    protection: Option<&'a crate::encrypt::TrackProtection>,
+}
+
+/// One writer thread's reusable allocations.
+#[derive(Default)]
+struct Buffers {
+    samples: Vec<crate::track::Sample>,
+    infos: Vec<crate::samples::SampleInfo>,
+    scratch: Vec<u8>,
+}
+
+impl SegmentWriter<'_> {
+    /// Writes segment `k` (0-based) and returns its size. Unencrypted samples from a file:
+    /// the segment's head is built from the sample tables and the sample bytes are copied
+    /// file to file by the kernel (`copy_file_range`), never through this process (on a
+    /// 2-hour input that is about 5 GB not copied twice). Otherwise the samples are read
+    /// (or borrowed from memory) and the segment built in memory.
+    fn write(&self, k: usize, b: &mut Buffers) -> Result<u64> {
+        let t = &self.plan.track;
+        let s = &self.plan.segments[k];
+        let number = layout::START_NUMBER + k as u64;
+        let seq = u32::try_from(number).context("too many segments")?;
+        let path = self.root.join(layout::media_path(&t.id, number));
+        let reading = || format!("track {}: reading segment {number}", t.id);
+        let writing = || format!("writing {}", path.display());
+        let direct = match self.protection {
+            None => t
+                .samples
+                .file_payload(s.first..s.end, &mut b.infos)
+                .with_context(reading)?,
+            Some(_) => None,
+        };
+        if let Some(payload) = direct {
+            let head = fmp4::media_segment_head(seq, s.base_decode_time, &b.infos);
+            let mut f = fs::File::create(&path).with_context(writing)?;
+            f.write_all(&head).with_context(writing)?;
+            t.samples
+                .copy_payload(&payload, &mut f, &mut b.scratch)
+                .with_context(writing)?;
+            return Ok(head.len() as u64 + payload.len());
+        }
+        let samples = t
+            .samples
+            .segment(s.first..s.end, &mut b.samples)
+            .with_context(reading)?;
+        let data = match self.protection {
+            None => fmp4::media_segment(seq, s.base_decode_time, samples),
+            Some(pr) => pr
+                .protect_segment(s.first as u64, samples, |enc| {
+                    fmp4::media_segment(seq, s.base_decode_time, enc)
+                })
+                .with_context(|| format!("track {}: encrypting segment {number}", t.id))?,
+        };
+        fs::write(&path, &data).with_context(writing)?;
+        Ok(data.len() as u64)
+    }
+}
+
 fn write_representation(
     root: &Path,
     p: &RepresentationPlan,
@@ -199,66 +264,64 @@ fn write_representation(
     }
     let init_path = root.join(layout::init_path(&t.id, t.kind));
     fs::write(&init_path, &init).with_context(|| format!("writing {}", init_path.display()))?;
-    let mut bytes = init.len() as u64;
-    let mut bandwidth = 0f64;
     let ts = t.timescale as f64;
     let last = p.segments.len() - 1;
-    // One segment at a time. Unencrypted samples from a file: the segment's head is built
-    // from the sample tables and the sample bytes are copied file to file by the kernel
-    // (`copy_file_range`), never through this process (on a 2-hour input that is about
-    // 5 GB not copied twice). Otherwise the samples are read into `buf` (allocations reused)
-    // or borrowed from memory, and the segment built in memory.
-    let mut buf = Vec::new();
-    let mut infos = Vec::new();
-    let mut scratch = Vec::new();
-    for (k, s) in p.segments.iter().enumerate() {
-        let number = layout::START_NUMBER + k as u64;
-        let seq = u32::try_from(number).context("too many segments")?;
-        let path = root.join(layout::media_path(&t.id, number));
-        let reading = || format!("track {}: reading segment {number}", t.id);
-        let writing = || format!("writing {}", path.display());
-        let direct = match &protection {
-            None => t
-                .samples
-                .file_payload(s.first..s.end, &mut infos)
-                .with_context(reading)?,
-            Some(_) => None,
-        };
-        let written = if let Some(payload) = direct {
-            let head = fmp4::media_segment_head(seq, s.base_decode_time, &infos);
-            let mut f = fs::File::create(&path).with_context(writing)?;
-            f.write_all(&head).with_context(writing)?;
-            t.samples
-                .copy_payload(&payload, &mut f, &mut scratch)
-                .with_context(writing)?;
-            head.len() as u64 + payload.len()
-        } else {
-            let samples = t
-                .samples
-                .segment(s.first..s.end, &mut buf)
-                .with_context(reading)?;
-            let data = match &protection {
-                None => fmp4::media_segment(seq, s.base_decode_time, samples),
-                Some(pr) => pr
-                    .protect_segment(s.first as u64, samples, |enc| {
-                        fmp4::media_segment(seq, s.base_decode_time, enc)
-                    })
-                    .with_context(|| format!("track {}: encrypting segment {number}", t.id))?,
-            };
-            fs::write(&path, &data).with_context(writing)?;
-            data.len() as u64
-        };
-        bytes += written;
-        // A short final segment is rated over the nominal duration, as a player fetches it
-        // in (at most) that time too.
-        let mut secs = s.duration as f64 / ts;
-        if k == last && k > 0 {
-            secs = secs.max(segment_duration);
-        }
-        if secs > 0.0 {
-            bandwidth = bandwidth.max(written as f64 * 8.0 / secs);
-        }
-        progress.advance(1);
+    // Segments are independent (each names its own samples and decode time), so they are
+    // written by up to `MAX_WRITERS` threads taking every n-th segment: on a long input the
+    // work is the kernel's (page cache and file system), which then runs on every core.
+    let writers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_WRITERS)
+        .min(p.segments.len().max(1));
+    let segment_writer = SegmentWriter {
+        root,
+        plan: p,
+        protection: protection.as_ref(),
+    };
+    // Set by the first writer that fails, so the others stop too.
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let results: Vec<Result<(u64, f64)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..writers)
+            .map(|w| {
+                let sw = &segment_writer;
+                let failed = &failed;
+                scope.spawn(move || -> Result<(u64, f64)> {
+                    let mut buffers = Buffers::default();
+                    let (mut bytes, mut bandwidth) = (0u64, 0f64);
+                    for k in (w..p.segments.len()).step_by(writers) {
+                        if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        let written = sw.write(k, &mut buffers).inspect_err(|_| {
+                            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        })?;
+                        bytes += written;
+                        // A short final segment is rated over the nominal duration, as a
+                        // player fetches it in (at most) that time too.
+                        let mut secs = p.segments[k].duration as f64 / ts;
+                        if k == last && k > 0 {
+                            secs = secs.max(segment_duration);
+                        }
+                        if secs > 0.0 {
+                            bandwidth = bandwidth.max(written as f64 * 8.0 / secs);
+                        }
+                        progress.advance(1);
+                    }
+                    Ok((bytes, bandwidth))
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut bytes = init.len() as u64;
+    let mut bandwidth = 0f64;
+    for r in results {
+        let (b, bw) = r?;
+        bytes += b;
+        bandwidth = bandwidth.max(bw);
     }
     let (codecs, width, height, frame_rate, sample_rate, channels, sar) = match &t.codec {
         CodecConfig::Avc { sps, .. } => {
