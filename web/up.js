@@ -4,7 +4,11 @@
 //     X-Served-By / X-Cache headers of every segment response (a dash.js response interceptor);
 //   - the edges: each edge's /metrics (hits, misses, stale, bytes) and the redirector's
 //     /debug/edges (health as the redirector sees it); the origin's /metrics (offload);
-//   - the redirector's /debug/decisions.
+//   - the redirector's /debug/decisions;
+//   - what the players report through CMCD (dash.js sends it: sid per page load, cid = the
+//     asset, query mode), as each edge counts it in its /metrics (sessions, buffer
+//     starvation, measured throughput, bitrate mix), next to what the edge measures itself
+//     (hit ratio, bytes sent per second); and the CMSD-Dynamic the serving edge answers with.
 // Local mode (served by `dashcdn up`): /api/status gives the URLs and the controls appear
 // (kill / start edges, stop / start the origin, throttle the link); /api/events shows deaths.
 // Static mode (any static server): URLs from the query, e.g.
@@ -69,14 +73,33 @@ async function configure() {
 
 // ---- the player ----
 let player;
+/** One CMCD session id per page load (CTA-5004 recommends a UUID). */
+function sessionId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+/** The content id of an MPD URL: the path segment before the file (`/steered/default/manifest.mpd` → `default`). */
+function contentId(mpd) {
+  const parts = new URL(mpd, location.href).pathname.split('/').filter(Boolean);
+  return parts.length > 1 ? parts[parts.length - 2] : parts[0] || 'default';
+}
 function startPlayer() {
   const video = $('video');
   player = window.player = dashjs.MediaPlayer().create();
   // A short buffer (10 s instead of dash.js's 12-30 s) so that a throttle or a dead edge
   // shows in the rendered quality within seconds, not after half a minute of buffered video.
+  // CMCD on every request (MPD and segments) as a query argument, so the edges can count
+  // what the players report; the edges strip it from the cache key and the upstream request.
+  page.cmcd = { sid: sessionId(), cid: contentId(page.urls.steered_mpd) };
   player.updateSettings({
     debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING },
-    streaming: { buffer: { bufferTimeDefault: 10, bufferTimeAtTopQuality: 10, bufferTimeAtTopQualityLongForm: 10 } },
+    streaming: {
+      buffer: { bufferTimeDefault: 10, bufferTimeAtTopQuality: 10, bufferTimeAtTopQualityLongForm: 10 },
+      cmcd: { enabled: true, sid: page.cmcd.sid, cid: page.cmcd.cid, mode: 'query' },
+    },
   });
   const E = dashjs.MediaPlayer.events;
   // The default content is one minute long: start it again (from the edges' caches: HITs).
@@ -102,6 +125,7 @@ function startPlayer() {
         });
         if (page.segments.length > 2000) page.segments.splice(0, 1000);
         if (h['x-served-by'] && req.mediaType === 'video') page.serving = h['x-served-by'];
+        if (h['cmsd-dynamic'] && req.mediaType === 'video') page.cmsd = h['cmsd-dynamic'];
       }
     } catch (err) { page.errors.push(`interceptor: ${err}`); }
     return Promise.resolve(res);
@@ -123,11 +147,15 @@ function playerTick() {
   $('buf').textContent = Number.isFinite(buf) ? `${buf.toFixed(1)} s` : '–';
   $('tput').textContent = fmtKbps(tput);
   $('serving').textContent = page.serving || '–';
+  // The closest hop's CMSD-Dynamic entry (the last one): `"edge-eu";etp=52000;rd=1`.
+  const last = (page.cmsd || '').split(',').pop().trim();
+  const etp = last.match(/;etp=(\d+)/);
+  $('cmsd').textContent = last ? `${etp ? fmtKbps(Number(etp[1])) : 'no etp'}${/;du(;|$)/.test(last) ? ', duress' : ''}` : '–';
   history.push({ t: Date.now(), kbps: rep ? rep.bandwidth / 1000 : NaN, tput: Number.isFinite(tput) ? tput : NaN, buf: Number.isFinite(buf) ? buf : NaN });
   while (history.length && history[0].t < Date.now() - 120000) history.shift();
   drawChart();
   const rows = page.segments.filter((s) => s.type === 'media').slice(-20).reverse();
-  $('segments').innerHTML = rows.map((s) => `<tr><td>${clock(s.at)}</td><td>${esc(s.mediaType)}</td><td>${esc(s.url.replace(/^https?:\/\/[^/]+\//, ''))}</td><td>${esc(s.edge || '?')}</td><td class="${esc(s.cache)}">${esc(s.cache || '?')}</td><td>${fmtBytes(s.bytes)}</td></tr>`).join('');
+  $('segments').innerHTML = rows.map((s) => `<tr><td>${clock(s.at)}</td><td>${esc(s.mediaType)}</td><td>${esc(s.url.replace(/^https?:\/\/[^/]+\//, '').replace(/[?&]CMCD=[^&]*/, ''))}</td><td>${esc(s.edge || '?')}</td><td class="${esc(s.cache)}">${esc(s.cache || '?')}</td><td>${fmtBytes(s.bytes)}</td></tr>`).join('');
 }
 
 function drawChart() {
@@ -200,6 +228,14 @@ async function edgesTick() {
         hits: sum(prom, 'dashcdn_edge_hits_total'), misses: sum(prom, 'dashcdn_edge_misses_total'),
         stale: sum(prom, 'dashcdn_edge_stale_total'), revalidated: sum(prom, 'dashcdn_edge_revalidated_total'),
         sent: sum(prom, 'dashcdn_edge_sent_bytes_total'),
+        cmcd: {
+          requests: sum(prom, 'dashcdn_edge_cmcd_requests_total'),
+          invalid: sum(prom, 'dashcdn_edge_cmcd_invalid_total'),
+          starved: sum(prom, 'dashcdn_edge_cmcd_buffer_starvation_total'),
+          sessions: sum(prom, 'dashcdn_edge_cmcd_sessions'),
+          mtp: sum(prom, 'dashcdn_edge_cmcd_measured_throughput_kbps'),
+          mix: (prom.dashcdn_edge_cmcd_bitrate_requests_total || []).map((s) => ({ br: (s.labels.match(/br_kbps="([^"]*)"/) || [])[1], n: s.value })),
+        },
       };
     } catch { /* down */ }
     return { e, m };
@@ -208,7 +244,8 @@ async function edgesTick() {
     const p = prev[e.id];
     const served = m ? m.hits + m.misses + m.stale + m.revalidated : 0;
     const rate = m && p ? ((served - p.served) * 1000) / (now - p.t) : NaN;
-    if (m) { m.served = served; prev[e.id] = { served, t: now }; lastSeen[e.id] = { ...m }; }
+    if (m) m.sentRate = p ? ((m.sent - p.sent) * 8) / (now - p.t) : NaN; // kbit/s
+    if (m) { m.served = served; prev[e.id] = { served, sent: m.sent, t: now }; lastSeen[e.id] = { ...m }; }
     if ((m || lastSeen[e.id]) && e.tier === 'edge') edgeBytes += (m || lastSeen[e.id]).sent;
     page.edges[e.id] = m ? { ...m, served, rate, health: health?.[e.id]?.health ?? null } : { down: true, last: lastSeen[e.id] || null, health: health?.[e.id]?.health ?? null };
   }
@@ -229,6 +266,7 @@ async function edgesTick() {
       + `<td>${Number.isFinite(st.rate) ? st.rate.toFixed(1) : '–'}</td><td>${ratio}</td><td class="HIT">${m ? m.hits : '–'}</td><td class="MISS">${m ? m.misses : '–'}</td><td class="STALE">${m ? m.stale : '–'}</td><td>${m ? fmtBytes(m.sent) : '–'}</td>`
       + `<td class="controls-only"${page.local ? '' : ' hidden'}>${ctl}</td></tr>`;
   }).join('');
+  cmcdPanel(rows);
   let originBytes = null;
   if (u.origin) {
     try { originBytes = sum(parseProm(await (await fetch(`${u.origin}/metrics`, { cache: 'no-store' })).text()), 'dashcdn_origin_sent_bytes_total'); } catch { /* down */ }
@@ -243,6 +281,27 @@ async function edgesTick() {
     const r = page.status.throttle_bits_per_sec;
     $('throttle-state').textContent = r ? `${r >= 1e6 ? `${r / 1e6} Mbit/s` : `${r / 1e3} kbit/s`} per response` : 'no limit';
   }
+}
+
+/** What the players report through CMCD (as each edge counts it) beside what the edge measures. */
+function cmcdPanel(rows) {
+  const edgeRows = rows.filter(({ e }) => e.tier === 'edge');
+  page.cmcdPanel = {};
+  $('cmcd-edges').innerHTML = edgeRows.map(({ e, m }) => {
+    const c = m?.cmcd;
+    const served = m ? m.hits + m.misses + m.stale + m.revalidated : 0;
+    const mix = c ? c.mix.filter((x) => x.n > 0).sort((a, b) => b.n - a.n) : [];
+    const mixTotal = mix.reduce((a, x) => a + x.n, 0);
+    page.cmcdPanel[e.id] = c ? { sessions: c.sessions, requests: c.requests, starved: c.starved, mtp: c.mtp, mix: mix.map((x) => x.br) } : null;
+    const td = (v, cls = '') => `<td class="${cls}">${v}</td>`;
+    if (!c) return `<tr data-cmcd-edge="${esc(e.id)}"><td><b>${esc(e.id)}</b></td><td class="dim" colspan="7">no answer</td></tr>`;
+    return `<tr data-cmcd-edge="${esc(e.id)}"><td><b>${esc(e.id)}</b></td>`
+      + td(c.sessions, 'sessions') + td(`${c.requests}${c.invalid ? ` <span class="bad">(${c.invalid} bad)</span>` : ''}`)
+      + td(c.requests ? `${((100 * c.starved) / c.requests).toFixed(1)} %` : '–', c.starved ? 'warn' : '')
+      + td(fmtKbps(c.mtp))
+      + td(mix.slice(0, 3).map((x) => `${esc(x.br)}: ${Math.round((100 * x.n) / mixTotal)}%`).join(' · ') || '–', 'mono')
+      + td(served ? `${((100 * m.hits) / served).toFixed(1)} %` : '–') + td(fmtKbps(m.sentRate)) + '</tr>';
+  }).join('');
 }
 
 async function decisionsTick() {

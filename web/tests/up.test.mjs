@@ -1,7 +1,9 @@
 // `dashcdn up` and its live page in headless Chromium, end to end:
 // 1. `dashcdn up` on addresses of its own (127.0.77.x, ports + 3000: 10080 is a port Chromium refuses) with a temp run dir and
 //    the packaged content; the page it serves plays through the redirector's steered MPD;
-// 2. the panel shows a real edge id and non-zero hits (read from the edges' own /metrics);
+// 2. the panel shows a real edge id and non-zero hits (read from the edges' own /metrics),
+//    and dash.js's CMCD (this page's sid in the segment URLs) counted by the serving edge:
+//    the CMCD panel shows its sessions and bitrate mix, and its CMSD-Dynamic arrives;
 // 3. "kill" on the serving edge: playback continues from another edge, no stall over 2 s;
 // 4. the throttle (400 kbit/s on every edge): dash.js renders a lower rung;
 // 5. the page without `up`'s API (served by a static server, URLs in the query): no controls;
@@ -97,6 +99,18 @@ describe('dashcdn up: the live page', () => {
     assert.ok(state.segs.length > 3 && state.segs.every((s) => ['edge-eu', 'edge-us', 'edge-ap'].includes(s.edge)), `segments without a known X-Served-By: ${JSON.stringify(state.segs.slice(0, 3))}`);
     assert.ok(state.segs.every((s) => ['HIT', 'MISS', 'STALE', 'REVALIDATED'].includes(s.cache)), 'X-Cache on every segment');
     await waitInPage(page, () => window.upPage.decisions.length > 0 && document.querySelectorAll('#segments tr').length > 3, null, { timeoutMs: 10000, what: 'decisions and the segment list' });
+    // dash.js sends CMCD (query mode, this page's sid) and the serving edge counts it: the
+    // CMCD panel shows its sessions (from the edge's /metrics), and the edge's CMSD arrives.
+    const sid = await page.evaluate(() => window.upPage.cmcd.sid);
+    assert.ok(state.segs.some((s) => decodeURIComponent(s.url).includes(`sid="${sid}"`)), `no CMCD sid in ${state.segs[0]?.url}`);
+    const cmcd = await waitInPage(page, (e) => {
+      const c = window.upPage.cmcdPanel?.[e];
+      const cell = document.querySelector(`tr[data-cmcd-edge="${e}"] td.sessions`);
+      return c && c.sessions > 0 && c.requests > 0 && Number(cell?.textContent) > 0 ? { ...c, cmsd: document.getElementById('cmsd').textContent } : null;
+    }, serving, { timeoutMs: 10000, what: `the CMCD panel with sessions > 0 on ${serving}` });
+    console.log(`CMCD on ${serving}: ${JSON.stringify(cmcd)}`);
+    assert.ok(cmcd.mix.length > 0, 'a bitrate mix');
+    assert.notEqual(cmcd.cmsd, '–', 'the CMSD-Dynamic of the serving edge');
     await page.screenshot({ path: join(ARTIFACTS, 'up-playing.png') });
   });
 
