@@ -28,8 +28,8 @@
 //!    up, unless another edge is cheaper by more than `margin` **and** has stayed so for
 //!    `hold_ms`. A down edge is left at once. So oscillating inputs cannot flip a choice
 //!    faster than once per `hold_ms` (test `anti_flap`).
-//! 4. Output: the candidates re-ranked by cost (the held edge first while kept) and an
-//!    [`Outcome`] naming the reason, which `/debug/route`, the decision log, the `302`, the
+//! 4. Output: the candidates re-ranked by cost (the held edge first while kept) and a
+//!    [`Reason`] naming why, which `/debug/route`, the decision log, the `302`, the
 //!    steering manifest and the DNS answer all share.
 
 use std::collections::HashMap;

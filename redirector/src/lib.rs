@@ -1,4 +1,4 @@
-//! # redirector — send each client to the nearest healthy edge
+//! # redirector — send each client to the nearest healthy edge (or, closed-loop, the nearest one whose players are doing well)
 //!
 //! A request router in the style of Apache Traffic Control's Traffic Router, speaking
 //! three protocols over one routing core:
@@ -15,20 +15,26 @@
 //!    (or `X-Forwarded-For` when the peer is a trusted proxy), DNS the ECS subnet or the
 //!    resolver's address; longest-prefix match over the coverage zones
 //!    ([`topology::ZoneTable`]), else the default location.
-//! 2. [`choice::Snapshot::choose`] ranks the service's healthy edges by great-circle
-//!    distance (or the RTT table) adjusted by bias, hashes the content key (rendezvous)
-//!    among the edges within slack of the best, and applies bounded load.
+//! 2. [`choice::Snapshot::route`] — the one routing function of the 302, steering, DNS
+//!    and `/debug/route` ([`route`]) — calls [`choice::Snapshot::choose`], which ranks
+//!    the service's healthy edges by great-circle distance (or the RTT table) adjusted by
+//!    bias, hashes the content key (rendezvous) among the edges within slack of the
+//!    best, and applies bounded load; then, with `[closed_loop] mode = "closed-loop"`,
+//!    [`closed_loop::rank`] re-ranks them by what the edges report ([`live`]: load, and
+//!    their players' CMCD buffer starvation and measured throughput) with hysteresis per
+//!    client/asset pair. Every decision carries its [`closed_loop::Reason`].
 //! 3. The answer is written and counted ([`metrics`]).
 //!
-//! Health ([`health`]) probes every edge in the background; the topology
+//! Health ([`health`]) probes every edge in the background, and [`live`] scrapes every
+//! edge's `/metrics` (both modes, so `/debug/route` shows the figures); the topology
 //! ([`topology`]) is reloaded on SIGHUP or file change and swapped atomically — a bad
 //! file keeps the previous topology, so answers never stop during a reload.
 //!
 //! Edges may also announce themselves ([`announce`], `POST /announce` with a shared
 //! token, heartbeats, expiry): the routing snapshot is the configured topology plus the
 //! announced edges, rebuilt whenever either changes ([`Shared::rebuild`]). Every HTTP and
-//! steering answer goes into the decision log ([`decisions`]) that `/debug/decisions`
-//! and `/debug/edges` show.
+//! steering answer (and, in closed-loop mode, every DNS answer) goes into the decision log
+//! ([`decisions`]) that `/debug/decisions` and `/debug/edges` show.
 //!
 //! Starting fails with a typed [`Error`] (a [`TopologyError`] names file, line and field).
 

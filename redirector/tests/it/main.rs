@@ -2,5 +2,6 @@
 //! file.
 
 mod announce;
+mod closed_loop;
 mod dns_corpus;
 mod routing;
