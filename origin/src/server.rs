@@ -31,7 +31,10 @@ pub fn router(state: OriginState) -> Router {
         .route("/metrics", get(metrics_text))
         .fallback(files::serve_file)
         .with_state(state.clone())
-        .layer(axum::middleware::from_fn_with_state(state, crate::cmsd::layer))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::cmsd::layer,
+        ))
         .layer(CorsLayer)
         .layer(axum::middleware::from_fn_with_state(
             metrics,

@@ -216,7 +216,8 @@ pub mod metric_names {
             "dashcdn_edge_cmcd_measured_throughput_kbps";
         /// Counter of CMCD requests by encoded bitrate, label `br_kbps` (at most 32 distinct
         /// values, then `other`).
-        pub const CMCD_BITRATE_REQUESTS_TOTAL_NAME: &str = "dashcdn_edge_cmcd_bitrate_requests_total";
+        pub const CMCD_BITRATE_REQUESTS_TOTAL_NAME: &str =
+            "dashcdn_edge_cmcd_bitrate_requests_total";
         /// Counter of client requests served from an object a prefetch stored before any client
         /// asked for it, label `source` (`nor`: the CMCD next-object hint, `guess`: k+1).
         pub const PREFETCH_HITS_TOTAL_NAME: &str = "dashcdn_edge_prefetch_hits_total";

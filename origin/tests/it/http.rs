@@ -753,11 +753,18 @@ async fn cmsd_static_on_media_and_dynamic_on_every_response() {
     ] {
         let r = f.get(path, &[]).await;
         let h = r.headers();
-        assert_eq!(h.get("cmsd-static").map(|v| v.to_str().unwrap()), st, "{path}");
+        assert_eq!(
+            h.get("cmsd-static").map(|v| v.to_str().unwrap()),
+            st,
+            "{path}"
+        );
         let d = cmcd::CmsdDynamic::parse(hdr(h, "cmsd-dynamic")).unwrap();
         assert_eq!(d.entries.len(), 1);
         assert_eq!(d.entries[0].server, "origin");
-        assert!(d.entries[0].rd.is_some() && !d.entries[0].du, "{path}: {d:?}");
+        assert!(
+            d.entries[0].rd.is_some() && !d.entries[0].du,
+            "{path}: {d:?}"
+        );
         let exposed = hdr(h, "access-control-expose-headers");
         assert!(exposed.contains("CMSD-Static") && exposed.contains("CMSD-Dynamic"));
     }
