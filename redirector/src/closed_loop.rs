@@ -233,6 +233,23 @@ pub enum Reason {
     Rebalanced,
 }
 
+impl Reason {
+    /// The reason as JSON and metrics write it (`avoided_starving`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Nearest => "nearest",
+            Reason::Degraded => "degraded",
+            Reason::AvoidedDown => "avoided_down",
+            Reason::Spilled => "spilled",
+            Reason::AvoidedStarving => "avoided_starving",
+            Reason::AvoidedSlow => "avoided_slow",
+            Reason::AvoidedOverloaded => "avoided_overloaded",
+            Reason::KeptForHysteresis => "kept_for_hysteresis",
+            Reason::Rebalanced => "rebalanced",
+        }
+    }
+}
+
 /// The choice a client/asset pair holds, and the challenger being timed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Held {
@@ -770,5 +787,18 @@ mod tests {
         let c: ClosedLoopConfig = toml::from_str("mode = \"closed-loop\"\nhold_ms = 10").unwrap();
         assert_eq!((c.mode, c.hold_ms), (Mode::ClosedLoop, 10));
         assert!(toml::from_str::<ClosedLoopConfig>("mode = \"nearest\"").is_err());
+        for r in [
+            Reason::Nearest,
+            Reason::Degraded,
+            Reason::AvoidedDown,
+            Reason::Spilled,
+            Reason::AvoidedStarving,
+            Reason::AvoidedSlow,
+            Reason::AvoidedOverloaded,
+            Reason::KeptForHysteresis,
+            Reason::Rebalanced,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
     }
 }

@@ -227,11 +227,7 @@ pub fn explain(snap: &Snapshot, service: usize, d: &Decision) -> String {
                 format!("{} {}", c.edge, what.join("+"))
             })
             .collect();
-        let reason = serde_json::to_value(d.reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        why.push_str(&format!("; closed loop: {reason}"));
+        why.push_str(&format!("; closed loop: {}", d.reason.as_str()));
         if !wrong.is_empty() {
             why.push_str(&format!(" ({})", wrong.join(", ")));
         }

@@ -1,6 +1,8 @@
 //! Prometheus metrics (`/metrics`): answers per edge, zone and protocol, DNS response
 //! codes, health state and flips, topology reloads, edge announcements
-//! (`redirector_announce_total{result}`, `redirector_announced_edges`).
+//! (`redirector_announce_total{result}`, `redirector_announced_edges`), and the reasons of
+//! routing decisions (`redirector_decisions_total{reason}`: every HTTP and steering answer,
+//! and DNS answers in closed-loop mode).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -32,6 +34,11 @@ struct RcodeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
 }
@@ -49,6 +56,7 @@ pub struct Metrics {
     noerror: Counter,
     announces: Family<ResultLabels, Counter>,
     announced: Gauge,
+    reasons: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -105,6 +113,12 @@ impl Metrics {
             "Edges currently announced (not from the topology file)",
             announced.clone(),
         );
+        let reasons = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "decisions",
+            "Routing decisions by reason (nearest, avoided_down, avoided_starving, avoided_slow, avoided_overloaded, kept_for_hysteresis, ...)",
+            reasons.clone(),
+        );
         let noerror = dns_responses
             .get_or_create(&RcodeLabels { rcode: "NOERROR" })
             .clone();
@@ -119,7 +133,17 @@ impl Metrics {
             degraded,
             announces,
             announced,
+            reasons,
         }
+    }
+
+    /// Counts a routing decision by its reason.
+    pub fn reason(&self, reason: crate::closed_loop::Reason) {
+        self.reasons
+            .get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
+            })
+            .inc();
     }
 
     /// Counts an announce outcome: `ok`, `unauthorized`, `disabled`, `conflict`,

@@ -228,6 +228,7 @@ pub(crate) fn pick(
         shared
             .decisions
             .record(snap, svc, "dns", client, &subnet, &d);
+        shared.metrics.reason(d.reason);
     }
     let mut addr = None;
     if let Some(e) = d.chosen {
