@@ -10,8 +10,11 @@
 //! 1. [`server`] (on [`serve::Server`]): [`metrics::track`] times the request; [`serve::http::cors`] answers
 //!    preflights; the `finalize` layer adds CORS, `Access-Control-Expose-Headers` and
 //!    `X-Served-By`.
+//!    [`cmsd::layer`] adds `CMSD-Dynamic` (the edge's `etp`, `du`, `rd`) to every response
+//!    and `CMSD-Static` to media answers, and measures each body's send rate for `etp`.
 //! 2. [`handler::handle`]: URI/header size limits (`414`/`431`), `Via` loop check (`508`),
-//!    method dispatch: `GET`/`HEAD` to the cache unless [`proxy::bypass`] says nothing of
+//!    CMCD read, counted and stripped from the request ([`cmcd`]: never in the key, never
+//!    upstream unless `cmcd_forward`), method dispatch: `GET`/`HEAD` to the cache unless [`proxy::bypass`] says nothing of
 //!    the exchange may be stored (request `no-store`); `PURGE` →
 //!    [`admin`]; every other method → [`proxy`] (to the configured upstream only, bodies
 //!    streamed both ways, answers unchanged minus hop-by-hop; after an unsafe method's
@@ -43,8 +46,9 @@
 //! 6. [`response`]: client conditionals (`304`/`412`) and `Range` (`206`/`416`) are
 //!    applied, and the answer carries `Age`, `X-Cache: HIT|MISS|STALE|REVALIDATED` (a
 //!    [`serve::wire::CacheStatus`]) and `Via`.
-//! 7. With `prefetch = N`, a media-segment request also fills the next N segments
-//!    ([`prefetch`]).
+//! 7. A request whose CMCD names the next object (`nor`) has that object filled in the
+//!    background; without a hint, with `prefetch = N`, a media-segment request fills the
+//!    next N segments ([`prefetch`]).
 //! 8. With a rate limit set (`limit_rate`, or at run time on
 //!    [`serve::wire::EDGE_LIMIT_RATE_PATH`]), the body is paced ([`ratelimit`]).
 //!
@@ -54,7 +58,9 @@
 //! The modules depend on each other in that order only, without cycles: `server` →
 //! `handler` → `admin`/`prefetch`/`proxy` → `response` → `fill` → `state` → `upstream`
 //! (→ `breaker`) → `config`/`head` → `freshness` → `directives`, plus the leaves `key`,
-//! `vary`, `forward`, `clock`, `metrics` and `error`.
+//! `vary`, `forward`, `clock`, `metrics` and `error`. CMCD/CMSD: `server` → `cmsd` →
+//! `state`; `handler` → `prefetch` → `fill`; the leaves `cmcd` (the request side),
+//! `cmsd_rates` and `prefetch_pending` (held by `state`).
 //!
 //! ## Entry points
 //! [`bind`] (background server, returns [`RunningEdge`]), [`bind_with_clock`], [`router`],
@@ -66,6 +72,7 @@ pub mod breaker;
 pub mod clock;
 pub mod cmcd;
 pub mod cmsd;
+pub mod cmsd_rates;
 pub mod config;
 pub mod directives;
 pub mod error;
@@ -77,6 +84,7 @@ pub mod head;
 pub mod key;
 pub mod metrics;
 pub mod prefetch;
+pub mod prefetch_pending;
 pub mod proxy;
 pub mod ratelimit;
 pub mod response;

@@ -25,47 +25,18 @@
 //! stored before any client asked for it ([`Pending`]); a client that arrives while the
 //! prefetch is still in flight joins that fill and is not counted.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 use cache::Acquire;
 use cmcd::Cmcd;
 
 use crate::fill::{self, FillJob, Purpose};
 use crate::key::CacheKey;
-use crate::metrics::SourceLabels;
+pub use crate::prefetch_pending::{Pending, Source, MAX_PENDING};
 use crate::state::EdgeState;
 
-/// Prefetched objects remembered until a client asks for them (oldest dropped first).
-pub const MAX_PENDING: usize = 4096;
 /// Hint fetches in flight at once; further hints are skipped.
 pub const MAX_HINT_FETCHES: usize = 64;
-
-/// What a prefetch followed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Source {
-    /// The player's CMCD `nor`.
-    Nor,
-    /// Segment `k+1..=k+N`.
-    Guess,
-}
-
-impl Source {
-    /// The metric label: `nor` or `guess`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Nor => "nor",
-            Source::Guess => "guess",
-        }
-    }
-
-    fn labels(self) -> SourceLabels {
-        SourceLabels {
-            source: self.as_str(),
-        }
-    }
-}
 
 /// What to do with a request's `nor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,70 +80,6 @@ pub fn next_segments(path: &str, n: u32) -> Option<Vec<String>> {
             .map(|i| format!("{dir}{}.{}", k + i, manifests::layout::MEDIA_SEGMENT_EXT))
             .collect(),
     )
-}
-
-#[derive(Debug, Clone, Copy)]
-struct PendingObject {
-    source: Source,
-    stored: bool,
-    seq: u64,
-}
-
-/// Objects a prefetch started, until a client asks for them: their source and whether
-/// the prefetch stored them.
-#[derive(Debug, Default)]
-pub struct Pending {
-    map: Mutex<(HashMap<String, PendingObject>, u64)>,
-    hint_fetches: AtomicUsize,
-}
-
-impl Pending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<String, PendingObject>, u64)> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A prefetch of `key` starts.
-    pub fn started(&self, key: &str, source: Source) {
-        let mut g = self.lock();
-        let (map, seq) = &mut *g;
-        if map.len() >= MAX_PENDING && !map.contains_key(key) {
-            if let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, p)| p.seq)
-                .map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
-        }
-        *seq += 1;
-        map.insert(
-            key.to_owned(),
-            PendingObject {
-                source,
-                stored: false,
-                seq: *seq,
-            },
-        );
-    }
-
-    /// The prefetch of `key` ended, stored (`ok`) or not.
-    pub fn finished(&self, key: &str, ok: bool) {
-        let mut g = self.lock();
-        if ok {
-            if let Some(p) = g.0.get_mut(key) {
-                p.stored = true;
-            }
-        } else {
-            g.0.remove(key);
-        }
-    }
-
-    /// A client asked for `key` and found it stored (`found`) or not: the prefetch source
-    /// to credit with a hit, if any. Either way the object is no longer pending.
-    pub fn client_request(&self, key: &str, found: bool) -> Option<Source> {
-        let p = self.lock().0.remove(key)?;
-        (found && p.stored).then_some(p.source)
-    }
 }
 
 /// Credits a prefetch hit when a client request for `key` is answered from the store.
@@ -304,28 +211,5 @@ mod tests {
             assert_eq!(hint(&c(hostile), here), Hint::Rejected, "{hostile}");
         }
         assert_eq!(hint(&c(&"x/".repeat(700)), here), Hint::Rejected, "huge");
-    }
-
-    #[test]
-    fn a_hit_is_a_stored_prefetch_no_client_asked_for_before() {
-        let p = Pending::default();
-        p.started("/a", Source::Nor);
-        p.finished("/a", true);
-        assert_eq!(p.client_request("/a", true), Some(Source::Nor));
-        assert_eq!(p.client_request("/a", true), None, "only the first client");
-        // a client that came while the prefetch was in flight: no hit, not later either
-        p.started("/b", Source::Guess);
-        assert_eq!(p.client_request("/b", false), None);
-        p.finished("/b", true);
-        assert_eq!(p.client_request("/b", true), None);
-        // a failed prefetch is forgotten
-        p.started("/c", Source::Guess);
-        p.finished("/c", false);
-        assert_eq!(p.client_request("/c", true), None);
-        for i in 0..MAX_PENDING + 5 {
-            p.started(&format!("/k{i}"), Source::Guess);
-        }
-        assert_eq!(p.lock().0.len(), MAX_PENDING);
-        assert!(!p.lock().0.contains_key("/k0"));
     }
 }

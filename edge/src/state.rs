@@ -44,9 +44,9 @@ pub(crate) struct Inner {
     /// The players' CMCD sessions ([`crate::cmcd`]).
     pub cmcd_sessions: crate::cmcd::Sessions,
     /// Objects prefetched and not yet asked for ([`crate::prefetch`]).
-    pub prefetched: crate::prefetch::Pending,
+    pub prefetched: crate::prefetch_pending::Pending,
     /// Recent send rates to clients and the duress inputs of CMSD ([`crate::cmsd`]).
-    pub cmsd: crate::cmsd::Rates,
+    pub cmsd: crate::cmsd_rates::Rates,
 }
 
 impl std::fmt::Debug for EdgeState {
@@ -100,8 +100,8 @@ impl EdgeState {
                 purge_generation: AtomicU64::new(0),
                 limit_rate: Arc::new(AtomicU64::new(config.limit_rate)),
                 cmcd_sessions: crate::cmcd::Sessions::default(),
-                prefetched: crate::prefetch::Pending::default(),
-                cmsd: crate::cmsd::Rates::new(config.max_connections),
+                prefetched: crate::prefetch_pending::Pending::default(),
+                cmsd: crate::cmsd_rates::Rates::new(config.max_connections),
                 cache: Arc::new(cache),
                 metrics: Arc::new(Metrics::new()),
                 clock,
