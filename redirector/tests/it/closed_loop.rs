@@ -170,6 +170,19 @@ async fn scenario(mode: &str) {
             d["inputs"][1]["starvation_rate"].as_f64().unwrap() > 0.4,
             "{d}"
         );
+        let text = c
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let e = serve::prom::Exposition::parse(&text).unwrap();
+        for reason in ["avoided_starving", "kept_for_hysteresis", "nearest"] {
+            let n = e.sum("redirector_decisions_total", &[("reason", reason)]);
+            assert!(n >= 1.0, "{reason}: {n}");
+        }
     }
     r.stop();
 }
