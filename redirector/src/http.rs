@@ -366,16 +366,20 @@ async fn steered(
 }
 
 /// `GET /debug/edges`: every edge of the current snapshot (configured and announced) with
-/// its health and the number of HTTP/steering decisions that chose it.
+/// its health, the number of HTTP/steering decisions that chose it, and its live figures
+/// ([`crate::live`]: `null` fields are unknown) with the last scrape error.
 async fn debug_edges(State(st): State<AppState>) -> Response {
     let snap = st.shared.snapshot();
     let now = std::time::Instant::now();
+    let now_ms = st.shared.uptime_ms();
+    let cfg = &snap.topology.closed_loop;
     let edges: Vec<serde_json::Value> = snap
         .topology
         .edges
         .iter()
         .zip(&snap.health)
-        .map(|(e, h)| {
+        .zip(&snap.live)
+        .map(|((e, h), live)| {
             let heard = e
                 .announced
                 .then(|| st.shared.announced.last_heard(&e.id))
@@ -391,6 +395,8 @@ async fn debug_edges(State(st): State<AppState>) -> Response {
                 "health": h.state().as_str(),
                 "last_heartbeat_ms_ago": heard,
                 "answers": st.shared.decisions.answers(&e.id),
+                "live": live.figures(now_ms, cfg),
+                "scrape_error": live.last_error(),
             })
         })
         .collect();

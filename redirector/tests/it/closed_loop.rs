@@ -183,6 +183,20 @@ async fn scenario(mode: &str) {
             let n = e.sum("redirector_decisions_total", &[("reason", reason)]);
             assert!(n >= 1.0, "{reason}: {n}");
         }
+        let edges = json(&c, &format!("{base}/debug/edges")).await;
+        let row = edges["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == home.as_str())
+            .unwrap()
+            .clone();
+        assert!(
+            row["live"]["starvation_rate"].as_f64().unwrap() > 0.4,
+            "{row}"
+        );
+        assert_eq!(row["live"]["sessions"], 4.0, "{row}");
+        assert_eq!(row["scrape_error"], "", "{row}");
     }
     r.stop();
 }
