@@ -10,8 +10,10 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct RedirectorArgs {
     /// Topology file (TOML): edges, coverage zones (or `czf = "file.json"`), services,
-    /// health, DNS and steering settings. Reloaded on SIGHUP and when the file changes;
-    /// a bad new file keeps the previous topology.
+    /// health, DNS and steering settings, and `[closed_loop] mode = "distance" |
+    /// "closed-loop"` (closed-loop: also steer by each edge's scraped load and its players'
+    /// CMCD starvation and throughput, with hysteresis). Reloaded on SIGHUP and when the
+    /// file changes; a bad new file keeps the previous topology.
     #[arg(long, value_name = "FILE")]
     topology: PathBuf,
     /// DNS listen address, UDP and TCP (e.g. 127.0.0.1:5353; port 0 picks one).
@@ -19,7 +21,8 @@ pub struct RedirectorArgs {
     dns: Option<SocketAddr>,
     /// HTTP listen address: `GET /<path>` → 302 to the chosen edge, `/steer`,
     /// `/steered/<asset>/manifest.mpd`, `POST /announce` / `DELETE /announce/{id}` (edges
-    /// announcing themselves), `/debug/route?client=IP&path=/x`, `/debug/edges`,
+    /// announcing themselves), `/debug/route?client=IP&path=/x` (or `&asset=A`: inputs per
+    /// edge, costs, chosen edge and reason), `/debug/edges`,
     /// `/debug/decisions?n=50`, `/healthz`, `/metrics`.
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
