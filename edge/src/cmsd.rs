@@ -3,8 +3,8 @@
 //! limit, so it measures what the client actually gets).
 //!
 //! - `CMSD-Dynamic`: one entry named after the edge id ([`dynamic_entry`]), appended to
-//!   the upstream's entries on a `MISS` (they were measured just now) and alone otherwise
-//!   (a stored upstream entry describes the past). Parameters:
+//!   the upstream's entries on a `MISS` or a pass-through (they were measured just now) and
+//!   alone otherwise (a stored upstream entry describes the past). Parameters:
 //!   - `etp` (kbit/s): what the edge estimates it can send this client: the recent send
 //!     rate of this connection's (else this client IP's) previous responses of at least
 //!     [`MIN_SAMPLE_BYTES`] (an EWMA, body bytes over the time from response head to
@@ -225,7 +225,9 @@ pub async fn layer(State(state): State<EdgeState>, req: Request, next: Next) -> 
     let own = dynamic_entry(&state.config().id, &inputs);
     let h = res.headers_mut();
     let x_cache = h.get(serve::wire::X_CACHE).and_then(|v| v.to_str().ok());
-    let fresh = x_cache == Some(serve::wire::CacheStatus::Miss.as_str());
+    // Upstream entries are current on a miss and on a pass-through (no X-Cache); a stored
+    // copy's describe the upstream as it was when the object was fetched.
+    let fresh = x_cache.is_none_or(|x| x == serve::wire::CacheStatus::Miss.as_str());
     let cached = x_cache.is_some();
     let upstream = h.get(cmcd::CMSD_DYNAMIC).and_then(|v| v.to_str().ok());
     if let Ok(v) = HeaderValue::from_str(&dynamic_value(upstream, fresh, &own)) {

@@ -303,6 +303,18 @@ async fn cmsd_on_every_response_etp_follows_the_rate_limit() {
     );
     let etp = d.closest().unwrap().etp.unwrap();
     assert!((1000..=2000).contains(&etp), "etp {etp} at 2 Mbit/s");
+    // a pass-through (POST is proxied): the upstream entry is current, kept
+    o.script(
+        "/api/p",
+        Reply::ok("ok").header("cmsd-dynamic", "\"origin-x\";rd=1"),
+    );
+    let r = c.post(format!("{}/api/p", e.url())).send().await.unwrap();
+    let d = dynamic(r.headers());
+    assert_eq!(d.entries.len(), 2, "{d:?}");
+    assert_eq!(
+        (d.entries[0].server.as_str(), d.entries[1].server.as_str()),
+        ("origin-x", "test-edge")
+    );
     // lower the limit: etp follows
     let r = c
         .post(format!("{}{}", e.url(), serve::wire::EDGE_LIMIT_RATE_PATH))
