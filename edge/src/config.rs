@@ -369,6 +369,10 @@ mod tests {
         assert_eq!(c.policy, EvictionPolicy::Lru);
         assert_eq!(c.prefetch, 2);
         assert_eq!(c.connect_timeout_ms, 1_500);
+        assert!(c.prefetch_hints && !c.cmcd_forward, "CMCD defaults");
+        let c: EdgeConfig =
+            toml::from_str("prefetch_hints = false\ncmcd_forward = true\n").unwrap();
+        assert!(!c.prefetch_hints && c.cmcd_forward);
         assert!(toml::from_str::<EdgeConfig>("nope = 1").is_err());
         let c: EdgeConfig = toml::from_str(
             "announce = \"http://r:1\"\ncoords = \"48.85, 2.35\"\nlimit_rate = 400000\n",
