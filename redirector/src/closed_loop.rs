@@ -11,8 +11,10 @@
 //!    [`crate::choice::Snapshot::choose`]), each with its live figures ([`EdgeInput`]).
 //! 2. Cost of each edge, in the policy's score units (km, or ms for `latency`): its
 //!    distance score — the best score for every edge of the near set, so that rendezvous
-//!    hashing still spreads titles over equally near edges — plus a penalty per
-//!    impairment ([`Impairment`]):
+//!    hashing still spreads titles over equally near edges — plus `home_bonus` for every
+//!    edge but the distance choice (the title's rendezvous "home": a title moved away
+//!    returns once its home has recovered, so load does not pile up where an incident
+//!    pushed it), plus a penalty per impairment ([`Impairment`]):
 //!    - **starving**: over the last `window_ms`, at least `min_cmcd_requests` requests
 //!      carried CMCD and at least `starving_rate` of them carried `bs` (CTA-5004 §3.3
 //!      "buffer starvation": the player rebuffered since its last request);
@@ -23,7 +25,10 @@
 //!      overloaded for that alone).
 //!
 //!    A figure the edge does not export (or a stale scrape) is *unknown* and never an
-//!    impairment: missing metrics are not zero load.
+//!    impairment: missing metrics are not zero load. An impairment keeps counting for
+//!    `cooldown_ms` after it was last seen ([`EdgeInput::remembered`]): once players have
+//!    left a slowed edge its evidence fades (no CMCD requests, no sessions), and without
+//!    the cooldown titles would return to it at once and starve again.
 //! 3. Hysteresis ([`Held`]): a client/asset pair keeps its current edge while that edge is
 //!    up, unless another edge is cheaper by more than `margin` **and** has stayed so for
 //!    `hold_ms`. A down edge is left at once. So oscillating inputs cannot flip a choice
@@ -79,10 +84,16 @@ pub struct ClosedLoopConfig {
     pub slow_penalty: f64,
     /// Penalty of an overloaded edge, in score units.
     pub overloaded_penalty: f64,
+    /// Added to the cost of every edge but the distance choice (score units), so that a
+    /// title returns to its home edge once that has recovered. Above `margin`, or titles
+    /// never return.
+    pub home_bonus: f64,
     /// A challenger must be cheaper than the held edge by more than this (score units)...
     pub margin: f64,
     /// ...continuously for this long before the choice moves, ms.
     pub hold_ms: u64,
+    /// An impairment keeps counting this long after it was last seen, ms.
+    pub cooldown_ms: u64,
     /// Client/asset pairs remembered for hysteresis (the oldest are forgotten beyond it).
     pub max_pairs: usize,
 }
@@ -102,8 +113,10 @@ impl Default for ClosedLoopConfig {
             starving_penalty: 2000.0,
             slow_penalty: 1000.0,
             overloaded_penalty: 1000.0,
+            home_bonus: 200.0,
             margin: 100.0,
             hold_ms: 3000,
+            cooldown_ms: 30_000,
             max_pairs: 100_000,
         }
     }
@@ -127,6 +140,7 @@ impl ClosedLoopConfig {
             self.starving_penalty,
             self.slow_penalty,
             self.overloaded_penalty,
+            self.home_bonus,
             self.margin,
         ];
         if !finite_pos.iter().all(|v| v.is_finite() && *v >= 0.0) {
@@ -189,6 +203,8 @@ pub struct EdgeInput {
     pub capacity: f64,
     /// Live figures.
     pub live: LiveFigures,
+    /// Impairments seen within the last `cooldown_ms` (counted as if seen now).
+    pub remembered: Vec<Impairment>,
 }
 
 /// One ranked candidate with its cost.
@@ -199,9 +215,11 @@ pub struct Scored {
     pub edge: usize,
     /// Distance part of the cost (the near set's best for every near edge).
     pub distance_cost: f64,
-    /// What is wrong with it.
+    /// What is wrong with it (seen now, or within the cooldown).
     pub impairments: Vec<Impairment>,
-    /// Distance cost plus penalties.
+    /// What the current figures show wrong (the caller remembers these).
+    pub seen_now: Vec<Impairment>,
+    /// Distance cost, plus `home_bonus` unless it is the distance choice, plus penalties.
     pub cost: f64,
     /// Request rate per capacity over the mean of the service's edges (`None`: unknown;
     /// shown, not routed on).
@@ -360,16 +378,29 @@ pub fn rank(
         .filter(|e| e.near)
         .map(|e| e.score)
         .fold(f64::INFINITY, f64::min);
+    let home = inputs.first().map(|e| e.edge);
     let mut order: Vec<Scored> = inputs
         .iter()
         .zip(assessed)
-        .map(|(e, (impairments, load_ratio))| {
+        .map(|(e, (seen_now, load_ratio))| {
+            let mut impairments = seen_now.clone();
+            for r in &e.remembered {
+                if !impairments.contains(r) {
+                    impairments.push(*r);
+                }
+            }
             let distance_cost = if e.near { best_near } else { e.score };
+            let away = if Some(e.edge) == home {
+                0.0
+            } else {
+                cfg.home_bonus
+            };
             Scored {
                 edge: e.edge,
-                cost: distance_cost + penalty(cfg, &impairments),
+                cost: distance_cost + away + penalty(cfg, &impairments),
                 distance_cost,
                 impairments,
+                seen_now,
                 load_ratio,
             }
         })
@@ -570,6 +601,7 @@ mod tests {
             near,
             capacity: 1.0,
             live: LiveFigures::default(),
+            remembered: Vec::new(),
         }
     }
 
@@ -598,8 +630,9 @@ mod tests {
         );
         assert_eq!(r.reason, Reason::Nearest);
         assert!(r.order.iter().all(|s| s.impairments.is_empty()));
-        // Near edges share the best distance cost (the hash decides between them).
-        assert_eq!(r.order[1].cost, 0.0);
+        // Near edges share the best distance cost; the hash's pick is home.
+        assert_eq!(r.order[1].distance_cost, 0.0);
+        assert_eq!(r.order[1].cost, c.home_bonus);
         assert_eq!(
             r.held,
             Some(Held {
@@ -681,9 +714,42 @@ mod tests {
         assert_eq!(held.unwrap().challenger, Some((1, 1000)));
         let r = rank(&c, &bad, held, Reason::Nearest, 4000);
         assert_eq!((first(&r), r.reason), (1, Reason::AvoidedStarving));
-        // Edge 0 recovers: the pair stays on 1 (no margin: equal cost).
-        let r = rank(&c, &good, r.held, Reason::Nearest, 5000);
-        assert_eq!((first(&r), r.reason), (1, Reason::KeptForHysteresis));
+        // Edge 0, the title's home, recovers: the pair returns, after the hold time.
+        let mut held = r.held;
+        for t in [5000, 7999] {
+            let r = rank(&c, &good, held, Reason::Nearest, t);
+            assert_eq!(
+                (first(&r), r.reason),
+                (1, Reason::KeptForHysteresis),
+                "t={t}"
+            );
+            held = r.held;
+        }
+        let r = rank(&c, &good, held, Reason::Nearest, 8000);
+        assert_eq!((first(&r), r.reason), (0, Reason::Nearest));
+    }
+
+    #[test]
+    fn remembered_impairments_count_until_the_cooldown() {
+        let c = cfg();
+        // Edge 0 no longer shows starvation (its players left), but did recently.
+        let mut a = edge(0, 0.0, true);
+        a.remembered = vec![Impairment::Starving];
+        let r = rank(
+            &c,
+            &[a.clone(), edge(1, 0.0, true)],
+            None,
+            Reason::Nearest,
+            0,
+        );
+        assert_eq!((first(&r), r.reason), (1, Reason::AvoidedStarving));
+        assert_eq!(r.order[1].impairments, [Impairment::Starving]);
+        assert!(r.order[1].seen_now.is_empty());
+        // Seen now and remembered: counted once.
+        let a = starving(a, 0.5);
+        let r = rank(&c, &[a, edge(1, 0.0, true)], None, Reason::Nearest, 0);
+        assert_eq!(r.order[1].impairments, [Impairment::Starving]);
+        assert_eq!(r.order[1].seen_now, [Impairment::Starving]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::time::Duration;
 use serve::prom::Exposition;
 use serve::wire::metric_names::edge as m;
 
-use crate::closed_loop::{ClosedLoopConfig, LiveFigures};
+use crate::closed_loop::{ClosedLoopConfig, Impairment, LiveFigures};
 use crate::Shared;
 
 /// Counter values of one scrape.
@@ -48,6 +48,8 @@ pub struct LiveState {
     window: VecDeque<(u64, f64, f64)>,
     cmcd_known: bool,
     last_ok_ms: Option<u64>,
+    /// When each impairment was last seen by closed-loop ranking (ms).
+    impaired_at: Vec<(Impairment, u64)>,
     /// The last scrape error (empty after a good scrape).
     pub last_error: String,
 }
@@ -166,6 +168,35 @@ impl EdgeLive {
             .lock()
             .map(|s| s.figures(now_ms, cfg))
             .unwrap_or_default()
+    }
+
+    /// Records that ranking saw `now` impairments at `now_ms`.
+    pub fn remember(&self, now: &[Impairment], now_ms: u64) {
+        if now.is_empty() {
+            return;
+        }
+        if let Ok(mut s) = self.0.lock() {
+            for i in now {
+                match s.impaired_at.iter_mut().find(|(j, _)| j == i) {
+                    Some(e) => e.1 = e.1.max(now_ms),
+                    None => s.impaired_at.push((*i, now_ms)),
+                }
+            }
+        }
+    }
+
+    /// The impairments seen within `cooldown_ms` before `now_ms`.
+    pub fn remembered(&self, now_ms: u64, cooldown_ms: u64) -> Vec<Impairment> {
+        self.0.lock().map_or_else(
+            |_| Vec::new(),
+            |s| {
+                s.impaired_at
+                    .iter()
+                    .filter(|(_, at)| now_ms.saturating_sub(*at) <= cooldown_ms)
+                    .map(|(i, _)| *i)
+                    .collect()
+            },
+        )
     }
 
     /// The last scrape error (empty after a good scrape).
@@ -335,5 +366,18 @@ mod tests {
         assert_eq!(s.figures(15_500, &cfg).requests_per_s, before);
         // Stale: everything unknown.
         assert_eq!(s.figures(15_500 + 3001, &cfg), LiveFigures::default());
+    }
+
+    #[test]
+    fn impairments_are_remembered_for_the_cooldown() {
+        let e = EdgeLive::default();
+        assert!(e.remembered(0, 1000).is_empty());
+        e.remember(&[Impairment::Slow], 100);
+        e.remember(&[Impairment::Slow, Impairment::Starving], 500);
+        assert_eq!(
+            e.remembered(1400, 1000),
+            [Impairment::Slow, Impairment::Starving]
+        );
+        assert!(e.remembered(1501, 1000).is_empty());
     }
 }

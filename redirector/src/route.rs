@@ -71,12 +71,18 @@ impl Snapshot {
                         near: c.near,
                         capacity: t.edges[idx[i]].capacity,
                         live: c.live.clone().unwrap_or_default(),
+                        remembered: self.live[idx[i]].remembered(now_ms, cfg.cooldown_ms),
                     }
                 })
                 .collect();
             let pair = pair_key(service, client, key);
             let held = self.sticky.get(pair, |id| t.edge_index(id));
             let r = closed_loop::rank(cfg, &inputs, held, d.reason, now_ms);
+            if commit {
+                for s in &r.order {
+                    self.live[s.edge].remember(&s.seen_now, now_ms);
+                }
+            }
             // Only a real answer moves the pair's state (`/debug/route` only looks).
             if let (Some(h), true) = (r.held, commit) {
                 self.sticky
