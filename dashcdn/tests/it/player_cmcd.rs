@@ -7,7 +7,8 @@
 //!    made (every request, MPD, init, media and audio, carries CMCD), none invalid, 4 more
 //!    distinct sessions (`sid`), and every `br` it saw is the `@bandwidth` of a
 //!    Representation of the ladder (in kbit/s); every response the players got carried a
-//!    `CMSD-Dynamic` they parsed. The report has Jain's index overall and one row per ABR.
+//!    `CMSD-Dynamic` they parsed; the edge served some objects from a prefetch that `nor`
+//!    asked for. The report has Jain's index overall and one row per ABR.
 //! 2. Header mode, 2 players: the `mode="header"` counter grows by their requests, the
 //!    query counter does not.
 //! 3. `--cmcd off`: no CMCD counted.
@@ -112,6 +113,10 @@ fn swarm_sends_cmcd_the_edge_counts_and_reads_its_cmsd() {
         !seen.is_empty() && seen.is_subset(&ladder),
         "{seen:?} vs {ladder:?}"
     );
+    // `nor` names the object the player asks for next: the edge prefetched some of them
+    // before the players asked (its prefetch_hints are on by default).
+    let nor_hits = m.sum("dashcdn_edge_prefetch_hits_total", &[("source", "nor")]);
+    assert!(nor_hits > 0.0, "no prefetch hit from nor\n{stdout}");
     // Fairness: overall and one row per ABR, two players each.
     let f = &r["fairness"];
     let j = f["overall"]["jain"].as_f64().unwrap();

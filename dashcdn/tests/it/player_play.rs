@@ -205,6 +205,12 @@ networks = ["192.0.2.0/24"]
             "4",
             "--abr",
             "bola-e",
+            // Without CMCD: with it the edge prefetches the object `nor` names (its
+            // prefetch_hints, on by default), and the cold-cache check below (the first
+            // request of every object a MISS) would not hold. CMCD through an edge is
+            // player_cmcd's test.
+            "--cmcd",
+            "off",
             "--out",
             out1.to_str().unwrap(),
         ],

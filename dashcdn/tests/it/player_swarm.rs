@@ -261,6 +261,12 @@ fn swarm_hit_ratio_from_edge_metrics_matches_player_x_cache() {
             "7",
             "--origin-metrics",
             &origin_url,
+            // Without CMCD: with it the edges prefetch the objects `nor` names (their
+            // prefetch_hints, on by default), so the origin would also send objects no
+            // player missed and the exact origin-bytes check below would not hold. CMCD
+            // through an edge is player_cmcd's test.
+            "--cmcd",
+            "off",
         ],
         &edges,
         &out,
