@@ -3,8 +3,8 @@
 //! `serve::wire`), at the same place. The title's home edge starts reporting CMCD buffer
 //! starvation; the redirector scrapes it, keeps the title there for `hold_ms`
 //! (`kept_for_hysteresis`), then moves it (`avoided_starving`) — in `/debug/route`, the
-//! `/steer` pathway order, the `302` and the decision log alike. With `mode = "distance"`
-//! the same figures change nothing. Takes ~3 s.
+//! `/steer` pathway order, the `302`, the DNS answer and the decision log alike. With
+//! `mode = "distance"` the same figures change nothing. Takes ~3 s.
 
 use std::time::{Duration, Instant};
 
@@ -25,11 +25,38 @@ fn exposition(cmcd: u64, starving: u64) -> Reply {
     .header("content-type", "text/plain")
 }
 
-async fn edge() -> ScriptedOrigin {
-    let o = ScriptedOrigin::start().await;
+async fn edge(ip: &str) -> ScriptedOrigin {
+    let o = ScriptedOrigin::start_at(format!("{ip}:0").parse().unwrap()).await;
     o.script("/healthz", Reply::ok("ok\n"));
     o.script("/metrics", exposition(0, 0));
     o
+}
+
+/// The first A record the redirector's DNS answers for `cdn.example.test`.
+async fn dns_a(server: std::net::SocketAddr) -> String {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(
+        Name::from_ascii("cdn.example.test.").unwrap(),
+        RecordType::A,
+    ));
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(&m.to_vec().unwrap(), server).await.unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), sock.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = Message::from_vec(&buf[..n]).unwrap();
+    answer
+        .answers
+        .iter()
+        .find_map(|r| match &r.data {
+            RData::A(a) => Some(a.0.to_string()),
+            _ => None,
+        })
+        .unwrap()
 }
 
 async fn json(c: &reqwest::Client, url: &str) -> serde_json::Value {
@@ -37,8 +64,8 @@ async fn json(c: &reqwest::Client, url: &str) -> serde_json::Value {
 }
 
 async fn scenario(mode: &str) {
-    let a = edge().await;
-    let b = edge().await;
+    let a = edge("127.0.0.2").await;
+    let b = edge("127.0.0.3").await;
     let dir = tempfile::tempdir().unwrap();
     let topo = dir.path().join("topology.toml");
     std::fs::write(
@@ -49,8 +76,8 @@ async fn scenario(mode: &str) {
              [closed_loop]\nmode = \"{mode}\"\nscrape_ms = 100\nwindow_ms = 2000\n\
              min_cmcd_requests = 10\nhold_ms = 800\n\
              [[locations]]\nname = \"here\"\nlat = 50.0\nlon = 8.0\n\
-             [[edges]]\nid = \"a\"\nurl = \"{}\"\nlat = 50.0\nlon = 8.0\n\
-             [[edges]]\nid = \"b\"\nurl = \"{}\"\nlat = 50.0\nlon = 8.0\n",
+             [[edges]]\nid = \"a\"\nurl = \"{}\"\naddress = \"127.0.0.2\"\nlat = 50.0\nlon = 8.0\n\
+             [[edges]]\nid = \"b\"\nurl = \"{}\"\naddress = \"127.0.0.3\"\nlat = 50.0\nlon = 8.0\n",
             a.url(),
             b.url()
         ),
@@ -58,6 +85,7 @@ async fn scenario(mode: &str) {
     .unwrap();
     let mut cfg = RedirectorConfig::new(&topo);
     cfg.http = Some("127.0.0.1:0".parse().unwrap());
+    cfg.dns = Some("127.0.0.1:0".parse().unwrap());
     cfg.reload_on_sighup = false;
     cfg.watch_interval = None;
     let r = redirector::bind(cfg).await.unwrap();
@@ -158,6 +186,29 @@ async fn scenario(mode: &str) {
         let loc = res.headers()["location"].to_str().unwrap();
         let other_url = if other == "a" { a.url() } else { b.url() };
         assert!(loc.starts_with(&other_url), "{loc}");
+        // DNS goes through the same routing function: the starving edge's address is not
+        // answered, and the answer is logged with its reason.
+        let other_ip = if other == "a" {
+            "127.0.0.2"
+        } else {
+            "127.0.0.3"
+        };
+        assert_eq!(dns_a(r.dns_addr().unwrap()).await, other_ip);
+        let logged = json(&c, &format!("{base}/debug/decisions?n=5")).await;
+        let dns = logged["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["proto"] == "dns")
+            .unwrap_or_else(|| panic!("no dns decision: {logged}"))
+            .clone();
+        // (DNS keys on the client's subnet, whose home may be either edge.)
+        assert!(
+            dns["reason"] == "avoided_starving" || dns["reason"] == "nearest",
+            "{dns}"
+        );
+        assert_eq!(dns["inputs"][1]["edge"], home.as_str(), "{dns}");
+        assert_eq!(dns["inputs"][1]["impairments"][0], "starving", "{dns}");
         let d = &decisions["decisions"][0];
         assert!(
             d["why"]
