@@ -21,7 +21,9 @@
 //!    (`serve::prom`).
 //! 5. Waiting: [`eventually()`] retries a check until it holds, failing with the last
 //!    error, the tries and the time spent; [`eventually_sync`] for blocking tests.
-//! 6. Seeded randomness: [`SplitMix64`] and [`Zipf`] from the `workload` crate.
+//! 6. Memory: [`rss::RssSampler`] samples the `VmRSS` of every server under test every
+//!    100 ms and holds each one's peak to its budget plus a stated overhead.
+//! 7. Seeded randomness: [`SplitMix64`] and [`Zipf`] from the `workload` crate.
 
 pub mod content;
 pub mod eventually;
@@ -29,6 +31,7 @@ pub mod http;
 pub mod metrics;
 pub mod origin;
 pub mod process;
+pub mod rss;
 pub mod scripted;
 
 pub use eventually::{eventually, eventually_sync, Check, Patience};

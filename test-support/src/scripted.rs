@@ -4,6 +4,11 @@
 //! never (a hang) — and which records every request it gets, so a test of a hop in front
 //! of it can say what was asked upstream and how often.
 //!
+//! [`ScriptedOrigin::set_down`] makes it an origin in trouble: while down it answers every
+//! request at once with `503` (counted by [`ScriptedOrigin::requests`], not by
+//! [`ScriptedOrigin::answered`]), which is how a flapping origin looks from the hop in
+//! front of it.
+//!
 //! Paths are matched on the request path without the query; an unscripted path gets the
 //! fallback reply (`404` unless [`ScriptedOrigin::fallback`] changes it). A path scripted
 //! with a sequence answers its replies in order and then repeats the last one.
@@ -172,6 +177,9 @@ struct State {
     scripts: Mutex<HashMap<String, Script>>,
     fallback: Mutex<Reply>,
     recorded: Mutex<Vec<Recorded>>,
+    /// Requests answered with their script (not refused while down), per path.
+    answered: Mutex<HashMap<String, u64>>,
+    down: std::sync::atomic::AtomicBool,
     stop: watch::Receiver<bool>,
 }
 
@@ -215,6 +223,8 @@ impl ScriptedOrigin {
             scripts: Mutex::default(),
             fallback: Mutex::new(Reply::status(404)),
             recorded: Mutex::default(),
+            answered: Mutex::default(),
+            down: Default::default(),
             stop: stop_rx,
         });
         let app = axum::Router::new().fallback({
@@ -275,6 +285,19 @@ impl ScriptedOrigin {
             .count() as u64
     }
 
+    /// Requests for `path` answered with its script (not refused while down).
+    pub fn answered(&self, path: &str) -> u64 {
+        let a = self.state.answered.lock().unwrap();
+        a.get(path).copied().unwrap_or(0)
+    }
+
+    /// Down (`true`: every request is answered `503` at once) or up again.
+    pub fn set_down(&self, down: bool) {
+        self.state
+            .down
+            .store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Requests received in all.
     pub fn total_requests(&self) -> u64 {
         self.state.recorded.lock().unwrap().len() as u64
@@ -303,6 +326,15 @@ async fn answer(state: Arc<State>, req: Request) -> Response {
             .map_or(path.clone(), |p| p.to_string()),
         headers: req.headers().clone(),
     });
+    if state.down.load(std::sync::atomic::Ordering::SeqCst) {
+        return response(503, &[], Body::empty());
+    }
+    *state
+        .answered
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default() += 1;
     let reply = state.reply_for(&path);
     let mut stop = state.stop.clone();
     if reply.shape == Shape::Hang {
@@ -398,6 +430,11 @@ mod tests {
             (1, 3, 2)
         );
         assert_eq!(o.total_requests(), 6);
+        o.set_down(true);
+        assert_eq!(get(&c, &format!("{}/a", o.url())).await.0, 503);
+        o.set_down(false);
+        assert_eq!(get(&c, &format!("{}/a", o.url())).await.0, 200);
+        assert_eq!((o.requests("/a"), o.answered("/a")), (3, 2));
         assert_eq!(o.recorded()[0].path_and_query, "/a?x=1");
     }
 
