@@ -198,6 +198,20 @@ pub fn cmsd_rule(
     (q, why)
 }
 
+/// Whether the buffer ran empty during a download, from the level the player loop reports
+/// after it (`level_ms`: the Sabre loop drains the buffer by the download time, then adds the
+/// segment unless it was abandoned). A buffer that ran dry holds exactly the new segment
+/// (`seg_ms`), or nothing after an abandonment; one that did not holds more. (Startup is not
+/// starvation: the loop does not drain the buffer before playback starts.)
+pub fn ran_dry(level_ms: f64, seg_ms: f64, abandoned: bool) -> bool {
+    let eps = 1e-6 * seg_ms.max(1.0);
+    if abandoned {
+        level_ms <= eps
+    } else {
+        level_ms <= seg_ms + eps
+    }
+}
+
 /// Every live ABR: the base, reporting what it is shown to [`Signals`] (for CMCD) and, for a
 /// `cmsd-` name, steered by [`cmsd_rule`].
 pub struct Observed {
@@ -205,8 +219,6 @@ pub struct Observed {
     signals: Arc<Signals>,
     cmsd: bool,
     bitrates: Vec<f64>,
-    /// Buffer level when the pending video request was decided, ms.
-    level_at_request: Option<f64>,
 }
 
 impl Observed {
@@ -217,7 +229,6 @@ impl Observed {
             signals,
             cmsd,
             bitrates: ladder.bitrates_kbps.clone(),
-            level_at_request: None,
         }
     }
 
@@ -275,7 +286,6 @@ impl Abr for Observed {
                 .or_default() += 1;
         }
         let d = self.base.decide(&capped);
-        self.level_at_request = Some((ctx.buffer_ms - d.delay_ms).max(0.0));
         Decision {
             quality: self.steer(d.quality, ctx.last_quality),
             ..d
@@ -290,11 +300,8 @@ impl Abr for Observed {
         {
             let mut s = self.signals.lock();
             s.started = true;
-            // The buffer ran dry if the download outlasted the buffer it started with.
-            if let Some(level) = self.level_at_request.take() {
-                if d.time_ms > level {
-                    s.starved = true;
-                }
+            if ran_dry(ctx.buffer_ms, ctx.seg_ms(), d.abandon_to.is_some()) {
+                s.starved = true;
             }
         }
         self.observe(ctx);
@@ -453,6 +460,16 @@ mod tests {
     }
 
     #[test]
+    fn a_buffer_that_ran_dry_holds_only_the_new_segment() {
+        assert!(ran_dry(2000.0, 2000.0, false));
+        assert!(!ran_dry(2000.5, 2000.0, false));
+        assert!(!ran_dry(9000.0, 2000.0, false));
+        // Abandoned: nothing added, so only an empty buffer ran dry.
+        assert!(ran_dry(0.0, 2000.0, true));
+        assert!(!ran_dry(1500.0, 2000.0, true));
+    }
+
+    #[test]
     fn names() {
         assert_eq!(split_name("cmsd-throughput"), ("throughput", true));
         assert_eq!(split_name("bola-e"), ("bola-e", false));
@@ -497,7 +514,8 @@ mod tests {
         sig.record_cmsd("e1", c(None, None, true));
         assert_eq!(a.decide(&ctx).quality, 2);
         assert_eq!(sig.lock().cmsd_changes.get("duress"), Some(&1));
-        // A download longer than the buffer it started with: starvation, sent once as `bs`.
+        // After a download the loop reports the level with the new segment in: more than one
+        // segment, the buffer did not run dry.
         let d = Download {
             index: 3,
             quality: 2,
@@ -508,7 +526,14 @@ mod tests {
             abandon_to: None,
         };
         a.report_download(&ctx, &d);
-        assert!(sig.lock().starved && sig.lock().started);
+        assert!(!sig.lock().starved && sig.lock().started);
+        // Exactly the new segment: it had run dry (sent once as `bs`).
+        let dry = Ctx {
+            buffer_ms: 2000.0,
+            ..ctx
+        };
+        a.report_download(&dry, &d);
+        assert!(sig.lock().starved);
         // Without the prefix the same CMSD changes nothing.
         let mut b = build(
             "throughput",

@@ -573,7 +573,7 @@ fn write_play(out: &std::path::Path, lp: &player_live::LivePlayback) -> anyhow::
     let mut jsonl = std::io::BufWriter::new(std::fs::File::create(out.join("fetches.jsonl"))?);
     writeln!(
         csv,
-        "kind,index,quality,bitrate_kbps,status,bytes,ms,ttfb_ms,at_ms,abandoned,edge,x_cache,url,error"
+        "kind,index,quality,bitrate_kbps,status,bytes,ms,ttfb_ms,at_ms,abandoned,edge,x_cache,url,error,cmsd_etp_kbps,cmsd_du"
     )?;
     for f in &lp.fetches {
         use player_live::FetchKind;
@@ -586,7 +586,7 @@ fn write_play(out: &std::path::Path, lp: &player_live::LivePlayback) -> anyhow::
         };
         writeln!(
             csv,
-            "{},{},{},{},{},{},{:.3},{:.3},{:.3},{},{},{},{},{}",
+            "{},{},{},{},{},{},{:.3},{:.3},{:.3},{},{},{},{},{},{},{}",
             f.kind.as_str(),
             f.index,
             f.quality,
@@ -600,7 +600,12 @@ fn write_play(out: &std::path::Path, lp: &player_live::LivePlayback) -> anyhow::
             f.edge.as_deref().unwrap_or(""),
             f.cache,
             f.url,
-            f.error.as_deref().unwrap_or("").replace([',', '\n'], " ")
+            f.error.as_deref().unwrap_or("").replace([',', '\n'], " "),
+            f.cmsd
+                .as_ref()
+                .and_then(|c| c.etp_kbps)
+                .map_or(String::new(), |k| k.to_string()),
+            f.cmsd.as_ref().is_some_and(|c| c.du)
         )?;
         writeln!(jsonl, "{}", serde_json::to_string(f)?)?;
     }

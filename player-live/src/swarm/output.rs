@@ -67,17 +67,27 @@ pub fn table(r: &SwarmReport) -> String {
         let _ = writeln!(
             s,
             "\nCMCD ({} mode) and CMSD per edge: edge-counted CMCD requests / invalid / \
-             sessions (last 30 s); player responses with CMSD-Dynamic",
+             starvation (bs) / sessions (last 30 s) | players' stalls (players whose main edge \
+             it is), player responses with CMSD-Dynamic",
             r.run.cmcd
         );
         for e in &r.edges {
+            let stalls: usize = r
+                .players
+                .iter()
+                .filter(|p| p.main_edge.as_deref() == Some(e.edge.as_str()))
+                .filter_map(|p| p.metrics.as_ref())
+                .map(|m| m.rebuffer_count)
+                .sum();
             let _ = writeln!(
                 s,
-                "{:<14} | {:>8} {:>7} {:>8} | {:>8}",
+                "{:<14} | {:>8} {:>7} {:>7} {:>8} | {:>7} {:>8}",
                 e.edge,
                 opt(e.edge_cmcd_requests),
                 opt(e.edge_cmcd_invalid),
+                opt(e.edge_cmcd_starvation),
                 opt(e.edge_cmcd_sessions),
+                stalls,
                 e.player_cmsd_responses
             );
         }

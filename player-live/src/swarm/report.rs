@@ -79,6 +79,8 @@ pub struct EdgeRow {
     pub edge_cmcd_requests: Option<u64>,
     /// Requests with malformed CMCD it counted, if scraped.
     pub edge_cmcd_invalid: Option<u64>,
+    /// Requests whose CMCD reported buffer starvation (`bs`) it counted, if scraped.
+    pub edge_cmcd_starvation: Option<u64>,
     /// CMCD sessions (`sid`) it saw in its last 30 s, at the after-run scrape.
     pub edge_cmcd_sessions: Option<f64>,
     /// Player responses from this edge that carried a valid `CMSD-Dynamic`.
@@ -100,6 +102,7 @@ impl EdgeRow {
             edge_coalesced: None,
             edge_cmcd_requests: None,
             edge_cmcd_invalid: None,
+            edge_cmcd_starvation: None,
             edge_cmcd_sessions: None,
             player_cmsd_responses: 0,
         }
@@ -404,6 +407,7 @@ pub fn report(
             row.edge_coalesced = Some(delta(b, a, edge::COALESCED_TOTAL_NAME));
             row.edge_cmcd_requests = Some(delta(b, a, edge::CMCD_REQUESTS_TOTAL_NAME));
             row.edge_cmcd_invalid = Some(delta(b, a, edge::CMCD_INVALID_TOTAL_NAME));
+            row.edge_cmcd_starvation = Some(delta(b, a, edge::CMCD_BUFFER_STARVATION_TOTAL_NAME));
             row.edge_cmcd_sessions = a.exposition.value(edge::CMCD_SESSIONS_NAME, &[]);
         } else {
             all_scraped = false;
