@@ -12,6 +12,8 @@
 //! 2. Header mode, 2 players: the `mode="header"` counter grows by their requests, the
 //!    query counter does not.
 //! 3. `--cmcd off`: no CMCD counted.
+//! 4. 3 players behind a 0.3 Mbit/s shared bottleneck stall: the edge counts one `bs` per
+//!    stall, except stalls during a player's last download (no request follows to carry it).
 //!
 //! Content: the packaged default ([`common::content_root`]).
 
@@ -155,4 +157,35 @@ fn swarm_sends_cmcd_the_edge_counts_and_reads_its_cmsd() {
         &tmp.path().join("off"),
     );
     assert_eq!(row(&r)["edge_cmcd_requests"].as_u64(), Some(0), "{stdout}");
+
+    // 4. Starvation: 3 players behind a 0.3 Mbit/s bottleneck stall; each stall is reported
+    // as `bs` on the player's next video request, so the edge counts every stall but those
+    // during a player's last download (at most one per player).
+    let (r, stdout) = swarm(
+        &edge,
+        &[
+            "--players",
+            "3",
+            "--shared-bottleneck",
+            "0.3",
+            "--abr",
+            "bba",
+        ],
+        &tmp.path().join("starved"),
+    );
+    let stalls: u64 = r["players"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metrics"]["rebuffer_count"].as_u64().unwrap())
+        .sum();
+    let bs = row(&r)["edge_cmcd_starvation"].as_u64().unwrap();
+    assert!(
+        stalls > 3,
+        "the bottleneck should make them stall\n{stdout}"
+    );
+    assert!(
+        bs <= stalls && bs + 3 >= stalls,
+        "bs {bs}, stalls {stalls}\n{stdout}"
+    );
 }
