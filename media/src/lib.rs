@@ -4,15 +4,16 @@
 //! or samples read from an MP4 by the demuxer, or ffmpeg-transcoded renditions of a file);
 //! the packager cuts each track at sync samples into aligned segments, writes CMAF init and
 //! media segments with the fMP4 writer, and writes the MPD (`manifests`) into the layout
-//! of `manifests::layout`. A demuxed file is streamed: its tracks hold compact sample tables
-//! ([`samples`]) and each segment's bytes are read from the file when it is written, so
-//! memory does not grow with the input's length.
+//! of `manifests::layout`. A demuxed file is streamed: its tracks' sample tables stay in the
+//! file, read through small windows from checkpoints ([`samples`]), and each segment's bytes
+//! are read (or copied by the kernel) from the file when it is written, so memory does not
+//! grow with the input's length.
 //!
 //! # Modules
 //!
 //! - [`synth`]: the embedded default (test pattern + tone, encoded with openh264/fdk-aac).
-//! - [`samples`]: a track's samples, in memory or as tables over the input file read one
-//!   segment at a time.
+//! - [`samples`]: a track's samples, in memory or as tables left in the input file (walked
+//!   on demand from checkpoints) whose bytes are read one segment at a time.
 //! - [`demux`]: progressive MP4 → tracks; [`ladder`]: an MP4 through ffmpeg into a ladder
 //!   whose rungs [`rungs`] chooses (fitted to the source, or from a ladder file).
 //! - [`package`]: the pipeline (`record`: the idempotence record `package.json`; `plan`: the

@@ -1,5 +1,5 @@
 //! Elementary streams: what encoders and demuxers produce and the packager consumes. A
-//! track's samples are in memory or a compact table over the input file ([`Samples`]).
+//! track's samples are in memory or tables left in the input file ([`Samples`]).
 
 use manifests::layout::MediaKind;
 

@@ -3,9 +3,11 @@
 //! [`Track`]s whose samples stay in the file ([`Samples::Table`]), ready to be packaged
 //! without re-encoding.
 //!
-//! Memory: only the `moov` is read whole; the tables are kept compact (4 bytes per sample
-//! plus runs, see [`crate::samples`]) and sample bytes are read later, one segment at a
-//! time, by the packager. Every chunk is checked to lie inside the file here.
+//! Memory: the `moov` is read one `trak` at a time, without the entries of the big sample
+//! tables (`prune`): those stay in the file and are read on demand through small windows
+//! (see [`crate::samples`]), so memory does not grow with the number of samples. Sample
+//! bytes are read later, one segment at a time, by the packager. The tables are walked once
+//! here, with every check (every chunk lies inside the file).
 
 use std::fs::File;
 use std::io::{Cursor, Read, Seek, SeekFrom};
@@ -17,10 +19,11 @@ use tracing::warn;
 pub use crate::codec::MediaError;
 use crate::codec::{self, nal};
 use crate::fmp4::{parse_box_header, BoxIter};
-use crate::samples::{DataSource, SampleTable, Samples};
+use crate::samples::{DataSource, Samples};
 use crate::track::{CodecConfig, Track};
 
 mod entries;
+mod prune;
 mod tables;
 
 use tables::{parse_trak, Parsed, TrackTables};
@@ -146,8 +149,9 @@ fn demux_reader<R: Read + Seek>(
     if moov_len > 1 << 30 {
         return Err(MediaError::Unsupported(format!("moov of {moov_len} bytes")));
     }
-    // The `trak`s are read one at a time (not the whole `moov`): a long file's sample tables
-    // are megabytes, and only the compact form built from them is kept.
+    // The `trak`s are read one at a time (not the whole `moov`), without the entries of their
+    // sample tables (`prune`): a long file's tables are megabytes, and stay in the file.
+    let source = Arc::new(source);
     let mut traks = Vec::new(); // (offset, size) of each trak box
     let mut child = moov_pos;
     while child < moov_pos + moov_len {
@@ -174,19 +178,17 @@ fn demux_reader<R: Read + Seek>(
     let mut tracks = Vec::new();
     let mut skipped = Vec::new();
     for (stream, (trak_pos, trak_len)) in traks.into_iter().enumerate() {
-        let mut trak = vec![0u8; trak_len as usize];
-        file.seek(SeekFrom::Start(trak_pos)).map_err(io_err)?;
-        file.read_exact(&mut trak).map_err(io_err)?;
+        let (trak, left) = prune::read_trak(file, trak_pos, trak_len, &io_err)?;
         let b = BoxIter::new(&trak)
             .next()
             .ok_or_else(|| MediaError::InvalidBox("empty trak".into()))??;
-        match parse_trak(&b, file_len).map_err(|e| e.at_stream(stream))? {
+        match parse_trak(&b, &left, &source, file_len).map_err(|e| e.at_stream(stream))? {
             Parsed::Skip(why) => {
                 warn!(file = %name, "skipping track: {why}");
                 skipped.push(why);
             }
             Parsed::Track(t) => {
-                if t.sizes.is_empty() {
+                if t.samples.len == 0 {
                     if has_moof {
                         return Err(MediaError::Unsupported(format!(
                             "{}: fragmented MP4 input (samples in moof boxes); remux it progressive first \
@@ -211,11 +213,10 @@ fn demux_reader<R: Read + Seek>(
         return Err(MediaError::NoUsableTrack(format!("{}: {why}", name)));
     }
 
-    let source = Arc::new(source);
     let mut out = Vec::new();
     let mut ids: Vec<String> = Vec::new();
     for t in tracks {
-        let track = into_track(&source, *t)?;
+        let track = into_track(*t)?;
         let mut id = track.id.clone();
         let mut n = 2;
         while ids.contains(&id) {
@@ -230,18 +231,8 @@ fn demux_reader<R: Read + Seek>(
 
 /// A track over `source` from its tables; `avc3` parameter sets are taken from the first
 /// sync sample when `avcC` has none.
-fn into_track(source: &Arc<DataSource>, t: TrackTables) -> Result<Track, MediaError> {
-    let samples = Samples::Table(Box::new(SampleTable {
-        source: Arc::clone(source),
-        sizes: t.sizes,
-        durations: t.durations,
-        composition_offsets: t.composition_offsets,
-        sync: t.sync,
-        chunk_offsets: t.chunk_offsets,
-        chunk_first: t.chunk_first,
-        nal_length_size: (t.nal_length_size != 0).then_some(t.nal_length_size),
-        presentation_offset: t.presentation_offset,
-    }));
+fn into_track(t: TrackTables) -> Result<Track, MediaError> {
+    let samples = Samples::Table(Box::new(t.samples));
     let mut codec = t.codec;
     if let CodecConfig::Avc { sps, pps } = &mut codec {
         // avc3 may carry parameter sets only in band: take them from the first sync sample.

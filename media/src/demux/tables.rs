@@ -2,17 +2,21 @@
 //! (`avc1`/`avc3` with `avcC`, `mp4a` with `esds`; `hvc1`/`hev1`/`av01` and the refusal of
 //! any other audio/video codec in `entries`), and per-sample offsets, sizes, durations,
 //! composition offsets and sync flags from `stts`/`ctts`/`stss`/`stsz`/`stsc`/`stco`/`co64`,
-//! kept compact (one size per sample, runs for the rest: see [`crate::samples`]).
+//! whose entries stay in the file (`prune`; see [`crate::samples`]): here their places are
+//! checked against their boxes and the tables walked once with every check.
 
 use manifests::layout::MediaKind;
 use tracing::debug;
 
 use crate::codec::{self, MediaError};
 use crate::fmp4::{self, BoxIter, BoxRef};
-use crate::samples::ChunkOffsets;
+use std::sync::Arc;
+
+use crate::samples::{sync_table, Ctts, DataSource, Entries, Layout, SampleTable, Sizes, Sync};
 use crate::track::CodecConfig;
 
 use super::entries;
+use super::prune::LeftTable;
 
 /// A parsed track before its sample bytes are read.
 pub(super) struct TrackTables {
@@ -21,23 +25,8 @@ pub(super) struct TrackTables {
     pub(super) timescale: u32,
     pub(super) language: String,
     pub(super) codec: CodecConfig,
-    /// NAL length size of the input samples: 1, 2 or 4 for H.264/HEVC; 0 when the samples
-    /// are not length-prefixed NAL units (audio, AV1) and are kept as they are.
-    pub(super) nal_length_size: u8,
-    /// Per-sample size in bytes.
-    pub(super) sizes: Vec<u32>,
-    /// Durations as runs (first sample index, duration).
-    pub(super) durations: Vec<(u32, u32)>,
-    /// Composition offsets as runs (first sample index, offset); empty: all 0.
-    pub(super) composition_offsets: Vec<(u32, i32)>,
-    /// Sorted 0-based sync sample indices; `None`: all sync.
-    pub(super) sync: Option<Vec<u32>>,
-    /// File offset of each chunk, each chunk inside the file.
-    pub(super) chunk_offsets: ChunkOffsets,
-    /// First sample index of each chunk; `None`: one sample per chunk.
-    pub(super) chunk_first: Option<Vec<u32>>,
-    /// Media time presented at 0 (the edit list's `media_time`: audio priming, B-frame delay).
-    pub(super) presentation_offset: u32,
+    /// The sample tables, left in the file and walked once (every check done).
+    pub(super) samples: SampleTable,
 }
 
 pub(super) enum Parsed {
@@ -98,9 +87,15 @@ fn need<'a>(parent: &BoxRef<'a>, fourcc: &[u8; 4]) -> Result<BoxRef<'a>, MediaEr
     })
 }
 
-/// Parses one `trak` of a file of `file_len` bytes (sample data must fit in it: that bounds
-/// the tables' allocations by the input's size, whatever counts a hostile file declares).
-pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaError> {
+/// Parses one `trak` (read by `prune::read_trak`, the tables' entries `left` in `source`) of
+/// a file of `file_len` bytes (sample data must fit in it: that bounds every later read by
+/// the input's size, whatever counts a hostile file declares).
+pub(super) fn parse_trak(
+    trak: &BoxRef,
+    left: &[LeftTable],
+    source: &Arc<DataSource>,
+    file_len: u64,
+) -> Result<Parsed, MediaError> {
     let tkhd = need(trak, b"tkhd")?;
     let (v, _, body) = tkhd.full()?;
     let mut c = Cur::new(body, "tkhd");
@@ -224,241 +219,149 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
         (fourcc, _) => return Err(entries::unsupported(track_id, kind, fourcc, None)),
     };
 
-    // Sample tables, kept compact (see `crate::samples`): sizes, runs, sync numbers, chunks.
+    // Sample tables, left in the file (see `crate::samples`): where each table's entries
+    // lie, checked against the box that holds them.
+    let left_in = |fourcc: &[u8; 4]| {
+        left.iter()
+            .find(|l| &l.fourcc == fourcc)
+            .copied()
+            .ok_or_else(|| {
+                MediaError::InvalidBox(format!(
+                    "'{}' outside stbl",
+                    String::from_utf8_lossy(fourcc)
+                ))
+            })
+    };
+    // Entries of `size` bytes after `fields` bytes of fields, `n` of them, inside the box.
+    let entries = |fourcc: &[u8; 4], fields: u64, n: u32, size: u8| {
+        let (offset, avail) = left_in(fourcc)?.entries(fields);
+        if u64::from(n) * u64::from(size) > avail {
+            return Err(MediaError::InvalidBox(format!(
+                "'{}' entry count {n} exceeds the box",
+                String::from_utf8_lossy(fourcc)
+            )));
+        }
+        Ok(Entries {
+            offset,
+            count: n,
+            size,
+        })
+    };
     let (sizes, count) = if let Some(stsz) = stbl.child(b"stsz") {
         let (_, _, b) = stsz.full()?;
         let mut c = Cur::new(b, "stsz");
         let fixed = c.u32()?;
-        let n = c.u32()? as usize;
+        let n = c.u32()?;
         if fixed != 0 {
-            let bytes = (n as u64).saturating_mul(u64::from(fixed));
+            let bytes = u64::from(n).saturating_mul(u64::from(fixed));
             if bytes > file_len {
                 return Err(MediaError::Truncated(format!(
                     "track {track_id}: {n} samples of {fixed} bytes lie beyond the end of the file ({file_len} bytes)"
                 )));
             }
-            (vec![fixed; n], n)
+            (Sizes::Fixed(fixed), n)
         } else {
-            if n.saturating_mul(4) > b.len() - 8 {
-                return Err(MediaError::InvalidBox(
-                    "'stsz' entry count exceeds the box".into(),
-                ));
-            }
-            let mut sizes = Vec::with_capacity(n);
-            for _ in 0..n {
-                sizes.push(c.u32()?);
-            }
-            (sizes, n)
+            let e = entries(b"stsz", 8, n, 4)
+                .map_err(|_| MediaError::InvalidBox("'stsz' entry count exceeds the box".into()))?;
+            (
+                Sizes::Fields {
+                    offset: e.offset,
+                    bits: 32,
+                },
+                n,
+            )
         }
     } else if let Some(stz2) = stbl.child(b"stz2") {
         let (_, _, b) = stz2.full()?;
         let mut c = Cur::new(b, "stz2");
         c.take(3)?;
         let field = c.u8()?;
-        let n = c.u32()? as usize;
-        let rest = &b[8..];
-        let sizes: Vec<u32> = match field {
-            4 => {
-                if rest.len() * 2 < n {
-                    return Err(MediaError::InvalidBox("'stz2' too short".into()));
-                }
-                (0..n)
-                    .map(|i| ((rest[i / 2] >> if i % 2 == 0 { 4 } else { 0 }) & 0xf) as u32)
-                    .collect()
-            }
-            8 => rest
-                .get(..n)
-                .ok_or_else(|| MediaError::InvalidBox("'stz2' too short".into()))?
-                .iter()
-                .map(|&x| x as u32)
-                .collect(),
-            16 => rest
-                .get(..n * 2)
-                .ok_or_else(|| MediaError::InvalidBox("'stz2' too short".into()))?
-                .chunks(2)
-                .map(|x| u16::from_be_bytes([x[0], x[1]]) as u32)
-                .collect(),
+        let n = c.u32()?;
+        let (offset, avail) = left_in(b"stz2")?.entries(8);
+        let need = match field {
+            4 => u64::from(n).div_ceil(2),
+            8 => u64::from(n),
+            16 => 2 * u64::from(n),
             f => return Err(MediaError::InvalidBox(format!("'stz2' field size {f}"))),
         };
-        (sizes, n)
+        if need > avail {
+            return Err(MediaError::InvalidBox("'stz2' too short".into()));
+        }
+        (
+            Sizes::Fields {
+                offset,
+                bits: field,
+            },
+            n,
+        )
     } else {
         return Err(MediaError::InvalidBox(format!(
             "track {track_id}: no stsz/stz2"
         )));
     };
-    if sizes.len() != count || u32::try_from(count).is_err() {
-        return Err(MediaError::InvalidBox("sample count too large".into()));
-    }
 
+    let mut layout = Layout {
+        track_id,
+        count,
+        sizes,
+        stts: Entries::default(),
+        ctts: None,
+        sync: Sync::All,
+        stsc: Entries::default(),
+        chunks: Entries::default(),
+        file_len,
+    };
+    if count > 0 {
+        // stts → durations as (count, duration) runs
+        let stts = need(&stbl, b"stts")?;
+        let n = Cur::new(stts.full()?.2, "stts").u32()?;
+        layout.stts = entries(b"stts", 4, n, 8)?;
+
+        // ctts → composition offsets (absent: all 0; version 0 offsets are unsigned)
+        if let Some(ctts) = stbl.child(b"ctts") {
+            let (v, _, b) = ctts.full()?;
+            let n = Cur::new(b, "ctts").u32()?;
+            layout.ctts = Some(Ctts {
+                entries: entries(b"ctts", 4, n, 8)?,
+                signed: v == 1,
+            });
+        }
+
+        // stss → sync sample numbers (absent: all sync)
+        if let Some(stss) = stbl.child(b"stss") {
+            let n = Cur::new(stss.full()?.2, "stss").u32()?;
+            layout.sync = sync_table(source, entries(b"stss", 4, n, 4)?, count)?;
+        }
+
+        // stco / co64 → chunk offsets
+        layout.chunks = if let Some(stco) = stbl.child(b"stco") {
+            let n = Cur::new(stco.full()?.2, "stco").u32()?;
+            entries(b"stco", 4, n, 4)?
+        } else if let Some(co64) = stbl.child(b"co64") {
+            let n = Cur::new(co64.full()?.2, "co64").u32()?;
+            entries(b"co64", 4, n, 8)?
+        } else {
+            return Err(MediaError::InvalidBox(format!(
+                "track {track_id}: no stco/co64"
+            )));
+        };
+
+        // stsc → samples per chunk; every chunk's bytes must lie inside the file, which
+        // bounds every later read (`crate::samples`) by the input's size: checked by the walk
+        // that builds the table.
+        let stsc = need(&stbl, b"stsc")?;
+        let n = Cur::new(stsc.full()?.2, "stsc").u32()?;
+        layout.stsc = entries(b"stsc", 4, n, 12)?;
+    }
+    let nal = (nal_length_size != 0).then_some(nal_length_size);
     let mut tables = TrackTables {
         track_id,
         kind,
         timescale,
         language,
         codec,
-        nal_length_size,
-        sizes,
-        durations: Vec::new(),
-        composition_offsets: Vec::new(),
-        sync: None,
-        chunk_offsets: ChunkOffsets::Full(Vec::new()),
-        chunk_first: None,
-        presentation_offset: 0,
+        samples: SampleTable::build(Arc::clone(source), layout, nal)?,
     };
-    if count == 0 {
-        return Ok(Parsed::Track(Box::new(tables)));
-    }
-
-    // stts → duration runs (first sample index, duration)
-    let stts = need(&stbl, b"stts")?;
-    let mut c = Cur::new(stts.full()?.2, "stts");
-    let n = c.count(8)?;
-    let mut covered = 0usize;
-    for _ in 0..n {
-        let k = (c.u32()? as usize).min(count - covered);
-        let d = c.u32()?;
-        if k > 0 {
-            tables.durations.push((covered as u32, d));
-            covered += k;
-        }
-    }
-    if covered < count {
-        return Err(MediaError::InvalidBox(format!(
-            "track {track_id}: stts covers {covered} of {count} samples"
-        )));
-    }
-
-    // ctts → composition offset runs (absent: all 0)
-    if let Some(ctts) = stbl.child(b"ctts") {
-        let (v, _, b) = ctts.full()?;
-        let mut c = Cur::new(b, "ctts");
-        let n = c.count(8)?;
-        tables.composition_offsets.reserve_exact(n);
-        let mut i = 0usize;
-        for _ in 0..n {
-            let k = (c.u32()? as usize).min(count - i);
-            let raw = c.u32()?;
-            let off = if v == 1 {
-                raw as i32
-            } else {
-                raw.min(i32::MAX as u32) as i32
-            };
-            if k > 0 {
-                tables.composition_offsets.push((i as u32, off));
-                i += k;
-            }
-        }
-    }
-
-    // stss → sync sample indices (absent: all sync)
-    if let Some(stss) = stbl.child(b"stss") {
-        let mut c = Cur::new(stss.full()?.2, "stss");
-        let n = c.count(4)?;
-        let mut s = Vec::with_capacity(n);
-        for _ in 0..n {
-            let idx = c.u32()? as usize;
-            if idx >= 1 && idx <= count {
-                s.push((idx - 1) as u32);
-            }
-        }
-        s.sort_unstable();
-        s.dedup();
-        tables.sync = Some(s);
-    }
-
-    // stco / co64 → chunk offsets
-    let mut chunk_offsets: Vec<u64> = if let Some(stco) = stbl.child(b"stco") {
-        let mut c = Cur::new(stco.full()?.2, "stco");
-        let n = c.count(4)?;
-        let mut v = Vec::with_capacity(n);
-        for _ in 0..n {
-            v.push(u64::from(c.u32()?));
-        }
-        v
-    } else if let Some(co64) = stbl.child(b"co64") {
-        let mut c = Cur::new(co64.full()?.2, "co64");
-        let n = c.count(8)?;
-        let mut v = Vec::with_capacity(n);
-        for _ in 0..n {
-            v.push(c.u64()?);
-        }
-        v
-    } else {
-        return Err(MediaError::InvalidBox(format!(
-            "track {track_id}: no stco/co64"
-        )));
-    };
-
-    // stsc → samples per chunk; every chunk's bytes must lie inside the file, which bounds
-    // every later read (`crate::samples`) by the input's size.
-    let stsc = need(&stbl, b"stsc")?;
-    let mut c = Cur::new(stsc.full()?.2, "stsc");
-    let n = c.count(12)?;
-    let entries = &c.d[c.p..c.p + 12 * n];
-    let field = |i: usize, k: usize| {
-        u32::from_be_bytes(
-            entries[12 * i + 4 * k..12 * i + 4 * k + 4]
-                .try_into()
-                .unwrap(),
-        )
-    };
-    let mut sample = 0usize;
-    let mut used_chunks = 0usize;
-    let mut chunk_first = Vec::with_capacity(chunk_offsets.len().min(count));
-    for ri in 0..n {
-        let (first_chunk, per_chunk) = (field(ri, 0), field(ri, 1));
-        let last_chunk = if ri + 1 < n {
-            field(ri + 1, 0).saturating_sub(1)
-        } else {
-            chunk_offsets.len() as u32
-        };
-        if first_chunk == 0 || last_chunk as usize > chunk_offsets.len() {
-            return Err(MediaError::InvalidBox(format!(
-                "track {track_id}: stsc refers to missing chunks"
-            )));
-        }
-        for chunk in first_chunk..=last_chunk {
-            if sample >= count {
-                break;
-            }
-            let k = (per_chunk as usize).min(count - sample);
-            let offset = chunk_offsets[chunk as usize - 1];
-            let len: u64 = tables.sizes[sample..sample + k]
-                .iter()
-                .map(|&s| u64::from(s))
-                .sum();
-            if offset.checked_add(len).is_none_or(|end| end > file_len) {
-                return Err(MediaError::Truncated(format!(
-                    "track {track_id}: sample data at {offset}..{} lies beyond the end of the file ({file_len} bytes)",
-                    offset.saturating_add(len)
-                )));
-            }
-            // Chunks are numbered in order: keep the offsets up to the last one used.
-            if chunk as usize != used_chunks + 1 {
-                return Err(MediaError::InvalidBox(format!(
-                    "track {track_id}: stsc lists chunk {chunk} out of order"
-                )));
-            }
-            chunk_first.push(sample as u32);
-            used_chunks = chunk as usize;
-            sample += k;
-        }
-    }
-    chunk_offsets.truncate(used_chunks);
-    tables.chunk_offsets = ChunkOffsets::new(chunk_offsets);
-    let one_per_chunk = chunk_first
-        .iter()
-        .enumerate()
-        .all(|(c, &f)| f as usize == c);
-    tables.chunk_first = (!one_per_chunk).then(|| {
-        chunk_first.shrink_to_fit();
-        chunk_first
-    });
-    if sample < count {
-        return Err(MediaError::InvalidBox(format!(
-            "track {track_id}: chunks hold {sample} of {count} samples"
-        )));
-    }
 
     // Edit list: the first non-empty edit's media_time is the media time presented at 0:
     // the encoder's priming for audio (1024 samples for AAC), the first frame's composition
@@ -493,7 +396,7 @@ pub(super) fn parse_trak(trak: &BoxRef, file_len: u64) -> Result<Parsed, MediaEr
                 ?kind,
                 "edit list: media time presented at 0"
             );
-            tables.presentation_offset = shift as u32;
+            tables.samples.presentation_offset = shift as u32;
         }
     }
     Ok(Parsed::Track(Box::new(tables)))
