@@ -122,7 +122,7 @@ fn decide(
     if let Some(e) = &d.chosen_edge {
         st.shared.metrics.answer(e, &d.location, proto, d.degraded);
     }
-    st.shared.metrics.reason(d.reason);
+    st.shared.metrics.reason(d.reason.as_str());
     st.shared
         .decisions
         .record(snap, service, proto, ip, key, &d);

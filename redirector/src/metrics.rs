@@ -137,13 +137,9 @@ impl Metrics {
         }
     }
 
-    /// Counts a routing decision by its reason.
-    pub fn reason(&self, reason: crate::closed_loop::Reason) {
-        self.reasons
-            .get_or_create(&ReasonLabels {
-                reason: reason.as_str(),
-            })
-            .inc();
+    /// Counts a routing decision by its reason (a `closed_loop::Reason` as its label).
+    pub fn reason(&self, reason: &'static str) {
+        self.reasons.get_or_create(&ReasonLabels { reason }).inc();
     }
 
     /// Counts an announce outcome: `ok`, `unauthorized`, `disabled`, `conflict`,

@@ -228,7 +228,7 @@ pub(crate) fn pick(
         shared
             .decisions
             .record(snap, svc, "dns", client, &subnet, &d);
-        shared.metrics.reason(d.reason);
+        shared.metrics.reason(d.reason.as_str());
     }
     let mut addr = None;
     if let Some(e) = d.chosen {

@@ -13,6 +13,7 @@
 //!    and field ([`TopologyError`]); networks go into the [`ZoneTable`] (`cidr`).
 
 mod cidr;
+pub mod closed_loop;
 mod compile;
 mod czf;
 mod raw;
@@ -158,7 +159,7 @@ pub struct Topology {
     /// Steering settings.
     pub steering: SteeringConfig,
     /// Closed-loop steering settings (`[closed_loop]`).
-    pub closed_loop: crate::closed_loop::ClosedLoopConfig,
+    pub closed_loop: closed_loop::ClosedLoopConfig,
     /// Edge self-announcement; `None`: disabled (no token).
     pub announce: Option<AnnounceConfig>,
 }

@@ -214,9 +214,9 @@ pub(super) struct RawTopology {
     pub dns: DnsConfig,
     #[serde(default)]
     pub steering: SteeringConfig,
-    /// Closed-loop steering (`[closed_loop]`, [`crate::closed_loop`]).
+    /// Closed-loop steering (`[closed_loop]`, see [`crate::closed_loop`]).
     #[serde(default)]
-    pub closed_loop: crate::closed_loop::ClosedLoopConfig,
+    pub closed_loop: super::closed_loop::ClosedLoopConfig,
     pub announce: Option<Spanned<RawAnnounce>>,
     #[serde(default)]
     pub services: Vec<Spanned<RawService>>,
