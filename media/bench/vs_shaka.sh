@@ -74,6 +74,20 @@ print(f"{wall:.3f} {ru.ru_utime + ru.ru_stime:.3f} {ru.ru_maxrss / 1024:.1f}")
 EOF
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Deletes earlier outputs, then, when they held thousands of files, waits out ext4's
+# "recently deleted" window (60 s) before the next timed run: ext4 skips inodes freed less than
+# 60 s ago when it allocates new ones, and creating the next run's files right after deleting
+# 7,200 others spent half of a 2-hour run in ext4_create -> recently_deleted (perf) -- a cost of
+# the procedure, not of either packager.
+settle() {
+  local n=0 d
+  for d in "$@"; do
+    [ -d "$d" ] || continue
+    n=$((n + $(find "$d" -type f | wc -l)))
+    rm -rf "$d"
+  done
+  if [ "$n" -gt 1000 ]; then sleep "${SETTLE_SECS:-65}"; fi
+}
 
 printf '| input | size | packager | wall s | CPU s | peak RSS MiB |\n|---|---|---|---|---|---|\n' > "$work/table.md"
 ratios=""
@@ -83,6 +97,7 @@ for name in $inputs; do
   # Runs alternate between the two packagers, so that load from elsewhere hits both alike.
   : > "$work/runs-dashcdn-$name.txt"; : > "$work/runs-shaka-$name.txt"
   for _ in $(seq "$runs"); do
+    settle "$work/out-dashcdn" "$work/out-shaka"
     for tool in dashcdn shaka; do
       out="$work/out-$tool"
       if [ "$tool" = dashcdn ]; then
