@@ -6,6 +6,7 @@ mod check_cli;
 mod common;
 mod default_content;
 mod edge_cli;
+mod faults;
 mod memory;
 mod package_codecs;
 mod package_ladder;

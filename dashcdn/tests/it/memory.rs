@@ -21,12 +21,13 @@
 //! measure a build from before the fix).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use test_support::http::client;
 use test_support::process::{Process, LISTENING_TIMEOUT};
+use test_support::rss::{vm_rss, RssSampler};
 
 use crate::common::{start_origin, BIN};
 
@@ -57,41 +58,9 @@ fn report_only() -> bool {
     std::env::var_os("DASHCDN_MEMTEST_REPORT_ONLY").is_some()
 }
 
-/// The edge's `VmRSS`, bytes.
+/// The edge's `VmRSS`, bytes (0 once it has exited).
 fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
-/// Samples a process's RSS every 0.2 s on a thread of its own; `stop` returns the peak.
-struct Sampler {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<u64>,
-}
-
-impl Sampler {
-    fn start(pid: u32) -> Sampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut peak = 0;
-            while !s.load(Ordering::Relaxed) {
-                peak = peak.max(rss(pid));
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            peak.max(rss(pid))
-        });
-        Sampler { stop, thread }
-    }
-
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap()
-    }
+    vm_rss(pid).unwrap_or(0)
 }
 
 /// A sparse file of `len` bytes (reads as zeros, costs no disk).
@@ -132,14 +101,15 @@ where
     let (edge, edge_url) = start_edge(&origin_url);
     let pid = edge.id();
     let idle = rss(pid);
-    let sampler = Sampler::start(pid);
+    let sampler = RssSampler::every(Duration::from_millis(200));
+    sampler.watch("edge", pid, MEM + fill_memory(), OVERHEAD);
     let t0 = Instant::now();
     workload(edge_url).await;
     let took = t0.elapsed();
     // what stays: malloc hands free pages back within a second (main.rs)
     tokio::time::sleep(Duration::from_secs(3)).await;
     let kept = rss(pid);
-    let peak = sampler.stop();
+    let peak = sampler.stop()[0].peak;
     let mib = |b: u64| b as f64 / MIB as f64;
     println!(
         "memory {name}: idle {:.1} MiB, peak {:.1} MiB, kept {:.1} MiB; budget {:.0} MiB \

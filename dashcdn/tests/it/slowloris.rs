@@ -27,8 +27,8 @@ use crate::common::BIN;
 const NOFILE: u64 = 1024;
 /// Slow connections held against it.
 const ATTACKERS: usize = 3000;
-/// How long the well-behaved clients fetch under attack.
-const WINDOW: Duration = Duration::from_secs(8);
+/// How long the well-behaved clients fetch under attack (also `faults::abuse`'s).
+pub(crate) const WINDOW: Duration = Duration::from_secs(8);
 /// The servers' timeouts in this test.
 const HEADER_READ_MS: u64 = 1000;
 const IDLE_MS: u64 = 2000;
@@ -132,13 +132,13 @@ fn attack(
 
 /// Latencies and errors of one well-behaved client.
 #[derive(Debug, Default)]
-struct Fetches {
-    latencies: Vec<Duration>,
-    errors: Vec<String>,
+pub(crate) struct Fetches {
+    pub(crate) latencies: Vec<Duration>,
+    pub(crate) errors: Vec<String>,
 }
 
 impl Fetches {
-    fn percentile(&self, p: f64) -> Duration {
+    pub(crate) fn percentile(&self, p: f64) -> Duration {
         let mut v = self.latencies.clone();
         v.sort();
         if v.is_empty() {
@@ -147,7 +147,7 @@ impl Fetches {
         v[((v.len() - 1) as f64 * p).round() as usize]
     }
 
-    fn report(&self, what: &str) -> String {
+    pub(crate) fn report(&self, what: &str) -> String {
         format!(
             "{what}: {} fetches, {} errors, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             self.latencies.len(),
@@ -161,7 +161,7 @@ impl Fetches {
 
 /// Fetches the manifest and the `v144` segments in turn for [`WINDOW`], checking each
 /// body's length against the file under `root`.
-async fn fetch_for(client: reqwest::Client, base: String, root: &Path) -> Fetches {
+pub(crate) async fn fetch_for(client: reqwest::Client, base: String, root: &Path) -> Fetches {
     let mut paths = vec!["/default/manifest.mpd".to_owned()];
     paths.extend((1..=SEGMENTS).map(|n| format!("/default/v144/{n}.m4s")));
     let lens: Vec<usize> = paths
@@ -192,7 +192,7 @@ async fn fetch_for(client: reqwest::Client, base: String, root: &Path) -> Fetche
     out
 }
 
-fn good_client(keep_alive: bool) -> reqwest::Client {
+pub(crate) fn good_client(keep_alive: bool) -> reqwest::Client {
     let b = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(20));
@@ -316,7 +316,7 @@ where
 }
 
 /// Sends `raw` on a new connection and returns the status line of the answer.
-async fn status_line(base: &str, raw: &str) -> String {
+pub(crate) async fn status_line(base: &str, raw: &str) -> String {
     let mut s = TcpStream::connect(base.trim_start_matches("http://"))
         .await
         .unwrap();

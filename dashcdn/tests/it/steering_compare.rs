@@ -48,20 +48,6 @@ struct Run {
     reasons: BTreeMap<String, u64>,
 }
 
-/// Hard-links (or, across file systems, copies) the tree `from` to `to`.
-fn link_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if e.file_type().unwrap().is_dir() {
-            link_tree(&src, &dst);
-        } else if std::fs::hard_link(&src, &dst).is_err() {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
-
 fn get_text(url: &str) -> Option<String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

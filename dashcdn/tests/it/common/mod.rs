@@ -2,7 +2,8 @@
 //! `default_content`, `redirector_cli`, `edge_cli`): the packaged default content, `dashcdn`
 //! processes ([`test_support::process::Process`]: killed and reaped on drop, output
 //! captured), their `listening on http://ADDR` (and the redirector's `dns on ADDR`) lines,
-//! topology files. The edge's in-process tests live in the edge crate (`edge/tests/it`).
+//! topology files, content roots with titles ([`titled_root`], [`link_tree`]). The edge's
+//! in-process tests live in the edge crate (`edge/tests/it`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -158,4 +159,32 @@ pub fn content_root() -> PathBuf {
         })
     });
     root.clone()
+}
+
+/// Hard-links (or, across file systems, copies) the tree `from` to `to`.
+pub fn link_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type().unwrap().is_dir() {
+            link_tree(&src, &dst);
+        } else if std::fs::hard_link(&src, &dst).is_err() {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// A content root `<tmp>/content` with the packaged default asset ([`content_root`]: packaged
+/// once, kept between runs) linked in as `default` (the origin serves symlinks only inside
+/// its root) and each of `titles` a symlink to it. Returns the temp dir and the root.
+pub fn titled_root(titles: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let asset = content_root().join("default");
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("content");
+    link_tree(&asset, &root.join("default"));
+    for t in titles {
+        std::os::unix::fs::symlink("default", root.join(t)).unwrap();
+    }
+    (work, root)
 }
