@@ -33,8 +33,8 @@ pub(crate) const WINDOW: Duration = Duration::from_secs(8);
 const HEADER_READ_MS: u64 = 1000;
 const IDLE_MS: u64 = 2000;
 
-/// One attack at a time.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// One attack at a time (`faults::abuse` takes it too).
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `dashcdn ARGS` under `ulimit -n NOFILE`, after its `listening on` line.
 fn start_limited(args: &[&str]) -> (Process, String) {

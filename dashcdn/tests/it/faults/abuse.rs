@@ -159,6 +159,8 @@ async fn abuse_round(
 #[test]
 fn abusive_clients_while_a_good_client_is_served() {
     let _turn = one_at_a_time();
+    // and not beside slowloris.rs's attacks (thousands of sockets each, two cores)
+    let _no_slowloris = crate::slowloris::SERIAL.blocking_lock();
     let soft = serve::limits::raise_nofile_soft_limit().unwrap();
     let idle = IDLE.min((soft as usize).saturating_sub(1000));
     if idle < IDLE {

