@@ -44,6 +44,8 @@ pub struct OriginConfig {
     /// The most client connections open at once; unset: half the soft descriptor limit
     /// left after a reserve (`serve::limits`).
     pub max_connections: Option<usize>,
+    /// Push ingest (`[ingest]` section; absent: off), see [`crate::ingest`].
+    pub ingest: Option<crate::ingest::IngestConfig>,
 }
 
 impl Default for OriginConfig {
@@ -62,6 +64,7 @@ impl Default for OriginConfig {
             header_read_timeout_ms: serve::Timeouts::DEFAULT_HEADER_READ.as_millis() as u64,
             idle_timeout_ms: serve::Timeouts::DEFAULT_IDLE.as_millis() as u64,
             max_connections: None,
+            ingest: None,
         }
     }
 }
@@ -113,6 +116,9 @@ pub enum OriginError {
         #[source]
         source: std::io::Error,
     },
+    /// The `[ingest]` configuration is unusable (no token, bad prefix, ...).
+    #[error("{0}")]
+    Ingest(String),
     /// The server task failed or panicked.
     #[error("origin server failed: {0}")]
     Server(String),

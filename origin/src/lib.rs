@@ -45,6 +45,7 @@ pub mod cmsd;
 pub mod config;
 pub mod files;
 pub mod info;
+pub mod ingest;
 pub mod kinds;
 pub mod metrics;
 pub mod server;

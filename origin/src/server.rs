@@ -26,10 +26,18 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// CORS layer and the metrics/logging middleware.
 pub fn router(state: OriginState) -> Router {
     let metrics = state.metrics().clone();
-    Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
-        .fallback(files::serve_file)
+        .route("/metrics", get(metrics_text));
+    if let Some(ingest) = state.ingest() {
+        // Writes under the ingest prefix; reads of the same paths are plain files.
+        let writes = axum::routing::put(crate::ingest::handle)
+            .post(crate::ingest::handle)
+            .delete(crate::ingest::handle)
+            .fallback(files::serve_file);
+        app = app.route(&format!("/{}/{{*object}}", ingest.config().prefix), writes);
+    }
+    app.fallback(files::serve_file)
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(
             state,

@@ -35,6 +35,7 @@ struct StateInner {
     cc_mpd: String,
     cc_segment: String,
     cc_other: String,
+    ingest: Option<crate::ingest::Ingest>,
 }
 
 fn check_root(path: &Path) -> Result<PathBuf, OriginError> {
@@ -68,6 +69,11 @@ impl OriginState {
             Duration::from_millis(config.hot_cache_revalidate_ms),
         )
         .with_max_files(crate::cache::max_open_files_for(nofile_soft_limit()));
+        let ingest = config
+            .ingest
+            .clone()
+            .map(|c| crate::ingest::Ingest::new(c, &content_root))
+            .transpose()?;
         Ok(OriginState {
             inner: Arc::new(StateInner {
                 kinds: SegmentKinds::new(Duration::from_millis(config.hot_cache_revalidate_ms)),
@@ -79,6 +85,7 @@ impl OriginState {
                 web_root,
                 cache,
                 metrics: Arc::new(Metrics::new()),
+                ingest,
             }),
         })
     }
@@ -103,8 +110,16 @@ impl OriginState {
         &self.inner.cache
     }
 
+    /// Push ingest, when configured.
+    pub fn ingest(&self) -> Option<&crate::ingest::Ingest> {
+        self.inner.ingest.as_ref()
+    }
+
     /// `Cache-Control` value for a relative path.
     pub fn cache_control_for(&self, path: &str) -> &str {
+        if let Some(cc) = self.ingest().and_then(|i| i.cache_control_for(path)) {
+            return cc;
+        }
         match CacheClass::of(path) {
             CacheClass::Manifest => &self.inner.cc_mpd,
             CacheClass::Segment => &self.inner.cc_segment,
@@ -133,6 +148,9 @@ impl OriginState {
         let is_segment = rel
             .rsplit_once('.')
             .is_some_and(|(_, e)| e.eq_ignore_ascii_case(manifests::layout::MEDIA_SEGMENT_EXT));
+        if let Some(t) = self.ingest().and_then(|i| i.segment_type_for(rel)) {
+            return t;
+        }
         if is_segment {
             let kind = self
                 .inner
