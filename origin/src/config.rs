@@ -46,6 +46,8 @@ pub struct OriginConfig {
     pub max_connections: Option<usize>,
     /// Push ingest (`[ingest]` section; absent: off), see [`crate::ingest`].
     pub ingest: Option<crate::ingest::IngestConfig>,
+    /// Looped live from every VoD asset (`[live]` section), see [`crate::live`].
+    pub live: crate::live::LiveConfig,
 }
 
 impl Default for OriginConfig {
@@ -65,6 +67,7 @@ impl Default for OriginConfig {
             idle_timeout_ms: serve::Timeouts::DEFAULT_IDLE.as_millis() as u64,
             max_connections: None,
             ingest: None,
+            live: crate::live::LiveConfig::default(),
         }
     }
 }
@@ -119,6 +122,9 @@ pub enum OriginError {
     /// The `[ingest]` configuration is unusable (no token, bad prefix, ...).
     #[error("{0}")]
     Ingest(String),
+    /// The `[live]` configuration is unusable (bad prefix, zero periods).
+    #[error("{0}")]
+    Live(String),
     /// The server task failed or panicked.
     #[error("origin server failed: {0}")]
     Server(String),

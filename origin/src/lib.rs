@@ -47,6 +47,7 @@ pub mod files;
 pub mod info;
 pub mod ingest;
 pub mod kinds;
+pub mod live;
 pub mod metrics;
 pub mod server;
 pub mod state;

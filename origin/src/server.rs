@@ -37,6 +37,16 @@ pub fn router(state: OriginState) -> Router {
             .fallback(files::serve_file);
         app = app.route(&format!("/{}/{{*object}}", ingest.config().prefix), writes);
     }
+    // Looped live from every VoD asset under `/<live prefix>/` (see crate::live).
+    if let Some(live) = crate::live::routes(
+        &state.config().live,
+        state.content_root().to_path_buf(),
+        state
+            .cache_control_for(&manifests::layout::media_path("r", 1))
+            .to_string(),
+    ) {
+        app = app.merge(live);
+    }
     app.fallback(files::serve_file)
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(

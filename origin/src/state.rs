@@ -74,6 +74,15 @@ impl OriginState {
             .clone()
             .map(|c| crate::ingest::Ingest::new(c, &content_root))
             .transpose()?;
+        config.live.validate().map_err(OriginError::Live)?;
+        if config.live.enabled
+            && config.ingest.as_ref().is_some_and(|i| i.prefix == config.live.prefix)
+        {
+            return Err(OriginError::Live(format!(
+                "the live and ingest prefixes are both {:?}",
+                config.live.prefix
+            )));
+        }
         Ok(OriginState {
             inner: Arc::new(StateInner {
                 kinds: SegmentKinds::new(Duration::from_millis(config.hot_cache_revalidate_ms)),
