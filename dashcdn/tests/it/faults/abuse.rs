@@ -12,11 +12,13 @@
 //! * an unsatisfiable `Range` → `416`;
 //! * path escapes (`/../../etc/passwd`, `%2e%2e` and `%2f` forms, a NUL) → `400` or `404`;
 //! * garbage on the redirector's DNS port: short and random datagrams over UDP, a framed
-//!   random message and a truncated frame over TCP → `FORMERR` or nothing (a drop / close).
+//!   random message and a truncated frame over TCP → `FORMERR` or nothing (a drop / close);
+//!   and beside the rounds a flood of garbage datagrams (about one a millisecond) while a
+//!   well-behaved resolver asks valid queries one at a time.
 //!
 //! Pass conditions: the good clients get every body whole; the keep-alive client's p99
 //! latency stays under [`KEEPALIVE_P99`] and the new-connection client's under
-//! [`FRESH_P99`]; every abuse got one of its expected answers (none a `200`); the idle
+//! [`FRESH_P99`], the resolver's under [`DNS_P99`] with every query answered; every abuse got one of its expected answers (none a `200`); the idle
 //! connections were still open at the end (the edge did not shed them with room to spare);
 //! DNS still answers a valid query afterwards; RSS of the origin, the edge and the
 //! redirector within budget + overhead throughout, the edge's overhead raised by
@@ -44,6 +46,8 @@ const IDLE: usize = 5_000;
 const KEEPALIVE_P99: Duration = Duration::from_millis(500);
 /// The new-connection client's p99 latency bound.
 const FRESH_P99: Duration = Duration::from_millis(1000);
+/// The well-behaved DNS client's p99 latency bound (while garbage floods the port).
+const DNS_P99: Duration = Duration::from_millis(100);
 /// The edge's allowance per idle connection on top of [`OVERHEAD`].
 const PER_IDLE_CONNECTION: u64 = 8 << 10;
 
@@ -91,6 +95,44 @@ async fn tcp_exchange(dns: &str, raw: &[u8]) -> Option<Vec<u8>> {
     let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
     s.read_exact(&mut msg).await.ok()?;
     Some(msg)
+}
+
+/// Sends garbage datagrams of varied lengths (0–600 bytes) to the DNS port, one per
+/// millisecond or so, without reading answers, until `stop`; returns how many were sent.
+async fn dns_flood(dns: &str, stop: &std::sync::atomic::AtomicBool) -> u64 {
+    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let junk = test_support::content::bytes_for(5, 600);
+    let mut sent = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let len = (sent as usize * 37) % junk.len();
+        if s.send_to(&junk[..len], dns).await.is_ok() {
+            sent += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    sent
+}
+
+/// A well-behaved resolver: valid `A` queries over UDP, one at a time, for `window`; an
+/// answer that is not `NOERROR` with the query's id, or none within 300 ms, is an error.
+async fn dns_client(dns: &str, window: Duration) -> crate::slowloris::Fetches {
+    let mut out = crate::slowloris::Fetches::default();
+    let end = Instant::now() + window;
+    let mut id = 0u16;
+    while Instant::now() < end {
+        id = id.wrapping_add(1);
+        let t = Instant::now();
+        let got = udp_exchange(dns, &dns_query(id, "cdn.example.test")).await;
+        out.latencies.push(t.elapsed());
+        match got {
+            Some(a) if a.len() >= 12 && a[..2] == id.to_be_bytes() && a[3] & 0x0f == 0 => {}
+            other => out
+                .errors
+                .push(format!("query {id}: {}", rcode(other.as_deref()))),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    out
 }
 
 /// One round of every abuse; appends `(kind, outcome, expected)` to `tally`.
@@ -225,12 +267,18 @@ fn abusive_clients_while_a_good_client_is_served() {
                 (round, tally)
             })
         };
-        let (keep, fresh) = tokio::join!(
+        let flood = {
+            let (dns, stop) = (dns.clone(), stop.clone());
+            tokio::spawn(async move { dns_flood(&dns, &stop).await })
+        };
+        let (keep, fresh, resolver) = tokio::join!(
             fetch_for(good_client(true), edge_url.clone(), &root),
             fetch_for(good_client(false), edge_url.clone(), &root),
+            dns_client(&dns, crate::slowloris::WINDOW),
         );
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let (rounds, tally) = abuser.await.unwrap();
+        let flooded = flood.await.unwrap();
         // Idle connections still open: a read would block (not EOF, not reset).
         let mut buf = [0u8; 16];
         let closed = held
@@ -244,9 +292,10 @@ fn abusive_clients_while_a_good_client_is_served() {
             .collect::<Vec<_>>()
             .join("\n");
         let figures = format!(
-            "{idle} idle connections opened in {opened:?}, {closed} closed by the end; {rounds} abuse rounds:\n{tally_text}\n  {}\n  {}\n  valid DNS query afterwards: {}",
+            "{idle} idle connections opened in {opened:?}, {closed} closed by the end; {rounds} abuse rounds, {flooded} garbage datagrams flooded:\n{tally_text}\n  {}\n  {}\n  {}\n  valid DNS query afterwards: {}",
             keep.report("keep-alive client"),
             fresh.report("new connection per request"),
+            resolver.report("DNS client (UDP, one query at a time)"),
             rcode(valid.as_deref()),
         );
         println!("fault abuse: {figures}");
@@ -254,6 +303,9 @@ fn abusive_clients_while_a_good_client_is_served() {
             assert!(f.errors.is_empty(), "{figures}\nerrors: {:?}", &f.errors[..f.errors.len().min(5)]);
             assert!(f.latencies.len() >= 20, "{figures}");
         }
+        assert!(resolver.errors.is_empty(), "{figures}\nDNS errors: {:?}", &resolver.errors[..resolver.errors.len().min(5)]);
+        assert!(resolver.latencies.len() >= 20, "{figures}");
+        assert!(resolver.percentile(0.99) < DNS_P99, "{figures}");
         assert!(keep.percentile(0.99) < KEEPALIVE_P99, "{figures}");
         assert!(fresh.percentile(0.99) < FRESH_P99, "{figures}");
         assert!(rounds > 0 && tally.values().all(|(_, ok)| *ok), "{figures}");
