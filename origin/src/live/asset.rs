@@ -6,10 +6,12 @@
 //! (`$Number$` with `@duration`, or a SegmentTimeline with `$Number$` or `$Time$`) — what
 //! the packager writes, and what ffmpeg's `dash` muxer or Shaka Packager write in the
 //! isoff-live profile. The loop duration is the reference track's (the first video
-//! Representation's, else the first one's) total duration; every track must have the same
-//! number of segments, express the loop duration exactly in its timescale, and end within
-//! half its shortest segment of the loop end (see [`super::timing`] for how the small
-//! audio/video difference is absorbed). Anything else is refused with a reason (`404`).
+//! Representation's, else the first one's) total duration. Every track must express the
+//! loop duration exactly in its MPD `@timescale` and in its media timescale (`mdhd`, which
+//! ffmpeg's `@duration` MPDs do not share), and end within half its shortest segment of the
+//! loop end (see [`super::timing`] for how the small audio/video difference is absorbed);
+//! tracks may have different segment counts (ffmpeg ends audio with a short segment).
+//! Anything else is refused with a reason (`404`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,8 +35,11 @@ pub struct Track {
     pub kind: Option<MediaKind>,
     /// `@bandwidth` (for `$Bandwidth$` in the VoD templates).
     pub bandwidth: u64,
-    /// The loop of this track.
+    /// The loop of this track (in the MPD's `@timescale`).
     pub timeline: TrackTimeline,
+    /// The media timescale (`mdhd` of the init segment; ffmpeg's MPDs may use another
+    /// `@timescale`): what `tfdt` counts in.
+    pub media_timescale: u64,
     /// `@presentationTimeOffset` of the VoD template.
     pub pto: u64,
     /// VoD media time of the first segment (the loop's zero).
@@ -66,9 +71,13 @@ impl Track {
         Some(expand_template(t, &self.rep_id, 0, 0, self.bandwidth))
     }
 
-    /// The `tfdt` shift of loop `loop_index`: VoD media time → live media time.
+    /// The `tfdt` shift of loop `loop_index` (media timescale): VoD media time → live
+    /// media time. Exact: [`LoopAsset::load`] checked that the loop and the first time are
+    /// whole numbers of media ticks.
     pub fn tfdt_offset(&self, loop_index: u64) -> i128 {
-        i128::from(loop_index) * i128::from(self.timeline.loop_ticks) - i128::from(self.first_time)
+        let mpd_ticks = i128::from(loop_index) * i128::from(self.timeline.loop_ticks)
+            - i128::from(self.first_time);
+        mpd_ticks * i128::from(self.media_timescale) / i128::from(self.timeline.timescale)
     }
 }
 
@@ -149,6 +158,7 @@ impl LoopAsset {
                             loop_ticks: end,
                             starts,
                         },
+                        media_timescale: timescale,
                         pto: t.presentation_time_offset.unwrap_or(0),
                         first_time,
                         vod: segs
@@ -170,9 +180,9 @@ impl LoopAsset {
             .iter()
             .position(|r| r.track.kind == Some(MediaKind::Video))
             .unwrap_or(0);
-        let (ref_ticks, ref_ts, n) = {
+        let (ref_ticks, ref_ts) = {
             let r = &raws[reference].track.timeline;
-            (r.loop_ticks, r.timescale, r.starts.len())
+            (r.loop_ticks, r.timescale)
         };
         let mut tracks = Vec::with_capacity(raws.len());
         for raw in raws {
@@ -187,14 +197,6 @@ impl LoopAsset {
                 ));
             }
             let loop_ticks = (scaled / u128::from(ref_ts)) as u64;
-            if track.timeline.starts.len() != n {
-                return Err(format!(
-                    "Representation {} has {} segments, the reference has {n}: segments must be \
-                     aligned across tracks",
-                    track.rep_id,
-                    track.timeline.starts.len()
-                ));
-            }
             if raw.durations_end.abs_diff(loop_ticks) * 2 > raw.min_dur {
                 return Err(format!(
                     "Representation {} lasts {} ticks, the loop {loop_ticks}: more than half a \
@@ -205,6 +207,24 @@ impl LoopAsset {
             if track.pto > track.first_time {
                 return Err(format!(
                     "Representation {}: presentationTimeOffset after the first segment",
+                    track.rep_id
+                ));
+            }
+            if let Some(rel) = track.vod_init_path() {
+                let init = std::fs::read(dir.join(&rel))
+                    .map_err(|e| format!("init segment {rel}: {e}"))?;
+                track.media_timescale = u64::from(
+                    super::boxes::media_timescale(&init)
+                        .ok_or_else(|| format!("init segment {rel}: no mdhd timescale"))?,
+                );
+            }
+            let mts = u128::from(track.media_timescale);
+            if (u128::from(loop_ticks) * mts) % u128::from(ts) != 0
+                || (u128::from(track.first_time) * mts) % u128::from(ts) != 0
+            {
+                return Err(format!(
+                    "Representation {}: the loop is not a whole number of ticks of its media \
+                     timescale {mts}",
                     track.rep_id
                 ));
             }

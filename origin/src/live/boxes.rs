@@ -280,6 +280,25 @@ fn rewrite_moof(
     Ok(())
 }
 
+/// The media timescale (`mdhd`, ISO/IEC 14496-12 §8.4.2) of the first track of an init
+/// segment (`moov/trak/mdia/mdhd`).
+pub fn media_timescale(init: &[u8]) -> Option<u32> {
+    let find = |from: usize, to: usize, kind: &[u8; 4]| -> Option<BoxAt> {
+        children(init, from, to)
+            .ok()?
+            .into_iter()
+            .find(|b| &b.kind == kind)
+    };
+    let moov = find(0, init.len(), b"moov")?;
+    let trak = find(moov.start + moov.header, moov.start + moov.size, b"trak")?;
+    let mdia = find(trak.start + trak.header, trak.start + trak.size, b"mdia")?;
+    let mdhd = find(mdia.start + mdia.header, mdia.start + mdia.size, b"mdhd")?;
+    let at = mdhd.start + mdhd.header;
+    let version = *init.get(at)?;
+    let ts_at = at + if version == 1 { 20 } else { 12 };
+    be32(init, ts_at, "mdhd").ok().filter(|&t| t > 0)
+}
+
 /// Reads back `(mfhd sequence, [tfdt times])` of the first `moof` (for tests and checks).
 pub fn fragment_times(segment: &[u8]) -> Result<(u32, Vec<(u8, u64)>), RewriteError> {
     let top = children(segment, 0, segment.len())?;
@@ -421,6 +440,35 @@ mod tests {
         );
         // boxes still parse to the end
         assert_eq!(children(&out, 0, out.len()).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn mdhd_timescale() {
+        let mdhd0 = full(
+            b"mdhd",
+            0,
+            0,
+            &[[0u8; 8].as_slice(), &12_800u32.to_be_bytes(), &[0; 8]].concat(),
+        );
+        let mdhd1 = full(
+            b"mdhd",
+            1,
+            0,
+            &[[0u8; 16].as_slice(), &48_000u32.to_be_bytes(), &[0; 12]].concat(),
+        );
+        for (mdhd, ts) in [(mdhd0, 12_800), (mdhd1, 48_000)] {
+            let trak = bx(
+                b"trak",
+                &[bx(b"tkhd", &[0; 84]), bx(b"mdia", &mdhd)].concat(),
+            );
+            let init = [
+                bx(b"ftyp", b"iso6"),
+                bx(b"moov", &[bx(b"mvhd", &[0; 100]), trak].concat()),
+            ]
+            .concat();
+            assert_eq!(media_timescale(&init), Some(ts));
+        }
+        assert_eq!(media_timescale(&bx(b"ftyp", b"iso6")), None);
     }
 
     #[test]
