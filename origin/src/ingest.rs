@@ -113,6 +113,41 @@ impl Default for IngestConfig {
     }
 }
 
+impl IngestConfig {
+    /// Checks the prefix and reads the token: from `token_file`, else from [`TOKEN_ENV`];
+    /// trailing whitespace ignored, at least [`MIN_TOKEN_LEN`] printable ASCII bytes.
+    pub fn load_token(&self) -> Result<Vec<u8>, OriginError> {
+        let bad = |m: String| OriginError::Ingest(m);
+        if self.prefix.is_empty()
+            || self.prefix.contains('/')
+            || serve::path::sanitize(&format!("/{}", self.prefix)).is_err()
+        {
+            return Err(bad(format!(
+                "ingest prefix {:?} must be one plain path segment",
+                self.prefix
+            )));
+        }
+        let token = match &self.token_file {
+            Some(f) => std::fs::read(f)
+                .map_err(|e| bad(format!("ingest token file {}: {e}", f.display())))?,
+            None => std::env::var(TOKEN_ENV)
+                .map_err(|_| {
+                    bad(format!(
+                        "ingest needs a token: set [ingest] token_file or {TOKEN_ENV}"
+                    ))
+                })?
+                .into_bytes(),
+        };
+        let token = token.trim_ascii().to_vec();
+        if token.len() < MIN_TOKEN_LEN || token.iter().any(|b| !b.is_ascii_graphic()) {
+            return Err(bad(format!(
+                "ingest token must be at least {MIN_TOKEN_LEN} printable ASCII bytes without spaces"
+            )));
+        }
+        Ok(token)
+    }
+}
+
 /// Outcome of checking a request's `Authorization` header ([`authorize`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
@@ -248,35 +283,10 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Reads the token (file or [`TOKEN_ENV`]) and creates `<content_root>/<prefix>`.
+    /// Reads the token ([`IngestConfig::load_token`]) and creates `<content_root>/<prefix>`.
     pub fn new(config: IngestConfig, content_root: &Path) -> Result<Ingest, OriginError> {
         let bad = |m: String| OriginError::Ingest(m);
-        if config.prefix.is_empty()
-            || config.prefix.contains('/')
-            || serve::path::sanitize(&format!("/{}", config.prefix)).is_err()
-        {
-            return Err(bad(format!(
-                "ingest prefix {:?} must be one plain path segment",
-                config.prefix
-            )));
-        }
-        let token = match &config.token_file {
-            Some(f) => std::fs::read(f)
-                .map_err(|e| bad(format!("ingest token file {}: {e}", f.display())))?,
-            None => std::env::var(TOKEN_ENV)
-                .map_err(|_| {
-                    bad(format!(
-                        "ingest needs a token: set [ingest] token_file or {TOKEN_ENV}"
-                    ))
-                })?
-                .into_bytes(),
-        };
-        let token = token.trim_ascii().to_vec();
-        if token.len() < MIN_TOKEN_LEN || token.iter().any(|b| !b.is_ascii_graphic()) {
-            return Err(bad(format!(
-                "ingest token must be at least {MIN_TOKEN_LEN} printable ASCII bytes without spaces"
-            )));
-        }
+        let token = config.load_token()?;
         let root = content_root.join(&config.prefix);
         std::fs::create_dir_all(&root)
             .and_then(|_| std::fs::canonicalize(&root))
