@@ -30,11 +30,21 @@
 //!    through user memory, as nginx's `sendfile on` (figures in `origin/bench/README.md`:
 //!    the 1 MiB segment went from ~0.9× to above nginx's req/s).
 //!
+//! ## Push ingest
+//! With an `[ingest]` section (or `dashcdn origin --ingest`), a live encoder pushes an MPD
+//! and its segments with `PUT`/`POST` (and removes old ones with `DELETE`) under
+//! `/ingest/<stream>/`, behind a bearer token: ffmpeg's dash muxer with `-method PUT`, or
+//! any DASH-IF Live Media Ingest Interface-2 source. A finished upload is renamed into the
+//! content root and served back at the same path by the file handler above; see
+//! [`ingest`] for the flow, limits and statuses.
+//!
 //! ## Modules
 //! [`config`] (settings and errors) → [`kinds`] (audio or video per representation
 //! directory) → [`state`] (roots, hot cache, metrics, `Cache-Control` per
 //! [`serve::CacheClass`], `Content-Type`) → [`files`] (the file handler, using [`info`] and [`cache`])
-//! → [`server`] (router, bind, shutdown). No module depends on one after it.
+//! → [`ingest`] (push ingest: the `PUT`/`POST`/`DELETE` handler) → [`server`] (router,
+//! bind, shutdown). No module depends on one after it, except [`state`], which asks
+//! [`ingest`] for the `Cache-Control` and `Content-Type` of ingested files.
 //!
 //! ## Entry points
 //! [`serve()`] (run until Ctrl-C/SIGTERM), [`bind`] (background server for tests and
