@@ -95,18 +95,24 @@ pub(crate) struct Pos {
     chunk_left: u32,
 }
 
-/// A read-ahead window over one table.
+/// A read-ahead window over one table: the first read is [`Self::FIRST`] bytes, each next
+/// one twice the last up to [`Self::SIZE`] (a segment's walk needs a few hundred bytes of
+/// each table; a walk over a whole track, megabytes).
 #[derive(Debug, Default)]
 pub(crate) struct Window {
     start: u64,
     bytes: Vec<u8>,
+    /// The next read's length (0: none yet).
+    next: u64,
 }
 
 impl Window {
-    /// Bytes read at a time: a 2-hour film's biggest table (2.3 MB) in ~280 reads.
+    /// Most bytes read at a time: a 2-hour film's biggest table (2.3 MB) in ~280 reads.
     pub(crate) const SIZE: u64 = 8 * 1024;
+    const FIRST: u64 = 1024;
 
     /// `n` bytes at `pos`, reading ahead up to `limit` (the table's end).
+    #[inline]
     fn get(
         &mut self,
         src: &DataSource,
@@ -114,17 +120,34 @@ impl Window {
         n: usize,
         limit: u64,
     ) -> Result<&[u8], MediaError> {
-        let n64 = n as u64;
-        if pos < self.start || pos + n64 > self.start + self.bytes.len() as u64 {
-            let end = (pos + Self::SIZE).min(limit).max(pos + n64);
-            self.bytes.resize((end - pos) as usize, 0);
-            src.read_at(pos, &mut self.bytes)?;
-            self.start = pos;
+        let o = pos.wrapping_sub(self.start);
+        if pos < self.start || o + n as u64 > self.bytes.len() as u64 {
+            self.refill(src, pos, n, limit)?;
+            return Ok(&self.bytes[..n]);
         }
-        let o = (pos - self.start) as usize;
+        let o = o as usize;
         Ok(&self.bytes[o..o + n])
     }
 
+    /// Reads the window from `pos` on (at least `n` bytes).
+    #[cold]
+    #[inline(never)]
+    fn refill(
+        &mut self,
+        src: &DataSource,
+        pos: u64,
+        n: usize,
+        limit: u64,
+    ) -> Result<(), MediaError> {
+        self.next = (self.next * 2).clamp(Self::FIRST, Self::SIZE);
+        let end = (pos + self.next).min(limit).max(pos + n as u64);
+        self.bytes.resize((end - pos) as usize, 0);
+        src.read_at(pos, &mut self.bytes)?;
+        self.start = pos;
+        Ok(())
+    }
+
+    #[inline]
     pub(crate) fn read_u32(
         &mut self,
         src: &DataSource,
@@ -171,6 +194,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next sample's description and file offset; `None` past the tables' last sample.
+    #[inline]
     pub(crate) fn next_sample(&mut self) -> Result<Option<(SampleInfo, u64)>, MediaError> {
         let t = self.t;
         let src = self.src;
@@ -330,6 +354,7 @@ impl<'a> Cursor<'a> {
 
 /// `stsc` entry `k`: (first chunk, samples per chunk, last chunk), its chunks checked to
 /// exist.
+#[inline]
 fn stsc_entry(
     w: &mut Window,
     src: &DataSource,

@@ -10,7 +10,7 @@
 //! for B-frame composition offsets), they were 7 MB plus the `trak` read whole: memory grew
 //! with the input's length. Here a [`SampleTable`] holds only where each table lies in the
 //! file (`cursor::Layout`), a few scalars and a checkpoint of the walk's state every
-//! [`table::CHECKPOINT_EVERY`] samples (~70 bytes each; ~40 KiB for that film). Anything about
+//! [`table::CHECKPOINT_EVERY`] samples (~70 bytes each; ~150 KiB for that film). Anything about
 //! samples `a..b` ([`Samples::infos`], [`Samples::info`], [`Samples::segment`],
 //! [`Samples::file_payload`]) starts from the checkpoint at or before `a` and walks forward
 //! with a `cursor::Cursor`, which reads each table through its own 8 KiB window: the windows

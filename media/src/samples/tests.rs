@@ -409,12 +409,14 @@ fn walks_from_any_checkpoint_agree_with_the_tables() {
     };
     let all: Vec<SampleInfo> = s.infos().collect();
     assert_eq!(all.len(), n);
-    for i in [0, 1, 1023, 1024, 1025, 2047, 2048, 3000, 4999] {
+    for i in [
+        0, 1, 255, 256, 257, 1023, 1024, 1025, 2047, 2048, 3000, 4999,
+    ] {
         assert_eq!(s.info(i), expect(i), "sample {i}");
         assert_eq!(all[i], expect(i), "sample {i}");
     }
     let mut buf = Vec::new();
-    for range in [0..60, 1000..1100, 2040..2050, 4900..5000] {
+    for range in [0..60, 200..300, 1000..1100, 2040..2050, 4900..5000] {
         let got = s.segment(range.clone(), &mut buf).unwrap();
         for (k, i) in range.enumerate() {
             assert_eq!(
