@@ -1,0 +1,117 @@
+// dash.js 5 in headless Chromium plays the LOOPED LIVE stream of the packaged default content
+// (origin /live/default/manifest.mpd: dynamic MPD on the wall clock, segments rewritten on the
+// fly) THROUGH a dashcdn edge for ~20 s: origin (127.0.0.1) → edge (127.0.0.3) → page
+// (127.0.0.2). Checks: no dash.js error, no stall once playing, the playhead keeps up with
+// the wall clock, dash.js synchronised its clock with the origin's UTCTiming endpoint, and
+// dash.js's own live latency (player.getCurrentLiveLatency()) stays within its target
+// (the MPD's suggestedPresentationDelay) ± one segment. The test starts at a wall-clock
+// time that makes the 20 s cross a loop boundary of the 60 s asset (it waits up to ~50 s
+// for it), so audio and video are played across the loop.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { contentDir, launchChromium, startServer, waitInPage, WEB_DIR } from './lib/harness.mjs';
+
+const ASSET = 'default';
+const PLAY_SECONDS = 20;
+const SEGMENT_SECONDS = 2; // the packager's default
+const LOOP_SECONDS = 60; // the packaged default asset's duration
+
+describe('dash.js plays the looped live stream through the edge', () => {
+  let media, edge, web, browser;
+
+  before(async () => {
+    assert.ok(existsSync(join(contentDir(), ASSET, 'manifest.mpd')), `no packaged default content at ${contentDir()}: run \`dashcdn package\` first`);
+    assert.ok(existsSync(join(WEB_DIR, 'vendor', 'dash.all.min.js')), 'web/vendor/dash.all.min.js missing: run `npm run vendor` in web/');
+    media = await startServer(['origin', '--content', contentDir(), '--listen', '127.0.0.1:0'], { name: 'media origin' });
+    edge = await startServer(['edge', '--upstream', media.url, '--listen', '127.0.0.3:0', '--id', 'edge-live-test', '--mem', '256MiB'], { name: 'edge' });
+    web = await startServer(['origin', '--content', WEB_DIR, '--listen', '127.0.0.2:0'], { name: 'page server' });
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    edge?.stop();
+    media?.stop();
+    web?.stop();
+  });
+
+  it(`plays ${PLAY_SECONDS} s with no stall at dash.js's target latency`, async () => {
+    const page = await browser.context.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    const statuses = {};
+    const mpdAges = [];
+    let timeRequests = 0;
+    page.on('response', (res) => {
+      const u = res.url();
+      if (u.endsWith('/live/time')) timeRequests += 1;
+      if (!u.startsWith(edge.url)) return;
+      statuses[res.status()] = (statuses[res.status()] || 0) + 1;
+      if (u.endsWith('.mpd')) mpdAges.push(Number(res.headers()['age'] || 0));
+    });
+    const mpdUrl = `${edge.url}/live/${ASSET}/manifest.mpd`;
+    // Playback starts ~1.5 s after the page load, ~6 s behind the wall clock, and then plays
+    // 20 s: loading the page 50..59 s into a loop puts the next loop boundary 5..14 s into
+    // what is played.
+    const into = () => (Date.now() / 1000) % LOOP_SECONDS;
+    while (into() < 50 || into() >= 59) await new Promise((r) => setTimeout(r, 250));
+    await page.goto(`${web.url}/index.html?mpd=${encodeURIComponent(mpdUrl)}`);
+    // count stalls from the moment playback runs
+    await waitInPage(page, () => {
+      const v = document.getElementById('video');
+      if (!(v && v.currentTime > 0 && !v.paused && v.readyState >= 3)) return false;
+      if (!window.liveProbe) {
+        window.liveProbe = { waiting: 0, samples: [] };
+        v.addEventListener('waiting', () => { window.liveProbe.waiting += 1; });
+      }
+      return true;
+    }, null, { timeoutMs: 30000, what: 'live playback to start' });
+    const t0 = Date.now();
+    const start = await page.evaluate(() => document.getElementById('video').currentTime);
+    while (Date.now() - t0 < PLAY_SECONDS * 1000) {
+      await new Promise((r) => setTimeout(r, 1000));
+      await page.evaluate(() => {
+        const p = window.player;
+        window.liveProbe.samples.push({
+          latency: p.getCurrentLiveLatency(),
+          target: p.getTargetLiveDelay ? p.getTargetLiveDelay() : NaN,
+          buffer: p.getBufferLength('video'),
+          t: document.getElementById('video').currentTime,
+        });
+      });
+    }
+    const wall = (Date.now() - t0) / 1000;
+    const s = await page.evaluate(() => ({
+      probe: window.liveProbe,
+      errors: window.playback.errors,
+      isDynamic: window.player.isDynamic(),
+      urls: window.playback.segmentUrls.slice(-5),
+      frames: document.getElementById('video').getVideoPlaybackQuality().totalVideoFrames,
+    }));
+    const end = s.probe.samples.at(-1).t;
+    const crossed = Math.floor(end / LOOP_SECONDS) > Math.floor(start / LOOP_SECONDS);
+    const latencies = s.probe.samples.map((x) => x.latency).filter(Number.isFinite).sort((a, b) => a - b);
+    const median = latencies[Math.floor(latencies.length / 2)];
+    const target = s.probe.samples.map((x) => x.target).find(Number.isFinite);
+    console.log(`live loop: played ${(end - start).toFixed(1)} s in ${wall.toFixed(1)} s wall, stalls ${s.probe.waiting}, `
+      + `latency min/median/max ${latencies[0].toFixed(2)}/${median.toFixed(2)}/${latencies.at(-1).toFixed(2)} s (target ${target} s), `
+      + `edge statuses ${JSON.stringify(statuses)}, MPD ages ${JSON.stringify([...new Set(mpdAges)])}, time requests ${timeRequests}, frames ${s.frames}, `
+      + `played ${start.toFixed(1)}..${end.toFixed(1)} (loop boundary crossed: ${crossed})`);
+    assert.deepEqual(s.errors, [], 'dash.js reported errors');
+    assert.deepEqual(pageErrors, [], 'the page threw');
+    assert.equal(s.isDynamic, true, 'dash.js did not see a dynamic MPD');
+    assert.ok(crossed, `playback ${start}..${end} did not cross a loop boundary`);
+    assert.equal(s.probe.waiting, 0, `playback stalled ${s.probe.waiting} times`);
+    assert.ok(end - start >= wall - 1.5, `the playhead fell behind: ${(end - start).toFixed(1)} s played in ${wall.toFixed(1)} s`);
+    assert.ok(s.urls.some((u) => u.startsWith(`${edge.url}/live/${ASSET}/`) && u.endsWith('.m4s')), `live segments not fetched from the edge: ${s.urls}`);
+    assert.ok(timeRequests >= 1, 'dash.js never asked the UTCTiming endpoint');
+    assert.equal(target, 6, 'the target is the MPD suggestedPresentationDelay (6 s)');
+    assert.ok(Math.abs(median - target) <= SEGMENT_SECONDS, `median live latency ${median} s is not within one segment of the ${target} s target`);
+    assert.ok(latencies.at(-1) <= target + SEGMENT_SECONDS, `live latency reached ${latencies.at(-1)} s`);
+    // the edge kept the MPD only briefly (max-age=1)
+    assert.ok(mpdAges.every((a) => a <= 1), `MPD served with ages ${mpdAges}`);
+    await page.close();
+  });
+});
