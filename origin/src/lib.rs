@@ -46,6 +46,13 @@
 //! bind, shutdown). No module depends on one after it, except [`state`], which asks
 //! [`ingest`] for the `Cache-Control` and `Content-Type` of ingested files.
 //!
+//! ## Looped live
+//! [`live`] serves every asset also as a live stream under `/live/` (DASH-IF livesim2's
+//! model): its own route, beside the file fallback. The VoD MPD is parsed into a loop
+//! ([`live::asset`]), the dynamic MPD written for the request's clock ([`live::mpd`]), a live
+//! segment placed in the loop and checked for availability ([`live::timing`]: `425` before,
+//! `410` after the time-shift window), and the VoD segment rewritten ([`live::boxes`]).
+//!
 //! ## Entry points
 //! [`serve()`] (run until Ctrl-C/SIGTERM), [`bind`] (background server for tests and
 //! embedding, returns [`RunningOrigin`]), [`router`] (the bare `axum::Router`).
