@@ -1,7 +1,7 @@
 //! Faults, in CI (issue 16): real `dashcdn` servers on 127.0.0.x under one fault each, every
 //! test bounded in time and in count, its pass condition stated in its doc comment and
 //! asserted with the measured value in the failure message. `cargo test -p dashcdn --test it
-//! faults` runs them all (one at a time: [`one_at_a_time`]; about two minutes on two cores).
+//! faults` runs them all (one at a time: [`one_at_a_time`]; about 70 s on two cores).
 //!
 //! | fault | module | pass condition |
 //! |---|---|---|
@@ -9,7 +9,7 @@
 //! | the origin killed for 30 s during a swarm | [`origin_down`] | cached segments answered `STALE`, every player finishes with rebuffering under the bound; after the origin returns a never-cached object is a `MISS` `200` again |
 //! | slow origin (2 s to first byte), flapping origin | [`slow_origin`] | N clients × M objects → one origin request per object |
 //! | truncated, cut and broken-chunked upstream bodies | [`corrupt`] | the client never gets a complete-looking body; the next request is a `MISS` (nothing stored) |
-//! | 5,000 idle connections, oversized headers, invalid Range, path escapes, garbage on the DNS port | [`abuse`] | a well-behaved client's p99 stays under its bound; every abuse gets its answer (431/416/404/400, DNS FORMERR or nothing) |
+//! | 5,000 idle connections, oversized headers, invalid Range, path escapes, garbage on the DNS port | [`abuse`] | well-behaved HTTP clients' and a resolver's p99 stay under their bounds; every abuse gets its answer (431/416/404/400, DNS FORMERR or nothing) |
 //!
 //! And in every one of them, RSS: an [`RssSampler`] reads the `VmRSS` of every server
 //! (origin, edges, redirector) every 100 ms, and each one's peak is asserted at the end
