@@ -487,6 +487,7 @@ async fn ingest_real_ffmpeg_push_plays_back() {
 
     // While ffmpeg pushes: once its window of 4 segments is full, the MPD as served.
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut first_seen = std::collections::HashSet::new();
     let (mpd, served_at) = loop {
         assert!(Instant::now() < deadline, "no full live MPD within 30 s");
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -497,6 +498,12 @@ async fn ingest_real_ffmpeg_push_plays_back() {
         assert_eq!(r.headers()["content-type"], "application/dash+xml");
         assert_eq!(r.headers()["cache-control"], "public, max-age=1");
         let mpd = r.text().await.unwrap();
+        for (id, _, media, _, _) in templates(&mpd) {
+            let first = format!("/ingest/s1/{}", media_url(&media, &id, 1));
+            if fx.get(&first).await.status() == StatusCode::OK {
+                first_seen.insert(id);
+            }
+        }
         if templates(&mpd).iter().all(|t| t.4 >= 4) {
             break (mpd, t0.elapsed());
         }
@@ -561,7 +568,9 @@ async fn ingest_real_ffmpeg_push_plays_back() {
         std::fs::read_to_string(dir.join("manifest.mpd")).unwrap()
     );
     for (id, _, media, _, _) in templates(&last) {
-        // ffmpeg DELETEd the segments that left its window (+2 extra).
+        // ffmpeg DELETEd the segments that left its window (+2 extra): the first one
+        // was served while it was in the window, and is gone now.
+        assert!(first_seen.contains(&id), "segment 1 of {id} never served");
         let first_gone = media_url(&media, &id, 1);
         assert_eq!(
             fx.get(&format!("/ingest/s1/{first_gone}")).await.status(),
