@@ -4,7 +4,8 @@
 // (127.0.0.2). Checks: no dash.js error, no stall once playing, the playhead keeps up with
 // the wall clock, dash.js synchronised its clock with the origin's UTCTiming endpoint, and
 // dash.js's own live latency (player.getCurrentLiveLatency()) stays within its target
-// (the MPD's suggestedPresentationDelay) ± one segment. The test starts at a wall-clock
+// (the MPD's suggestedPresentationDelay) ± one segment, in both addressings ($Number$ and
+// SegmentTimeline/$Time$, two pages at once). The test starts at a wall-clock
 // time that makes the 20 s cross a loop boundary of the 60 s asset (it waits up to ~50 s
 // for it), so audio and video are played across the loop.
 import { after, before, describe, it } from 'node:test';
@@ -37,7 +38,8 @@ describe('dash.js plays the looped live stream through the edge', () => {
     web?.stop();
   });
 
-  it(`plays ${PLAY_SECONDS} s with no stall at dash.js's target latency`, async () => {
+  /** Plays `path` (under the edge) for PLAY_SECONDS from the moment it runs; returns what it saw. */
+  async function play(path, label) {
     const page = await browser.context.newPage();
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(String(e)));
@@ -51,12 +53,7 @@ describe('dash.js plays the looped live stream through the edge', () => {
       statuses[res.status()] = (statuses[res.status()] || 0) + 1;
       if (u.endsWith('.mpd')) mpdAges.push(Number(res.headers()['age'] || 0));
     });
-    const mpdUrl = `${edge.url}/live/${ASSET}/manifest.mpd`;
-    // Playback starts ~1.5 s after the page load, ~6 s behind the wall clock, and then plays
-    // 20 s: loading the page 50..59 s into a loop puts the next loop boundary 5..14 s into
-    // what is played.
-    const into = () => (Date.now() / 1000) % LOOP_SECONDS;
-    while (into() < 50 || into() >= 59) await new Promise((r) => setTimeout(r, 250));
+    const mpdUrl = `${edge.url}${path}`;
     await page.goto(`${web.url}/index.html?mpd=${encodeURIComponent(mpdUrl)}`);
     // count stalls from the moment playback runs
     await waitInPage(page, () => {
@@ -95,7 +92,7 @@ describe('dash.js plays the looped live stream through the edge', () => {
     const latencies = s.probe.samples.map((x) => x.latency).filter(Number.isFinite).sort((a, b) => a - b);
     const median = latencies[Math.floor(latencies.length / 2)];
     const target = s.probe.samples.map((x) => x.target).find(Number.isFinite);
-    console.log(`live loop: played ${(end - start).toFixed(1)} s in ${wall.toFixed(1)} s wall, stalls ${s.probe.waiting}, `
+    console.log(`live loop ${label}: played ${(end - start).toFixed(1)} s in ${wall.toFixed(1)} s wall, stalls ${s.probe.waiting}, `
       + `latency min/median/max ${latencies[0].toFixed(2)}/${median.toFixed(2)}/${latencies.at(-1).toFixed(2)} s (target ${target} s), `
       + `edge statuses ${JSON.stringify(statuses)}, MPD ages ${JSON.stringify([...new Set(mpdAges)])}, time requests ${timeRequests}, frames ${s.frames}, `
       + `played ${start.toFixed(1)}..${end.toFixed(1)} (loop boundary crossed: ${crossed})`);
@@ -105,7 +102,7 @@ describe('dash.js plays the looped live stream through the edge', () => {
     assert.ok(crossed, `playback ${start}..${end} did not cross a loop boundary`);
     assert.equal(s.probe.waiting, 0, `playback stalled ${s.probe.waiting} times`);
     assert.ok(end - start >= wall - 1.5, `the playhead fell behind: ${(end - start).toFixed(1)} s played in ${wall.toFixed(1)} s`);
-    assert.ok(s.urls.some((u) => u.startsWith(`${edge.url}/live/${ASSET}/`) && u.endsWith('.m4s')), `live segments not fetched from the edge: ${s.urls}`);
+    assert.ok(s.urls.some((u) => u.startsWith(mpdUrl.replace(/manifest\.mpd$/, '')) && u.endsWith('.m4s')), `live segments not fetched from the edge: ${s.urls}`);
     assert.ok(timeRequests >= 1, 'dash.js never asked the UTCTiming endpoint');
     assert.equal(target, 6, 'the target is the MPD suggestedPresentationDelay (6 s)');
     assert.ok(Math.abs(median - target) <= SEGMENT_SECONDS, `median live latency ${median} s is not within one segment of the ${target} s target`);
@@ -113,5 +110,17 @@ describe('dash.js plays the looped live stream through the edge', () => {
     // the edge kept the MPD only briefly (max-age=1)
     assert.ok(mpdAges.every((a) => a <= 1), `MPD served with ages ${mpdAges}`);
     await page.close();
+  }
+
+  it(`plays ${PLAY_SECONDS} s across a loop boundary with no stall at dash.js's target latency, $Number$ and SegmentTimeline`, async () => {
+    // Playback starts ~1.5 s after the page load, ~6 s behind the wall clock, and then plays
+    // 20 s: loading the page 50..59 s into a loop puts the next loop boundary 5..14 s into
+    // what is played. Both addressings play at once, in two pages.
+    const into = () => (Date.now() / 1000) % LOOP_SECONDS;
+    while (into() < 50 || into() >= 58) await new Promise((r) => setTimeout(r, 250));
+    await Promise.all([
+      play(`/live/${ASSET}/manifest.mpd`, '$Number$'),
+      play(`/live/segtimeline_1/${ASSET}/manifest.mpd`, 'SegmentTimeline'),
+    ]);
   });
 });
