@@ -21,7 +21,18 @@
 //!   the loop (AAC audio: whole 1024-sample frames) then overlaps the next loop by less
 //!   than one frame, which the player's buffer replaces (MSE coded-frame removal); one
 //!   slightly shorter leaves a gap of the same size. Audio and video therefore never drift
-//!   apart: every loop restarts both at the same presentation time.
+//!   apart: every loop restarts both at the same presentation time. (The packager's default
+//!   asset: AAC 60.0107 s against 60 s of video, 512 samples = 10.7 ms of overlap per loop.)
+//!   In [`Addressing::Number`] the audio segments keep their VoD durations under the nominal
+//!   `@duration`, restarting at the loop the same way.
+//!
+//! livesim2 goes further for audio (its `audiosegmentation.go`): it re-cuts the AAC frames
+//! so that each output segment starts at the first frame at or after the video segment's
+//! start and the frame sequence runs on across the wrap (repeating the last frame when the
+//! audio is short), so its audio has neither overlap nor gap at the loop. That needs
+//! sample-level re-muxing of every audio segment; here segments are only re-timed, and the
+//! sub-frame overlap is left to the player (dash.js plays across the boundary without a
+//! stall: `web/tests/live_loop.test.mjs`).
 //!
 //! ## Availability (ISO/IEC 23009-1 §5.3.9.5.3; DASH-IF timing-model guidelines, "time shift
 //! window")
