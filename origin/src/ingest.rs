@@ -424,13 +424,40 @@ pub async fn handle(State(state): State<OriginState>, req: Request) -> Response 
     // In a task of its own: hyper drops a request's future when its connection closes,
     // and a finished upload, a DELETE or a temp file's removal must not be cut short by
     // a client that hung up right after sending (ffmpeg does, at exit).
-    tokio::spawn(process(state, req)).await.unwrap_or_else(|e| {
+    let method = req.method().clone();
+    let task = tokio::spawn(async move {
+        let res = process(&state, req).await;
+        let outcome = outcome(&method, res.status());
+        state
+            .metrics()
+            .ingest_requests
+            .get_or_create(&crate::metrics::IngestLabels { outcome })
+            .inc();
+        res
+    });
+    task.await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "ingest task failed");
         error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     })
 }
 
-async fn process(state: OriginState, req: Request) -> Response {
+/// The `outcome` label of an ingest request's answer.
+pub fn outcome(method: &Method, status: StatusCode) -> &'static str {
+    match (status, *method == Method::DELETE) {
+        (StatusCode::CREATED, _) => "stored",
+        (StatusCode::NO_CONTENT, false) => "replaced",
+        (StatusCode::NO_CONTENT, true) => "deleted",
+        (StatusCode::UNAUTHORIZED, _) => "unauthorized",
+        (StatusCode::FORBIDDEN, _) => "forbidden",
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => "too_large",
+        (StatusCode::INSUFFICIENT_STORAGE, _) => "full",
+        (StatusCode::NOT_FOUND, _) => "not_found",
+        (s, _) if s.is_client_error() => "bad_request",
+        _ => "error",
+    }
+}
+
+async fn process(state: &OriginState, req: Request) -> Response {
     let Some(ingest) = state.ingest() else {
         return crate::files::method_not_allowed();
     };
@@ -465,7 +492,7 @@ async fn process(state: OriginState, req: Request) -> Response {
     let (stream, object) = (stream.to_string(), object.to_string());
     let key = safe.as_str().to_string();
     let res = match *req.method() {
-        Method::PUT | Method::POST => store(ingest, &stream, &object, req).await,
+        Method::PUT | Method::POST => store(state, ingest, &stream, &object, req).await,
         Method::DELETE => delete(ingest, &stream, &object).await,
         _ => crate::files::method_not_allowed(),
     };
@@ -496,7 +523,13 @@ async fn object_path(ingest: &Ingest, stream: &str, object: &str) -> io::Result<
     Ok(canonical.join(path.file_name().expect("object has a name")))
 }
 
-async fn store(ingest: &Ingest, stream: &str, object: &str, req: Request) -> Response {
+async fn store(
+    state: &OriginState,
+    ingest: &Ingest,
+    stream: &str,
+    object: &str,
+    req: Request,
+) -> Response {
     let len = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -541,7 +574,7 @@ async fn store(ingest: &Ingest, stream: &str, object: &str, req: Request) -> Res
     let n = ingest.temp_counter.fetch_add(1, Ordering::Relaxed);
     let temp = path.with_file_name(format!(".{name}.{n}.part"));
     match receive(&temp, req.into_body(), ingest.config.max_object_bytes).await {
-        Ok(head) => {
+        Ok((head, len)) => {
             if let Err(e) = tokio::fs::rename(&temp, &path).await {
                 let _ = tokio::fs::remove_file(&temp).await;
                 tracing::warn!(stream, object, error = %e, "ingest: rename failed");
@@ -550,6 +583,7 @@ async fn store(ingest: &Ingest, stream: &str, object: &str, req: Request) -> Res
                     "store failed",
                 ));
             }
+            state.metrics().ingest_bytes.inc_by(len);
             if let Some(kind) = init_kind(&head) {
                 ingest.note_kind(object, stream, kind);
             }
@@ -590,8 +624,8 @@ enum Receive {
 }
 
 /// Streams `body` into a new file at `temp`, at most `max` bytes; returns the first
-/// [`SNIFF_BYTES`] of it.
-async fn receive(temp: &Path, body: Body, max: u64) -> Result<Vec<u8>, Receive> {
+/// [`SNIFF_BYTES`] of it and its length.
+async fn receive(temp: &Path, body: Body, max: u64) -> Result<(Vec<u8>, u64), Receive> {
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -614,7 +648,7 @@ async fn receive(temp: &Path, body: Body, max: u64) -> Result<Vec<u8>, Receive> 
         file.write_all(&chunk).await.map_err(Receive::Io)?;
     }
     file.flush().await.map_err(Receive::Io)?;
-    Ok(head)
+    Ok((head, total))
 }
 
 async fn delete(ingest: &Ingest, stream: &str, object: &str) -> Response {

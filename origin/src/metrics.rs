@@ -43,6 +43,17 @@ pub struct Metrics {
     pub hot_bytes: Gauge,
     /// Open connections.
     pub open_connections: Gauge,
+    /// Push-ingest requests by outcome ([`crate::ingest`]).
+    pub ingest_requests: Family<IngestLabels, Counter>,
+    /// Body bytes of completed ingest uploads.
+    pub ingest_bytes: Counter,
+}
+
+/// Labels of [`Metrics::ingest_requests`].
+#[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct IngestLabels {
+    /// What became of the request (see [`INGEST_REQUESTS_TOTAL_NAME`]).
+    pub outcome: &'static str,
 }
 
 impl Default for Metrics {
@@ -77,6 +88,18 @@ impl Metrics {
             hot_bytes.clone(),
         );
         let open_connections = serve::metrics::register_open_connections(&mut registry);
+        let ingest_requests = Family::<IngestLabels, Counter>::default();
+        registry.register(
+            "ingest_requests",
+            "Push-ingest requests (PUT, POST, DELETE) by outcome",
+            ingest_requests.clone(),
+        );
+        let ingest_bytes = Counter::default();
+        registry.register(
+            "ingest_bytes",
+            "Body bytes of completed ingest uploads",
+            ingest_bytes.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -86,6 +109,8 @@ impl Metrics {
             hot_misses,
             hot_bytes,
             open_connections,
+            ingest_requests,
+            ingest_bytes,
         }
     }
 

@@ -241,6 +241,12 @@ pub mod metric_names {
         pub const HOT_CACHE_BYTES_NAME: &str = "dashcdn_origin_hot_cache_bytes";
         /// Gauge of open client connections.
         pub const OPEN_CONNECTIONS_NAME: &str = "dashcdn_origin_open_connections";
+        /// Counter of push-ingest requests (`PUT`/`POST`/`DELETE`), label `outcome`
+        /// (`stored`, `replaced`, `deleted`, `unauthorized`, `forbidden`, `too_large`,
+        /// `full`, `bad_request`, `not_found`, `error`).
+        pub const INGEST_REQUESTS_TOTAL_NAME: &str = "dashcdn_origin_ingest_requests_total";
+        /// Counter of body bytes of completed ingest uploads.
+        pub const INGEST_BYTES_TOTAL_NAME: &str = "dashcdn_origin_ingest_bytes_total";
     }
 
     /// `redirector_*`: exported by the redirector on `/metrics`.

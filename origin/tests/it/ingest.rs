@@ -78,6 +78,16 @@ async fn start(tweak: impl FnOnce(&mut IngestConfig)) -> Fx {
     }
 }
 
+/// `dashcdn_origin_ingest_requests_total{outcome="..."}` in a metrics exposition (0 if absent).
+fn ingest_count(metrics: &str, outcome: &str) -> u64 {
+    let name = origin::metrics::INGEST_REQUESTS_TOTAL_NAME;
+    let series = format!("{name}{{outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
 /// Files (not directories) under `dir`, recursively, relative names.
 fn files_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -143,6 +153,18 @@ async fn ingest_token_missing_or_wrong_is_refused() {
         fx.get("/ingest/s1/a.m4s").await.bytes().await.unwrap(),
         &b"hello2"[..]
     );
+    // Counted by outcome on /metrics, with the bytes stored (5 + 1 + 6).
+    let m = fx.get("/metrics").await.text().await.unwrap();
+    for (outcome, n) in [
+        ("unauthorized", 2),
+        ("forbidden", 3),
+        ("stored", 2),
+        ("replaced", 1),
+    ] {
+        assert_eq!(ingest_count(&m, outcome), n, "{outcome}: {m}");
+    }
+    let bytes = format!("{} 12\n", origin::metrics::INGEST_BYTES_TOTAL_NAME);
+    assert!(m.contains(&bytes), "{m}");
     // Writes outside the prefix are not possible at all.
     let r = fx
         .send(Method::PUT, "/other/a.m4s", Some(&bearer()), b"x")
@@ -557,6 +579,13 @@ async fn ingest_real_ffmpeg_push_plays_back() {
         "{:?}",
         files_under(&dir)
     );
+    let m = fx.get("/metrics").await.text().await.unwrap();
+    assert!(
+        ingest_count(&m, "deleted") >= 8,
+        "4 segments per representation: {m}"
+    );
+    // Two inits, at least 8 segments per representation, the MPD.
+    assert!(ingest_count(&m, "stored") > 2 * (1 + 8), "{m}");
     let last = fx
         .get("/ingest/s1/manifest.mpd")
         .await
