@@ -33,6 +33,10 @@
 //!    new object at once.
 //! 4. `DELETE`: removes the object (`204`, `404` if absent) and its hot-cache entry.
 //!
+//! Steps 1–4 run in a task of their own ([`handle`]), so a client hanging up cannot cut
+//! them short; each answer is counted in `dashcdn_origin_ingest_requests_total{outcome}`
+//! ([`outcome`]) and the bytes of completed uploads in `dashcdn_origin_ingest_bytes_total`.
+//!
 //! ## Serving back
 //! The file handler serves ingested objects like any other file (ranges, ETags, `304`),
 //! with two differences decided here: an ingested MPD gets `Cache-Control: public,
