@@ -4,7 +4,7 @@
 //! timescales) and `tl` with SegmentTimelines (audio ends with a 256-sample segment). The
 //! clock is fixed with `nowMS_<ms>` so every figure is exact. MPDs are validated with
 //! xmllint against `../shared/dash-schema`; segments are parsed (`tfdt`, `mfhd`) and decoded
-//! with ffprobe.
+//! (every frame) with ffprobe.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -89,6 +89,7 @@ async fn body(origin: &RunningOrigin, path: &str) -> (StatusCode, String, Vec<u8
     (status, cc, r.bytes().await.unwrap().to_vec())
 }
 
+/// Presentation times of the frames ffprobe decodes from `files` concatenated.
 fn ffprobe_pts(files: &[Vec<u8>]) -> Vec<f64> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cat.mp4");
@@ -98,15 +99,16 @@ fn ffprobe_pts(files: &[Vec<u8>]) -> Vec<f64> {
             "-v",
             "error",
             "-show_entries",
-            "packet=pts_time",
+            "frame=pts_time",
             "-of",
             "csv=p=0",
         ])
         .arg(&path)
         .output()
         .expect("ffprobe");
+    // frames are decoded: a wrong sample offset shows up as decoder errors
     assert!(
-        out.status.success(),
+        out.status.success() && out.stderr.is_empty(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -358,6 +360,82 @@ async fn clock_override_is_refused_unless_enabled_and_the_wall_clock_drives_live
     assert_eq!(t.len(), "2026-01-01T00:00:00.000Z".len(), "{t}");
     let ms = t.parse::<manifests::DateTime>().unwrap().unix_millis();
     assert!((ms - now_ms).abs() < 2_000, "{t}");
+    origin
+        .stop(std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+}
+
+/// `segment` with its (first) version-1 `tfdt` written as version 0, the enclosing sizes and
+/// the `trun` data offsets 4 bytes smaller: what a packager writing 32-bit decode times
+/// produces (ffmpeg always writes version 1).
+fn downgrade_tfdt(segment: &[u8]) -> Vec<u8> {
+    let be32 = |b: &[u8], at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap());
+    let moof = segment.windows(4).position(|w| w == b"moof").unwrap() - 4;
+    let traf = segment.windows(4).position(|w| w == b"traf").unwrap() - 4;
+    let tfdt = segment.windows(4).position(|w| w == b"tfdt").unwrap() - 4;
+    let trun = segment.windows(4).position(|w| w == b"trun").unwrap() - 4;
+    assert_eq!(segment[tfdt + 8], 1, "expected a version-1 tfdt");
+    let time = u64::from_be_bytes(segment[tfdt + 12..tfdt + 20].try_into().unwrap());
+    let mut out = segment.to_vec();
+    for at in [moof, traf] {
+        let size = be32(&out, at) - 4;
+        out[at..at + 4].copy_from_slice(&size.to_be_bytes());
+    }
+    assert_eq!(be32(&out, trun + 8) & 1, 1, "trun has a data offset");
+    let off = be32(&out, trun + 16) - 4;
+    out[trun + 16..trun + 20].copy_from_slice(&off.to_be_bytes());
+    let mut v0 = 16u32.to_be_bytes().to_vec();
+    v0.extend_from_slice(b"tfdt");
+    v0.push(0);
+    v0.extend_from_slice(&segment[tfdt + 9..tfdt + 12]);
+    v0.extend_from_slice(&u32::try_from(time).unwrap().to_be_bytes());
+    out.splice(tfdt..tfdt + 20, v0);
+    out
+}
+
+#[tokio::test]
+async fn version_0_tfdt_is_upgraded_and_still_decodes() {
+    // a copy of the `num` asset whose segments carry 32-bit decode times
+    let root = tempfile::tempdir().unwrap();
+    let src = assets().join("num");
+    let dst = root.path().join("v0");
+    std::fs::create_dir_all(&dst).unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let bytes = std::fs::read(&path).unwrap();
+        let bytes = if name.starts_with("chunk-") {
+            downgrade_tfdt(&bytes)
+        } else {
+            bytes
+        };
+        std::fs::write(dst.join(name), bytes).unwrap();
+    }
+    let mut config = OriginConfig::new(root.path(), "127.0.0.1:0".parse().unwrap());
+    config.live.clock_override = true;
+    let origin = origin::bind(config).await.unwrap();
+    // loop 166666667 starts at 1000000002 s: 12800 × that no longer fits 32 bits
+    let index = 166_666_667u64 * 6;
+    let now_ms = (index + 2) * 1000;
+    let init = std::fs::read(dst.join("init-0.m4s")).unwrap();
+    let vod = std::fs::read(dst.join("chunk-0-00001.m4s")).unwrap();
+    assert_eq!(fragment_times(&vod).unwrap().1, vec![(0, 0)]);
+    let (st, _, live) = body(&origin, &format!("/live/nowMS_{now_ms}/v0/0/{index}.m4s")).await;
+    assert_eq!(st, 200);
+    assert_eq!(live.len(), vod.len() + 4);
+    assert_eq!(
+        fragment_times(&live).unwrap(),
+        (index as u32 + 1, vec![(1, index * 12_800)])
+    );
+    let pts = ffprobe_pts(&[init, live]);
+    assert_eq!(pts.len(), 25, "one second of 25 fps video");
+    assert!((pts[0] - index as f64).abs() < 1e-6, "first pts {}", pts[0]);
+    assert!(
+        (pts[24] - (index as f64 + 0.96)).abs() < 1e-6,
+        "last pts {}",
+        pts[24]
+    );
     origin
         .stop(std::time::Duration::from_secs(1))
         .await
