@@ -7,6 +7,7 @@ mod common;
 mod default_content;
 mod edge_cli;
 mod faults;
+mod live_edge;
 mod memory;
 mod package_codecs;
 mod package_ladder;
