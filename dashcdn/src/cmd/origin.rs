@@ -162,9 +162,6 @@ pub fn run(args: OriginArgs) -> anyhow::Result<()> {
             println!("ok: ingest under /{}/<stream>/", ingest.prefix);
         }
         config.live.validate().map_err(anyhow::Error::msg)?;
-        if config.live.enabled {
-            println!("ok: looped live under /{}/<asset>/manifest.mpd", config.live.prefix);
-        }
         println!("ok: origin content {} on {}", root.display(), config.listen);
         return Ok(());
     }
