@@ -76,7 +76,10 @@ impl OriginState {
             .transpose()?;
         config.live.validate().map_err(OriginError::Live)?;
         if config.live.enabled
-            && config.ingest.as_ref().is_some_and(|i| i.prefix == config.live.prefix)
+            && config
+                .ingest
+                .as_ref()
+                .is_some_and(|i| i.prefix == config.live.prefix)
         {
             return Err(OriginError::Live(format!(
                 "the live and ingest prefixes are both {:?}",
