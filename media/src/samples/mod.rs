@@ -10,12 +10,14 @@
 //! for B-frame composition offsets), they were 7 MB plus the `trak` read whole: memory grew
 //! with the input's length. Here a [`SampleTable`] holds only where each table lies in the
 //! file (`cursor::Layout`), a few scalars and a checkpoint of the walk's state every
-//! [`table::CHECKPOINT_EVERY`] samples (~70 bytes each; ~150 KiB for that film). Anything about
+//! `table::CHECKPOINT_EVERY` (256) samples (~70 bytes each; ~150 KiB for that film). Anything about
 //! samples `a..b` ([`Samples::infos`], [`Samples::info`], [`Samples::segment`],
 //! [`Samples::file_payload`]) starts from the checkpoint at or before `a` and walks forward
-//! with a `cursor::Cursor`, which reads each table through its own 8 KiB window: the windows
-//! belong to the walk (its caller, e.g. a writer thread), not to the table, so threads share
-//! a table through `&self`. Memory is then O(1) in the number of samples: a few KiB per walk.
+//! with a `cursor::Cursor`, which reads each table through its own window (1 KiB growing to
+//! 8 KiB): the windows belong to the walk (its caller, e.g. a writer thread), not to the
+//! table, so threads share a table through `&self`. Memory is then O(1) in the number of
+//! samples: a few KiB per walk. (One exception: an `stss` whose numbers do not ascend, which
+//! no muxer we know writes, is sorted into memory, 4 bytes per sync sample.)
 //!
 //! The demuxer walks every table once when it builds the table ([`SampleTable`]'s `build`),
 //! doing every consistency check (counts, chunk order, every chunk's bytes inside the file)

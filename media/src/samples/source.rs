@@ -205,7 +205,7 @@ impl PrefixWindow {
 }
 
 /// Where the bytes of one segment's samples lie in the input file (contiguous runs), their
-/// NAL lengths checked: what [`Samples::copy_payload`] appends to an output segment.
+/// NAL lengths checked: what [`super::Samples::copy_payload`] appends to an output segment.
 #[derive(Debug)]
 pub struct FilePayload {
     pub(crate) runs: Vec<(u64, usize)>,
