@@ -45,7 +45,7 @@ pub struct OriginConfig {
     /// left after a reserve (`serve::limits`).
     pub max_connections: Option<usize>,
     /// Push ingest (`[ingest]` section; absent: off), see [`crate::ingest`].
-    pub ingest: Option<crate::ingest::IngestConfig>,
+    pub ingest: Option<IngestConfig>,
     /// Looped live from every VoD asset (`[live]` section), see [`crate::live`].
     pub live: crate::live::LiveConfig,
 }
@@ -128,6 +128,80 @@ pub enum OriginError {
     /// The server task failed or panicked.
     #[error("origin server failed: {0}")]
     Server(String),
+}
+
+/// Push ingest ([`crate::ingest`]): environment variable the token is read from when `token_file` is not set.
+pub const TOKEN_ENV: &str = "DASHCDN_INGEST_TOKEN";
+
+/// Shortest token accepted at startup (bytes).
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// The `[ingest]` section of the origin configuration. Present: push ingest is on.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// First path segment of ingest URLs (`/<prefix>/<stream>/...`), also the directory
+    /// under the content root the streams are stored in.
+    pub prefix: String,
+    /// File holding the bearer token (trailing whitespace ignored). Unset: the token is
+    /// read from the environment variable [`TOKEN_ENV`]. Never given on a command line.
+    pub token_file: Option<PathBuf>,
+    /// Largest object accepted (bytes); larger uploads get `413`.
+    pub max_object_bytes: u64,
+    /// Most objects one stream may hold at once (uploads of new names past it get `507`).
+    pub max_objects_per_stream: usize,
+    /// Most streams at once.
+    pub max_streams: usize,
+    /// `Cache-Control: max-age` of an ingested (dynamic) MPD.
+    pub mpd_max_age_secs: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            prefix: "ingest".into(),
+            token_file: None,
+            max_object_bytes: 32 << 20,
+            max_objects_per_stream: 2_000,
+            max_streams: 64,
+            mpd_max_age_secs: 1,
+        }
+    }
+}
+
+impl IngestConfig {
+    /// Checks the prefix and reads the token: from `token_file`, else from [`TOKEN_ENV`];
+    /// trailing whitespace ignored, at least [`MIN_TOKEN_LEN`] printable ASCII bytes.
+    pub fn load_token(&self) -> Result<Vec<u8>, OriginError> {
+        let bad = |m: String| OriginError::Ingest(m);
+        if self.prefix.is_empty()
+            || self.prefix.contains('/')
+            || serve::path::sanitize(&format!("/{}", self.prefix)).is_err()
+        {
+            return Err(bad(format!(
+                "ingest prefix {:?} must be one plain path segment",
+                self.prefix
+            )));
+        }
+        let token = match &self.token_file {
+            Some(f) => std::fs::read(f)
+                .map_err(|e| bad(format!("ingest token file {}: {e}", f.display())))?,
+            None => std::env::var(TOKEN_ENV)
+                .map_err(|_| {
+                    bad(format!(
+                        "ingest needs a token: set [ingest] token_file or {TOKEN_ENV}"
+                    ))
+                })?
+                .into_bytes(),
+        };
+        let token = token.trim_ascii().to_vec();
+        if token.len() < MIN_TOKEN_LEN || token.iter().any(|b| !b.is_ascii_graphic()) {
+            return Err(bad(format!(
+                "ingest token must be at least {MIN_TOKEN_LEN} printable ASCII bytes without spaces"
+            )));
+        }
+        Ok(token)
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //! the method and the token, not the path: `GET`/`HEAD` need no token, everything that
 //! changes the store does.
 //!
-//! ## Request flow (`PUT`/`POST`/`DELETE` under the prefix, [`handle`])
+//! ## Request flow (`PUT`/`POST`/`DELETE` under the prefix, [`crate::ingest_http::handle`])
 //! 1. [`authorize`]: `Authorization: Bearer <token>` compared in constant time
 //!    (`subtle`) with the configured token: none → `401` with `WWW-Authenticate: Bearer`
 //!    (RFC 6750 §3), a wrong one → `403` (Interface-2 §5.3 lets the source stop on it).
@@ -33,9 +33,9 @@
 //!    new object at once.
 //! 4. `DELETE`: removes the object (`204`, `404` if absent) and its hot-cache entry.
 //!
-//! Steps 1–4 run in a task of their own ([`handle`]), so a client hanging up cannot cut
+//! Steps 1–4 run in a task of their own ([`crate::ingest_http::handle`]), so a client hanging up cannot cut
 //! them short; each answer is counted in `dashcdn_origin_ingest_requests_total{outcome}`
-//! ([`outcome`]) and the bytes of completed uploads in `dashcdn_origin_ingest_bytes_total`.
+//! ([`crate::ingest_http::outcome`]) and the bytes of completed uploads in `dashcdn_origin_ingest_bytes_total`.
 //!
 //! ## Serving back
 //! The file handler serves ingested objects like any other file (ranges, ETags, `304`),
@@ -55,102 +55,20 @@
 //! growing segment is a separate part of issue 14).
 
 use std::collections::{HashMap, HashSet};
-use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::Response;
-use futures::StreamExt;
-use http::header::{self, HeaderValue};
-use http::{Method, StatusCode};
+use http::header::HeaderValue;
 use manifests::layout::MediaKind;
-use serde::Deserialize;
 use subtle::ConstantTimeEq;
-use tokio::io::AsyncWriteExt;
 
 use crate::config::OriginError;
-use crate::files::error_response;
-use crate::state::OriginState;
 
-/// Environment variable the token is read from when `token_file` is not set.
-pub const TOKEN_ENV: &str = "DASHCDN_INGEST_TOKEN";
-
-/// Shortest token accepted at startup (bytes).
-pub const MIN_TOKEN_LEN: usize = 16;
+pub use crate::config::{IngestConfig, MIN_TOKEN_LEN, TOKEN_ENV};
 
 /// Bytes of an upload kept in memory to read an init segment's handler type.
-const SNIFF_BYTES: usize = 64 << 10;
-
-/// The `[ingest]` section of the origin configuration. Present: push ingest is on.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct IngestConfig {
-    /// First path segment of ingest URLs (`/<prefix>/<stream>/...`), also the directory
-    /// under the content root the streams are stored in.
-    pub prefix: String,
-    /// File holding the bearer token (trailing whitespace ignored). Unset: the token is
-    /// read from the environment variable [`TOKEN_ENV`]. Never given on a command line.
-    pub token_file: Option<PathBuf>,
-    /// Largest object accepted (bytes); larger uploads get `413`.
-    pub max_object_bytes: u64,
-    /// Most objects one stream may hold at once (uploads of new names past it get `507`).
-    pub max_objects_per_stream: usize,
-    /// Most streams at once.
-    pub max_streams: usize,
-    /// `Cache-Control: max-age` of an ingested (dynamic) MPD.
-    pub mpd_max_age_secs: u64,
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        IngestConfig {
-            prefix: "ingest".into(),
-            token_file: None,
-            max_object_bytes: 32 << 20,
-            max_objects_per_stream: 2_000,
-            max_streams: 64,
-            mpd_max_age_secs: 1,
-        }
-    }
-}
-
-impl IngestConfig {
-    /// Checks the prefix and reads the token: from `token_file`, else from [`TOKEN_ENV`];
-    /// trailing whitespace ignored, at least [`MIN_TOKEN_LEN`] printable ASCII bytes.
-    pub fn load_token(&self) -> Result<Vec<u8>, OriginError> {
-        let bad = |m: String| OriginError::Ingest(m);
-        if self.prefix.is_empty()
-            || self.prefix.contains('/')
-            || serve::path::sanitize(&format!("/{}", self.prefix)).is_err()
-        {
-            return Err(bad(format!(
-                "ingest prefix {:?} must be one plain path segment",
-                self.prefix
-            )));
-        }
-        let token = match &self.token_file {
-            Some(f) => std::fs::read(f)
-                .map_err(|e| bad(format!("ingest token file {}: {e}", f.display())))?,
-            None => std::env::var(TOKEN_ENV)
-                .map_err(|_| {
-                    bad(format!(
-                        "ingest needs a token: set [ingest] token_file or {TOKEN_ENV}"
-                    ))
-                })?
-                .into_bytes(),
-        };
-        let token = token.trim_ascii().to_vec();
-        if token.len() < MIN_TOKEN_LEN || token.iter().any(|b| !b.is_ascii_graphic()) {
-            return Err(bad(format!(
-                "ingest token must be at least {MIN_TOKEN_LEN} printable ASCII bytes without spaces"
-            )));
-        }
-        Ok(token)
-    }
-}
+pub(crate) const SNIFF_BYTES: usize = 64 << 10;
 
 /// Outcome of checking a request's `Authorization` header ([`authorize`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,14 +194,14 @@ enum DirKind {
 /// media kind of each directory (see the module docs).
 #[derive(Debug)]
 pub struct Ingest {
-    config: IngestConfig,
-    token: Vec<u8>,
+    pub(crate) config: IngestConfig,
+    pub(crate) token: Vec<u8>,
     /// `<content_root>/<prefix>`, created at startup and canonicalized.
-    root: PathBuf,
-    cc_mpd: String,
-    streams: Mutex<HashMap<String, HashSet<String>>>,
-    kinds: Mutex<HashMap<String, DirKind>>,
-    temp_counter: AtomicU64,
+    pub(crate) root: PathBuf,
+    pub(crate) cc_mpd: String,
+    pub(crate) streams: Mutex<HashMap<String, HashSet<String>>>,
+    pub(crate) kinds: Mutex<HashMap<String, DirKind>>,
+    pub(crate) temp_counter: AtomicU64,
 }
 
 impl Ingest {
@@ -313,7 +231,7 @@ impl Ingest {
 
     /// The object path under the prefix, if `rel` (relative to the content root) is in
     /// the ingest tree.
-    fn under_prefix<'a>(&self, rel: &'a str) -> Option<&'a str> {
+    pub(crate) fn under_prefix<'a>(&self, rel: &'a str) -> Option<&'a str> {
         rel.strip_prefix(self.config.prefix.as_str())?
             .strip_prefix('/')
     }
@@ -341,7 +259,7 @@ impl Ingest {
         Some(manifests::layout::mime_for_segment(kind))
     }
 
-    fn note_kind(&self, object: &str, stream: &str, kind: MediaKind) {
+    pub(crate) fn note_kind(&self, object: &str, stream: &str, kind: MediaKind) {
         let dir = match object.rsplit_once('/') {
             Some((d, _)) => format!("{stream}/{d}"),
             None => stream.to_string(),
@@ -354,7 +272,12 @@ impl Ingest {
     }
 
     /// Reserves `object` in `stream` after [`admit`]; returns whether it is new.
-    fn reserve(&self, stream: &str, object: &str, len: Option<u64>) -> Result<bool, Admission> {
+    pub(crate) fn reserve(
+        &self,
+        stream: &str,
+        object: &str,
+        len: Option<u64>,
+    ) -> Result<bool, Admission> {
         let stream_dir = self.root.join(stream);
         let mut streams = lock(&self.streams);
         if !streams.contains_key(stream) && stream_dir.is_dir() {
@@ -380,7 +303,7 @@ impl Ingest {
         Ok(!exists)
     }
 
-    fn release(&self, stream: &str, object: &str) {
+    pub(crate) fn release(&self, stream: &str, object: &str) {
         let mut streams = lock(&self.streams);
         if let Some(objects) = streams.get_mut(stream) {
             objects.remove(object);
@@ -420,271 +343,6 @@ fn list_files(dir: &Path) -> HashSet<String> {
         }
     }
     out
-}
-
-/// The handler of `PUT`, `POST` and `DELETE` under the ingest prefix (see the module
-/// docs for the flow and statuses).
-pub async fn handle(State(state): State<OriginState>, req: Request) -> Response {
-    // In a task of its own: hyper drops a request's future when its connection closes,
-    // and a finished upload, a DELETE or a temp file's removal must not be cut short by
-    // a client that hung up right after sending (ffmpeg does, at exit).
-    let method = req.method().clone();
-    let task = tokio::spawn(async move {
-        let res = process(&state, req).await;
-        let outcome = outcome(&method, res.status());
-        state
-            .metrics()
-            .ingest_requests
-            .get_or_create(&crate::metrics::IngestLabels { outcome })
-            .inc();
-        res
-    });
-    task.await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "ingest task failed");
-        error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-    })
-}
-
-/// The `outcome` label of an ingest request's answer.
-pub fn outcome(method: &Method, status: StatusCode) -> &'static str {
-    match (status, *method == Method::DELETE) {
-        (StatusCode::CREATED, _) => "stored",
-        (StatusCode::NO_CONTENT, false) => "replaced",
-        (StatusCode::NO_CONTENT, true) => "deleted",
-        (StatusCode::UNAUTHORIZED, _) => "unauthorized",
-        (StatusCode::FORBIDDEN, _) => "forbidden",
-        (StatusCode::PAYLOAD_TOO_LARGE, _) => "too_large",
-        (StatusCode::INSUFFICIENT_STORAGE, _) => "full",
-        (StatusCode::NOT_FOUND, _) => "not_found",
-        (s, _) if s.is_client_error() => "bad_request",
-        _ => "error",
-    }
-}
-
-async fn process(state: &OriginState, req: Request) -> Response {
-    let Some(ingest) = state.ingest() else {
-        return crate::files::method_not_allowed();
-    };
-    match authorize(req.headers().get(header::AUTHORIZATION), &ingest.token) {
-        Auth::Granted => {}
-        Auth::Missing => {
-            let mut res = error_response(StatusCode::UNAUTHORIZED, "bearer token required");
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"dashcdn-ingest\""),
-            );
-            return res;
-        }
-        Auth::Wrong => {
-            tracing::warn!(path = req.uri().path(), "ingest refused: wrong token");
-            return error_response(StatusCode::FORBIDDEN, "wrong ingest token");
-        }
-    }
-    let safe = match serve::path::sanitize(req.uri().path()) {
-        Ok(p) => p,
-        Err(e) => return error_response(e.status(), &e.to_string()),
-    };
-    let Some(rel) = safe.strip_first_segment(&ingest.config.prefix) else {
-        return error_response(StatusCode::NOT_FOUND, "not found");
-    };
-    let Some((stream, object)) = target(&rel) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "ingest path must be /<prefix>/<stream>/<object>",
-        );
-    };
-    let (stream, object) = (stream.to_string(), object.to_string());
-    let key = safe.as_str().to_string();
-    let res = match *req.method() {
-        Method::PUT | Method::POST => store(state, ingest, &stream, &object, req).await,
-        Method::DELETE => delete(ingest, &stream, &object).await,
-        _ => crate::files::method_not_allowed(),
-    };
-    if res.status().is_success() {
-        state
-            .metrics()
-            .hot_bytes
-            .set(state.cache().remove(&key) as i64);
-    }
-    res
-}
-
-/// The file an object is stored in, after creating its directory and checking that
-/// the directory resolves inside the ingest root (no symlink out).
-async fn object_path(ingest: &Ingest, stream: &str, object: &str) -> io::Result<PathBuf> {
-    let path = serve::path::sanitize(&format!("/{stream}/{object}"))
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
-        .join_to(&ingest.root);
-    let dir = path.parent().expect("joined under the root").to_path_buf();
-    tokio::fs::create_dir_all(&dir).await?;
-    let canonical = tokio::fs::canonicalize(&dir).await?;
-    if !canonical.starts_with(&ingest.root) {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "ingest directory resolves outside the ingest root",
-        ));
-    }
-    Ok(canonical.join(path.file_name().expect("object has a name")))
-}
-
-async fn store(
-    state: &OriginState,
-    ingest: &Ingest,
-    stream: &str,
-    object: &str,
-    req: Request,
-) -> Response {
-    let len = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let is_new = match ingest.reserve(stream, object, len) {
-        Ok(new) => new,
-        Err(Admission::TooLarge) => {
-            return error_response(StatusCode::PAYLOAD_TOO_LARGE, "object too large")
-        }
-        Err(Admission::TooManyObjects) => {
-            return error_response(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "too many objects in stream",
-            )
-        }
-        Err(_) => return error_response(StatusCode::INSUFFICIENT_STORAGE, "too many streams"),
-    };
-    let refuse = |res: Response| {
-        if is_new {
-            ingest.release(stream, object);
-        }
-        res
-    };
-    let path = match object_path(ingest, stream, object).await {
-        Ok(p) => p,
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            return refuse(error_response(StatusCode::FORBIDDEN, "forbidden"))
-        }
-        Err(e) => {
-            tracing::warn!(stream, object, error = %e, "ingest: cannot create directory");
-            return refuse(error_response(
-                StatusCode::CONFLICT,
-                "cannot store object here",
-            ));
-        }
-    };
-    let name = path
-        .file_name()
-        .expect("named")
-        .to_string_lossy()
-        .into_owned();
-    let n = ingest.temp_counter.fetch_add(1, Ordering::Relaxed);
-    let temp = path.with_file_name(format!(".{name}.{n}.part"));
-    match receive(&temp, req.into_body(), ingest.config.max_object_bytes).await {
-        Ok((head, len)) => {
-            if let Err(e) = tokio::fs::rename(&temp, &path).await {
-                let _ = tokio::fs::remove_file(&temp).await;
-                tracing::warn!(stream, object, error = %e, "ingest: rename failed");
-                return refuse(error_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "store failed",
-                ));
-            }
-            state.metrics().ingest_bytes.inc_by(len);
-            if let Some(kind) = init_kind(&head) {
-                ingest.note_kind(object, stream, kind);
-            }
-            tracing::debug!(stream, object, new = is_new, "ingest: stored");
-            let mut res = Response::new(Body::empty());
-            *res.status_mut() = if is_new {
-                StatusCode::CREATED
-            } else {
-                StatusCode::NO_CONTENT
-            };
-            res
-        }
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&temp).await;
-            let res = match e {
-                Receive::TooLarge => {
-                    error_response(StatusCode::PAYLOAD_TOO_LARGE, "object too large")
-                }
-                Receive::Body(e) => {
-                    tracing::info!(stream, object, error = %e, "ingest: upload aborted, discarded");
-                    error_response(StatusCode::BAD_REQUEST, "upload incomplete")
-                }
-                Receive::Io(e) => {
-                    tracing::warn!(stream, object, error = %e, "ingest: write failed");
-                    error_response(StatusCode::INTERNAL_SERVER_ERROR, "store failed")
-                }
-            };
-            // A replaced object keeps its old version (and its slot).
-            refuse(res)
-        }
-    }
-}
-
-enum Receive {
-    TooLarge,
-    Body(axum::Error),
-    Io(io::Error),
-}
-
-/// Streams `body` into a new file at `temp`, at most `max` bytes; returns the first
-/// [`SNIFF_BYTES`] of it and its length.
-async fn receive(temp: &Path, body: Body, max: u64) -> Result<(Vec<u8>, u64), Receive> {
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(temp)
-        .await
-        .map_err(Receive::Io)?;
-    let mut head = Vec::new();
-    let mut total = 0u64;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(Receive::Body)?;
-        total += chunk.len() as u64;
-        if total > max {
-            return Err(Receive::TooLarge);
-        }
-        if head.len() < SNIFF_BYTES {
-            let take = (SNIFF_BYTES - head.len()).min(chunk.len());
-            head.extend_from_slice(&chunk[..take]);
-        }
-        file.write_all(&chunk).await.map_err(Receive::Io)?;
-    }
-    file.flush().await.map_err(Receive::Io)?;
-    Ok((head, total))
-}
-
-async fn delete(ingest: &Ingest, stream: &str, object: &str) -> Response {
-    let path =
-        serve::path::sanitize(&format!("/{stream}/{object}")).map(|p| p.join_to(&ingest.root));
-    let Ok(path) = path else {
-        return error_response(StatusCode::BAD_REQUEST, "bad path");
-    };
-    // The parent must resolve inside the root (a symlinked directory is refused).
-    let inside = match tokio::fs::canonicalize(path.parent().expect("under root")).await {
-        Ok(dir) => dir.starts_with(&ingest.root),
-        Err(_) => false,
-    };
-    if !inside {
-        return error_response(StatusCode::NOT_FOUND, "not found");
-    }
-    match tokio::fs::remove_file(&path).await {
-        Ok(()) => {
-            ingest.release(stream, object);
-            let mut res = Response::new(Body::empty());
-            *res.status_mut() = StatusCode::NO_CONTENT;
-            res
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            ingest.release(stream, object);
-            error_response(StatusCode::NOT_FOUND, "not found")
-        }
-        Err(e) => {
-            tracing::warn!(stream, object, error = %e, "ingest: delete failed");
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "delete failed")
-        }
-    }
 }
 
 #[cfg(test)]

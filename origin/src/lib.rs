@@ -63,6 +63,7 @@ pub mod config;
 pub mod files;
 pub mod info;
 pub mod ingest;
+pub mod ingest_http;
 pub mod kinds;
 pub mod live;
 pub mod metrics;

@@ -31,9 +31,9 @@ pub fn router(state: OriginState) -> Router {
         .route("/metrics", get(metrics_text));
     if let Some(ingest) = state.ingest() {
         // Writes under the ingest prefix; reads of the same paths are plain files.
-        let writes = axum::routing::put(crate::ingest::handle)
-            .post(crate::ingest::handle)
-            .delete(crate::ingest::handle)
+        let writes = axum::routing::put(crate::ingest_http::handle)
+            .post(crate::ingest_http::handle)
+            .delete(crate::ingest_http::handle)
             .fallback(files::serve_file);
         app = app.route(&format!("/{}/{{*object}}", ingest.config().prefix), writes);
     }

@@ -1,0 +1,284 @@
+//! The HTTP side of push ingest: the handler of `PUT`, `POST` and `DELETE` under the
+//! ingest prefix, over the store and the rules of [`crate::ingest`] (which the origin's
+//! state holds; this module is apart so that the store does not depend on the state).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use futures::StreamExt;
+use http::header::{self, HeaderValue};
+use http::{Method, StatusCode};
+use tokio::io::AsyncWriteExt;
+
+use crate::files::error_response;
+use crate::ingest::{authorize, init_kind, target, Admission, Auth, Ingest, SNIFF_BYTES};
+use crate::state::OriginState;
+
+/// The handler of `PUT`, `POST` and `DELETE` under the ingest prefix (see the module
+/// docs for the flow and statuses).
+pub async fn handle(State(state): State<OriginState>, req: Request) -> Response {
+    // In a task of its own: hyper drops a request's future when its connection closes,
+    // and a finished upload, a DELETE or a temp file's removal must not be cut short by
+    // a client that hung up right after sending (ffmpeg does, at exit).
+    let method = req.method().clone();
+    let task = tokio::spawn(async move {
+        let res = process(&state, req).await;
+        let outcome = outcome(&method, res.status());
+        state
+            .metrics()
+            .ingest_requests
+            .get_or_create(&crate::metrics::IngestLabels { outcome })
+            .inc();
+        res
+    });
+    task.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "ingest task failed");
+        error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    })
+}
+
+/// The `outcome` label of an ingest request's answer.
+pub fn outcome(method: &Method, status: StatusCode) -> &'static str {
+    match (status, *method == Method::DELETE) {
+        (StatusCode::CREATED, _) => "stored",
+        (StatusCode::NO_CONTENT, false) => "replaced",
+        (StatusCode::NO_CONTENT, true) => "deleted",
+        (StatusCode::UNAUTHORIZED, _) => "unauthorized",
+        (StatusCode::FORBIDDEN, _) => "forbidden",
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => "too_large",
+        (StatusCode::INSUFFICIENT_STORAGE, _) => "full",
+        (StatusCode::NOT_FOUND, _) => "not_found",
+        (s, _) if s.is_client_error() => "bad_request",
+        _ => "error",
+    }
+}
+
+async fn process(state: &OriginState, req: Request) -> Response {
+    let Some(ingest) = state.ingest() else {
+        return crate::files::method_not_allowed();
+    };
+    match authorize(req.headers().get(header::AUTHORIZATION), &ingest.token) {
+        Auth::Granted => {}
+        Auth::Missing => {
+            let mut res = error_response(StatusCode::UNAUTHORIZED, "bearer token required");
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"dashcdn-ingest\""),
+            );
+            return res;
+        }
+        Auth::Wrong => {
+            tracing::warn!(path = req.uri().path(), "ingest refused: wrong token");
+            return error_response(StatusCode::FORBIDDEN, "wrong ingest token");
+        }
+    }
+    let safe = match serve::path::sanitize(req.uri().path()) {
+        Ok(p) => p,
+        Err(e) => return error_response(e.status(), &e.to_string()),
+    };
+    let Some(rel) = safe.strip_first_segment(&ingest.config.prefix) else {
+        return error_response(StatusCode::NOT_FOUND, "not found");
+    };
+    let Some((stream, object)) = target(&rel) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "ingest path must be /<prefix>/<stream>/<object>",
+        );
+    };
+    let (stream, object) = (stream.to_string(), object.to_string());
+    let key = safe.as_str().to_string();
+    let res = match *req.method() {
+        Method::PUT | Method::POST => store(state, ingest, &stream, &object, req).await,
+        Method::DELETE => delete(ingest, &stream, &object).await,
+        _ => crate::files::method_not_allowed(),
+    };
+    if res.status().is_success() {
+        state
+            .metrics()
+            .hot_bytes
+            .set(state.cache().remove(&key) as i64);
+    }
+    res
+}
+
+/// The file an object is stored in, after creating its directory and checking that
+/// the directory resolves inside the ingest root (no symlink out).
+async fn object_path(ingest: &Ingest, stream: &str, object: &str) -> io::Result<PathBuf> {
+    let path = serve::path::sanitize(&format!("/{stream}/{object}"))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
+        .join_to(&ingest.root);
+    let dir = path.parent().expect("joined under the root").to_path_buf();
+    tokio::fs::create_dir_all(&dir).await?;
+    let canonical = tokio::fs::canonicalize(&dir).await?;
+    if !canonical.starts_with(&ingest.root) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "ingest directory resolves outside the ingest root",
+        ));
+    }
+    Ok(canonical.join(path.file_name().expect("object has a name")))
+}
+
+async fn store(
+    state: &OriginState,
+    ingest: &Ingest,
+    stream: &str,
+    object: &str,
+    req: Request,
+) -> Response {
+    let len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let is_new = match ingest.reserve(stream, object, len) {
+        Ok(new) => new,
+        Err(Admission::TooLarge) => {
+            return error_response(StatusCode::PAYLOAD_TOO_LARGE, "object too large")
+        }
+        Err(Admission::TooManyObjects) => {
+            return error_response(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "too many objects in stream",
+            )
+        }
+        Err(_) => return error_response(StatusCode::INSUFFICIENT_STORAGE, "too many streams"),
+    };
+    let refuse = |res: Response| {
+        if is_new {
+            ingest.release(stream, object);
+        }
+        res
+    };
+    let path = match object_path(ingest, stream, object).await {
+        Ok(p) => p,
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return refuse(error_response(StatusCode::FORBIDDEN, "forbidden"))
+        }
+        Err(e) => {
+            tracing::warn!(stream, object, error = %e, "ingest: cannot create directory");
+            return refuse(error_response(
+                StatusCode::CONFLICT,
+                "cannot store object here",
+            ));
+        }
+    };
+    let name = path
+        .file_name()
+        .expect("named")
+        .to_string_lossy()
+        .into_owned();
+    let n = ingest.temp_counter.fetch_add(1, Ordering::Relaxed);
+    let temp = path.with_file_name(format!(".{name}.{n}.part"));
+    match receive(&temp, req.into_body(), ingest.config.max_object_bytes).await {
+        Ok((head, len)) => {
+            if let Err(e) = tokio::fs::rename(&temp, &path).await {
+                let _ = tokio::fs::remove_file(&temp).await;
+                tracing::warn!(stream, object, error = %e, "ingest: rename failed");
+                return refuse(error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "store failed",
+                ));
+            }
+            state.metrics().ingest_bytes.inc_by(len);
+            if let Some(kind) = init_kind(&head) {
+                ingest.note_kind(object, stream, kind);
+            }
+            tracing::debug!(stream, object, new = is_new, "ingest: stored");
+            let mut res = Response::new(Body::empty());
+            *res.status_mut() = if is_new {
+                StatusCode::CREATED
+            } else {
+                StatusCode::NO_CONTENT
+            };
+            res
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&temp).await;
+            let res = match e {
+                Receive::TooLarge => {
+                    error_response(StatusCode::PAYLOAD_TOO_LARGE, "object too large")
+                }
+                Receive::Body(e) => {
+                    tracing::info!(stream, object, error = %e, "ingest: upload aborted, discarded");
+                    error_response(StatusCode::BAD_REQUEST, "upload incomplete")
+                }
+                Receive::Io(e) => {
+                    tracing::warn!(stream, object, error = %e, "ingest: write failed");
+                    error_response(StatusCode::INTERNAL_SERVER_ERROR, "store failed")
+                }
+            };
+            // A replaced object keeps its old version (and its slot).
+            refuse(res)
+        }
+    }
+}
+
+enum Receive {
+    TooLarge,
+    Body(axum::Error),
+    Io(io::Error),
+}
+
+/// Streams `body` into a new file at `temp`, at most `max` bytes; returns the first
+/// [`SNIFF_BYTES`] of it and its length.
+async fn receive(temp: &Path, body: Body, max: u64) -> Result<(Vec<u8>, u64), Receive> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temp)
+        .await
+        .map_err(Receive::Io)?;
+    let mut head = Vec::new();
+    let mut total = 0u64;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(Receive::Body)?;
+        total += chunk.len() as u64;
+        if total > max {
+            return Err(Receive::TooLarge);
+        }
+        if head.len() < SNIFF_BYTES {
+            let take = (SNIFF_BYTES - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+        }
+        file.write_all(&chunk).await.map_err(Receive::Io)?;
+    }
+    file.flush().await.map_err(Receive::Io)?;
+    Ok((head, total))
+}
+
+async fn delete(ingest: &Ingest, stream: &str, object: &str) -> Response {
+    let path =
+        serve::path::sanitize(&format!("/{stream}/{object}")).map(|p| p.join_to(&ingest.root));
+    let Ok(path) = path else {
+        return error_response(StatusCode::BAD_REQUEST, "bad path");
+    };
+    // The parent must resolve inside the root (a symlinked directory is refused).
+    let inside = match tokio::fs::canonicalize(path.parent().expect("under root")).await {
+        Ok(dir) => dir.starts_with(&ingest.root),
+        Err(_) => false,
+    };
+    if !inside {
+        return error_response(StatusCode::NOT_FOUND, "not found");
+    }
+    match tokio::fs::remove_file(&path).await {
+        Ok(()) => {
+            ingest.release(stream, object);
+            let mut res = Response::new(Body::empty());
+            *res.status_mut() = StatusCode::NO_CONTENT;
+            res
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            ingest.release(stream, object);
+            error_response(StatusCode::NOT_FOUND, "not found")
+        }
+        Err(e) => {
+            tracing::warn!(stream, object, error = %e, "ingest: delete failed");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "delete failed")
+        }
+    }
+}
