@@ -198,9 +198,9 @@ pub struct Ingest {
     pub(crate) token: Vec<u8>,
     /// `<content_root>/<prefix>`, created at startup and canonicalized.
     pub(crate) root: PathBuf,
-    pub(crate) cc_mpd: String,
-    pub(crate) streams: Mutex<HashMap<String, HashSet<String>>>,
-    pub(crate) kinds: Mutex<HashMap<String, DirKind>>,
+    cc_mpd: String,
+    streams: Mutex<HashMap<String, HashSet<String>>>,
+    kinds: Mutex<HashMap<String, DirKind>>,
     pub(crate) temp_counter: AtomicU64,
 }
 
