@@ -5,7 +5,6 @@
 //!
 //! Health survives topology reloads: [`HealthRegistry`] keys states by edge id and URL.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -143,26 +142,7 @@ impl EdgeHealth {
 }
 
 /// Edge health states by `(id, url)`, kept across topology reloads.
-#[derive(Debug, Default)]
-pub struct HealthRegistry {
-    map: Mutex<HashMap<(String, String), Arc<EdgeHealth>>>,
-}
-
-impl HealthRegistry {
-    /// The health of this edge (created `Unknown` on first sight).
-    pub fn get(&self, id: &str, url: &str) -> Arc<EdgeHealth> {
-        let mut m = self.map.lock().expect("health registry poisoned");
-        m.entry((id.to_string(), url.to_string()))
-            .or_default()
-            .clone()
-    }
-
-    /// Forgets edges not in `keep` (after a reload).
-    pub fn retain(&self, keep: &[(String, String)]) {
-        let mut m = self.map.lock().expect("health registry poisoned");
-        m.retain(|k, _| keep.contains(k));
-    }
-}
+pub type HealthRegistry = crate::registry::EdgeRegistry<EdgeHealth>;
 
 async fn probe(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<(), String> {
     match tokio::time::timeout(timeout, client.get(url).send()).await {

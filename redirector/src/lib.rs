@@ -49,6 +49,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod route;
+pub mod registry;
 pub mod steering;
 pub mod topology;
 

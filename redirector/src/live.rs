@@ -12,7 +12,7 @@
 //! Like health, figures survive topology reloads ([`LiveRegistry`] keys them by edge id
 //! and URL).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -209,26 +209,7 @@ impl EdgeLive {
 }
 
 /// Live states by `(id, url)`, kept across topology reloads.
-#[derive(Debug, Default)]
-pub struct LiveRegistry {
-    map: Mutex<HashMap<(String, String), Arc<EdgeLive>>>,
-}
-
-impl LiveRegistry {
-    /// The live state of this edge (created empty on first sight).
-    pub fn get(&self, id: &str, url: &str) -> Arc<EdgeLive> {
-        let mut m = self.map.lock().expect("live registry poisoned");
-        m.entry((id.to_string(), url.to_string()))
-            .or_default()
-            .clone()
-    }
-
-    /// Forgets edges not in `keep`.
-    pub fn retain(&self, keep: &[(String, String)]) {
-        let mut m = self.map.lock().expect("live registry poisoned");
-        m.retain(|k, _| keep.contains(k));
-    }
-}
+pub type LiveRegistry = crate::registry::EdgeRegistry<EdgeLive>;
 
 async fn scrape(
     client: &reqwest::Client,
