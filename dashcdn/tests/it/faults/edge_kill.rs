@@ -150,23 +150,11 @@ fn a_killed_edge_is_routed_around_within_3_s_and_players_recover() {
     });
     let swarm_out = swarm.wait_output().unwrap_or_else(|e| panic!("swarm: {e}"));
     let swarm_took = killed.elapsed() + KILL_AFTER;
-    let stdout = String::from_utf8_lossy(&swarm_out.stdout).into_owned();
-    assert!(
-        swarm_out.status.success(),
-        "swarm failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&swarm_out.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("swarm.json")).unwrap()).unwrap();
-    let rebuffers: Vec<f64> = report["players"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["metrics"]["rebuffer_s"].as_f64().unwrap_or(f64::NAN))
-        .collect();
-    let worst = rebuffers.iter().cloned().fold(0.0, f64::max);
+    let result = super::SwarmResult::read(&swarm_out, &out);
+    let (stdout, rebuffers, report) = (&result.stdout, &result.rebuffers, &result.report);
+    let worst = result.worst_rebuffer();
     // Players that fetched media from both edges, edge-a first.
-    let rows = csv_rows(&std::fs::read_to_string(out.join("fetches.csv")).unwrap());
+    let rows = &result.fetches;
     let mut seq: std::collections::BTreeMap<String, String> = Default::default();
     for row in rows.iter().filter(|r| r["kind"] == "media") {
         let e = if row["url"].starts_with(&a_url) {

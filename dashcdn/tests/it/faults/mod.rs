@@ -89,6 +89,52 @@ pub fn csv_rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
         .collect()
 }
 
+/// What a finished `dashcdn player swarm --out OUT` left: its stdout (after asserting it
+/// exited 0), every player's rebuffering (s, from `swarm.json`) and the rows of `fetches.csv`.
+pub struct SwarmResult {
+    /// The swarm's standard output (its report table).
+    pub stdout: String,
+    /// `rebuffer_s` of every player.
+    pub rebuffers: Vec<f64>,
+    /// `fetches.csv`, one map per request.
+    pub fetches: Vec<std::collections::HashMap<String, String>>,
+    /// `swarm.json`.
+    pub report: serde_json::Value,
+}
+
+impl SwarmResult {
+    /// Reads the swarm's output directory after it ended (panics with its output if it failed).
+    pub fn read(run: &std::process::Output, out: &std::path::Path) -> SwarmResult {
+        let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+        assert!(
+            run.status.success(),
+            "swarm failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("swarm.json")).unwrap())
+                .unwrap();
+        let rebuffers: Vec<f64> = report["players"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["metrics"]["rebuffer_s"].as_f64().unwrap_or(f64::NAN))
+            .collect();
+        let fetches = csv_rows(&std::fs::read_to_string(out.join("fetches.csv")).unwrap());
+        SwarmResult {
+            stdout,
+            rebuffers,
+            fetches,
+            report,
+        }
+    }
+
+    /// The worst player's rebuffering, s.
+    pub fn worst_rebuffer(&self) -> f64 {
+        self.rebuffers.iter().cloned().fold(0.0, f64::max)
+    }
+}
+
 /// A current-thread runtime for the blocking tests' few async steps.
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -142,24 +142,12 @@ fn origin_down_30_s_edges_serve_stale_then_misses_again() {
         .output()
         .unwrap();
     let swarm_took = down.elapsed();
-    let stdout = String::from_utf8_lossy(&swarm.stdout).into_owned();
-    assert!(
-        swarm.status.success(),
-        "swarm failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&swarm.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("swarm.json")).unwrap()).unwrap();
-    let rebuffers: Vec<f64> = report["players"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["metrics"]["rebuffer_s"].as_f64().unwrap_or(f64::NAN))
-        .collect();
-    let worst = rebuffers.iter().cloned().fold(0.0, f64::max);
-    let rows = csv_rows(&std::fs::read_to_string(out.join("fetches.csv")).unwrap());
+    let result = super::SwarmResult::read(&swarm, &out);
+    let (stdout, rebuffers, report) = (&result.stdout, &result.rebuffers, &result.report);
+    let worst = result.worst_rebuffer();
+    let rows = &result.fetches;
     let mut by_cache: std::collections::BTreeMap<String, usize> = Default::default();
-    for row in &rows {
+    for row in rows {
         *by_cache
             .entry(format!("{} {}", row["status"], row["x_cache"]))
             .or_default() += 1;
