@@ -154,6 +154,9 @@ pub struct IngestConfig {
     pub max_streams: usize,
     /// `Cache-Control: max-age` of an ingested (dynamic) MPD.
     pub mpd_max_age_secs: u64,
+    /// Memory for new objects still being uploaded, relayed to readers as they grow
+    /// (low-latency chunked CMAF, [`crate::growing`]); 0 turns the relay off.
+    pub relay_bytes: u64,
 }
 
 impl Default for IngestConfig {
@@ -165,6 +168,7 @@ impl Default for IngestConfig {
             max_objects_per_stream: 2_000,
             max_streams: 64,
             mpd_max_age_secs: 1,
+            relay_bytes: 64 << 20,
         }
     }
 }

@@ -50,9 +50,13 @@
 //! 'stream$RepresentationID$/$Number%05d$.$ext$'`) gets the exact type. Segments stay
 //! `immutable` (Interface-2 §7.1.2 requires unique segment names).
 //!
-//! What is not done: a segment is visible only once its upload completed, so a chunked
-//! upload in progress is not relayed to readers chunk by chunk (low-latency relay of a
-//! growing segment is a separate part of issue 14).
+//! ## Growing objects (low latency)
+//! A **new** object's upload in progress is relayed to `GET` readers as it grows
+//! ([`crate::growing`], [`crate::ingest_http::read`]): chunked transfer coding, each chunk
+//! as it arrives, a clean end when the upload completes, a cut response when it is
+//! aborted; `relay_bytes` bounds the memory (0 turns it off, and then an upload is
+//! invisible until complete). A replaced object (the MPD) is served in its previous
+//! version until the new one is complete.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -202,6 +206,8 @@ pub struct Ingest {
     streams: Mutex<HashMap<String, HashSet<String>>>,
     kinds: Mutex<HashMap<String, DirKind>>,
     pub(crate) temp_counter: AtomicU64,
+    /// New objects still being uploaded, served to readers as they grow.
+    pub(crate) growing: crate::growing::GrowingRegistry,
 }
 
 impl Ingest {
@@ -214,6 +220,7 @@ impl Ingest {
             .and_then(|_| std::fs::canonicalize(&root))
             .map_err(|e| bad(format!("ingest directory {}: {e}", root.display())))
             .map(|root| Ingest {
+                growing: crate::growing::GrowingRegistry::new(config.relay_bytes),
                 cc_mpd: format!("public, max-age={}", config.mpd_max_age_secs),
                 config,
                 token,
@@ -227,6 +234,11 @@ impl Ingest {
     /// The configuration in use.
     pub fn config(&self) -> &IngestConfig {
         &self.config
+    }
+
+    /// New objects still being uploaded, relayed to readers as they grow.
+    pub fn growing(&self) -> &crate::growing::GrowingRegistry {
+        &self.growing
     }
 
     /// The object path under the prefix, if `rel` (relative to the content root) is in

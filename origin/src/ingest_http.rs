@@ -15,6 +15,7 @@ use http::{Method, StatusCode};
 use tokio::io::AsyncWriteExt;
 
 use crate::files::error_response;
+use crate::growing::GrowingWriter;
 use crate::ingest::{authorize, init_kind, target, Admission, Auth, Ingest, SNIFF_BYTES};
 use crate::state::OriginState;
 
@@ -92,7 +93,7 @@ async fn process(state: &OriginState, req: Request) -> Response {
     let (stream, object) = (stream.to_string(), object.to_string());
     let key = safe.as_str().to_string();
     let res = match *req.method() {
-        Method::PUT | Method::POST => store(state, ingest, &stream, &object, req).await,
+        Method::PUT | Method::POST => store(state, ingest, &stream, &object, &key, req).await,
         Method::DELETE => delete(ingest, &stream, &object).await,
         _ => crate::files::method_not_allowed(),
     };
@@ -128,6 +129,7 @@ async fn store(
     ingest: &Ingest,
     stream: &str,
     object: &str,
+    key: &str,
     req: Request,
 ) -> Response {
     let len = req
@@ -173,7 +175,15 @@ async fn store(
         .into_owned();
     let n = ingest.temp_counter.fetch_add(1, Ordering::Relaxed);
     let temp = path.with_file_name(format!(".{name}.{n}.part"));
-    match receive(&temp, req.into_body(), ingest.config.max_object_bytes).await {
+    // A new object is relayed to readers while it grows (crate::growing); a replaced
+    // one keeps serving its previous version until the new one is complete.
+    let mut growing = if is_new {
+        ingest.growing.begin(key, state.content_type_for(key))
+    } else {
+        None
+    };
+    let max = ingest.config.max_object_bytes;
+    match receive(&temp, req.into_body(), max, growing.as_mut()).await {
         Ok((head, len)) => {
             if let Err(e) = tokio::fs::rename(&temp, &path).await {
                 let _ = tokio::fs::remove_file(&temp).await;
@@ -182,6 +192,10 @@ async fn store(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "store failed",
                 ));
+            }
+            // The file is in place: readers of the growing object end, new ones read it.
+            if let Some(g) = growing {
+                g.complete();
             }
             state.metrics().ingest_bytes.inc_by(len);
             if let Some(kind) = init_kind(&head) {
@@ -224,8 +238,14 @@ enum Receive {
 }
 
 /// Streams `body` into a new file at `temp`, at most `max` bytes; returns the first
-/// [`SNIFF_BYTES`] of it and its length.
-async fn receive(temp: &Path, body: Body, max: u64) -> Result<(Vec<u8>, u64), Receive> {
+/// [`SNIFF_BYTES`] of it and its length. Each chunk is also pushed to `growing` (when
+/// the object is relayed while it grows), after it is written.
+async fn receive(
+    temp: &Path,
+    body: Body,
+    max: u64,
+    mut growing: Option<&mut GrowingWriter>,
+) -> Result<(Vec<u8>, u64), Receive> {
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -246,6 +266,9 @@ async fn receive(temp: &Path, body: Body, max: u64) -> Result<(Vec<u8>, u64), Re
             head.extend_from_slice(&chunk[..take]);
         }
         file.write_all(&chunk).await.map_err(Receive::Io)?;
+        if let Some(g) = growing.as_deref_mut() {
+            g.push(chunk);
+        }
     }
     file.flush().await.map_err(Receive::Io)?;
     Ok((head, total))
@@ -281,4 +304,40 @@ async fn delete(ingest: &Ingest, stream: &str, object: &str) -> Response {
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "delete failed")
         }
     }
+}
+
+/// `GET`/`HEAD` under the ingest prefix: a new object still being uploaded is streamed
+/// as it grows ([`crate::growing`]): `200` without a length (chunked transfer coding),
+/// each chunk sent as soon as it arrives, the end when the upload completes and an
+/// error (a cut response) when it is aborted. Anything else is an ordinary file.
+pub async fn read(State(state): State<OriginState>, req: Request) -> Response {
+    let growing = match (state.ingest(), serve::path::sanitize(req.uri().path())) {
+        (Some(ingest), Ok(safe)) if matches!(*req.method(), Method::GET | Method::HEAD) => {
+            ingest.growing.get(safe.as_str()).map(|g| (g, safe))
+        }
+        _ => None,
+    };
+    let Some((object, safe)) = growing else {
+        return crate::files::serve_file(State(state), req).await;
+    };
+    let body = if req.method() == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from_stream(object.clone().stream())
+    };
+    let mut res = Response::new(body);
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(object.content_type()),
+    );
+    if let Ok(cc) = HeaderValue::from_str(state.cache_control_for(safe.as_str())) {
+        h.insert(header::CACHE_CONTROL, cc);
+    }
+    tracing::debug!(
+        path = safe.as_str(),
+        have = object.len(),
+        "ingest: growing object read"
+    );
+    res
 }

@@ -37,6 +37,8 @@
 //! any DASH-IF Live Media Ingest Interface-2 source. A finished upload is renamed into the
 //! content root and served back at the same path by the file handler above; see
 //! [`ingest`] for the flow, limits and statuses.
+//! A new segment still being uploaded (a chunked `PUT` in progress: low-latency chunked
+//! CMAF) is served to readers as it grows, each chunk as it arrives ([`growing`]).
 //!
 //! ## Modules
 //! [`config`] (settings and errors) → [`kinds`] (audio or video per representation
@@ -61,6 +63,7 @@ pub mod cache;
 pub mod cmsd;
 pub mod config;
 pub mod files;
+pub mod growing;
 pub mod info;
 pub mod ingest;
 pub mod ingest_http;

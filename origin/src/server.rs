@@ -34,7 +34,7 @@ pub fn router(state: OriginState) -> Router {
         let writes = axum::routing::put(crate::ingest_http::handle)
             .post(crate::ingest_http::handle)
             .delete(crate::ingest_http::handle)
-            .fallback(files::serve_file);
+            .fallback(crate::ingest_http::read);
         app = app.route(&format!("/{}/{{*object}}", ingest.config().prefix), writes);
     }
     // Looped live from every VoD asset under `/<live prefix>/` (see crate::live).

@@ -4,6 +4,7 @@
 //! looped live).
 
 mod direct;
+mod growing;
 mod http;
 mod ingest;
 mod live;
