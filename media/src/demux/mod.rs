@@ -48,6 +48,7 @@ pub fn demux_file(path: &Path) -> Result<Vec<Track>, MediaError> {
     let file_len = file.metadata().map_err(io_err)?.len();
     let source = DataSource::File {
         file: file.try_clone().map_err(io_err)?,
+        tables: File::open(path).map_err(io_err)?,
         len: file_len,
         name: path.display().to_string(),
     };

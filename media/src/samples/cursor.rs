@@ -142,7 +142,7 @@ impl Window {
         self.next = (self.next * 2).clamp(Self::FIRST, Self::SIZE);
         let end = (pos + self.next).min(limit).max(pos + n as u64);
         self.bytes.resize((end - pos) as usize, 0);
-        src.read_at(pos, &mut self.bytes)?;
+        src.read_table_at(pos, &mut self.bytes)?;
         self.start = pos;
         Ok(())
     }

@@ -14,8 +14,19 @@ use crate::codec::MediaError;
 /// without a cursor) or a buffer (fuzzing, tests).
 #[derive(Debug)]
 pub(crate) enum DataSource {
-    File { file: File, len: u64, name: String },
-    Bytes { data: Vec<u8>, name: String },
+    /// `file` serves the sample bytes, `tables` (the same file opened again, not a `dup`) the
+    /// sample tables: each open file has its own read-ahead state, which the tables' reads
+    /// near the `moov` would otherwise reset between the sequential copies of the samples.
+    File {
+        file: File,
+        tables: File,
+        len: u64,
+        name: String,
+    },
+    Bytes {
+        data: Vec<u8>,
+        name: String,
+    },
 }
 
 impl DataSource {
@@ -32,7 +43,17 @@ impl DataSource {
         }
     }
 
+    /// Reads sample bytes at `offset`.
     pub(crate) fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), MediaError> {
+        self.read_from(false, offset, buf)
+    }
+
+    /// Reads sample table bytes at `offset` (through the tables' own file).
+    pub(crate) fn read_table_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), MediaError> {
+        self.read_from(true, offset, buf)
+    }
+
+    fn read_from(&self, table: bool, offset: u64, buf: &mut [u8]) -> Result<(), MediaError> {
         let end = offset.checked_add(buf.len() as u64);
         if end.is_none_or(|e| e > self.len()) {
             return Err(MediaError::Truncated(format!(
@@ -43,8 +64,11 @@ impl DataSource {
             )));
         }
         match self {
-            DataSource::File { file, name, .. } => {
-                file.read_exact_at(buf, offset)
+            DataSource::File {
+                file, tables, name, ..
+            } => {
+                let f = if table { tables } else { file };
+                f.read_exact_at(buf, offset)
                     .map_err(|source| MediaError::Io {
                         path: name.clone(),
                         source,
@@ -106,6 +130,7 @@ impl DataSource {
                 file,
                 len: file_len,
                 name,
+                ..
             } = self
             {
                 if offset + len as u64 > *file_len {

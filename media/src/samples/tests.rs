@@ -243,6 +243,7 @@ fn payload_path_writes_the_same_segment_and_checks_nal_lengths() {
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(all).unwrap();
         t.source = Arc::new(DataSource::File {
+            tables: file.try_clone().unwrap(),
             file,
             len: all.len() as u64,
             name: "test".into(),
