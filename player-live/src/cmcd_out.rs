@@ -145,6 +145,7 @@ pub fn cmcd_for(s: &CmcdSession, f: &RequestFacts) -> Cmcd {
         Some(FetchKind::Init | FetchKind::AudioInit) => ObjectType::Init,
         Some(FetchKind::Media) => ObjectType::Video,
         Some(FetchKind::Audio) => ObjectType::Audio,
+        Some(FetchKind::Time) => ObjectType::Other,
     };
     let media = matches!(f.kind, Some(FetchKind::Media | FetchKind::Audio));
     let object = !matches!(f.kind, None | Some(FetchKind::Mpd));

@@ -94,10 +94,12 @@ pub enum FetchKind {
     AudioInit,
     /// An audio media segment (`index` is the audio segment's, `quality` 0).
     Audio,
+    /// A live player's clock synchronisation request (the MPD's `UTCTiming` URL).
+    Time,
 }
 
 impl FetchKind {
-    /// As written in reports: `mpd`, `init`, `media`, `audio_init`, `audio`.
+    /// As written in reports: `mpd`, `init`, `media`, `audio_init`, `audio`, `time`.
     pub fn as_str(self) -> &'static str {
         match self {
             FetchKind::Mpd => "mpd",
@@ -105,6 +107,7 @@ impl FetchKind {
             FetchKind::Media => "media",
             FetchKind::AudioInit => "audio_init",
             FetchKind::Audio => "audio",
+            FetchKind::Time => "time",
         }
     }
 

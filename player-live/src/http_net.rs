@@ -135,7 +135,7 @@ impl Outcome {
 }
 
 /// Answer of the `X-Served-By` header, or `host:port` of `url`.
-fn edge_of(headers: &reqwest::header::HeaderMap, url: &Url) -> Option<String> {
+pub(crate) fn edge_of(headers: &reqwest::header::HeaderMap, url: &Url) -> Option<String> {
     headers
         .get(X_SERVED_BY)
         .and_then(|v| v.to_str().ok())
@@ -358,7 +358,7 @@ impl Fetcher<'_> {
         let (p, q, i) = (self.plan, it.quality, it.index);
         let audio = p.audio.as_ref();
         let (bitrate, duration_ms, next) = match it.kind {
-            FetchKind::Mpd => (None, None, None),
+            FetchKind::Mpd | FetchKind::Time => (None, None, None),
             FetchKind::Init => (p.ladder.bitrates_kbps.get(q).copied(), None, None),
             FetchKind::AudioInit => (audio.map(|a| a.bitrate_kbps), None, None),
             FetchKind::Media => (
@@ -392,7 +392,7 @@ impl Fetcher<'_> {
             FetchKind::Init => p.init_url(base, q)?.ok_or(FetchError::NoInit(q))?,
             FetchKind::AudioInit => p.audio_init_url(base)?.ok_or(FetchError::NoAudioInit)?,
             FetchKind::Audio => p.audio_url(base, i)?,
-            FetchKind::Media | FetchKind::Mpd => p.media_url(base, q, i)?,
+            FetchKind::Media | FetchKind::Mpd | FetchKind::Time => p.media_url(base, q, i)?,
         })
     }
 

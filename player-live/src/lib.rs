@@ -57,6 +57,7 @@ pub mod cmcd_out;
 pub mod cmsd_abr;
 pub mod fetch;
 pub mod http_net;
+pub mod live;
 pub mod play;
 pub mod resolve;
 pub mod shaper;

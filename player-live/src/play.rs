@@ -68,7 +68,13 @@ pub struct PlayOptions {
     /// How CMCD is sent with every request ([`CmcdMode::Query`] by default, as dash.js;
     /// see [`crate::cmcd_out`]).
     pub cmcd: CmcdMode,
+    /// How long a live stream (a dynamic MPD, [`crate::live`]) is played, wall time from the
+    /// clock sync on ([`DEFAULT_LIVE_DURATION`] by default).
+    pub live_duration: std::time::Duration,
 }
+
+/// Default [`PlayOptions::live_duration`]: 30 s.
+pub const DEFAULT_LIVE_DURATION: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl std::fmt::Debug for PlayOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,6 +90,7 @@ impl std::fmt::Debug for PlayOptions {
             .field("on_fetch", &self.on_fetch.as_ref().map(|_| "Fn"))
             .field("mpd_deadline", &self.mpd_deadline)
             .field("cmcd", &self.cmcd)
+            .field("live_duration", &self.live_duration)
             .finish_non_exhaustive()
     }
 }
@@ -107,6 +114,7 @@ impl PlayOptions {
             on_fetch: None,
             mpd_deadline: crate::http_net::MPD_DEADLINE,
             cmcd: CmcdMode::default(),
+            live_duration: DEFAULT_LIVE_DURATION,
         })
     }
 }
@@ -163,6 +171,9 @@ pub struct LivePlayback {
     /// Decisions a `cmsd-` ABR's rules touched, by rule (`etp_estimate`, `etp`, `mb`,
     /// `duress`; see [`crate::cmsd_abr::SignalState::cmsd_changes`]).
     pub cmsd_changes: std::collections::BTreeMap<String, u64>,
+    /// What a live session measured (latency distribution, early answers, re-joins);
+    /// `None` for a static (VoD) MPD.
+    pub live: Option<crate::live::LiveStats>,
 }
 
 impl LivePlayback {
@@ -215,6 +226,9 @@ impl std::error::Error for PlayError {}
 /// What made a playback fail.
 #[derive(Debug, thiserror::Error)]
 pub enum PlayErrorKind {
+    /// A live session failed ([`crate::live`]).
+    #[error(transparent)]
+    Live(crate::live::LiveError),
     /// [`PlayOptions::clock_scale`] is zero, negative, infinite or NaN.
     #[error("clock scale {0} is not a positive number")]
     ClockScale(f64),
@@ -312,6 +326,11 @@ pub fn play(opts: &PlayOptions) -> Result<LivePlayback, PlayError> {
         Ok(r) => r,
         Err(e) => return Err(fail(fetches, PlayErrorKind::Mpd(e))),
     };
+    if manifests::Mpd::parse(&text)
+        .is_ok_and(|m| m.presentation_type() == manifests::PresentationType::Dynamic)
+    {
+        return crate::live::play_live(opts, mpd_url, text, fetches);
+    }
     let mut plan = match MpdPlan::from_mpd(&text, &mpd_url) {
         Ok(p) => p,
         Err(e) => return Err(fail(fetches, PlayErrorKind::Plan(e))),
@@ -401,6 +420,7 @@ pub fn play(opts: &PlayOptions) -> Result<LivePlayback, PlayError> {
         cmcd_sid: (opts.cmcd != CmcdMode::Off).then_some(session.sid),
         cmsd_responses,
         cmsd_changes,
+        live: None,
     })
 }
 

@@ -392,6 +392,11 @@ pub struct PlayArgs {
     /// Play only the first N segments.
     #[arg(long)]
     segments: Option<usize>,
+    /// Live streams (a dynamic MPD, e.g. the origin's /live/<asset>/manifest.mpd): play this
+    /// many seconds of wall time, joined at the live edge − the target latency, with
+    /// dash.js's playback-rate catch-up; latency (mean/p50/p95/max) is reported.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    live_duration: f64,
     #[command(flatten)]
     session: SessionArgs,
     /// Do not fetch the audio. By default the lowest audio Representation is fetched beside
@@ -410,6 +415,7 @@ fn fetch_line(f: &player_live::SegmentFetch) -> String {
     use player_live::FetchKind;
     let (what, rung) = match f.kind {
         FetchKind::Mpd => ("mpd".to_string(), "-".to_string()),
+        FetchKind::Time => ("time".to_string(), "-".to_string()),
         FetchKind::Init => ("init".to_string(), f.quality.to_string()),
         FetchKind::Media => (f.index.to_string(), f.quality.to_string()),
         FetchKind::AudioInit => ("a-init".to_string(), "a".to_string()),
@@ -477,6 +483,7 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
     opts.shaper = Arc::new(shaper);
     opts.clock_scale = a.speed;
     opts.segments = a.segments;
+    opts.live_duration = live_duration(a.live_duration)?;
     opts.label = a
         .trace
         .as_ref()
@@ -555,11 +562,47 @@ fn play(a: PlayArgs) -> anyhow::Result<()> {
             changes.join(", ")
         }
     );
+    if let Some(l) = &lp.live {
+        println!("{}", live_line(l));
+    }
     if let Some(out) = &a.out {
         write_play(out, &lp).with_context(|| format!("writing {}", out.display()))?;
         eprintln!("wrote {}", out.display());
     }
     Ok(())
+}
+
+/// `--live-duration` as a duration (positive, finite).
+fn live_duration(s: f64) -> anyhow::Result<std::time::Duration> {
+    anyhow::ensure!(
+        s.is_finite() && s > 0.0,
+        "--live-duration {s}: must be a positive number of seconds"
+    );
+    Ok(std::time::Duration::from_secs_f64(s))
+}
+
+/// The live summary line of `player play`.
+fn live_line(l: &player_live::live::LiveStats) -> String {
+    let lat = l.latency.map_or("no samples".to_string(), |s| {
+        format!(
+            "mean {:.2} s, p50 {:.2} s, p95 {:.2} s, max {:.2} s ({} samples)",
+            s.mean_s, s.p50_s, s.p95_s, s.max_s, s.samples
+        )
+    });
+    format!(
+        "live ({}): latency {lat}, target {:.2} s ({}); clock offset {:.0} ms via {}; \
+         {} not-yet answers retried, {} re-joins, {} MPD updates, catch-up {:.1} s at mean rate {:.3}",
+        l.addressing,
+        l.target_latency_s,
+        l.target_source,
+        l.clock_offset_ms,
+        l.clock_source,
+        l.early_responses,
+        l.resyncs,
+        l.mpd_refreshes,
+        l.catchup_s,
+        l.mean_rate
+    )
 }
 
 fn write_play(out: &std::path::Path, lp: &player_live::LivePlayback) -> anyhow::Result<()> {
@@ -578,7 +621,7 @@ fn write_play(out: &std::path::Path, lp: &player_live::LivePlayback) -> anyhow::
     for f in &lp.fetches {
         use player_live::FetchKind;
         let kbps = match f.kind {
-            FetchKind::Mpd => String::new(),
+            FetchKind::Mpd | FetchKind::Time => String::new(),
             FetchKind::AudioInit | FetchKind::Audio => {
                 lp.audio_kbps.map_or(String::new(), |k| k.to_string())
             }
@@ -683,6 +726,11 @@ pub struct SwarmArgs {
     /// Segments each player plays (default: the whole title).
     #[arg(long)]
     segments: Option<usize>,
+    /// Live streams (a dynamic MPD, e.g. the origin's /live/<asset>/manifest.mpd): play this
+    /// many seconds of wall time, joined at the live edge − the target latency, with
+    /// dash.js's playback-rate catch-up; latency (mean/p50/p95/max) is reported.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    live_duration: f64,
     /// Video only: players do not fetch the audio (by default they fetch the lowest audio
     /// Representation beside the video, as `play` does; audio requests count per edge too).
     #[arg(long)]
@@ -796,6 +844,7 @@ fn swarm(a: SwarmArgs) -> anyhow::Result<()> {
         abr: abrs.join(","),
         cmcd: a.cmcd,
         session,
+        live_duration: live_duration(a.live_duration)?,
         seed: a.seed,
         edge_metrics: a.edge_metrics.clone(),
         origin_metrics: a.origin_metrics.clone(),

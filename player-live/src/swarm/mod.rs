@@ -158,6 +158,8 @@ pub struct SwarmConfig {
     /// Log dispatcher of the player threads (e.g. a subscriber filtered at `warn`, so that
     /// each playback's info lines do not drown the report); `None`: the global one.
     pub player_log: Option<tracing::Dispatch>,
+    /// How long each player plays a live stream (a dynamic MPD; see [`crate::live`]).
+    pub live_duration: std::time::Duration,
 }
 
 #[cfg(test)]
@@ -203,6 +205,7 @@ pub(crate) mod fixtures {
             max_concurrent: 10,
             progress: false,
             player_log: None,
+            live_duration: crate::play::DEFAULT_LIVE_DURATION,
         }
     }
 }

@@ -158,6 +158,7 @@ pub fn run(
             on_fetch: None,
             mpd_deadline: crate::http_net::MPD_DEADLINE,
             cmcd: cfg.cmcd,
+            live_duration: cfg.live_duration,
         };
         let planned = p.clone();
         let slots2 = slots.clone();
