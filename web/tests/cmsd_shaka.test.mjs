@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { contentDir, launchChromium, startServer, waitInPage, WEB_DIR } from './lib/harness.mjs';
+import { contentDir, startStack, waitInPage, WEB_DIR } from './lib/harness.mjs';
 
 const MPD = 'default/manifest.mpd';
 const EDGE_ID = 'edge-shaka-test';
@@ -28,22 +28,17 @@ function closest(value) {
 }
 
 describe('Shaka Player reads the edge CMSD', () => {
-  let media, edge, web, browser;
+  let stack, media, edge, web, browser;
 
   before(async () => {
     assert.ok(existsSync(join(contentDir(), MPD)), `no packaged default content at ${contentDir()}: run \`dashcdn package\` first`);
     assert.ok(existsSync(SHAKA), 'shaka-player missing: run `npm ci` in web/');
-    media = await startServer(['origin', '--content', contentDir(), '--listen', '127.0.0.1:0'], { name: 'media origin' });
-    edge = await startServer(['edge', '--upstream', media.url, '--listen', '127.0.0.3:0', '--id', EDGE_ID, '--mem', '256MiB', '--limit-rate', String(LIMIT_BPS), '--admin-token', 'shaka-test'], { name: 'edge' });
-    web = await startServer(['origin', '--content', WEB_DIR, '--listen', '127.0.0.2:0'], { name: 'page server' });
-    browser = await launchChromium();
+    stack = await startStack({ edge: { id: EDGE_ID, args: ['--limit-rate', String(LIMIT_BPS), '--admin-token', 'shaka-test'] } });
+    ({ media, edge, web, browser } = stack);
   });
 
   after(async () => {
-    await browser?.close();
-    edge?.stop();
-    media?.stop();
-    web?.stop();
+    await stack?.stop();
   });
 
   it('plays through the edge and takes its etp as the bandwidth estimate', async () => {

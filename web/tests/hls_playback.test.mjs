@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dashcdnBin, launchChromium, startServer, waitInPage, WEB_DIR } from './lib/harness.mjs';
+import { dashcdnBin, startStack, waitInPage, WEB_DIR } from './lib/harness.mjs';
 
 const SECS = 12;
 const PLAY_PAST = 6;
@@ -28,7 +28,7 @@ function sample(text, series) {
 }
 
 describe('hls.js playback through the edge', () => {
-  let dir, content, media, edge, web, browser;
+  let dir, content, stack, media, edge, web, browser;
 
   before(async () => {
     assert.ok(existsSync(join(WEB_DIR, 'vendor', 'hls.min.js')), 'web/vendor/hls.min.js missing: run `npm ci && npm run vendor` in web/');
@@ -45,17 +45,12 @@ describe('hls.js playback through the edge', () => {
       '-c:v', 'libx264', '-preset', 'veryfast', '-g', '50', '-keyint_min', '50', '-sc_threshold', '0',
       '-c:a', 'aac', '-b:a', '96k', '-ac', '2', input], quiet);
     execFileSync(dashcdnBin(), ['package', input, '--out', content], quiet);
-    media = await startServer(['origin', '--content', content, '--listen', '127.0.0.1:0'], { name: 'media origin' });
-    edge = await startServer(['edge', '--upstream', media.url, '--listen', '127.0.0.3:0', '--id', EDGE_ID, '--mem', '128MiB', '--prefetch', '2'], { name: 'edge' });
-    web = await startServer(['origin', '--content', WEB_DIR, '--listen', '127.0.0.2:0'], { name: 'page server' });
-    browser = await launchChromium();
+    stack = await startStack({ content, edge: { id: EDGE_ID, mem: '128MiB', args: ['--prefetch', '2'] } });
+    ({ media, edge, web, browser } = stack);
   });
 
   after(async () => {
-    await browser?.close();
-    edge?.stop();
-    media?.stop();
-    web?.stop();
+    await stack?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

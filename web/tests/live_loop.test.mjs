@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { contentDir, launchChromium, startServer, waitInPage, WEB_DIR } from './lib/harness.mjs';
+import { contentDir, startStack, waitInPage, WEB_DIR } from './lib/harness.mjs';
 
 const ASSET = 'default';
 const PLAY_SECONDS = 20;
@@ -20,22 +20,17 @@ const SEGMENT_SECONDS = 2; // the packager's default
 const LOOP_SECONDS = 60; // the packaged default asset's duration
 
 describe('dash.js plays the looped live stream through the edge', () => {
-  let media, edge, web, browser;
+  let stack, media, edge, web, browser;
 
   before(async () => {
     assert.ok(existsSync(join(contentDir(), ASSET, 'manifest.mpd')), `no packaged default content at ${contentDir()}: run \`dashcdn package\` first`);
     assert.ok(existsSync(join(WEB_DIR, 'vendor', 'dash.all.min.js')), 'web/vendor/dash.all.min.js missing: run `npm run vendor` in web/');
-    media = await startServer(['origin', '--content', contentDir(), '--listen', '127.0.0.1:0'], { name: 'media origin' });
-    edge = await startServer(['edge', '--upstream', media.url, '--listen', '127.0.0.3:0', '--id', 'edge-live-test', '--mem', '256MiB'], { name: 'edge' });
-    web = await startServer(['origin', '--content', WEB_DIR, '--listen', '127.0.0.2:0'], { name: 'page server' });
-    browser = await launchChromium();
+    stack = await startStack({ edge: { id: 'edge-live-test' } });
+    ({ media, edge, web, browser } = stack);
   });
 
   after(async () => {
-    await browser?.close();
-    edge?.stop();
-    media?.stop();
-    web?.stop();
+    await stack?.stop();
   });
 
   /** Plays `path` (under the edge) for PLAY_SECONDS from the moment it runs; returns what it saw. */

@@ -62,6 +62,30 @@ export async function launchChromium() {
   return { context: browser, close };
 }
 
+/**
+ * Starts what most browser tests need: a media origin over `content` (plus `originArgs`), an
+ * edge in front of it when `edge` is given (`{ id, mem = '256MiB', args = [] }`), the page
+ * server over web/ and Chromium. Returns { media, edge, web, browser, stop() }; stop() closes
+ * them all. If one fails to start, those already started are stopped before the error is thrown.
+ */
+export async function startStack({ content = contentDir(), originArgs = [], edge = null } = {}) {
+  const s = {};
+  s.stop = async () => { await s.browser?.close(); s.edge?.stop(); s.media?.stop(); s.web?.stop(); };
+  try {
+    s.media = await startServer(['origin', '--content', content, '--listen', '127.0.0.1:0', ...originArgs], { name: 'media origin' });
+    if (edge) {
+      s.edge = await startServer(['edge', '--upstream', s.media.url, '--listen', '127.0.0.3:0', '--id', edge.id,
+        '--mem', edge.mem ?? '256MiB', ...(edge.args ?? [])], { name: 'edge' });
+    }
+    s.web = await startServer(['origin', '--content', WEB_DIR, '--listen', '127.0.0.2:0'], { name: 'page server' });
+    s.browser = await launchChromium();
+  } catch (e) {
+    await s.stop();
+    throw e;
+  }
+  return s;
+}
+
 /** Polls `fn` in the page until it returns a truthy value or `timeoutMs` passes; returns the value. */
 export async function waitInPage(page, fn, arg, { timeoutMs = 60000, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;
