@@ -46,6 +46,9 @@ enum Command {
     /// The whole CDN on this machine: origin, shield, three edges and the redirector as
     /// supervised processes, with a live page and a control API on http://127.0.0.1:8000/.
     Up(cmd::up::UpArgs),
+    /// A real-time live encoder: the test pattern with the UTC time burned in, pushed to
+    /// an origin's ingest as low-latency chunked CMAF DASH (ffmpeg).
+    Live(cmd::live::LiveArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -78,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         Command::Redirector(args) => cmd::redirector::run(args),
         Command::Healthcheck(args) => cmd::healthcheck::run(args),
         Command::Up(args) => cmd::up::run(args),
+        Command::Live(args) => cmd::live::run(args),
     }
 }
 

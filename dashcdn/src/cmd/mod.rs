@@ -2,6 +2,7 @@
 
 pub mod edge;
 pub mod healthcheck;
+pub mod live;
 pub mod origin;
 pub mod package;
 pub mod package_encrypt;
