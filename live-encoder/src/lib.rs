@@ -184,8 +184,17 @@ pub fn default_font() -> Option<PathBuf> {
 
 fn spawn(program: &Path, args: &[String]) -> Result<Child, EncoderError> {
     tracing::debug!(program = %program.display(), ?args, "starting ffmpeg");
-    Command::new(program)
-        .args(args)
+    let mut cmd = Command::new(program);
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(2) only, between fork and exec: async-signal-safe. ffmpeg gets SIGKILL
+    // if this process dies without dropping it (killed with SIGKILL itself).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
