@@ -711,3 +711,55 @@ pub(crate) fn play_live(
         live: Some(stats),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing() -> LiveTiming {
+        let m = Mpd::parse(
+            r#"<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" profiles="urn:mpeg:dash:profile:isoff-live:2011"
+ availabilityStartTime="1970-01-01T00:00:00Z" minBufferTime="PT2S" suggestedPresentationDelay="PT6S">
+ <Period id="p0" start="PT0S"><AdaptationSet contentType="video">
+  <SegmentTemplate timescale="1000" duration="2000" startNumber="0" media="$Number$.m4s"/>
+  <Representation id="v" bandwidth="100000"/></AdaptationSet></Period></MPD>"#,
+        )
+        .unwrap();
+        LiveTiming::from_mpd(&m).unwrap()
+    }
+
+    #[test]
+    fn the_playhead_catches_up_to_the_target_and_stalls_when_the_buffer_runs_out() {
+        let t = timing();
+        // Joined 2 s late: at wall 1000 s showing 992 s (latency 8 s); every segment is
+        // appended the moment it is available (its end has passed).
+        let mut h = Head::new(992.0);
+        h.append(&t.segment_at(992.0).unwrap());
+        let mut now = 1_000_000.0;
+        for _ in 0..100 {
+            now += 100.0;
+            h.buffer_end_s = (t.live_edge_s(now) / 2.0).floor() * 2.0;
+            h.advance(0.1, now, &t);
+        }
+        // 10 s of wall time later: faster than real time all along, back near the target.
+        let lat = t.latency_s(now, h.pos_s);
+        assert!((lat - 6.0).abs() < 0.3, "latency {lat}");
+        assert!(h.catchup_s > 5.0 && h.rate_sum / h.playing_s > 1.1);
+        assert_eq!((h.rebuffer_events, h.rebuffer_ms), (0, 0.0));
+        // No more data: the playhead stops at the buffer end and the stall is counted;
+        // while stalled the rate is 1 and the latency grows with the wall clock.
+        for _ in 0..100 {
+            now += 100.0;
+            h.advance(0.1, now, &t);
+        }
+        assert!(h.stalled && h.rebuffer_events == 1 && h.pos_s == h.buffer_end_s);
+        assert!(h.rebuffer_ms > 0.0 && h.rate == 1.0);
+        assert!(*h.samples.last().unwrap() > lat + 3.0);
+        // A seek drops the buffer; the next segment resumes playback.
+        h.seek(t.join_position_s(now));
+        assert_eq!(h.level_s(), 0.0);
+        let s = t.segment_at(h.pos_s).unwrap();
+        h.append(&s);
+        assert!(!h.stalled && h.level_s() > 0.0);
+    }
+}

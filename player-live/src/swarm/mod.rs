@@ -43,6 +43,7 @@
 //! [`SwarmReport`] and [`output`] writes it (text [`table`], JSON, CSV, plots).
 
 pub mod fairness;
+pub mod live;
 pub mod output;
 pub mod report;
 pub mod run;

@@ -192,6 +192,7 @@ pub fn table(r: &SwarmReport) -> String {
         );
     }
     fairness_table(&mut s, &r.fairness);
+    s.push_str(&super::live::table(&r.live));
     s
 }
 
@@ -298,6 +299,13 @@ pub fn write(dir: &Path, r: &SwarmReport) -> Result<(), OutputError> {
         );
     }
     std::fs::write(dir.join("players.csv"), csv)?;
+    if !r.live.is_empty() {
+        std::fs::write(dir.join("live.csv"), super::live::groups_csv(&r.live))?;
+        std::fs::write(
+            dir.join("live_players.csv"),
+            super::live::players_csv(&r.players),
+        )?;
+    }
     let f = &r.fairness;
     let mut csv = String::from("by,group,players,mean_bitrate_kbps,jain\n");
     for (by, g) in std::iter::once(("all", &f.overall))

@@ -201,6 +201,9 @@ pub struct PlayerOutcome {
     /// Every request it made (a failed player's too, up to and including the failing one).
     #[serde(skip)]
     pub fetches: Vec<SegmentFetch>,
+    /// What its live session measured (latency, early answers, re-joins); `None` on VoD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::live::LiveStats>,
 }
 
 /// Player-side hit ratio of one edge (or `all`) in one time bucket: the cache warming up.
@@ -281,6 +284,9 @@ pub struct SwarmReport {
     pub timeline_bucket_s: f64,
     /// Hit ratio over time (players' view; each response placed at its request time).
     pub timeline: Vec<TimelinePoint>,
+    /// Live latency per player group (all, per edge), when players played live streams.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub live: Vec<super::live::LiveGroup>,
     /// Per player.
     pub players: Vec<PlayerOutcome>,
 }
@@ -502,6 +508,7 @@ pub fn report(
         fairness,
         timeline_bucket_s,
         timeline,
+        live: super::live::groups(&players),
         players,
     }
 }

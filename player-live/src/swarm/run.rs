@@ -189,6 +189,7 @@ pub fn run(
                     "{} failed",
                     failed2.load(std::sync::atomic::Ordering::Relaxed)
                 ));
+                let live = r.as_ref().ok().and_then(|lp| lp.live.clone());
                 let (error, metrics, mpd_url, fetches, cmsd_changes) = match r {
                     Ok(lp) => (
                         None,
@@ -211,6 +212,7 @@ pub fn run(
                     main_edge: main_edge(&fetches),
                     cmsd_changes,
                     fetches,
+                    live,
                 }
             })
             .map_err(SwarmError::Spawn)?;
@@ -230,6 +232,7 @@ pub fn run(
             main_edge: None,
             cmsd_changes: Default::default(),
             fetches: Vec::new(),
+            live: None,
         }));
     }
     bar.finish_and_clear();

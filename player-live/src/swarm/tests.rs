@@ -76,6 +76,7 @@ fn report_compares_edge_deltas_with_player_counts() {
             mpd_url: None,
             main_edge: None,
             cmsd_changes: BTreeMap::new(),
+            live: None,
             fetches: vec![],
         })
         .collect();
@@ -183,6 +184,7 @@ fn failed_players_requests_count_and_errors_are_grouped() {
         mpd_url: None,
         main_edge: None,
         cmsd_changes: BTreeMap::new(),
+        live: None,
         fetches,
     };
     let mut f404 = fetch("e1", CacheStatus::Miss, 0, FetchKind::Mpd, 0.0);

@@ -1,0 +1,167 @@
+//! Live players through one edge on the origin's looped live stream, on the wall clock:
+//! `dashcdn player swarm` with N live players behind one edge, whose upstream is a counting
+//! proxy in front of the origin (so every origin request is seen with its path and status).
+//! Asserted: no media request ever reached the origin before its availability (zero `425`s
+//! there, and the players' own "not yet" answers are none), each live media segment was
+//! requested from the origin exactly once however many players asked, and every player's
+//! latency stayed within the target (6 s, the origin's suggestedPresentationDelay) ± 1 s.
+//!
+//! Sizes: `DASHCDN_LIVE_PLAYERS` (default 20) players for `DASHCDN_LIVE_SECONDS` (default 16)
+//! s; the note's figure is the same test with 100 players for 60 s (see README).
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use crate::common::{content_root, start_edge, start_origin, BIN};
+
+type Log = Arc<Mutex<Vec<(String, u16)>>>;
+
+/// A minimal HTTP/1.1 GET proxy: forwards to `origin`, records `(path, status)`.
+async fn counting_proxy(origin: String, log: Log) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else { return };
+            let (client, origin, log) = (client.clone(), origin.clone(), log.clone());
+            tokio::spawn(async move {
+                let (r, mut w) = s.into_split();
+                let mut r = BufReader::new(r);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h == "\r\n" || h == "\n" {
+                            break;
+                        }
+                    }
+                    let resp = client.get(format!("{origin}{path}")).send().await.unwrap();
+                    let status = resp.status().as_u16();
+                    let mut head = format!("HTTP/1.1 {status} X\r\n");
+                    for (k, v) in resp.headers() {
+                        if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+                            head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap_or("")));
+                        }
+                    }
+                    let body = resp.bytes().await.unwrap();
+                    head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+                    log.lock().unwrap().push((path, status));
+                    if w.write_all(head.as_bytes()).await.is_err()
+                        || w.write_all(&body).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_swarm_through_one_edge() {
+    let players = env_or("DASHCDN_LIVE_PLAYERS", 20);
+    let seconds = env_or("DASHCDN_LIVE_SECONDS", 16);
+    let root = content_root();
+    let (_origin, origin_url) = start_origin(&root);
+    let log: Log = Arc::default();
+    let proxy = counting_proxy(origin_url.clone(), log.clone()).await;
+    let (_edge, edge_url) = start_edge(&proxy, "127.0.0.5:0", "edge-live", "256MiB");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("report");
+    let run = tokio::task::spawn_blocking({
+        let (edge_url, out) = (edge_url.clone(), out.clone());
+        move || {
+            Command::new(BIN)
+                .args(["player", "swarm", "--url"])
+                .arg(format!("{edge_url}/live/{{title}}/manifest.mpd"))
+                .args(["--titles", "default", "--players", &players.to_string()])
+                .args(["--arrival-window", "2", "--seed", "3", "--cmcd", "off"])
+                .args([
+                    "--live-duration",
+                    &seconds.to_string(),
+                    "--abr",
+                    "throughput",
+                ])
+                .args(["--max-concurrent", &players.to_string()])
+                .args(["--edge-metrics", &edge_url, "--origin-metrics", &origin_url])
+                .arg("--out")
+                .arg(&out)
+                .arg("--quiet")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success(),
+        "swarm failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    println!("{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("swarm.json")).unwrap()).unwrap();
+    assert_eq!(report["players_ok"], players, "{stdout}");
+
+    // Origin side: every media path once, no 425.
+    let log = log.lock().unwrap().clone();
+    let mut media: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
+    for (p, s) in &log {
+        if p.ends_with(".m4s") {
+            media.entry(p.as_str()).or_default().push(*s);
+        }
+    }
+    let early: Vec<_> = log.iter().filter(|(_, s)| *s == 425).collect();
+    assert!(
+        early.is_empty(),
+        "not-yet requests reached the origin: {early:?}"
+    );
+    assert!(media.len() as u64 >= seconds / 2 - 2, "{media:?}");
+    let repeated: Vec<_> = media.iter().filter(|(_, v)| v.len() != 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "segments fetched from the origin more than once: {repeated:?}"
+    );
+    println!(
+        "origin: {} media segments, each requested once, for {players} players ({} origin requests in all)",
+        media.len(),
+        log.len()
+    );
+
+    // Player side: latency within target ± 1 s, no early answers, no re-joins.
+    let all = &report["live"][0];
+    assert_eq!(all["group"], "all");
+    assert_eq!(all["players"], players);
+    assert_eq!(all["early_responses"], 0);
+    assert_eq!(all["resyncs"], 0);
+    let target = all["target_s"].as_f64().unwrap();
+    assert_eq!(target, 6.0);
+    for p in report["players"].as_array().unwrap() {
+        let l = &p["live"]["latency"];
+        let (p50, max) = (l["p50_s"].as_f64().unwrap(), l["max_s"].as_f64().unwrap());
+        assert!((p50 - target).abs() <= 1.0, "player {}: p50 {p50}", p["id"]);
+        assert!(max <= target + 1.0, "player {}: max {max}", p["id"]);
+    }
+    assert!(out.join("live.csv").exists() && out.join("live_players.csv").exists());
+}
