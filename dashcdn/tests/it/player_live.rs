@@ -5,6 +5,8 @@
 //! there, and the players' own "not yet" answers are none), each live media segment was
 //! requested from the origin exactly once however many players asked, and every player's
 //! latency stayed within the target (6 s, the origin's suggestedPresentationDelay) ± 1 s.
+//! The same swarm straight to the origin runs first: the two media-TTFB distributions give
+//! what the edge adds to the first byte (printed).
 //!
 //! Sizes: `DASHCDN_LIVE_PLAYERS` (default 20) players for `DASHCDN_LIVE_SECONDS` (default 16)
 //! s; the note's figure is the same test with 100 players for 60 s (see README).
@@ -87,13 +89,11 @@ async fn live_swarm_through_one_edge() {
     let proxy = counting_proxy(origin_url.clone(), log.clone()).await;
     let (_edge, edge_url) = start_edge(&proxy, "127.0.0.5:0", "edge-live", "256MiB");
     let work = tempfile::tempdir().unwrap();
-    let out = work.path().join("report");
-    let run = tokio::task::spawn_blocking({
-        let (edge_url, out) = (edge_url.clone(), out.clone());
-        move || {
-            Command::new(BIN)
-                .args(["player", "swarm", "--url"])
-                .arg(format!("{edge_url}/live/{{title}}/manifest.mpd"))
+    let swarm = |url: String, metrics: Vec<String>, out: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            let mut c = Command::new(BIN);
+            c.args(["player", "swarm", "--url"])
+                .arg(format!("{url}/live/{{title}}/manifest.mpd"))
                 .args(["--titles", "default", "--players", &players.to_string()])
                 .args(["--arrival-window", "2", "--seed", "3", "--cmcd", "off"])
                 .args([
@@ -102,27 +102,50 @@ async fn live_swarm_through_one_edge() {
                     "--abr",
                     "throughput",
                 ])
-                .args(["--max-concurrent", &players.to_string()])
-                .args(["--edge-metrics", &edge_url, "--origin-metrics", &origin_url])
-                .arg("--out")
-                .arg(&out)
-                .arg("--quiet")
-                .output()
-                .unwrap()
-        }
-    })
+                .args(["--max-concurrent", &players.to_string()]);
+            for m in metrics {
+                c.arg(m);
+            }
+            let run = c.arg("--out").arg(&out).arg("--quiet").output().unwrap();
+            let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+            assert!(
+                run.status.success(),
+                "swarm failed:\n{stdout}\n{}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            println!("{stdout}");
+            let report: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(out.join("swarm.json")).unwrap())
+                    .unwrap();
+            assert_eq!(report["players_ok"], players, "{stdout}");
+            report
+        })
+    };
+    // The same swarm straight to the origin first: its media TTFB is the reference for
+    // what the edge adds.
+    let direct = swarm(
+        origin_url.clone(),
+        vec!["--origin-metrics".into(), origin_url.clone()],
+        work.path().join("direct"),
+    )
     .await
     .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
-    assert!(
-        run.status.success(),
-        "swarm failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    println!("{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("swarm.json")).unwrap()).unwrap();
-    assert_eq!(report["players_ok"], players, "{stdout}");
+    let direct_all = &direct["live"][0];
+    assert_eq!(direct_all["early_responses"], 0);
+    log.lock().unwrap().clear();
+    let out = work.path().join("report");
+    let report = swarm(
+        edge_url.clone(),
+        vec![
+            "--edge-metrics".into(),
+            edge_url.clone(),
+            "--origin-metrics".into(),
+            origin_url.clone(),
+        ],
+        out.clone(),
+    )
+    .await
+    .unwrap();
 
     // Origin side: every media path once, no 425.
     let log = log.lock().unwrap().clone();
@@ -164,4 +187,16 @@ async fn live_swarm_through_one_edge() {
         assert!(max <= target + 1.0, "player {}: max {max}", p["id"]);
     }
     assert!(out.join("live.csv").exists() && out.join("live_players.csv").exists());
+    let ttfb = |r: &serde_json::Value, k: &str| r["live"][0][k].as_f64().unwrap();
+    println!(
+        "media TTFB, {players} live players: via the edge mean {:.1} / p50 {:.1} / p95 {:.1} ms, \
+         straight to the origin mean {:.1} / p50 {:.1} / p95 {:.1} ms: the edge adds {:.1} ms at the median",
+        ttfb(&report, "ttfb_mean_ms"),
+        ttfb(&report, "ttfb_p50_ms"),
+        ttfb(&report, "ttfb_p95_ms"),
+        ttfb(&direct, "ttfb_mean_ms"),
+        ttfb(&direct, "ttfb_p50_ms"),
+        ttfb(&direct, "ttfb_p95_ms"),
+        ttfb(&report, "ttfb_p50_ms") - ttfb(&direct, "ttfb_p50_ms"),
+    );
 }
