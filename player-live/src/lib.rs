@@ -47,11 +47,17 @@
 //!   network for CMCD.
 //! * [`play`](mod@play) — [`play()`](play::play): one blocking playback, recording every HTTP
 //!   request with the edge that served it and its `X-Cache`.
+//! * [`live`] — live sessions: a dynamic MPD makes [`play()`] play in real time (UTCTiming
+//!   clock sync, join at the live edge − target latency, every segment requested at its
+//!   availability and never before, MPD re-fetched every `minimumUpdatePeriod`, `$Number$`
+//!   and SegmentTimeline, dash.js's playback-rate catch-up), with the latency distribution in
+//!   [`LivePlayback::live`]; the timing policy is pure ([`live::timing`]).
 //! * [`swarm`] — many players arriving over time (Zipf titles, per-player traces or a shared
 //!   bottleneck), with per-edge hit ratios from the edges' own `/metrics` ([`serve::prom`]) beside
 //!   the players' `X-Cache` counts, origin offload, the QoE distribution, the edges' CMCD
 //!   counters beside the players' CMSD, and Jain's fairness index of the players' bitrates
-//!   ([`swarm::fairness`]: overall, per edge, per ABR).
+//!   ([`swarm::fairness`]: overall, per edge, per ABR), and for live players the latency
+//!   distribution and media TTFB overall and per edge ([`swarm::live`]).
 
 pub mod cmcd_out;
 pub mod cmsd_abr;
