@@ -15,6 +15,13 @@
 //!   marker), blocks 1..=27 the milliseconds since midnight UTC, most significant bit
 //!   first (white = 1), for machines ([`decode_clock`]: the browser test reads it from a
 //!   canvas). The blocks scale with the picture, so every rung carries it.
+//!
+//! The first frame's capture time is also logged (`showinfo` on frame 0: its `pts` is
+//! that time in ms, [`capture_time_ms`]): ffmpeg's dash muxer stamps
+//! `availabilityStartTime` when its first packet reaches the muxer, after the encoders'
+//! and the interleaver's delay (measured 8–49 ms from one start to the next), so the
+//! publisher sets it to the capture time of presentation time 0 instead
+//! ([`crate::publish::patch_start`]): a player's live latency is then glass to glass.
 
 use std::path::Path;
 
@@ -113,7 +120,8 @@ pub fn filter_graph(enc: &Encoding, font: Option<&Path>) -> String {
     let size = top.height / 9;
     let text = "%{pts\\:gmtime\\:0\\:%H\\\\\\:%M\\\\\\:%S}.%{eif\\:mod(t*1000\\,1000)\\:d\\:3}";
     let mut g = format!(
-        "[0:v]settb=1/1000,setpts='floor(RTCTIME/1000)',split[main][raw];\
+        "[0:v]settb=1/1000,setpts='floor(RTCTIME/1000)',split=3[main][raw][first];\
+         [first]select='eq(n\\,0)',showinfo,nullsink;\
          [raw]crop={w}:{strip_h}:0:0,geq=lum='{lum}':cb=128:cr=128[bits];\
          [main][bits]overlay=0:0,\
          drawtext={font}fontsize={size}:fontcolor=white:box=1:boxcolor=black@0.6:\
@@ -215,6 +223,22 @@ fn common_args(enc: &Encoding, font: Option<&Path>, realtime: bool) -> Vec<Strin
     a
 }
 
+/// The capture time (ms since the Unix epoch) of the first frame, from the `showinfo`
+/// line ffmpeg logs for it (`… n:   0 pts:1765008435906 pts_time:…`); `None` for any
+/// other line.
+pub fn capture_time_ms(line: &str) -> Option<u64> {
+    if !line.contains("showinfo") {
+        return None;
+    }
+    let rest = line.split(" n:").nth(1)?.trim_start();
+    let (n, rest) = rest.split_once(' ')?;
+    if n != "0" {
+        return None;
+    }
+    let pts = rest.trim_start().strip_prefix("pts:")?;
+    pts.split_whitespace().next()?.parse().ok()
+}
+
 /// The live encoder: real time (`-re`), low-latency chunked CMAF DASH pushed with `PUT`
 /// to `out.mpd_url` (ffmpeg's dash muxer: `-streaming 1 -ldash 1` chunks of
 /// `chunk_secs`, `availabilityTimeOffset` and `availabilityTimeComplete="false"` in the
@@ -222,7 +246,9 @@ fn common_args(enc: &Encoding, font: Option<&Path>, realtime: bool) -> Vec<Strin
 /// pipe:1` reports `speed=` on stdout.
 pub fn encode_args(enc: &Encoding, out: &DashOutput, font: Option<&Path>) -> Vec<String> {
     let mut a = common_args(enc, font, true);
-    a.extend(["-progress", "pipe:1", "-stats_period", "2"].map(String::from));
+    // `level+info`: every line says its level; info for the first frame's showinfo line.
+    a[3] = "level+info".into();
+    a.extend(["-nostats", "-progress", "pipe:1", "-stats_period", "2"].map(String::from));
     a.extend(
         [
             "-f",
@@ -373,6 +399,19 @@ mod tests {
         assert!(a.ends_with("http://127.0.0.1:9/manifest.mpd"));
         let b = bench_args(&enc(), 20, None).join(" ");
         assert!(!b.contains("-re ") && b.ends_with("-t 20 -f null -"), "{b}");
+    }
+
+    #[test]
+    fn first_frame_capture_time() {
+        let l = "[info] [Parsed_showinfo_3 @ 0x55d] n:   0 pts:1765008435906 pts_time:1765008435.906 duration:40";
+        assert_eq!(capture_time_ms(l), Some(1_765_008_435_906));
+        assert_eq!(capture_time_ms(&l.replace("n:   0", "n:   1")), None);
+        assert_eq!(capture_time_ms("[info] n: 0 pts:5"), None);
+        let g = filter_graph(&enc(), None);
+        assert!(
+            g.contains("[first]select='eq(n\\,0)',showinfo,nullsink;"),
+            "{g}"
+        );
     }
 
     #[test]

@@ -197,7 +197,7 @@ fn spawn(program: &Path, args: &[String]) -> Result<Child, EncoderError> {
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(|source| EncoderError::Spawn {
@@ -251,6 +251,31 @@ async fn progress(
     }
 }
 
+/// Forwards ffmpeg's log (`level+info` lines) to tracing — warnings and errors at `warn`,
+/// the rest at `debug` — and sends the first frame's capture time.
+async fn ffmpeg_log(
+    err: Option<tokio::process::ChildStderr>,
+    capture: tokio::sync::watch::Sender<Option<u64>>,
+) {
+    let Some(err) = err else {
+        return;
+    };
+    let mut lines = BufReader::new(err).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(t) = ffmpeg::capture_time_ms(&line) {
+            tracing::info!(capture_ms = t, "first frame captured");
+            capture.send_replace(Some(t));
+        } else if ["[warning]", "[error]", "[fatal]", "[panic]"]
+            .iter()
+            .any(|l| line.starts_with(l))
+        {
+            tracing::warn!(target: "ffmpeg", "{line}");
+        } else {
+            tracing::debug!(target: "ffmpeg", "{line}");
+        }
+    }
+}
+
 /// Sends `SIGINT` (ffmpeg finishes its segments and MPD), then kills after `grace`.
 async fn stop(child: &mut Child, grace: Duration) {
     if let Some(pid) = child.id() {
@@ -270,10 +295,12 @@ pub async fn run(config: EncoderConfig, cancel: CancellationToken) -> Result<Rep
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let local = listener.local_addr()?;
     let stats = Arc::new(PublishStats::default());
+    let (capture_tx, capture_rx) = tokio::sync::watch::channel(None);
     let target = publish::Target {
         base: format!("{}/{}/{}", config.origin, config.prefix, config.stream),
         token: config.token.clone(),
         bounds: config.latency_bounds,
+        capture0: capture_rx,
     };
     let relay_stop = CancellationToken::new();
     let server = {
@@ -300,6 +327,7 @@ pub async fn run(config: EncoderConfig, cancel: CancellationToken) -> Result<Rep
     tracing::info!(mpd = %config.mpd_url(), "live encoder started");
     let report = Arc::new(std::sync::Mutex::new(Report::default()));
     let mut reader = tokio::spawn(progress(child.stdout.take(), report.clone(), true));
+    let log = tokio::spawn(ffmpeg_log(child.stderr.take(), capture_tx));
     let limit = async {
         match config.duration {
             Some(d) => tokio::time::sleep(d).await,
@@ -320,6 +348,7 @@ pub async fn run(config: EncoderConfig, cancel: CancellationToken) -> Result<Rep
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut reader).await;
     reader.abort();
+    log.abort();
     relay_stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     let mut r = report.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -338,8 +367,13 @@ pub async fn bench(ffmpeg: &Path, encoding: &Encoding, secs: u32) -> Result<Repo
     let args = ffmpeg::bench_args(encoding, secs, default_font().as_deref());
     let mut child = spawn(ffmpeg, &args)?;
     let report = Arc::new(std::sync::Mutex::new(Report::default()));
+    let log = tokio::spawn(ffmpeg_log(
+        child.stderr.take(),
+        tokio::sync::watch::channel(None).0,
+    ));
     progress(child.stdout.take(), report.clone(), false).await;
     let status = child.wait().await?;
+    let _ = log.await;
     if !status.success() {
         return Err(EncoderError::Ffmpeg(status));
     }

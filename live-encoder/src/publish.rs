@@ -52,6 +52,75 @@ pub fn patch_mpd(mpd: &str, bounds: LatencyBounds) -> String {
     )
 }
 
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of `ms` since the Unix epoch (proleptic Gregorian, UTC).
+pub fn iso_ms(ms: u64) -> String {
+    let (days, rem) = ((ms / 86_400_000) as i64, ms % 86_400_000);
+    // civil_from_days (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+/// Sets `MPD@availabilityStartTime` and every `ProducerReferenceTime@wallClockTime` of
+/// `presentationTime="0"` to `capture_ms`, the capture time of presentation time 0 (see
+/// [`crate::ffmpeg`]: ffmpeg stamps both when its first packet is muxed, a few tens of ms
+/// later). Other attributes pass through byte for byte.
+pub fn patch_start(mpd: &str, capture_ms: u64) -> String {
+    let when = iso_ms(capture_ms);
+    let mut out = String::with_capacity(mpd.len());
+    let mut rest = mpd;
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find('>').map_or(rest.len(), |e| i + e + 1);
+        let tag = &rest[i..end];
+        let tag = if tag.starts_with("<MPD") {
+            set_attr(tag, "availabilityStartTime", &when)
+        } else if tag.starts_with("<ProducerReferenceTime")
+            && tag.contains("presentationTime=\"0\"")
+        {
+            set_attr(tag, "wallClockTime", &when)
+        } else {
+            tag.to_string()
+        };
+        out.push_str(&tag);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn set_attr(tag: &str, name: &str, value: &str) -> String {
+    let key = format!("{name}=\"");
+    // The attribute, after whitespace (ffmpeg puts the MPD's on lines of their own).
+    let at = tag.match_indices(&key).find(|&(i, _)| {
+        tag[..i]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_whitespace)
+    });
+    let Some((at, _)) = at else {
+        return tag.to_string();
+    };
+    let start = at + key.len();
+    let Some(len) = tag[start..].find('"') else {
+        return tag.to_string();
+    };
+    format!("{}{value}{}", &tag[..start], &tag[start + len..])
+}
+
 /// Counters of what the publisher forwarded.
 #[derive(Debug, Default)]
 pub struct PublishStats {
@@ -72,6 +141,8 @@ pub struct Target {
     pub token: String,
     /// Added to the MPD's `Latency`.
     pub bounds: LatencyBounds,
+    /// The capture time of the first frame (ms since the epoch), once ffmpeg logged it.
+    pub capture0: tokio::sync::watch::Receiver<Option<u64>>,
 }
 
 #[derive(Debug, Clone)]
@@ -116,7 +187,21 @@ async fn forward(State(relay): State<Relay>, req: Request) -> Response {
                     return status(StatusCode::BAD_REQUEST);
                 };
                 let text = String::from_utf8_lossy(&bytes);
-                let patched = patch_mpd(&text, relay.target.bounds);
+                let mut patched = patch_mpd(&text, relay.target.bounds);
+                // The first frame's capture time is logged long before the first MPD; wait
+                // a moment in case its line is still in the pipe.
+                let mut capture0 = relay.target.capture0.clone();
+                let known = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    capture0.wait_for(Option::is_some),
+                )
+                .await;
+                match known {
+                    Ok(Ok(t)) => patched = patch_start(&patched, t.expect("is_some")),
+                    _ => tracing::warn!(
+                        "first frame's capture time unknown: MPD start as ffmpeg wrote it"
+                    ),
+                }
                 relay.client.put(&url).body(patched)
             } else {
                 let stats = relay.stats.clone();
@@ -164,6 +249,29 @@ mod tests {
         min_ms: 1000,
         max_ms: 3000,
     };
+
+    #[test]
+    fn start_is_the_first_frames_capture_time() {
+        assert_eq!(iso_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_ms(1_765_008_435_906), "2025-12-06T08:07:15.906Z");
+        assert_eq!(iso_ms(951_782_400_001), "2000-02-29T00:00:00.001Z");
+        let mpd = "<MPD type=\"dynamic\"\n\tavailabilityStartTime=\"2026-12-06T08:07:15.906Z\"\n\tpublishTime=\"2026-12-06T08:07:21.926Z\">\n\
+                   <ProducerReferenceTime id=\"0\" wallClockTime=\"2026-12-06T08:07:15.908Z\" presentationTime=\"0\">\n\
+                   <ProducerReferenceTime id=\"1\" wallClockTime=\"2026-12-06T08:07:15.908Z\" presentationTime=\"5\">";
+        let p = patch_start(mpd, 1_796_544_435_870);
+        assert_eq!(
+            p,
+            mpd.replace(
+                "availabilityStartTime=\"2026-12-06T08:07:15.906Z",
+                "availabilityStartTime=\"2026-12-06T08:07:15.870Z"
+            )
+            .replacen(
+                "wallClockTime=\"2026-12-06T08:07:15.908Z",
+                "wallClockTime=\"2026-12-06T08:07:15.870Z",
+                1
+            )
+        );
+    }
 
     #[test]
     fn latency_bounds_added_once() {

@@ -134,6 +134,18 @@ async fn live_encoder_chunks_reach_edge_readers_as_they_are_encoded() {
         .and_then(|s| s.split('"').next())
         .unwrap();
     let ast = httpdate_iso(ast);
+    // availabilityStartTime is the first frame's capture time (not ffmpeg's first-mux time).
+    let log = live.stderr();
+    let captured = log
+        .split("capture_ms=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no capture time logged: {log}"));
+    assert!(
+        (captured / 1000.0 - ast).abs() < 0.0015,
+        "availabilityStartTime {ast} is not the capture time {captured} ms"
+    );
 
     // The next segment of the top rung: readers start as its first chunk is uploaded.
     let upstream = format!("{edge_url}/metrics");
