@@ -1,7 +1,7 @@
 //! Live sessions: [`play()`](crate::play()) on a dynamic MPD (`type="dynamic"`) plays it here
 //! in real time, as dash.js does, instead of the VoD loop.
 //!
-//! Data flow of one live playback ([`play_live`]):
+//! Data flow of one live playback (`play_live`):
 //!
 //! ```text
 //! MPD (already fetched) ─▶ LiveTiming (timing.rs: AST, period, template, target latency,
