@@ -589,8 +589,11 @@ fn live_line(l: &player_live::live::LiveStats) -> String {
             s.mean_s, s.p50_s, s.p95_s, s.max_s, s.samples
         )
     });
+    let end = l
+        .final_latency_s
+        .map_or(String::new(), |e| format!(", {e:.2} s at the end"));
     format!(
-        "live ({}): latency {lat}, target {:.2} s ({}); clock offset {:.0} ms via {}; \
+        "live ({}): latency {lat}{end}, target {:.2} s ({}); clock offset {:.0} ms via {}; \
          {} not-yet answers retried, {} re-joins, {} MPD updates, catch-up {:.1} s at mean rate {:.3}",
         l.addressing,
         l.target_latency_s,

@@ -72,6 +72,8 @@ pub struct LiveStats {
     pub mean_rate: f64,
     /// `$Number$` of the first segment fetched.
     pub join_number: u64,
+    /// The last latency sampled (where catch-up left the player), seconds.
+    pub final_latency_s: Option<f64>,
 }
 
 /// A video Representation of the live MPD: id, kbps, init and media templates resolved
@@ -470,6 +472,7 @@ pub(crate) fn play_live(
             catchup_s: 0.0,
             mean_rate: 1.0,
             join_number,
+            final_latency_s: None,
         };
         let mup = timing
             .minimum_update_period_s
@@ -669,6 +672,7 @@ pub(crate) fn play_live(
         }
         stats.latency = timing::summarize(&head.samples);
         stats.catchup_s = head.catchup_s;
+        stats.final_latency_s = head.samples.last().copied();
         stats.mean_rate = if head.playing_s > 0.0 {
             head.rate_sum / head.playing_s
         } else {

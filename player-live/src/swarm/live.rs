@@ -164,7 +164,7 @@ pub fn groups_csv(groups: &[LiveGroup]) -> String {
 /// `live_players.csv`: one row per live player (its latency distribution).
 pub fn players_csv(players: &[PlayerOutcome]) -> String {
     use std::fmt::Write;
-    let mut s = String::from("player,main_edge,addressing,target_s,samples,mean_s,p50_s,p95_s,max_s,early_responses,resyncs,mpd_refreshes,catchup_s,mean_rate,clock_offset_ms\n");
+    let mut s = String::from("player,main_edge,addressing,target_s,samples,mean_s,p50_s,p95_s,max_s,early_responses,resyncs,mpd_refreshes,catchup_s,mean_rate,clock_offset_ms,final_latency_s\n");
     for p in players {
         let Some(l) = &p.live else { continue };
         let lat = l.latency;
@@ -173,7 +173,7 @@ pub fn players_csv(players: &[PlayerOutcome]) -> String {
         };
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             p.planned.id,
             p.main_edge.as_deref().unwrap_or("").replace(',', ";"),
             l.addressing,
@@ -188,7 +188,8 @@ pub fn players_csv(players: &[PlayerOutcome]) -> String {
             l.mpd_refreshes,
             l.catchup_s,
             l.mean_rate,
-            l.clock_offset_ms
+            l.clock_offset_ms,
+            l.final_latency_s.map_or(String::new(), |x| x.to_string())
         );
     }
     s

@@ -116,3 +116,55 @@ fn live_session_on_a_skewed_server_clock_with_a_not_yet_answer() {
     // The MPD was re-fetched every minimumUpdatePeriod (2 s) over the 5 s.
     assert!(live.mpd_refreshes >= 2, "{}", live.mpd_refreshes);
 }
+
+/// A segment whose first byte comes 2.5 s late stalls the player; the latency grows by the
+/// stall and dash.js's catch-up (rate up to 1.5) brings it back to the target.
+#[test]
+fn a_late_segment_stalls_and_catch_up_returns_to_the_target() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let o = rt.block_on(ScriptedOrigin::start());
+    let server_now = local_ms();
+    o.script(
+        "/time",
+        Reply::ok(
+            manifests::DateTime::from_unix_millis(server_now as i64)
+                .as_str()
+                .to_string(),
+        ),
+    );
+    o.script(
+        "/live/manifest.mpd",
+        Reply::ok(mpd(&format!("{}/time", o.url()))),
+    );
+    o.script("/live/v0/init.mp4", Reply::ok(vec![0u8; 100]));
+    let join = ((server_now / 1000.0 - 4.0) / 2.0).floor() as u64;
+    for n in join.saturating_sub(2)..join + 12 {
+        let r = Reply::ok(vec![1u8; 5000]);
+        let r = if n == join + 2 {
+            r.first_byte_after(std::time::Duration::from_millis(4500))
+        } else {
+            r
+        };
+        o.script(&format!("/live/v0/{n}.m4s"), r);
+    }
+    let mut opts = PlayOptions::new(
+        Entry::Url(format!("{}/live/manifest.mpd", o.url())),
+        rt.handle().clone(),
+    )
+    .unwrap();
+    opts.abr = "fixed".into();
+    opts.cmcd = player_live::cmcd_out::CmcdMode::Off;
+    opts.live_duration = std::time::Duration::from_secs(14);
+    let p = play(&opts).unwrap_or_else(|e| panic!("{e}"));
+    let live = p.live.clone().unwrap();
+    println!("{live:?} rebuffer {} ms", p.playback.rebuffer_ms);
+    let l = live.latency.unwrap();
+    // It stalled, fell behind by about the stall, and caught up at a rate above 1.
+    assert_eq!(p.playback.rebuffer_events, 1);
+    assert!(p.playback.rebuffer_ms > 500.0, "{}", p.playback.rebuffer_ms);
+    assert!(l.max_s > 4.5, "{l:?}");
+    assert!(live.catchup_s > 1.0 && live.mean_rate > 1.05, "{live:?}");
+    let end = live.final_latency_s.unwrap();
+    assert!((end - 4.0).abs() < 0.25, "final latency {end}");
+    assert_eq!(live.resyncs, 0);
+}
