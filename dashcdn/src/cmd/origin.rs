@@ -65,7 +65,8 @@ pub struct OriginArgs {
     /// line: `--ingest-token-file`, `[ingest] token_file` in `--config`, or the
     /// `DASHCDN_INGEST_TOKEN` environment variable (at least 16 characters). Limits and
     /// the prefix are set in the `[ingest]` section (prefix, max_object_bytes,
-    /// max_objects_per_stream, max_streams, mpd_max_age_secs).
+    /// max_objects_per_stream, max_streams, mpd_max_age_secs, relay_bytes: memory for new
+    /// segments served to readers while they are still being uploaded, 64 MiB, 0 = off).
     #[arg(long)]
     ingest: bool,
     /// File holding the ingest bearer token (implies `--ingest`).
