@@ -8,7 +8,9 @@
 // frame; and the clock read from every presented frame's pixels (a binary strip of the ms
 // since midnight UTC) agrees with the page's clock (synced with the origin's /live/time,
 // as dash.js's) minus dash.js's latency within a frame interval (40 ms at 25 fps), median.
-// PLAY_S is 60 (LL_PLAY_S overrides it, e.g. 30 on a slow CI).
+// PLAY_S is 60 (LL_PLAY_S overrides it, e.g. 30 on a slow CI); LL_CATCHUP=lolp plays with
+// dash.js's LoL+ catch-up and ABR instead of the default catch-up.
+const CATCHUP = process.env.LL_CATCHUP === 'lolp' ? 'lolp' : 'default';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -78,7 +80,7 @@ describe('dash.js low-latency mode plays `dashcdn live` through an edge', { time
     const page = await browser.context.newPage();
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(String(e)));
-    await page.goto(`${web.url}/live.html?mpd=${encodeURIComponent(mpdUrl)}`);
+    await page.goto(`${web.url}/live.html?catchup=${CATCHUP}&mpd=${encodeURIComponent(mpdUrl)}`);
     await waitInPage(page, () => window.ll.ready && window.ll.samples.length > 10, null, { timeoutMs: 30000, what: 'live playback with clock samples' });
     const from = await page.evaluate(() => window.ll.samples.length);
     await new Promise((res) => setTimeout(res, PLAY_S * 1000));
@@ -95,7 +97,7 @@ describe('dash.js low-latency mode plays `dashcdn live` through an edge', { time
     const glass = s.map((x) => x.glass);
     const placed = s.map((x) => x.placedDiff);
     const f = (v) => v.toFixed(3);
-    console.log(`low-latency live via edge, ${PLAY_S} s, ${s.length} frames sampled (${state.height}p): ` +
+    console.log(`low-latency live via edge (${CATCHUP} catch-up), ${PLAY_S} s, ${s.length} frames sampled (${state.height}p): ` +
       `dash.js latency p50 ${f(pct(lat, 0.5))} s p95 ${f(pct(lat, 0.95))} s max ${f(Math.max(...lat))} s; ` +
       `glass-to-glass p50 ${f(pct(glass, 0.5) / 1000)} s p95 ${f(pct(glass, 0.95) / 1000)} s; ` +
       `picture clock − (page clock − latency) p5 ${pct(diff, 0.05).toFixed(0)} ms p50 ${pct(diff, 0.5).toFixed(0)} ms p95 ${pct(diff, 0.95).toFixed(0)} ms; ` +
