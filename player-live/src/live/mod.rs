@@ -17,7 +17,9 @@
 //! ─▶ Playback (events, startup, stalls) + Metrics + LiveStats (latency mean/p50/p95/max)
 //! ```
 //!
-//! Scope: the video Representations only (no audio beside them, unlike the VoD loop), no
+//! Audio (unless [`PlayOptions::audio`] is off): the first audio AdaptationSet's lowest
+//! Representation, each segment fetched once it is available and starts within the video
+//! buffered so far, between video requests (playback follows the video buffer). Scope: no
 //! client-side shaping or CMCD, wall-clock speed only (live cannot be sped up: `clock_scale`
 //! must be 1). The policy is in [`timing`] (pure, tested); this module is the I/O around it.
 
@@ -86,23 +88,16 @@ struct Rep {
     media: String,
 }
 
-fn reps(mpd: &Mpd, mpd_url: &Url) -> Vec<Rep> {
+/// The Representations of the first AdaptationSet of `kind`, ascending `@bandwidth`.
+fn reps_of(mpd: &Mpd, mpd_url: &Url, kind: &str) -> Vec<Rep> {
     let Some(period) = mpd.periods.first() else {
         return vec![];
     };
-    let Some(set) = period.adaptation_sets.iter().find(|s| {
-        s.content_type.as_deref() == Some("video")
-            || s.common
-                .mime_type
-                .as_deref()
-                .is_some_and(|m| m.starts_with("video"))
-            || s.representations.iter().any(|r| {
-                r.common
-                    .mime_type
-                    .as_deref()
-                    .is_some_and(|m| m.starts_with("video"))
-            })
-    }) else {
+    let Some(set) = period
+        .adaptation_sets
+        .iter()
+        .find(|s| timing::is_kind(s, kind))
+    else {
         return vec![];
     };
     let join = |u: &Url, b: &[manifests::BaseUrl]| match b.first() {
@@ -394,7 +389,18 @@ pub(crate) fn play_live(
         Ok(t) => t,
         Err(e) => return Err(fail(fetches, e.into())),
     };
-    let reps = reps(&mpd, &mpd_url);
+    let reps = reps_of(&mpd, &mpd_url, "video");
+    // The audio fetched beside the video: the first audio AdaptationSet's lowest
+    // Representation (none when audio is off or the MPD has none).
+    let mut audio_timing = LiveTiming::for_kind(&mpd, "audio")
+        .ok()
+        .filter(|_| opts.audio);
+    let audio_rep = audio_timing
+        .as_ref()
+        .and_then(|_| reps_of(&mpd, &mpd_url, "audio").into_iter().next());
+    if audio_rep.is_none() {
+        audio_timing = None;
+    }
     if reps.is_empty() {
         return Err(fail(fetches, LiveError::NoVideo));
     }
@@ -478,6 +484,10 @@ pub(crate) fn play_live(
             .minimum_update_period_s
             .map(|s| Duration::from_secs_f64(s.max(0.1)));
         let mut next_refresh = mup.map(|d| t0 + d);
+        let mut audio_next = audio_timing.as_ref().and_then(|t| t.segment_at(join));
+        let mut audio_init_done = false;
+        let mut audio_fetched = 0usize;
+        let mut audio_end_s: Option<f64> = None;
         let mut last_tick = Instant::now();
         let mut events: Vec<SegmentEvent> = Vec::new();
         let mut inits_done = vec![false; reps.len()];
@@ -505,6 +515,7 @@ pub(crate) fn play_live(
                 let pos = timing.join_position_s(now_ms);
                 head.seek(pos);
                 next = timing.segment_at(pos);
+                audio_next = audio_timing.as_ref().and_then(|t| t.segment_at(pos));
                 stats.resyncs += 1;
                 tracing::info!(player = %opts.label, latency_s = behind, "re-joining the live edge");
                 continue;
@@ -516,15 +527,82 @@ pub(crate) fn play_live(
                     hook(&f);
                     fetches.push(f);
                     stats.mpd_refreshes += 1;
-                    if let Some(t) = body
-                        .and_then(|b| Mpd::parse(&b).ok())
-                        .and_then(|m| LiveTiming::from_mpd(&m).ok())
-                    {
-                        timing = t;
+                    if let Some(m) = body.and_then(|b| Mpd::parse(&b).ok()) {
+                        if let Ok(t) = LiveTiming::from_mpd(&m) {
+                            timing = t;
+                        }
+                        if audio_timing.is_some() {
+                            if let Ok(t) = LiveTiming::for_kind(&m, "audio") {
+                                audio_timing = Some(t);
+                            }
+                        }
                     }
                     if next.is_none() {
                         next = timing.segment_at(head.buffer_end_s);
                     }
+                    if audio_next.is_none() {
+                        if let (Some(t), Some(end)) = (&audio_timing, audio_end_s) {
+                            audio_next = t.segment_at(end);
+                        }
+                    }
+                    continue;
+                }
+            }
+            // Audio: the next audio segment once it is available and starts within the
+            // video buffered so far (fetched between video segments; playback follows the
+            // video buffer).
+            if let (Some(at), Some(ar), Some(aseg)) = (&audio_timing, &audio_rep, audio_next) {
+                if aseg.start_s < head.buffer_end_s && now_ms >= aseg.available_at_ms {
+                    if !audio_init_done {
+                        if let Some(u) = ar.init.as_deref().and_then(|i| ar.base.join(i).ok()) {
+                            let (f, _) = get(client, u, FetchKind::AudioInit, 0, 0, t0).await;
+                            hook(&f);
+                            let bad = f.error.clone().map(|e| (f.url.clone(), e));
+                            fetches.push(f);
+                            if let Some((url, error)) = bad {
+                                return Err(LiveError::Segment { url, error });
+                            }
+                        }
+                        audio_init_done = true;
+                    }
+                    let rel =
+                        expand_template(&ar.media, &ar.id, aseg.number, aseg.time, ar.bandwidth);
+                    let Ok(url) = ar.base.join(&rel) else {
+                        return Err(LiveError::Segment {
+                            url: rel,
+                            error: "bad URL".into(),
+                        });
+                    };
+                    let fut = get(client, url, FetchKind::Audio, audio_fetched, 0, t0);
+                    tokio::pin!(fut);
+                    let (f, _) = loop {
+                        tokio::select! {
+                            r = &mut fut => break r,
+                            _ = tokio::time::sleep(TICK) => tick!(),
+                        }
+                    };
+                    hook(&f);
+                    let (status, url_s, err) = (f.status, f.url.clone(), f.error.clone());
+                    fetches.push(f);
+                    if status == StatusCode::NOT_FOUND.as_u16() || status == 425 {
+                        stats.early_responses += 1;
+                        retries += 1;
+                        if retries > MAX_EARLY_RETRIES {
+                            error = Some(LiveError::NeverAvailable { url: url_s });
+                            break;
+                        }
+                        tokio::time::sleep(TICK).await;
+                        continue;
+                    }
+                    if status != StatusCode::GONE.as_u16() {
+                        if let Some(error) = err {
+                            return Err(LiveError::Segment { url: url_s, error });
+                        }
+                        audio_fetched += 1;
+                        audio_end_s = Some(aseg.end_s);
+                    }
+                    retries = 0;
+                    audio_next = at.next_after(&aseg);
                     continue;
                 }
             }
@@ -614,6 +692,7 @@ pub(crate) fn play_live(
                 let pos = timing.join_position_s(server_now());
                 head.seek(pos);
                 next = timing.segment_at(pos);
+                audio_next = audio_timing.as_ref().and_then(|t| t.segment_at(pos));
                 stats.resyncs += 1;
                 continue;
             }
@@ -689,9 +768,9 @@ pub(crate) fn play_live(
             rebuffer_events: head.rebuffer_events,
             total_play_ms: t0.elapsed().as_secs_f64() * 1000.0,
         };
-        Ok((playback, stats, head.pos_s))
+        Ok((playback, stats, head.pos_s, audio_end_s))
     };
-    let (playback, stats, until) = match opts.runtime.block_on(run) {
+    let (playback, stats, until, audio_until) = match opts.runtime.block_on(run) {
         Ok(r) => r,
         Err(e) => return Err(fail(fetches, e)),
     };
@@ -701,10 +780,10 @@ pub(crate) fn play_live(
         mpd_url: mpd_url.to_string(),
         ladder_kbps: bitrates_kbps,
         representation_ids: reps.iter().map(|r| r.id.clone()).collect(),
-        audio_representation_id: None,
-        audio_kbps: None,
+        audio_representation_id: audio_rep.as_ref().map(|r| r.id.clone()),
+        audio_kbps: audio_rep.as_ref().map(|r| r.bandwidth as f64 / 1000.0),
         video_until_s: until,
-        audio_until_s: None,
+        audio_until_s: audio_rep.as_ref().map(|_| audio_until.unwrap_or(0.0)),
         playback,
         metrics,
         fetches,

@@ -118,9 +118,11 @@ pub struct LiveTiming {
     pub utc_timings: Vec<(String, String)>,
 }
 
-fn is_video(set: &manifests::AdaptationSet) -> bool {
-    let mime = |m: &Option<String>| m.as_deref().is_some_and(|m| m.starts_with("video"));
-    set.content_type.as_deref() == Some("video")
+/// The AdaptationSet carries `kind` (`video`, `audio`): its `@contentType` or a
+/// `@mimeType` starting with it.
+pub fn is_kind(set: &manifests::AdaptationSet, kind: &str) -> bool {
+    let mime = |m: &Option<String>| m.as_deref().is_some_and(|m| m.starts_with(kind));
+    set.content_type.as_deref() == Some(kind)
         || mime(&set.common.mime_type)
         || set
             .representations
@@ -132,6 +134,12 @@ impl LiveTiming {
     /// Reads the timing of `mpd`'s first Period's video (its lowest Representation's
     /// SegmentTemplate; a live ladder shares one template).
     pub fn from_mpd(mpd: &Mpd) -> Result<LiveTiming, LiveMpdError> {
+        Self::for_kind(mpd, "video")
+    }
+
+    /// The same for the first AdaptationSet of `kind` (`audio`: the audio fetched beside the
+    /// video; `NoVideo` then means no such AdaptationSet).
+    pub fn for_kind(mpd: &Mpd, kind: &str) -> Result<LiveTiming, LiveMpdError> {
         if mpd.presentation_type() != PresentationType::Dynamic {
             return Err(LiveMpdError::Static);
         }
@@ -144,7 +152,7 @@ impl LiveTiming {
         let set = period
             .adaptation_sets
             .iter()
-            .find(|s| is_video(s))
+            .find(|s| is_kind(s, kind))
             .ok_or(LiveMpdError::NoVideo)?;
         let rep = set
             .representations
