@@ -323,6 +323,7 @@ pub async fn read(State(state): State<OriginState>, req: Request) -> Response {
     let body = if req.method() == Method::HEAD {
         Body::empty()
     } else {
+        state.metrics().growing_reads.inc();
         Body::from_stream(object.clone().stream())
     };
     let mut res = Response::new(body);

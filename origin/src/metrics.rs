@@ -47,6 +47,10 @@ pub struct Metrics {
     pub ingest_requests: Family<IngestLabels, Counter>,
     /// Body bytes of completed ingest uploads.
     pub ingest_bytes: Counter,
+    /// `GET`s answered from a growing object ([`crate::growing`]).
+    pub growing_reads: Counter,
+    /// Bytes held by growing objects (set when scraped).
+    pub growing_bytes: Gauge,
 }
 
 /// Labels of [`Metrics::ingest_requests`].
@@ -100,8 +104,22 @@ impl Metrics {
             "Body bytes of completed ingest uploads",
             ingest_bytes.clone(),
         );
+        let growing_reads = Counter::default();
+        registry.register(
+            "growing_reads",
+            "GETs answered from a segment still being uploaded, chunk by chunk",
+            growing_reads.clone(),
+        );
+        let growing_bytes = Gauge::default();
+        registry.register(
+            "growing_bytes",
+            "Bytes held by segments still being uploaded",
+            growing_bytes.clone(),
+        );
         Metrics {
             registry,
+            growing_reads,
+            growing_bytes,
             requests,
             sent_bytes,
             duration,
@@ -173,6 +191,8 @@ mod tests {
             HOT_CACHE_MISSES_TOTAL_NAME,
             HOT_CACHE_BYTES_NAME,
             OPEN_CONNECTIONS_NAME,
+            GROWING_READS_TOTAL_NAME,
+            GROWING_BYTES_NAME,
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
             assert!(name.starts_with(PREFIX));

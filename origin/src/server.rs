@@ -73,6 +73,12 @@ async fn healthz() -> Response {
 
 async fn metrics_text(State(state): State<OriginState>) -> Response {
     state.metrics().hot_bytes.set(state.cache().used() as i64);
+    if let Some(ingest) = state.ingest() {
+        state
+            .metrics()
+            .growing_bytes
+            .set(ingest.growing().used() as i64);
+    }
     serve::metrics::exposition_response(state.metrics().encode())
 }
 

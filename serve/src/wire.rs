@@ -247,6 +247,10 @@ pub mod metric_names {
         pub const INGEST_REQUESTS_TOTAL_NAME: &str = "dashcdn_origin_ingest_requests_total";
         /// Counter of body bytes of completed ingest uploads.
         pub const INGEST_BYTES_TOTAL_NAME: &str = "dashcdn_origin_ingest_bytes_total";
+        /// Counter of `GET`s answered from a segment still being uploaded (chunk by chunk).
+        pub const GROWING_READS_TOTAL_NAME: &str = "dashcdn_origin_growing_reads_total";
+        /// Gauge of bytes held by segments still being uploaded (bounded by `relay_bytes`).
+        pub const GROWING_BYTES_NAME: &str = "dashcdn_origin_growing_bytes";
     }
 
     /// `redirector_*`: exported by the redirector on `/metrics`.

@@ -155,6 +155,18 @@ async fn a_reader_gets_each_chunk_as_it_is_uploaded_and_the_end_when_it_complete
     assert_eq!(done.content_length(), Some(all.len() as u64));
     assert_eq!(done.bytes().await.unwrap(), all);
     assert_eq!(origin.state().ingest().unwrap().growing().len(), 0);
+    let metrics = client
+        .get(format!("http://{}/metrics", origin.local_addr()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The first reader and the late one were answered from the growing object.
+    let reads = format!("{} 2\n", origin::metrics::GROWING_READS_TOTAL_NAME);
+    assert!(metrics.contains(&reads), "{metrics}");
+    assert!(metrics.contains(&format!("{} 0\n", origin::metrics::GROWING_BYTES_NAME)));
 }
 
 #[tokio::test]
