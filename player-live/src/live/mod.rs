@@ -43,6 +43,9 @@ use timing::{catchup_rate, needs_resync, LatencySummary, LiveTiming, SegmentTime
 
 /// How often the playhead advances, the catch-up rate is recomputed and latency is sampled.
 pub const TICK: Duration = Duration::from_millis(100);
+/// Time requests per clock synchronisation; the one with the shortest round trip counts
+/// ([`timing::best_offset_ms`]).
+pub const SYNC_SAMPLES: usize = 3;
 /// Retries of one segment answered 404/425 before the playback fails.
 pub const MAX_EARLY_RETRIES: u32 = 20;
 
@@ -323,8 +326,8 @@ impl Head {
     }
 }
 
-/// Synchronises with the first usable `UTCTiming` (http-iso / http-xsdate: a GET whose body
-/// is an ISO 8601 time; direct: the value itself, read when the MPD arrived). Returns the
+/// Synchronises with the first usable `UTCTiming` (http-iso / http-xsdate: [`SYNC_SAMPLES`]
+/// GETs whose body is an ISO 8601 time, the shortest round trip kept; direct: the value itself, read when the MPD arrived). Returns the
 /// offset (server − local, ms), the scheme, and the time requests made.
 async fn sync_clock(
     client: &reqwest::Client,
@@ -341,12 +344,18 @@ async fn sync_clock(
         {
             for u in value.split_whitespace() {
                 let Ok(url) = mpd_url.join(u) else { continue };
-                let sent = local_ms();
-                let (f, body) = get(client, url, FetchKind::Time, 0, 0, t0).await;
-                let received = local_ms();
-                fetches.push(f);
-                if let Some(ms) = body.and_then(|b| b.trim().parse::<manifests::DateTime>().ok()) {
-                    let off = timing::clock_offset_ms(ms.unix_millis() as f64, sent, received);
+                let mut samples = Vec::new();
+                for _ in 0..SYNC_SAMPLES {
+                    let sent = local_ms();
+                    let (f, body) = get(client, url.clone(), FetchKind::Time, 0, 0, t0).await;
+                    let received = local_ms();
+                    fetches.push(f);
+                    match body.and_then(|b| b.trim().parse::<manifests::DateTime>().ok()) {
+                        Some(ms) => samples.push((sent, ms.unix_millis() as f64, received)),
+                        None => break,
+                    }
+                }
+                if let Some(off) = timing::best_offset_ms(&samples) {
                     return (off, s.to_string(), fetches);
                 }
             }

@@ -360,6 +360,17 @@ pub fn clock_offset_ms(server_ms: f64, sent_ms: f64, received_ms: f64) -> f64 {
     server_ms - (sent_ms + received_ms) / 2.0
 }
 
+/// The clock offset of the time request with the shortest round trip among `samples`
+/// (`(sent, server, received)` ms; NTP's minimum-delay filter: a request queued on its way
+/// out reads a server time late for its midpoint and would put the player ahead of the
+/// server, i.e. early for every segment). `None` without samples.
+pub fn best_offset_ms(samples: &[(f64, f64, f64)]) -> Option<f64> {
+    samples
+        .iter()
+        .min_by(|a, b| (a.2 - a.0).total_cmp(&(b.2 - b.0)))
+        .map(|&(sent, server, received)| clock_offset_ms(server, sent, received))
+}
+
 /// Mean, p50, p95 and max of latency samples (seconds); `None` without samples.
 /// Percentiles by the nearest rank.
 pub fn summarize(samples: &[f64]) -> Option<LatencySummary> {
@@ -520,6 +531,14 @@ mod tests {
     fn clock_offset_and_summary() {
         // Server said 1000 while we sent at 0 and got it at 40 (local): offset 980.
         assert_eq!(clock_offset_ms(1000.0, 0.0, 40.0), 980.0);
+        // The 4 ms round trip wins over the 60 ms one that was queued on its way out.
+        let s = [
+            (0.0, 1050.0, 60.0),
+            (100.0, 1102.0, 104.0),
+            (200.0, 1230.0, 240.0),
+        ];
+        assert_eq!(best_offset_ms(&s), Some(1000.0));
+        assert_eq!(best_offset_ms(&[]), None);
         let s = summarize(&[3.0, 1.0, 2.0, 4.0]).unwrap();
         assert_eq!(
             (s.samples, s.mean_s, s.p50_s, s.p95_s, s.max_s),
