@@ -10,7 +10,8 @@ apart) and, for every crate, the cycles between its top-level modules (the child
   `serve::wire`), or
 * a crate has a cycle between its top-level modules (an edge `a -> b` means a file under `a`
   names `crate::b`, or `super::b` from a direct child of the root). Test modules
-  (`#[cfg(test)] mod tests`, at the end of a file by house style) and comments are ignored.
+  (`#[cfg(test)] mod tests`, at the end of a file by house style, or in a `tests.rs` of its
+  own) and comments are ignored.
 
 Usage: scripts/modgraph.py [--quiet]   (run from anywhere; test.sh runs it)
 """
@@ -75,6 +76,8 @@ def module_graph(src):
         if (src / m).is_dir():
             files += sorted((src / m).rglob("*.rs"))
         for f in files:
+            if f.name == "tests.rs":  # a test module in a file of its own (`#[cfg(test)] mod tests;`)
+                continue
             text = code_lines(f.read_text())
             targets = [n for g in USE_CRATE.findall(text) for n in names_in(g)]
             direct_child = f.parent == src or f == src / m / "mod.rs"

@@ -1,39 +1,41 @@
 // dash.js 5 in headless Chromium plays the LOOPED LIVE stream of the packaged default content
 // (origin /live/default/manifest.mpd: dynamic MPD on the wall clock, segments rewritten on the
-// fly) THROUGH a dashcdn edge for ~20 s: origin (127.0.0.1) → edge (127.0.0.3) → page
+// fly) THROUGH the redirector and a dashcdn edge for 60 s: the MPD URL is the redirector's
+// (127.0.0.5, 302 to the edge), then origin (127.0.0.1) → edge (127.0.0.3) → page
 // (127.0.0.2). Checks: no dash.js error, no stall once playing, the playhead keeps up with
 // the wall clock, dash.js synchronised its clock with the origin's UTCTiming endpoint, and
 // dash.js's own live latency (player.getCurrentLiveLatency()) stays within its target
 // (the MPD's suggestedPresentationDelay) ± one segment, in both addressings ($Number$ and
-// SegmentTimeline/$Time$, two pages at once). The test starts at a wall-clock
-// time that makes the 20 s cross a loop boundary of the 60 s asset (it waits up to ~50 s
-// for it), so audio and video are played across the loop.
+// SegmentTimeline/$Time$, two pages at once). 60 s of playback always crosses a loop
+// boundary of the 60 s asset, so audio and video are played across the loop.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { contentDir, startStack, waitInPage, WEB_DIR } from './lib/harness.mjs';
+import { contentDir, startRedirector, startStack, waitInPage, WEB_DIR } from './lib/harness.mjs';
 
 const ASSET = 'default';
-const PLAY_SECONDS = 20;
+const PLAY_SECONDS = 60;
 const SEGMENT_SECONDS = 2; // the packager's default
 const LOOP_SECONDS = 60; // the packaged default asset's duration
 
-describe('dash.js plays the looped live stream through the edge', () => {
-  let stack, media, edge, web, browser;
+describe('dash.js plays the looped live stream through the redirector and the edge', { timeout: (PLAY_SECONDS + 90) * 1000 }, () => {
+  let stack, media, edge, web, browser, redirector;
 
   before(async () => {
     assert.ok(existsSync(join(contentDir(), ASSET, 'manifest.mpd')), `no packaged default content at ${contentDir()}: run \`dashcdn package\` first`);
     assert.ok(existsSync(join(WEB_DIR, 'vendor', 'dash.all.min.js')), 'web/vendor/dash.all.min.js missing: run `npm run vendor` in web/');
     stack = await startStack({ edge: { id: 'edge-live-test' } });
     ({ media, edge, web, browser } = stack);
+    redirector = await startRedirector([{ id: 'edge-live-test', url: edge.url }]);
   });
 
   after(async () => {
+    redirector?.stop();
     await stack?.stop();
   });
 
-  /** Plays `path` (under the edge) for PLAY_SECONDS from the moment it runs; returns what it saw. */
+  /** Plays `path` (asked of the redirector) for PLAY_SECONDS + 2 s from the moment it runs; checks what it saw. */
   async function play(path, label) {
     const page = await browser.context.newPage();
     const pageErrors = [];
@@ -48,7 +50,7 @@ describe('dash.js plays the looped live stream through the edge', () => {
       statuses[res.status()] = (statuses[res.status()] || 0) + 1;
       if (u.endsWith('.mpd')) mpdAges.push(Number(res.headers()['age'] || 0));
     });
-    const mpdUrl = `${edge.url}${path}`;
+    const mpdUrl = `${redirector.url}${path}`;
     await page.goto(`${web.url}/index.html?mpd=${encodeURIComponent(mpdUrl)}`);
     // count stalls from the moment playback runs
     await waitInPage(page, () => {
@@ -62,7 +64,8 @@ describe('dash.js plays the looped live stream through the edge', () => {
     }, null, { timeoutMs: 30000, what: 'live playback to start' });
     const t0 = Date.now();
     const start = await page.evaluate(() => document.getElementById('video').currentTime);
-    while (Date.now() - t0 < PLAY_SECONDS * 1000) {
+    // 2 s more than the loop, so that what is played always spans a loop boundary.
+    while (Date.now() - t0 < (PLAY_SECONDS + 2) * 1000) {
       await new Promise((r) => setTimeout(r, 1000));
       await page.evaluate(() => {
         const p = window.player;
@@ -97,7 +100,8 @@ describe('dash.js plays the looped live stream through the edge', () => {
     assert.ok(crossed, `playback ${start}..${end} did not cross a loop boundary`);
     assert.equal(s.probe.waiting, 0, `playback stalled ${s.probe.waiting} times`);
     assert.ok(end - start >= wall - 1.5, `the playhead fell behind: ${(end - start).toFixed(1)} s played in ${wall.toFixed(1)} s`);
-    assert.ok(s.urls.some((u) => u.startsWith(mpdUrl.replace(/manifest\.mpd$/, '')) && u.endsWith('.m4s')), `live segments not fetched from the edge: ${s.urls}`);
+    // the redirector sent the player to the edge: segments come from there
+    assert.ok(s.urls.some((u) => u.startsWith(`${edge.url}${path.replace(/manifest\.mpd$/, '')}`) && u.endsWith('.m4s')), `live segments not fetched from the edge: ${s.urls}`);
     assert.ok(timeRequests >= 1, 'dash.js never asked the UTCTiming endpoint');
     assert.equal(target, 6, 'the target is the MPD suggestedPresentationDelay (6 s)');
     assert.ok(Math.abs(median - target) <= SEGMENT_SECONDS, `median live latency ${median} s is not within one segment of the ${target} s target`);
@@ -108,11 +112,7 @@ describe('dash.js plays the looped live stream through the edge', () => {
   }
 
   it(`plays ${PLAY_SECONDS} s across a loop boundary with no stall at dash.js's target latency, $Number$ and SegmentTimeline`, async () => {
-    // Playback starts ~1.5 s after the page load, ~6 s behind the wall clock, and then plays
-    // 20 s: loading the page 50..59 s into a loop puts the next loop boundary 5..14 s into
-    // what is played. Both addressings play at once, in two pages.
-    const into = () => (Date.now() / 1000) % LOOP_SECONDS;
-    while (into() < 50 || into() >= 58) await new Promise((r) => setTimeout(r, 250));
+    // Both addressings play at once, in two pages.
     await Promise.all([
       play(`/live/${ASSET}/manifest.mpd`, '$Number$'),
       play(`/live/segtimeline_1/${ASSET}/manifest.mpd`, 'SegmentTimeline'),

@@ -2,7 +2,8 @@
 // time burned into the picture) pushes chunked CMAF into `dashcdn origin --ingest`; the
 // origin relays each segment to its readers as it is uploaded; dash.js 5 in low-latency
 // mode (web/live.html: the MPD's availabilityTimeComplete="false" and ServiceDescription,
-// live catch-up on) plays it THROUGH a dashcdn edge for PLAY_S seconds:
+// live catch-up on) plays it THROUGH the redirector and a dashcdn edge for PLAY_S seconds:
+// the MPD URL is the redirector's (127.0.0.5, 302 to the edge), then
 // origin (127.0.0.1) → edge (127.0.0.3) → page on 127.0.0.2.
 // Checked: no stall, no error; dash.js's own live latency under 3 s at every presented
 // frame; and the clock read from every presented frame's pixels (a binary strip of the ms
@@ -17,7 +18,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dashcdnBin, launchChromium, startServer, waitInPage, WEB_DIR } from './lib/harness.mjs';
+import { dashcdnBin, launchChromium, startRedirector, startServer, waitInPage, WEB_DIR } from './lib/harness.mjs';
 
 const PLAY_S = Number(process.env.LL_PLAY_S || 60);
 const FRAME_MS = 40;
@@ -28,8 +29,8 @@ function pct(values, p) {
   return v[Math.round((v.length - 1) * p)];
 }
 
-describe('dash.js low-latency mode plays `dashcdn live` through an edge', { timeout: (PLAY_S + 120) * 1000 }, () => {
-  let dir, media, edge, web, browser, live;
+describe('dash.js low-latency mode plays `dashcdn live` through the redirector and an edge', { timeout: (PLAY_S + 120) * 1000 }, () => {
+  let dir, media, edge, web, browser, live, redirector;
   let liveLog = '';
 
   before(async () => {
@@ -42,6 +43,7 @@ describe('dash.js low-latency mode plays `dashcdn live` through an edge', { time
     media = await startServer(['origin', '--content', content, '--listen', '127.0.0.1:0', '--ingest-token-file', tokenFile], { name: 'ingest origin' });
     edge = await startServer(['edge', '--upstream', media.url, '--listen', '127.0.0.3:0', '--id', 'edge-lowlatency', '--mem', '256MiB'], { name: 'edge' });
     web = await startServer(['origin', '--content', WEB_DIR, '--listen', '127.0.0.2:0'], { name: 'page server' });
+    redirector = await startRedirector([{ id: 'edge-lowlatency', url: edge.url }]);
     // Bounded: it stops by itself after PLAY_S + 90 s, and is killed in after().
     live = spawn(dashcdnBin(), ['live', '--origin', media.url, '--token-file', tokenFile, '--duration', String(PLAY_S + 90)],
       { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -53,6 +55,7 @@ describe('dash.js low-latency mode plays `dashcdn live` through an edge', { time
 
   after(async () => {
     live?.kill('SIGTERM');
+    redirector?.stop();
     await browser?.close();
     edge?.stop();
     media?.stop();
@@ -61,7 +64,7 @@ describe('dash.js low-latency mode plays `dashcdn live` through an edge', { time
   });
 
   it(`plays ${PLAY_S} s with no stall, latency under 3 s, the picture's clock within a frame`, async () => {
-    const mpdUrl = `${edge.url}/ingest/live/manifest.mpd`;
+    const mpdUrl = `${redirector.url}/ingest/live/manifest.mpd`;
     const deadline = Date.now() + 30000;
     for (;;) {
       const r = await fetch(mpdUrl);

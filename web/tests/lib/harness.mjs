@@ -1,7 +1,7 @@
 // Test harness: starts real dashcdn processes on loopback and a headless Debian Chromium.
 // Used by every browser test; nothing here is mocked.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +84,30 @@ export async function startStack({ content = contentDir(), originArgs = [], edge
     throw e;
   }
   return s;
+}
+
+/**
+ * Starts `dashcdn redirector` (HTTP on 127.0.0.5) over `edges` ([{ id, url }]), all placed
+ * where the browser's default location is, health-checked every 250 ms; resolves once every
+ * edge is up. Players then ask `${url}/...` and are sent (302) to an edge. Returns
+ * { url, stop() }.
+ */
+export async function startRedirector(edges) {
+  const dir = mkdtempSync(join(tmpdir(), 'dashcdn-redirector-'));
+  const topology = join(dir, 'topology.toml');
+  writeFileSync(topology, `default_location = "here"\n\n[health]\ninterval_ms = 250\ntimeout_ms = 500\nfall = 2\nrise = 1\n\n`
+    + edges.map((e) => `[[edges]]\nid = "${e.id}"\nurl = "${e.url}"\nlat = 48.86\nlon = 2.35\n\n`).join('')
+    + '[[locations]]\nname = "here"\nlat = 48.85\nlon = 2.35\nnetworks = ["192.0.2.0/24"]\n');
+  const r = await startServer(['redirector', '--topology', topology, '--http', '127.0.0.5:0'], { name: 'redirector' });
+  const stop = () => { r.stop(); rmSync(dir, { recursive: true, force: true }); };
+  for (let i = 0; ; i++) {
+    const body = await (await fetch(`${r.url}/debug/edges`)).json();
+    const list = Array.isArray(body) ? body : body.edges;
+    if (list.length === edges.length && list.every((e) => e.health === 'up')) break;
+    if (i >= 80) { stop(); throw new Error(`redirector: edges not up after 20 s: ${JSON.stringify(list)}`); }
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  return { url: r.url, stop };
 }
 
 /** Polls `fn` in the page until it returns a truthy value or `timeoutMs` passes; returns the value. */
