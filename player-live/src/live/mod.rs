@@ -46,6 +46,9 @@ pub const TICK: Duration = Duration::from_millis(100);
 /// Time requests per clock synchronisation; the one with the shortest round trip counts
 /// ([`timing::best_offset_ms`]).
 pub const SYNC_SAMPLES: usize = 3;
+/// Buffer a stalled player waits for before it resumes on a growing segment (dash.js
+/// `stallThreshold`), seconds.
+pub const STALL_THRESHOLD_S: f64 = 0.3;
 /// Retries of one segment answered 404/425 before the playback fails.
 pub const MAX_EARLY_RETRIES: u32 = 20;
 
@@ -146,6 +149,7 @@ async fn get(
     index: usize,
     quality: usize,
     t0: Instant,
+    progress: Option<&std::cell::Cell<f64>>,
 ) -> (SegmentFetch, Option<String>) {
     let start = Instant::now();
     let mut f = SegmentFetch {
@@ -176,16 +180,33 @@ async fn get(
             f.cache =
                 CacheStatus::from_header(r.headers().get(X_CACHE).and_then(|v| v.to_str().ok()));
             let ok = r.status().is_success();
-            match r.bytes().await {
-                Ok(b) => {
-                    f.bytes = b.len() as u64;
-                    if ok && matches!(kind, FetchKind::Mpd | FetchKind::Time) {
-                        body = Some(String::from_utf8_lossy(&b).into_owned());
-                    } else if !ok {
-                        f.error = Some(format!("HTTP {}", f.status));
+            let keep = ok && matches!(kind, FetchKind::Mpd | FetchKind::Time);
+            let mut text = Vec::new();
+            let mut r = r;
+            loop {
+                match r.chunk().await {
+                    Ok(Some(c)) => {
+                        f.bytes += c.len() as u64;
+                        if keep {
+                            text.extend_from_slice(&c);
+                        }
+                        if let (true, Some(p)) = (ok, progress) {
+                            p.set(local_ms());
+                        }
+                    }
+                    Ok(None) => {
+                        if keep {
+                            body = Some(String::from_utf8_lossy(&text).into_owned());
+                        } else if !ok {
+                            f.error = Some(format!("HTTP {}", f.status));
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        f.error = Some(crate::error_chain(&e));
+                        break;
                     }
                 }
-                Err(e) => f.error = Some(crate::error_chain(&e)),
             }
         }
     }
@@ -315,6 +336,22 @@ impl Head {
         self.stalled = false;
     }
 
+    /// Part of a segment starting at `seg_start_s` arrived, up to `end_s`: the buffer grows
+    /// (playback starts, or resumes once [`STALL_THRESHOLD_S`] is buffered).
+    fn grow(&mut self, end_s: f64, seg_start_s: f64) {
+        if end_s <= self.buffer_end_s.max(seg_start_s) {
+            return;
+        }
+        if !self.started {
+            self.started = true;
+            self.pos_s = self.pos_s.max(seg_start_s);
+        }
+        self.buffer_end_s = end_s;
+        if self.stalled && self.level_s() >= STALL_THRESHOLD_S {
+            self.stalled = false;
+        }
+    }
+
     /// Seek to `pos_s` (the live edge − target): the buffer is dropped; playback resumes
     /// when the segment there arrives (the wait counts as a stall).
     fn seek(&mut self, pos_s: f64) {
@@ -347,7 +384,7 @@ async fn sync_clock(
                 let mut samples = Vec::new();
                 for _ in 0..SYNC_SAMPLES {
                     let sent = local_ms();
-                    let (f, body) = get(client, url.clone(), FetchKind::Time, 0, 0, t0).await;
+                    let (f, body) = get(client, url.clone(), FetchKind::Time, 0, 0, t0, None).await;
                     let received = local_ms();
                     fetches.push(f);
                     match body.and_then(|b| b.trim().parse::<manifests::DateTime>().ok()) {
@@ -532,7 +569,8 @@ pub(crate) fn play_live(
             if let (Some(at), Some(d)) = (next_refresh, mup) {
                 if Instant::now() >= at {
                     next_refresh = Some(Instant::now() + d);
-                    let (f, body) = get(client, mpd_url.clone(), FetchKind::Mpd, 0, 0, t0).await;
+                    let (f, body) =
+                        get(client, mpd_url.clone(), FetchKind::Mpd, 0, 0, t0, None).await;
                     hook(&f);
                     fetches.push(f);
                     stats.mpd_refreshes += 1;
@@ -564,7 +602,7 @@ pub(crate) fn play_live(
                 if aseg.start_s < head.buffer_end_s && now_ms >= aseg.available_at_ms {
                     if !audio_init_done {
                         if let Some(u) = ar.init.as_deref().and_then(|i| ar.base.join(i).ok()) {
-                            let (f, _) = get(client, u, FetchKind::AudioInit, 0, 0, t0).await;
+                            let (f, _) = get(client, u, FetchKind::AudioInit, 0, 0, t0, None).await;
                             hook(&f);
                             let bad = f.error.clone().map(|e| (f.url.clone(), e));
                             fetches.push(f);
@@ -582,7 +620,7 @@ pub(crate) fn play_live(
                             error: "bad URL".into(),
                         });
                     };
-                    let fut = get(client, url, FetchKind::Audio, audio_fetched, 0, t0);
+                    let fut = get(client, url, FetchKind::Audio, audio_fetched, 0, t0, None);
                     tokio::pin!(fut);
                     let (f, _) = loop {
                         tokio::select! {
@@ -653,7 +691,7 @@ pub(crate) fn play_live(
             let rep = &reps[q];
             if !inits_done[q] {
                 if let Some(u) = rep.init.as_deref().and_then(|i| rep.base.join(i).ok()) {
-                    let (f, _) = get(client, u, FetchKind::Init, index, q, t0).await;
+                    let (f, _) = get(client, u, FetchKind::Init, index, q, t0, None).await;
                     hook(&f);
                     let bad = f.error.clone().map(|e| (f.url.clone(), e));
                     fetches.push(f);
@@ -673,12 +711,23 @@ pub(crate) fn play_live(
             let level_before = head.level_s() * 1000.0;
             let request_ms = t0.elapsed().as_secs_f64() * 1000.0;
             let stall_before = head.rebuffer_ms;
-            let fut = get(client, url, FetchKind::Media, index, q, t0);
+            // A segment still being produced (availabilityTimeOffset, chunked CMAF) is played
+            // as it arrives: at each chunk, media up to the live edge − (duration − ATO) (the
+            // offset at which the template says data exists) is taken as buffered.
+            let progress = std::cell::Cell::new(0.0);
+            let fut = get(client, url, FetchKind::Media, index, q, t0, Some(&progress));
             tokio::pin!(fut);
             let (f, _) = loop {
                 tokio::select! {
                     r = &mut fut => break r,
-                    _ = tokio::time::sleep(TICK) => tick!(),
+                    _ = tokio::time::sleep(TICK) => {
+                        tick!();
+                        if timing.ato_s > 0.0 && progress.get() > 0.0 {
+                            let lag = (timing.segment_s() - timing.ato_s).max(0.0);
+                            let e = timing.live_edge_s(progress.get() + offset) - lag;
+                            head.grow(e.min(seg.end_s), seg.start_s);
+                        }
+                    }
                 }
             };
             tick!();
@@ -853,5 +902,23 @@ mod tests {
         let s = t.segment_at(h.pos_s).unwrap();
         h.append(&s);
         assert!(!h.stalled && h.level_s() > 0.0);
+    }
+
+    #[test]
+    fn a_growing_segment_starts_playback_and_resumes_past_the_stall_threshold() {
+        let t = timing();
+        let mut h = Head::new(101.0);
+        // Nothing of segment [100, 102) yet, then data up to 100.5: not past the playhead.
+        h.grow(100.5, 100.0);
+        assert!(!h.started);
+        h.grow(101.5, 100.0);
+        assert!(h.started && h.pos_s == 101.0 && h.buffer_end_s == 101.5);
+        // Play into a stall, then 0.2 s more is not enough to resume, 0.35 s is.
+        h.advance(1.0, 108_000.0, &t);
+        assert!(h.stalled);
+        h.grow(101.7, 100.0);
+        assert!(h.stalled);
+        h.grow(101.85, 100.0);
+        assert!(!h.stalled);
     }
 }
