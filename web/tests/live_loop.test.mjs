@@ -1,7 +1,7 @@
 // dash.js 5 in headless Chromium plays the LOOPED LIVE stream of the packaged default content
 // (origin /live/default/manifest.mpd: dynamic MPD on the wall clock, segments rewritten on the
 // fly) THROUGH the redirector and a dashcdn edge for 60 s: the MPD URL is the redirector's
-// (127.0.0.5, 302 to the edge), then origin (127.0.0.1) → edge (127.0.0.3) → page
+// (127.0.0.5: a 302 to the edge for $Number$, the steered MPD for SegmentTimeline), then origin (127.0.0.1) → edge (127.0.0.3) → page
 // (127.0.0.2). Checks: no dash.js error, no stall once playing, the playhead keeps up with
 // the wall clock, dash.js synchronised its clock with the origin's UTCTiming endpoint, and
 // dash.js's own live latency (player.getCurrentLiveLatency()) stays within its target
@@ -101,7 +101,7 @@ describe('dash.js plays the looped live stream through the redirector and the ed
     assert.equal(s.probe.waiting, 0, `playback stalled ${s.probe.waiting} times`);
     assert.ok(end - start >= wall - 1.5, `the playhead fell behind: ${(end - start).toFixed(1)} s played in ${wall.toFixed(1)} s`);
     // the redirector sent the player to the edge: segments come from there
-    assert.ok(s.urls.some((u) => u.startsWith(`${edge.url}${path.replace(/manifest\.mpd$/, '')}`) && u.endsWith('.m4s')), `live segments not fetched from the edge: ${s.urls}`);
+    assert.ok(s.urls.some((u) => u.startsWith(`${edge.url}${path.replace(/^\/steered/, '').replace(/manifest\.mpd$/, '')}`) && u.endsWith('.m4s')), `live segments not fetched from the edge: ${s.urls}`);
     assert.ok(timeRequests >= 1, 'dash.js never asked the UTCTiming endpoint');
     assert.equal(target, 6, 'the target is the MPD suggestedPresentationDelay (6 s)');
     assert.ok(Math.abs(median - target) <= SEGMENT_SECONDS, `median live latency ${median} s is not within one segment of the ${target} s target`);
@@ -112,10 +112,12 @@ describe('dash.js plays the looped live stream through the redirector and the ed
   }
 
   it(`plays ${PLAY_SECONDS} s across a loop boundary with no stall at dash.js's target latency, $Number$ and SegmentTimeline`, async () => {
-    // Both addressings play at once, in two pages.
+    // Both addressings play at once, in two pages: $Number$ through the redirector's 302,
+    // SegmentTimeline through its content steering (the steered MPD).
     await Promise.all([
       play(`/live/${ASSET}/manifest.mpd`, '$Number$'),
-      play(`/live/segtimeline_1/${ASSET}/manifest.mpd`, 'SegmentTimeline'),
+      // DASH-IF content steering: the redirector's steered MPD (BaseURL per edge) of the live MPD
+      play(`/steered/live/segtimeline_1/${ASSET}/manifest.mpd`, 'SegmentTimeline, steered'),
     ]);
   });
 });
