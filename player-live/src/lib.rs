@@ -47,7 +47,7 @@
 //!   network for CMCD.
 //! * [`play`](mod@play) — [`play()`](play::play): one blocking playback, recording every HTTP
 //!   request with the edge that served it and its `X-Cache`.
-//! * [`live`] — live sessions: a dynamic MPD makes [`play()`] play in real time (UTCTiming
+//! * [`live`] (inside [`play`], re-exported here) — live sessions: a dynamic MPD makes [`play()`] play in real time (UTCTiming
 //!   clock sync, join at the live edge − target latency, every segment requested at its
 //!   availability and never before, MPD re-fetched every `minimumUpdatePeriod`, `$Number$`
 //!   and SegmentTimeline, dash.js's playback-rate catch-up), with the latency distribution in
@@ -63,8 +63,8 @@ pub mod cmcd_out;
 pub mod cmsd_abr;
 pub mod fetch;
 pub mod http_net;
-pub mod live;
 pub mod play;
+pub use play::live;
 pub mod resolve;
 pub mod shaper;
 pub mod swarm;

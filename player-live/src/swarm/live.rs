@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::report::PlayerOutcome;
 use crate::fetch::FetchKind;
-use crate::live::timing::summarize;
+use crate::play::live::timing::summarize;
 
 /// Live latency of one group of players.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -68,7 +68,7 @@ pub fn groups(players: &[PlayerOutcome]) -> Vec<LiveGroup> {
 fn group(name: &str, ps: &[&PlayerOutcome]) -> LiveGroup {
     let stats: Vec<_> = ps.iter().filter_map(|p| p.live.as_ref()).collect();
     let lat: Vec<_> = stats.iter().filter_map(|s| s.latency).collect();
-    let pick = |f: &dyn Fn(&crate::live::timing::LatencySummary) -> f64| {
+    let pick = |f: &dyn Fn(&crate::play::live::timing::LatencySummary) -> f64| {
         lat.iter().map(f).collect::<Vec<_>>()
     };
     let means = summarize(&pick(&|l| l.mean_s));
@@ -168,7 +168,7 @@ pub fn players_csv(players: &[PlayerOutcome]) -> String {
     for p in players {
         let Some(l) = &p.live else { continue };
         let lat = l.latency;
-        let f = |g: &dyn Fn(&crate::live::timing::LatencySummary) -> f64| {
+        let f = |g: &dyn Fn(&crate::play::live::timing::LatencySummary) -> f64| {
             lat.map_or(String::new(), |x| g(&x).to_string())
         };
         let _ = writeln!(

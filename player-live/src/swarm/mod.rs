@@ -159,7 +159,7 @@ pub struct SwarmConfig {
     /// Log dispatcher of the player threads (e.g. a subscriber filtered at `warn`, so that
     /// each playback's info lines do not drown the report); `None`: the global one.
     pub player_log: Option<tracing::Dispatch>,
-    /// How long each player plays a live stream (a dynamic MPD; see [`crate::live`]).
+    /// How long each player plays a live stream (a dynamic MPD; see [`crate::play::live`]).
     pub live_duration: std::time::Duration,
 }
 

@@ -203,7 +203,7 @@ pub struct PlayerOutcome {
     pub fetches: Vec<SegmentFetch>,
     /// What its live session measured (latency, early answers, re-joins); `None` on VoD.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub live: Option<crate::live::LiveStats>,
+    pub live: Option<crate::play::live::LiveStats>,
 }
 
 /// Player-side hit ratio of one edge (or `all`) in one time bucket: the cache warming up.

@@ -1,4 +1,4 @@
-//! Live sessions: [`play()`](crate::play()) on a dynamic MPD (`type="dynamic"`) plays it here
+//! Live sessions: [`play()`](crate::play::play()) on a dynamic MPD (`type="dynamic"`) plays it here
 //! in real time, as dash.js does, instead of the VoD loop.
 //!
 //! Data flow of one live playback (`play_live`):

@@ -10,6 +10,8 @@
 //! answered (`X-Served-By`) and its `X-Cache`, and handed as it completes to
 //! [`PlayOptions::on_fetch`].
 
+pub mod live;
+
 use std::sync::Arc;
 
 use tokio::runtime::Handle;
@@ -68,7 +70,7 @@ pub struct PlayOptions {
     /// How CMCD is sent with every request ([`CmcdMode::Query`] by default, as dash.js;
     /// see [`crate::cmcd_out`]).
     pub cmcd: CmcdMode,
-    /// How long a live stream (a dynamic MPD, [`crate::live`]) is played, wall time from the
+    /// How long a live stream (a dynamic MPD, [`live`]) is played, wall time from the
     /// clock sync on ([`DEFAULT_LIVE_DURATION`] by default).
     pub live_duration: std::time::Duration,
 }
@@ -173,7 +175,7 @@ pub struct LivePlayback {
     pub cmsd_changes: std::collections::BTreeMap<String, u64>,
     /// What a live session measured (latency distribution, early answers, re-joins);
     /// `None` for a static (VoD) MPD.
-    pub live: Option<crate::live::LiveStats>,
+    pub live: Option<live::LiveStats>,
 }
 
 impl LivePlayback {
@@ -226,9 +228,9 @@ impl std::error::Error for PlayError {}
 /// What made a playback fail.
 #[derive(Debug, thiserror::Error)]
 pub enum PlayErrorKind {
-    /// A live session failed ([`crate::live`]).
+    /// A live session failed ([`live`]).
     #[error(transparent)]
-    Live(crate::live::LiveError),
+    Live(live::LiveError),
     /// [`PlayOptions::clock_scale`] is zero, negative, infinite or NaN.
     #[error("clock scale {0} is not a positive number")]
     ClockScale(f64),
@@ -329,7 +331,7 @@ pub fn play(opts: &PlayOptions) -> Result<LivePlayback, PlayError> {
     if manifests::Mpd::parse(&text)
         .is_ok_and(|m| m.presentation_type() == manifests::PresentationType::Dynamic)
     {
-        return crate::live::play_live(opts, mpd_url, text, fetches);
+        return live::play_live(opts, mpd_url, text, fetches);
     }
     let mut plan = match MpdPlan::from_mpd(&text, &mpd_url) {
         Ok(p) => p,
