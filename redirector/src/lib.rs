@@ -48,8 +48,8 @@ pub mod health;
 pub mod http;
 pub mod live;
 pub mod metrics;
-pub mod route;
 pub mod registry;
+pub mod route;
 pub mod steering;
 pub mod topology;
 
