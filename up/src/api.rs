@@ -35,6 +35,12 @@ pub struct Urls {
     pub steered_mpd: String,
     /// The MPD through the redirector's 302.
     pub mpd: String,
+    /// The origin's looped live stream of the asset through the redirector's 302
+    /// (`/live/<asset>/manifest.mpd`).
+    pub looped_live_mpd: String,
+    /// `up --live`: the encoder's low-latency stream through the redirector's 302
+    /// (`/ingest/live/manifest.mpd`); `None` without `--live`.
+    pub low_latency_mpd: Option<String>,
     /// The origin's base URL.
     pub origin: String,
     /// The shield's base URL, if there is one.

@@ -148,11 +148,14 @@ pub async fn start(spec: &ComponentSpec) -> Result<Started, UpError> {
     }
 }
 
-/// Whether the log has a `listening on http://` line after `offset`.
+/// Whether the log has a `listening on http://` (or, for the encoder, `publishing http://`)
+/// line after `offset`.
 fn listening_since(log: &Path, offset: u64) -> bool {
-    read_from(log, offset)
-        .lines()
-        .any(|l| l.trim_start().starts_with("listening on http://"))
+    read_from(log, offset).lines().any(|l| {
+        let l = l.trim_start();
+        // servers announce their address; the encoder (`up --live`) the URL it publishes
+        l.starts_with("listening on http://") || l.starts_with("publishing http://")
+    })
 }
 
 fn read_from(log: &Path, offset: u64) -> String {

@@ -6,6 +6,13 @@
 //! not a hop: it depends on no hop crate and talks to the children over HTTP only.
 //!
 //! ## What runs (the built-in topology; `--port-offset N` / `--ip-base 127.A.B` shift it)
+//! With `--live` the origin also takes push ingest (`--ingest --ingest-token-file`, a per-run
+//! token `up` writes to `<run dir>/ingest.token`, mode 0600) and `dashcdn live` runs as the
+//! supervised child `encoder` (role `encoder`, started last, same restart policy and log
+//! file), publishing the low-latency stream `/ingest/live/manifest.mpd` (`--token-file`: the
+//! token is never on a command line). The page offers it beside VoD and the origin's looped
+//! live stream `/live/default/manifest.mpd`, both through the redirector.
+//!
 //! | role | id | address |
 //! | --- | --- | --- |
 //! | origin | `origin` | `127.0.0.1:8080`, serving `./content` (packaged first if absent) |
@@ -47,7 +54,7 @@
 //! | route | what |
 //! | --- | --- |
 //! | `GET /` | the page (`web/up.html`; also `/up.js`, `/vendor/dash.all.min.js`) |
-//! | `GET /api/status` | `{run_dir, urls: {redirector, steered_mpd, mpd, origin, shield, edges: [{id,url,region}], page}, components: [{role,id,url,addr,region,pid,state,restarts,log,last_exit}], throttle_bits_per_sec}`; `state` is `starting`, `running`, `stopped`, `restarting` or `killed` |
+//! | `GET /api/status` | `{run_dir, urls: {redirector, steered_mpd, mpd, looped_live_mpd, low_latency_mpd (null without --live), origin, shield, edges: [{id,url,region}], page}, components: [{role,id,url,addr,region,pid,state,restarts,log,last_exit}], throttle_bits_per_sec}`; `state` is `starting`, `running`, `stopped`, `restarting` or `killed` |
 //! | `POST /api/components/{id}/kill` | SIGKILL; stays down |
 //! | `POST /api/components/{id}/stop` | SIGTERM (5 s, then SIGKILL); stays down |
 //! | `POST /api/components/{id}/start` | start a component that is down (or restart one waiting for its backoff now) |
@@ -94,6 +101,8 @@ pub struct UpOptions {
     pub check: bool,
     /// A swarm of players to run through the CDN.
     pub players: Option<Players>,
+    /// `--live`: also run `dashcdn live` publishing to the origin's ingest ([`Plan::live`]).
+    pub live: bool,
 }
 
 /// The web directory: `--web`, else `<binary dir>/../../web` (a cargo build in the
@@ -154,7 +163,7 @@ pub async fn run(opts: UpOptions) -> Result<(), UpError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(io_err)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(io_err)?;
 
-    let plan = match &opts.config {
+    let mut plan = match &opts.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| UpError::Config {
                 path: path.clone(),
@@ -164,6 +173,7 @@ pub async fn run(opts: UpOptions) -> Result<(), UpError> {
         }
         None => Plan::builtin(opts.content.clone(), opts.shift),
     };
+    plan.live = opts.live;
     if !opts.bin.is_file() {
         return Err(UpError::MissingBinary {
             component: "origin".into(),
@@ -185,6 +195,9 @@ pub async fn run(opts: UpOptions) -> Result<(), UpError> {
     let topo = run_dir.join(plan::TOPOLOGY_FILE);
     std::fs::write(&topo, plan.topology_text()).map_err(|e| io("cannot write", &topo, e))?;
     let token = random_token()?;
+    if plan.live {
+        write_secret(&run_dir.join(plan::INGEST_TOKEN_FILE), &random_token()?)?;
+    }
     let specs = plan.components(&opts.bin, &run_dir, &token);
     print_table(&plan, &specs, &run_dir, &web);
     if opts.check {
@@ -282,9 +295,34 @@ pub async fn run(opts: UpOptions) -> Result<(), UpError> {
     result
 }
 
+/// Writes `secret` to `path`, readable by this user only (0600, also when it existed).
+fn write_secret(path: &Path, secret: &str) -> Result<(), UpError> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |source| UpError::Io {
+        what: "cannot write",
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(io)?;
+    f.write_all(secret.as_bytes()).map_err(io)
+}
+
 fn urls(plan: &Plan) -> api::Urls {
     let redirector = format!("http://{}", plan.redirector_http);
     api::Urls {
+        looped_live_mpd: format!("{redirector}/live/{}/manifest.mpd", plan.asset),
+        low_latency_mpd: plan
+            .live
+            .then(|| format!("{redirector}/ingest/{}/manifest.mpd", plan::LIVE_STREAM)),
         steered_mpd: format!("{redirector}/steered/{}/manifest.mpd", plan.asset),
         mpd: format!("{redirector}/{}/manifest.mpd", plan.asset),
         redirector,
@@ -330,11 +368,17 @@ fn print_table(plan: &Plan, specs: &[plan::ComponentSpec], run_dir: &Path, web: 
         format!("http://{}/", plan.page),
         web.display()
     );
+    let u = urls(plan);
+    println!("looped live: {}", u.looped_live_mpd);
+    if let Some(ll) = &u.low_latency_mpd {
+        println!("low-latency live: {ll} (dashcdn live, the encoder above)");
+    }
 }
 
 /// Runs each child's command with `--check` (validate the configuration, open no socket).
 async fn check_configs(specs: &[plan::ComponentSpec]) -> Result<(), UpError> {
-    for s in specs {
+    // the encoder has no --check (its flags are parsed at start, a failure is in its log)
+    for s in specs.iter().filter(|s| s.role != plan::Role::Encoder) {
         let out = tokio::process::Command::new(&s.program)
             .args(&s.args)
             .arg("--check")

@@ -45,16 +45,19 @@ pub enum Role {
     Edge,
     /// `dashcdn redirector`: DNS, HTTP 302 and content steering.
     Redirector,
+    /// `dashcdn live` (`up --live`): the real-time encoder publishing to the origin's ingest.
+    Encoder,
 }
 
 impl Role {
-    /// `origin`, `shield`, `edge` or `redirector`.
+    /// `origin`, `shield`, `edge`, `redirector` or `encoder`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Origin => "origin",
             Role::Shield => "shield",
             Role::Edge => "edge",
             Role::Redirector => "redirector",
+            Role::Encoder => "encoder",
         }
     }
 }
@@ -97,7 +100,18 @@ pub struct Plan {
     pub topology: toml::Table,
     /// The asset the page plays.
     pub asset: String,
+    /// `up --live`: the origin takes push ingest (token in [`INGEST_TOKEN_FILE`]) and a
+    /// `dashcdn live` encoder publishes [`LIVE_STREAM`] to it.
+    pub live: bool,
 }
+
+/// File in the run directory holding the per-run ingest token (`up --live`, mode 0600); the
+/// origin gets it as `--ingest-token-file`, the encoder as `--token-file` (never the token
+/// itself on a command line).
+pub const INGEST_TOKEN_FILE: &str = "ingest.token";
+
+/// The low-latency stream `up --live` publishes: `/ingest/<LIVE_STREAM>/manifest.mpd`.
+pub const LIVE_STREAM: &str = "live";
 
 /// How the built-in plan is shifted so that tests and a second instance never collide
 /// with a user's default instance.
@@ -205,6 +219,7 @@ impl Plan {
             page: addr(1, 8000),
             topology: topo.parse().expect("the built-in topology is valid TOML"),
             asset: "default".into(),
+            live: false,
         }
     }
 
@@ -329,6 +344,7 @@ impl Plan {
             page,
             topology: table,
             asset: "default".into(),
+            live: false,
         })
     }
 
@@ -353,8 +369,8 @@ impl Plan {
         out
     }
 
-    /// The child processes, in start order (origin, shield, edges, redirector); stop them
-    /// in reverse.
+    /// The child processes, in start order (origin, shield, edges, redirector, and with
+    /// [`Plan::live`] the encoder); stop them in reverse.
     pub fn components(&self, bin: &Path, run_dir: &Path, admin_token: &str) -> Vec<ComponentSpec> {
         let origin_url = format!("http://{}", self.origin);
         let log = |id: &str| run_dir.join(format!("{id}.log"));
@@ -375,6 +391,14 @@ impl Plan {
             env: Vec::new(),
             log: log("origin"),
         }];
+        let token_file = run_dir.join(INGEST_TOKEN_FILE).display().to_string();
+        if self.live {
+            out[0].args.extend([
+                "--ingest".into(),
+                "--ingest-token-file".into(),
+                token_file.clone(),
+            ]);
+        }
         let edge_env = vec![(EDGE_ADMIN_TOKEN_ENV.to_owned(), admin_token.to_owned())];
         let mut parent = None;
         if let Some((id, addr)) = &self.shield {
@@ -424,6 +448,27 @@ impl Plan {
             env: Vec::new(),
             log: log("redirector"),
         });
+        if self.live {
+            out.push(ComponentSpec {
+                role: Role::Encoder,
+                id: "encoder".into(),
+                addr: self.origin,
+                url: format!("{origin_url}/ingest/{LIVE_STREAM}/manifest.mpd"),
+                region: None,
+                program: bin.to_owned(),
+                args: vec![
+                    "live".into(),
+                    "--origin".into(),
+                    origin_url.clone(),
+                    "--stream".into(),
+                    LIVE_STREAM.into(),
+                    "--token-file".into(),
+                    token_file,
+                ],
+                env: Vec::new(),
+                log: log("encoder"),
+            });
+        }
         out
     }
 }
@@ -582,6 +627,33 @@ mod tests {
             .any(|w| w == ["--parent", "http://127.0.0.20:8081"]));
         assert_eq!(c[2].env, [(EDGE_ADMIN_TOKEN_ENV.into(), "s3cret".into())]);
         assert_eq!(c[5].log, Path::new("/run/redirector.log"));
+    }
+
+    #[test]
+    fn the_encoder_is_planned_only_with_live_and_gets_the_token_as_a_file() {
+        let mut p = Plan::builtin("c".into(), Shift::default());
+        let c = p.components(Path::new("/bin/dashcdn"), Path::new("/run"), "t");
+        assert!(c.iter().all(|c| c.role != Role::Encoder));
+        assert!(
+            !c[0].args.iter().any(|a| a.contains("ingest")),
+            "{:?}",
+            c[0]
+        );
+        p.live = true;
+        let c = p.components(Path::new("/bin/dashcdn"), Path::new("/run"), "t");
+        let last = c.last().unwrap();
+        assert_eq!(last.role, Role::Encoder, "started last, stopped first");
+        assert_eq!(last.args[0], "live");
+        assert!(last
+            .args
+            .windows(2)
+            .any(|w| w == ["--token-file", "/run/ingest.token"]));
+        assert!(c[0]
+            .args
+            .windows(2)
+            .any(|w| w == ["--ingest-token-file", "/run/ingest.token"]));
+        assert!(c[0].args.iter().any(|a| a == "--ingest"));
+        assert_eq!(last.url, "http://127.0.0.1:8080/ingest/live/manifest.mpd");
     }
 
     #[test]

@@ -54,6 +54,12 @@ pub struct UpArgs {
     /// Stop the CDN and exit once the players' report is printed.
     #[arg(long, requires = "players")]
     exit_after_players: bool,
+    /// Also run a live stream: the origin takes push ingest (a per-run token in
+    /// `<run dir>/ingest.token`) and `dashcdn live` publishes the test pattern with the UTC
+    /// time burned in as low-latency chunked CMAF (`/ingest/live/manifest.mpd` through the
+    /// redirector); the page offers it beside VoD and the looped live stream.
+    #[arg(long)]
+    live: bool,
 }
 
 /// Runs `dashcdn up` until Ctrl-C or SIGTERM.
@@ -87,6 +93,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             segments: args.segments,
             exit_after: args.exit_after_players,
         }),
+        live: args.live,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
