@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { contentDir, launchChromium, startServer, waitInPage, WEB_DIR } from './lib/harness.mjs';
+import { contentDir, installStallMonitor, launchChromium, startServer, waitInPage, WEB_DIR } from './lib/harness.mjs';
 
 const MPD = 'default/manifest.mpd';
 
@@ -47,17 +47,6 @@ lat = 48.85
 lon = 2.35
 networks = ["192.0.2.0/24"]
 `;
-}
-
-/** Installs a stall monitor in the page: the longest time currentTime did not advance. */
-function installStallMonitor() {
-  const v = document.getElementById('video');
-  const m = window.stallMon = { lastT: v.currentTime, last: performance.now(), max: 0 };
-  window.stallMonTimer = setInterval(() => {
-    const now = performance.now();
-    if (v.currentTime > m.lastT) { m.lastT = v.currentTime; m.last = now; } else { m.max = Math.max(m.max, now - m.last); }
-  }, 50);
-  return true;
 }
 
 describe('dash.js through the redirector', () => {

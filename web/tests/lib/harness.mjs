@@ -89,13 +89,15 @@ export async function startStack({ content = contentDir(), originArgs = [], edge
 /**
  * Starts `dashcdn redirector` (HTTP on 127.0.0.5) over `edges` ([{ id, url }]), all placed
  * where the browser's default location is, health-checked every 250 ms; resolves once every
- * edge is up. Players then ask `${url}/...` and are sent (302) to an edge. Returns
- * { url, stop() }.
+ * edge is up. Players then ask `${url}/...` and are sent (302) to an edge. `steeringTtl`
+ * (seconds) sets the content steering answers' TTL (the redirector's default when omitted).
+ * Returns { url, stop() }.
  */
-export async function startRedirector(edges) {
+export async function startRedirector(edges, { steeringTtl } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'dashcdn-redirector-'));
   const topology = join(dir, 'topology.toml');
   writeFileSync(topology, `default_location = "here"\n\n[health]\ninterval_ms = 250\ntimeout_ms = 500\nfall = 2\nrise = 1\n\n`
+    + (steeringTtl === undefined ? '' : `[steering]\nttl = ${steeringTtl}\n\n`)
     + edges.map((e) => `[[edges]]\nid = "${e.id}"\nurl = "${e.url}"\nlat = 48.86\nlon = 2.35\n\n`).join('')
     + '[[locations]]\nname = "here"\nlat = 48.85\nlon = 2.35\nnetworks = ["192.0.2.0/24"]\n');
   const r = await startServer(['redirector', '--topology', topology, '--http', '127.0.0.5:0'], { name: 'redirector' });
@@ -108,6 +110,20 @@ export async function startRedirector(edges) {
     await new Promise((res) => setTimeout(res, 250));
   }
   return { url: r.url, stop };
+}
+
+/**
+ * Runs in the page (`page.evaluate(installStallMonitor)`): samples the video element every
+ * 50 ms and keeps in `window.stallMon.max` the longest time (ms) currentTime did not advance.
+ */
+export function installStallMonitor() {
+  const v = document.getElementById('video');
+  const m = window.stallMon = { lastT: v.currentTime, last: performance.now(), max: 0 };
+  window.stallMonTimer = setInterval(() => {
+    const now = performance.now();
+    if (v.currentTime > m.lastT) { m.lastT = v.currentTime; m.last = now; } else { m.max = Math.max(m.max, now - m.last); }
+  }, 50);
+  return true;
 }
 
 /** Polls `fn` in the page until it returns a truthy value or `timeoutMs` passes; returns the value. */
