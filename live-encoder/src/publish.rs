@@ -52,26 +52,11 @@ pub fn patch_mpd(mpd: &str, bounds: LatencyBounds) -> String {
     )
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of `ms` since the Unix epoch (proleptic Gregorian, UTC).
+/// The `xs:dateTime` of `ms` since the Unix epoch, UTC (`YYYY-MM-DDTHH:MM:SS[.mmm]Z`).
 pub fn iso_ms(ms: u64) -> String {
-    let (days, rem) = ((ms / 86_400_000) as i64, ms % 86_400_000);
-    // civil_from_days (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    )
+    manifests::DateTime::from_unix_millis(ms as i64)
+        .as_str()
+        .to_string()
 }
 
 /// Sets `MPD@availabilityStartTime` and every `ProducerReferenceTime@wallClockTime` of
@@ -252,7 +237,7 @@ mod tests {
 
     #[test]
     fn start_is_the_first_frames_capture_time() {
-        assert_eq!(iso_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_ms(0), "1970-01-01T00:00:00Z");
         assert_eq!(iso_ms(1_765_008_435_906), "2025-12-06T08:07:15.906Z");
         assert_eq!(iso_ms(951_782_400_001), "2000-02-29T00:00:00.001Z");
         let mpd = "<MPD type=\"dynamic\"\n\tavailabilityStartTime=\"2026-12-06T08:07:15.906Z\"\n\tpublishTime=\"2026-12-06T08:07:21.926Z\">\n\

@@ -230,21 +230,10 @@ async fn live_encoder_chunks_reach_edge_readers_as_they_are_encoded() {
     drop(live);
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` → Unix seconds.
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` → Unix seconds (manifests' `xs:dateTime`).
 fn httpdate_iso(s: &str) -> f64 {
-    let (date, time) = s.trim_end_matches('Z').split_once('T').unwrap();
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
-    let (y, m, day) = (d[0], d[1], d[2]);
-    // Days from civil (Howard Hinnant).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let t: Vec<f64> = time.split(':').map(|x| x.parse().unwrap()).collect();
-    days as f64 * 86_400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
+    let t: manifests::DateTime = s.parse().unwrap();
+    t.unix_millis() as f64 / 1000.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
