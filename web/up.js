@@ -9,6 +9,11 @@
 //     asset, query mode), as each edge counts it in its /metrics (sessions, buffer
 //     starvation, measured throughput, bitrate mix), next to what the edge measures itself
 //     (hit ratio, bytes sent per second); and the CMSD-Dynamic the serving edge answers with.
+// Streams: VoD (the steered MPD), the origin's looped live stream and, with `up --live`, the
+// low-latency stream of `dashcdn live` (/api/status says which exist), all through the
+// redirector; for the live ones dash.js's live latency, its target and the playback rate,
+// and for `dashcdn live` the clock burned into the picture vs the page's clock
+// (live-clock.js, shared with live.html). `?stream=vod|looped|ll` picks the first one.
 // Local mode (served by `dashcdn up`): /api/status gives the URLs and the controls appear
 // (kill / start edges, stop / start the origin, throttle the link); /api/events shows deaths.
 // Static mode (any static server): URLs from the query, e.g.
@@ -62,9 +67,17 @@ async function configure() {
     page.urls = {
       redirector, origin: (q.get('origin') || '').replace(/\/$/, '') || null, shield: q.get('shield'),
       steered_mpd: `${redirector}/steered/default/manifest.mpd`, mpd: `${redirector}/default/manifest.mpd`, edges,
+      looped_live_mpd: `${redirector}/live/default/manifest.mpd`, low_latency_mpd: q.get('ll'),
     };
   }
   if (q.get('mpd')) page.urls.steered_mpd = q.get('mpd');
+  page.streams = [{ id: 'vod', label: 'VoD', mpd: page.urls.steered_mpd }];
+  if (page.urls.looped_live_mpd) page.streams.push({ id: 'looped', label: 'looped live', mpd: page.urls.looped_live_mpd, live: true });
+  if (page.urls.low_latency_mpd) page.streams.push({ id: 'll', label: 'low-latency live (dashcdn live)', mpd: page.urls.low_latency_mpd, live: true, clock: true });
+  page.stream = page.streams.find((s) => s.id === q.get('stream')) || page.streams[0];
+  $('stream').innerHTML = page.streams.map((s) => `<option value="${esc(s.id)}">${esc(s.label)}</option>`).join('');
+  $('stream').value = page.stream.id;
+  $('stream').onchange = () => switchStream($('stream').value);
   for (const el of document.querySelectorAll('.controls-only')) el.hidden = !page.local;
   $('sub').textContent = page.local
     ? `local mode: controls through dashcdn up's API · run dir ${page.status.run_dir} · playing ${page.urls.steered_mpd}`
@@ -93,7 +106,7 @@ function startPlayer() {
   // shows in the rendered quality within seconds, not after half a minute of buffered video.
   // CMCD on every request (MPD and segments) as a query argument, so the edges can count
   // what the players report; the edges strip it from the cache key and the upstream request.
-  page.cmcd = { sid: sessionId(), cid: contentId(page.urls.steered_mpd) };
+  page.cmcd = { sid: sessionId(), cid: contentId(page.stream.mpd) };
   player.updateSettings({
     debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING },
     streaming: {
@@ -130,7 +143,61 @@ function startPlayer() {
     } catch (err) { page.errors.push(`interceptor: ${err}`); }
     return Promise.resolve(res);
   });
-  player.initialize(video, page.urls.steered_mpd, true);
+  player.initialize(video, page.stream.mpd, true);
+  streamChanged();
+}
+
+// ---- live streams: latency, target, playback rate, picture clock ----
+/** Plays another of page.streams (same player, same CMCD session; cid follows the stream). */
+function switchStream(id) {
+  const s = page.streams.find((x) => x.id === id);
+  if (!s || s === page.stream) return;
+  page.stream = s;
+  page.cmcd.cid = contentId(s.mpd);
+  player.updateSettings({ streaming: { cmcd: { cid: page.cmcd.cid } } });
+  player.attachSource(s.mpd);
+  streamChanged();
+}
+const readPictureClock = LiveClock.createReader();
+/** Resets the live figures for page.stream; for a stream with a picture clock, syncs the page clock to its UTCTiming. */
+async function streamChanged() {
+  const s = page.stream;
+  $('stream-url').textContent = s.mpd;
+  $('live-panel').hidden = !s.live;
+  const st = page.live = s.live ? { stream: s.id, samples: [], offsetMs: null, glass: null } : null;
+  for (const id of ['live-latency', 'live-target', 'live-rate', 'live-glass']) $(id).textContent = '–';
+  if (!s.clock) { if (st) $('live-glass').textContent = 'no clock in this picture'; return; }
+  try {
+    const timing = LiveClock.utcTimingUrls(await (await fetch(s.mpd, { cache: 'no-store' })).text());
+    if (!timing.length) throw new Error('no UTCTiming in the MPD');
+    st.offsetMs = (await LiveClock.syncClock(timing[timing.length - 1])).offsetMs;
+  } catch (e) { page.errors.push(`clock sync: ${e}`); }
+}
+/** Every presented frame of a stream with a picture clock: page clock (synced) − picture clock. */
+function onFrame(now, meta) {
+  const st = page.live, video = $('video');
+  if (st && page.stream.clock && st.offsetMs !== null) {
+    const pic = readPictureClock(video);
+    const shown = performance.timeOrigin + (meta.expectedDisplayTime || now) + st.offsetMs;
+    if (pic !== null) st.glass = LiveClock.wrapDay(shown - pic) / 1000;
+  }
+  video.requestVideoFrameCallback(onFrame);
+}
+function liveTick() {
+  const st = page.live;
+  if (!st || !player) return;
+  const video = $('video');
+  let latency = NaN, target = NaN;
+  try { latency = player.getCurrentLiveLatency(); target = player.getTargetLiveDelay(); } catch { /* not ready */ }
+  const rate = video.playbackRate;
+  if (Number.isFinite(latency) && latency > 0 && !video.paused) {
+    st.samples.push({ at: Date.now(), latency, target, rate, glass: st.glass });
+    if (st.samples.length > 4000) st.samples.splice(0, 2000);
+  }
+  $('live-latency').textContent = Number.isFinite(latency) && latency > 0 ? `${latency.toFixed(2)} s` : '–';
+  $('live-target').textContent = Number.isFinite(target) && target > 0 ? `${target.toFixed(2)} s` : '–';
+  $('live-rate').textContent = `${rate.toFixed(3)}×`;
+  if (page.stream.clock) $('live-glass').textContent = st.glass === null ? (st.offsetMs === null ? 'syncing clock…' : 'reading…') : `${st.glass.toFixed(2)} s behind`;
 }
 
 // ---- the panel ----
@@ -346,6 +413,8 @@ $('throttle-off').onclick = () => post('/api/throttle', { bits_per_sec: 0 });
   startPlayer();
   page.ready = true;
   setInterval(playerTick, 1000);
+  setInterval(liveTick, 250);
+  $('video').requestVideoFrameCallback(onFrame);
   const slow = async () => { await Promise.all([edgesTick(), decisionsTick(), eventsTick()]); setTimeout(slow, 1000); };
   slow();
 })();

@@ -20,9 +20,10 @@ use crate::supervisor::{CommandOutcome, ComponentStatus, Event, Supervisor, Verb
 use crate::throttle::{Throttle, ThrottleRequest};
 
 /// The files of the page, relative to the web directory.
-pub const PAGE_FILES: [(&str, &str); 3] = [
+pub const PAGE_FILES: [(&str, &str); 4] = [
     ("up.html", "text/html; charset=utf-8"),
     ("up.js", "text/javascript; charset=utf-8"),
+    ("live-clock.js", "text/javascript; charset=utf-8"),
     ("vendor/dash.all.min.js", "text/javascript; charset=utf-8"),
 ];
 
