@@ -9,6 +9,8 @@
 #
 #   ./demo.sh                       # arguments are passed to `dashcdn up`, e.g.
 #   ./demo.sh --players 50          # also run 50 simulated players through it
+#   ./demo.sh --live                # also a live stream (dashcdn live) through the CDN, watched
+#                                   # in the page (stream: low-latency live) with its latency
 #   ./demo.sh --config examples/cdn.toml
 ROOT="$(cd "$(dirname "$0")" && pwd)"
 source "$ROOT/scripts/lib.sh"
