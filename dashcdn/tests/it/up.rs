@@ -26,7 +26,7 @@ fn web_dir(tmp: &Path) -> PathBuf {
     }
     let web = tmp.join("web");
     std::fs::create_dir_all(web.join("vendor")).unwrap();
-    for f in ["up.html", "up.js"] {
+    for f in ["up.html", "up.js", "live-clock.js"] {
         std::fs::copy(repo.join(f), web.join(f)).unwrap();
     }
     std::fs::write(web.join("vendor/dash.all.min.js"), "// placeholder\n").unwrap();
@@ -215,6 +215,51 @@ fn a_bad_config_or_a_missing_binary_is_one_line_naming_the_component() {
     assert!(!out.status.success());
     assert!(stderr.contains("redirector: bad configuration"), "{stderr}");
     assert!(stderr.contains("95"), "{stderr}");
+}
+
+#[test]
+fn live_plans_the_encoder_and_a_private_ingest_token_only_when_asked() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let out = up_command(tmp.path(), 69, extra).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let token = tmp.path().join("run/ingest.token");
+    let plain = run(&["--check"]);
+    assert!(
+        !plain.contains("encoder") && !plain.contains("low-latency live"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("looped live: http://127.0.69.1:13053/live/default/manifest.mpd"),
+        "{plain}"
+    );
+    assert!(!token.exists(), "no ingest token without --live");
+    // --check runs the origin's own --check with --ingest --ingest-token-file: it must pass
+    let live = run(&["--check", "--live"]);
+    assert!(
+        live.lines().any(|l| l.starts_with("encoder")
+            && l.contains("http://127.0.69.1:13080/ingest/live/manifest.mpd")),
+        "{live}"
+    );
+    assert!(
+        live.contains("low-latency live: http://127.0.69.1:13053/ingest/live/manifest.mpd"),
+        "{live}"
+    );
+    let meta = std::fs::metadata(&token).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let secret = std::fs::read_to_string(&token).unwrap();
+    assert!(
+        secret.len() >= 16 && !live.contains(secret.trim()),
+        "the token is never printed"
+    );
 }
 
 #[test]
