@@ -53,7 +53,7 @@
 //! ## Control API (loopback peers and `Host`s only; `POST`s need `Content-Type: application/json`)
 //! | route | what |
 //! | --- | --- |
-//! | `GET /` | the page (`web/up.html`; also `/up.js`, `/vendor/dash.all.min.js`) |
+//! | `GET /` | the page (`web/up.html`; also `/up.js`, `/live-clock.js`, `/vendor/dash.all.min.js`) |
 //! | `GET /api/status` | `{run_dir, urls: {redirector, steered_mpd, mpd, looped_live_mpd, low_latency_mpd (null without --live), origin, shield, edges: [{id,url,region}], page}, components: [{role,id,url,addr,region,pid,state,restarts,log,last_exit}], throttle_bits_per_sec}`; `state` is `starting`, `running`, `stopped`, `restarting` or `killed` |
 //! | `POST /api/components/{id}/kill` | SIGKILL; stays down |
 //! | `POST /api/components/{id}/stop` | SIGTERM (5 s, then SIGKILL); stays down |
