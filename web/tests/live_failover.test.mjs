@@ -5,7 +5,8 @@
 // playback goes on ~25 s more. Processes: media origin 127.0.0.1, page 127.0.0.2, edges
 // 127.0.0.3 / 127.0.0.4, redirector 127.0.0.5 (health every 250 ms, steering TTL 1 s).
 // Checks: the playhead keeps up with the wall clock across the kill, segments come from the
-// other edge after it, the longest stall is under STALL_BOUND_MS, no dash.js error, and the
+// other edge after it, the longest stall is under STALL_BOUND_MS, no dash.js error but the
+// non-fatal download errors for requests the dead edge refused, and the
 // live latency is back within the target ± one segment at the end.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -85,6 +86,7 @@ describe('an edge killed during a live session: playback continues from the othe
     const [victim, survivor] = last.url.startsWith(e1.url) ? [e1, e2] : [e2, e1];
     assert.ok(last.url.startsWith(victim.url), `last segment ${last.url} from neither edge`);
     const atKill = await sample();
+    const errorsBeforeKill = await page.evaluate(() => window.playback.errors.slice());
     const killedAt = Date.now();
     victim.proc.kill('SIGKILL');
 
@@ -103,10 +105,19 @@ describe('an edge killed during a live session: playback continues from the othe
       + `${segs.filter((x) => x.at >= killedAt && x.url.startsWith(survivor.url)).length} segments from it after; `
       + `played ${(end.t - atKill.t).toFixed(1)} s in ${wallAfter.toFixed(1)} s wall after the kill; longest stall ${Math.round(s.stall)} ms (bound ${STALL_BOUND_MS} ms); `
       + `latency before kill ${latBefore.toFixed(2)} s, min/max after ${Math.min(...afterKill.map((x) => x.latency)).toFixed(2)}/${Math.max(...afterKill.map((x) => x.latency)).toFixed(2)} s, end ${latEnd.toFixed(2)} s (target ${end.target} s); `
-      + `${steers.length} steering requests, ${failed.filter((x) => x.at >= killedAt).length} segment requests failed after the kill`);
+      + `${steers.length} steering requests, ${failed.filter((x) => x.at >= killedAt).length} segment requests failed after the kill, `
+      + `${s.errors.length - errorsBeforeKill.length} dash.js download errors for them`);
 
     assert.equal(s.dynamic, true, 'dash.js did not see a dynamic MPD');
-    assert.deepEqual(s.errors, [], 'dash.js reported errors');
+    // Before the kill: no error at all. After it: dash.js reports each request the dead edge
+    // refused as a non-fatal download error (code 27, DOWNLOAD_ERROR_ID_CONTENT) before it
+    // retries on the other BaseURL; any other error, or one naming the survivor, fails.
+    assert.deepEqual(errorsBeforeKill, [], 'dash.js reported errors before the kill');
+    const unexpected = s.errors.slice(errorsBeforeKill.length).filter((e) => {
+      const err = (() => { try { return JSON.parse(e.detail); } catch { return null; } })();
+      return !(e.type === 'ERROR' && err?.code === 27 && typeof err.message === 'string' && err.message.startsWith(victim.url));
+    });
+    assert.deepEqual(unexpected.map((e) => `${e.type} ${e.detail}`.slice(0, 300)), [], 'dash.js reported errors other than refused requests to the killed edge');
     assert.deepEqual(pageErrors, [], 'the page threw');
     assert.ok(atKill.t - start.t >= (killedAt - t0) / 1000 - 1.5, `playhead fell behind before the kill: ${(atKill.t - start.t).toFixed(1)} s played`);
     // playback continues: the playhead keeps up with the wall clock across the kill
