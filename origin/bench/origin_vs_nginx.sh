@@ -8,6 +8,8 @@
 #   OBJECTS="seg1m.m4s" origin/bench/origin_vs_nginx.sh         # a subset
 #   BASE_BIN=/path/to/old/serve origin/bench/origin_vs_nginx.sh  # + an older origin build,
 #                                          # interleaved with the others (row "base")
+#   DASHCDN_BIN=target/release/dashcdn origin/bench/origin_vs_nginx.sh # `dashcdn origin` itself
+#   BENCH_JSONL=FILE ...                   # also append one JSON line per run (bench/run)
 #
 # Builds the origin (release, `--example serve`) unless ORIGIN_BIN is given, writes the
 # objects (random bytes) to a temp content dir, starts the origin and nginx (Debian's, temp
@@ -68,7 +70,11 @@ head -c 4194304 /dev/urandom > "$WORK/content/seg4m.m4s"
 } > "$WORK/content/manifest.mpd"
 chmod -R a+rX "$WORK"   # nginx workers may run as an unprivileged user
 
-if [[ -z "${ORIGIN_BIN:-}" ]]; then
+ORIGIN_SUB=()
+if [[ -n "${DASHCDN_BIN:-}" ]]; then
+    ORIGIN_BIN="$DASHCDN_BIN"
+    ORIGIN_SUB=(--log warn origin)
+elif [[ -z "${ORIGIN_BIN:-}" ]]; then
     echo "building origin (release)..." >&2
     (cd "$REPO" && cargo build --release -q -p origin --example serve)
     ORIGIN_BIN="$(cd "$REPO" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
@@ -116,6 +122,10 @@ run_wrk() { # server pid url object size run
     cpu_gb="$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v n="$reqs" -v s="$size" \
         'BEGIN { gb = n * s / 1e9; if (gb > 0) printf "%.3f", (t / hz) / gb; else print "-" }')"
     echo "$object $name $run $rps $(to_ms "$p50") $(to_ms "$p99") $cpu_gb ${errs:-}" | tee -a "$RESULTS" >&2
+    if [[ -n "${BENCH_JSONL:-}" ]]; then
+        printf '{"block":"origin","case":"%s","size_bytes":%s,"server":"%s","run":%s,"rps":%s,"p50_ms":%s,"p99_ms":%s,"cpu_s_per_gb":%s,"errors":"%s","conns":%s,"duration":"%s"}\n' \
+            "$object" "$size" "$name" "$run" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "${cpu_gb/-/null}" "${errs:-}" "$CONNECTIONS" "$DURATION" >>"$BENCH_JSONL"
+    fi
 }
 
 to_ms() { # wrk latency (e.g. 812.00us, 11.25ms, 1.02s) -> ms
@@ -127,7 +137,7 @@ to_ms() { # wrk latency (e.g. 812.00us, 11.25ms, 1.02s) -> ms
 }
 
 start_origin() {
-    "$ORIGIN_BIN" --content "$WORK/content" --listen "127.0.0.1:$ORIGIN_PORT" &
+    "$ORIGIN_BIN" "${ORIGIN_SUB[@]}" --content "$WORK/content" --listen "127.0.0.1:$ORIGIN_PORT" &
     ORIGIN_PID=$!
     wait_up "http://127.0.0.1:$ORIGIN_PORT/healthz"
 }

@@ -3,7 +3,10 @@
 #   DNS queries/s with dnsperf against `dashcdn redirector` and, side by side, against
 #   Knot DNS with mod-geoip in subnet mode answering the same name from an equivalent
 #   configuration (same subnets → same addresses); HTTP redirects/s with wrk.
-# Usage: redirector/bench/bench.sh [SECONDS]   (Debian: installs dnsperf knot knot-module-geoip wrk)
+# Usage: redirector/bench/bench.sh [SECONDS] [ROUNDS]   (Debian: installs dnsperf knot knot-module-geoip wrk)
+#   ROUNDS (default 3) rounds, the two DNS servers in alternating order, then ROUNDS wrk runs of
+#   the HTTP 302; medians and every run printed. DASHCDN_BIN=path skips the build;
+#   BENCH_JSONL=FILE also appends one JSON line per run (bench/run).
 #
 #   redirector/bench/bench.sh transport [SECONDS] [ROUNDS]
 #   DNS transport only: the same answer logic served by the redirector's own loop and by
@@ -17,15 +20,15 @@ source "$ROOT/scripts/lib.sh"
 MODE=all
 if [ "${1:-}" = transport ]; then MODE=transport; shift; fi
 SECS="${1:-10}"
-ROUNDS="${2:-5}"
+ROUNDS="${2:-$([ "$MODE" = transport ] && echo 5 || echo 3)}"
 if [ "$MODE" = transport ]; then
   apt_install dnsperf bind9-dnsutils
   (cd "$ROOT" && cargo build --release -p redirector --features hickory-server --example dns_transport)
 else
   apt_install dnsperf knot knot-module-geoip wrk bind9-dnsutils
-  (cd "$ROOT" && cargo build --release -p dashcdn)
+  [ -n "${DASHCDN_BIN:-}" ] || (cd "$ROOT" && cargo build --release -p dashcdn)
 fi
-BIN="$ROOT/target/release/dashcdn"
+BIN="${DASHCDN_BIN:-$ROOT/target/release/dashcdn}"
 W="$(mktemp -d)"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
@@ -129,15 +132,30 @@ for port in $DNS_PORT $KNOT_PORT; do
   [ "$a" = "127.0.0.2" ] || { echo "server on port $port answered '$a' for 198.51.100.0/24 (expected 127.0.0.2)" >&2; cat "$W"/*.out >&2; exit 1; }
 done
 
-log "dnsperf ${SECS}s: redirector"
-R=$(qps $DNS_PORT)
-log "dnsperf ${SECS}s: knot + mod-geoip (subnet mode)"
-K=$(qps $KNOT_PORT)
-log "wrk ${SECS}s: HTTP 302"
-H=$(wrk -t2 -c64 -d"${SECS}s" -H "X-Forwarded-For: 192.0.2.1" "http://127.0.0.1:$HTTP_PORT/default/v1/1.m4s" | awk '/Requests\/sec/ {print $2}')
+jsonl() { [ -z "${BENCH_JSONL:-}" ] || echo "$1" >> "$BENCH_JSONL"; }
+: > "$W/redirector.qps"; : > "$W/knot.qps"; : > "$W/http.rps"
+for r in $(seq "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then order="redirector knot"; else order="knot redirector"; fi
+  for which in $order; do
+    port=$DNS_PORT; [ "$which" = knot ] && port=$KNOT_PORT
+    q=$(qps $port)
+    log "round $r: dnsperf ${SECS}s $which: $q qps"
+    echo "$q" >> "$W/$which.qps"
+    jsonl "{\"block\":\"dns\",\"case\":\"A with ECS, 2003 subnets\",\"server\":\"$which\",\"run\":$r,\"qps\":$q}"
+  done
+done
+for r in $(seq "$ROUNDS"); do
+  out=$(wrk -t2 -c64 -d"${SECS}s" --latency -H "X-Forwarded-For: 192.0.2.1" "http://127.0.0.1:$HTTP_PORT/default/v1/1.m4s")
+  h=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) sub(/ms$/,"",v); else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000} print v}' <<<"$out")
+  log "round $r: wrk ${SECS}s HTTP 302: $h req/s, p99 $p99 ms"
+  echo "$h" >> "$W/http.rps"
+  jsonl "{\"block\":\"http302\",\"case\":\"302 to the edge for the client's subnet\",\"server\":\"redirector\",\"run\":$r,\"rps\":$h,\"p99_ms\":$p99}"
+done
+R=$(median < "$W/redirector.qps"); K=$(median < "$W/knot.qps"); H=$(median < "$W/http.rps")
 
-printf '\n%-40s %12s\n' "what" "per second"
-printf '%-40s %12s\n' "DNS redirector (dnsperf, ECS)" "$R"
-printf '%-40s %12s\n' "DNS knot mod-geoip subnet (dnsperf, ECS)" "$K"
-printf '%-40s %12s\n' "HTTP 302 redirector (wrk -c64)" "$H"
+printf '\n%-44s %12s  %s\n' "what (medians of $ROUNDS runs of ${SECS}s)" "per second" "runs"
+printf '%-44s %12s  %s\n' "DNS redirector (dnsperf, ECS)" "$R" "$(paste -sd' ' "$W/redirector.qps")"
+printf '%-44s %12s  %s\n' "DNS knot mod-geoip subnet (dnsperf, ECS)" "$K" "$(paste -sd' ' "$W/knot.qps")"
+printf '%-44s %12s  %s\n' "HTTP 302 redirector (wrk -c64)" "$H" "$(paste -sd' ' "$W/http.rps")"
 python3 -c "print(f'redirector / knot DNS qps ratio: {float(\"$R\")/float(\"$K\"):.2f}')"
