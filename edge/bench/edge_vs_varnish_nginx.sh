@@ -5,10 +5,16 @@
 # proxy that delays the first byte by DELAY_MS and counts requests: `burst slow-origin`),
 # same load tool (wrk from Debian). Run by hand, not in CI:
 #
-#   edge/bench/edge_vs_varnish_nginx.sh            # DURATION=10 CONNS=64 DELAY_MS=200 BURST=100
+#   edge/bench/edge_vs_varnish_nginx.sh            # DURATION=10 CONNS=64 DELAY_MS=200 BURST=100 REPEAT=3
+#   BIN=target/release/dashcdn BURSTBIN=target/release/examples/burst edge/bench/...  # no build
+#   BENCH_JSONL=FILE edge/bench/...                # also append one JSON line per run (bench/run)
+#   HITS_ONLY=1 EDGE_ARGS=".." EDGE_ENV="K=V .." edge/bench/...  # hits only; extra edge args/env
 #
-# Prints, per server: hit req/s and p50/p99 latency (wrk --latency over the warm object
-# set), then the cold burst: BURST concurrent requests for one uncached object (150 KB and
+# Prints, per server: hit req/s, p50/p99 latency (wrk --latency over the warm object set)
+# and the server's CPU milliseconds per request (user + system from /proc/PID/stat, with
+# its child processes), measured REPEAT times with the servers interleaved (edge, varnish,
+# nginx, edge, ...) so that background load falls on all alike; medians, then every run.
+# Then the cold burst: BURST concurrent requests for one uncached object (150 KB and
 # 1.5 MB) — how many requests reached the upstream and the waiters' p50/p99 versus one
 # direct origin fetch, next to the same burst repeated warm (the cost of delivering
 # BURST copies on this machine, which no amount of coalescing removes).
@@ -22,6 +28,7 @@ CONNS="${CONNS:-64}"
 THREADS="${THREADS:-2}"
 DELAY_MS="${DELAY_MS:-200}"
 BURST="${BURST:-100}"
+REPEAT="${REPEAT:-3}"
 BASE_PORT="${BASE_PORT:-18180}"
 ORIGIN_PORT=$BASE_PORT
 SLOW_PORT=$((BASE_PORT + 1))
@@ -49,10 +56,13 @@ fi
 VARNISHD="$(command -v varnishd || echo /usr/sbin/varnishd)"
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
-echo "== building (release)"
-(cd "$REPO" && cargo build --release -q -p dashcdn && cargo build --release -q -p edge --example burst)
-BIN="$REPO/target/release/dashcdn"
-BURSTBIN="$REPO/target/release/examples/burst"
+if [ -z "${BIN:-}" ] || [ -z "${BURSTBIN:-}" ]; then
+  echo "== building (release)"
+  (cd "$REPO" && cargo build --release -q -p dashcdn && cargo build --release -q -p edge --example burst)
+fi
+BIN="${BIN:-$REPO/target/release/dashcdn}"
+BURSTBIN="${BURSTBIN:-$REPO/target/release/examples/burst}"
+echo "== binaries: $BIN, $BURSTBIN; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo "== content: 20 segments of 100 KB .. 2 MB, plus burst objects"
 mkdir -p "$W/content/bench/v" "$W/content/bench/burst"
@@ -94,8 +104,8 @@ start origin $ORIGIN_PORT env RUST_LOG=warn "$BIN" origin --content "$W/content"
 start slow $SLOW_PORT "$BURSTBIN" slow-origin --listen 127.0.0.1:$SLOW_PORT \
   --upstream http://127.0.0.1:$ORIGIN_PORT --delay-ms "$DELAY_MS"
 UP="http://127.0.0.1:$SLOW_PORT"
-start edge $EDGE_PORT env RUST_LOG=warn "$BIN" edge --upstream "$UP" --listen 127.0.0.1:$EDGE_PORT \
-  --id bench-edge --mem 1GiB
+start edge $EDGE_PORT env RUST_LOG=warn ${EDGE_ENV:-} "$BIN" edge --upstream "$UP" --listen 127.0.0.1:$EDGE_PORT \
+  --id bench-edge --mem 1GiB ${EDGE_ARGS:-}
 "$VARNISHD" -n "$W/varnish" -a 127.0.0.1:$VARNISH_PORT -b 127.0.0.1:$SLOW_PORT -s malloc,1G \
   -P "$W/varnish.pid" > "$W/varnish.log" 2>&1
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$VARNISH_PORT") 2>/dev/null && break; sleep 0.1; done
@@ -144,19 +154,54 @@ done
 edge_xc="$(curl -s -D - -o /dev/null "http://127.0.0.1:$EDGE_PORT${PATHS[0]}" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-cache"{print $2}')"
 echo "edge X-Cache after warm-up: $edge_xc"
 
-declare -A RPS P50 P99 BUP BP50 BP99
-for s in "${ORDER[@]}"; do
-  echo "== wrk: $s (hits, ${DURATION}s, $CONNS connections, $THREADS threads)"
-  out="$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$W/paths.lua" "http://127.0.0.1:${PORT[$s]}")"
-  echo "$out" | sed -n '/Latency Distribution/,/requests in/p'
-  RPS[$s]="$(echo "$out" | awk '/Requests\/sec/{print $2}')"
-  P50[$s]="$(echo "$out" | awk '$1=="50%"{print $2}')"
-  P99[$s]="$(echo "$out" | awk '$1=="99%"{print $2}')"
-  errs="$(echo "$out" | grep -E 'Non-2xx|Socket errors' || true)"
-  [ -n "$errs" ] && echo "  !! $errs"
-  sleep 1
+# the server's main process id (varnishd and nginx: the parent, whose children do the work)
+declare -A SPID=([edge]="${PIDS[2]}" [varnish]="$(cat "$W/varnish.pid")" [nginx]="$(cat "$W/nginx.pid")")
+HZ="$(getconf CLK_TCK)"
+cpu_ticks() { # pid -> utime+stime ticks of pid and its children
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    [[ -r /proc/$p/stat ]] || continue
+    # fields 14, 15 after the ")" that closes the command name
+    total=$((total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+to_ms() { # wrk latency (812.00us, 11.25ms, 1.02s) -> ms
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.2f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.2f", v }
+    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.2f", v * 1000 }
+    else print "null" }'
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+declare -A RPS P50 P99 CPU LOAD BUP BP50 BP99
+for run in $(seq 1 "$REPEAT"); do
+  for s in "${ORDER[@]}"; do
+    load="$(cut -d' ' -f1 /proc/loadavg)"
+    echo "== wrk run $run/$REPEAT: $s (hits, ${DURATION}s, $CONNS connections, $THREADS threads; load $load)"
+    t0="$(cpu_ticks "${SPID[$s]}")"
+    out="$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$W/paths.lua" "http://127.0.0.1:${PORT[$s]}")"
+    t1="$(cpu_ticks "${SPID[$s]}")"
+    echo "$out" | sed -n '/Latency Distribution/,/requests in/p'
+    reqs="$(echo "$out" | awk '/requests in/{print $1}')"
+    RPS[$s,$run]="$(echo "$out" | awk '/Requests\/sec/{print $2}')"
+    P50[$s,$run]="$(to_ms "$(echo "$out" | awk '$1=="50%"{print $2}')")"
+    P99[$s,$run]="$(to_ms "$(echo "$out" | awk '$1=="99%"{print $2}')")"
+    CPU[$s,$run]="$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v n="$reqs" 'BEGIN{ if (n > 0) printf "%.3f", 1000 * t / hz / n; else print "null" }')"
+    LOAD[$s,$run]="$load"
+    errs="$(echo "$out" | grep -E 'Non-2xx|Socket errors' || true)"
+    [ -n "$errs" ] && echo "  !! $errs"
+    if [ -n "${BENCH_JSONL:-}" ]; then
+      printf '{"block":"edge_hits","case":"20 objects 100KB-2MB","server":"%s","run":%s,"rps":%s,"p50_ms":%s,"p99_ms":%s,"cpu_ms_per_req":%s,"load1":%s,"conns":%s,"duration_s":%s,"errors":"%s"}\n' \
+        "$s" "$run" "${RPS[$s,$run]}" "${P50[$s,$run]}" "${P99[$s,$run]}" "${CPU[$s,$run]}" "$load" "$CONNS" "$DURATION" "${errs:-}" >> "$BENCH_JSONL"
+    fi
+    sleep 1
+  done
 done
 
+BASE="-"
+if [ -z "${HITS_ONLY:-}" ]; then
 echo "== one origin fetch (direct, through the ${DELAY_MS} ms proxy), 3 runs"
 base=()
 for _ in 1 2 3; do
@@ -181,18 +226,45 @@ for s in "${ORDER[@]}"; do
   burst "$s" "$s";         WP50[$s]=$LAST_P50
   burst "$s" "small-$s";   SUP[$s]=$LAST_UP; SP50[$s]=$LAST_P50; SP99[$s]=$LAST_P99
   burst "$s" "small-$s";   SWP50[$s]=$LAST_P50
+  if [ -n "${BENCH_JSONL:-}" ]; then
+    for o in small big; do
+      if [ $o = small ]; then c="150 KB"; b=150000; u=${SUP[$s]}; p5=${SP50[$s]}; p9=${SP99[$s]}; w=${SWP50[$s]}
+      else c="1.5 MB"; b=1500000; u=${BUP[$s]}; p5=${BP50[$s]}; p9=${BP99[$s]}; w=${WP50[$s]}; fi
+      printf '{"block":"edge_burst","case":"%s","server":"%s","run":1,"object_bytes":%s,"clients":%s,"upstream":%s,"p50_ms":%s,"p99_ms":%s,"warm_p50_ms":%s,"one_fetch_ms":%s}\n' \
+        "$c" "$s" "$b" "$BURST" "$u" "$p5" "$p9" "$w" "$BASE" >> "$BENCH_JSONL"
+    done
+  fi
 done
+fi
 
 echo
 echo "== results ($(nproc) cores; wrk -t$THREADS -c$CONNS -d${DURATION}s over 20 objects of 100 KB-2 MB; origin first byte +${DELAY_MS} ms)"
 echo "one direct origin fetch (median of 3): $BASE ms"
 echo
-echo "hits:"
-printf '| %-8s | %10s | %9s | %9s |\n' server "req/s" "p50" "p99"
-printf '|%s|%s|%s|%s|\n' ---------- ------------ ----------- -----------
+echo "hits, median of $REPEAT interleaved runs (load average now: $(cut -d' ' -f1-3 /proc/loadavg)):"
+printf '| %-8s | %10s | %9s | %9s | %11s |\n' server "req/s" "p50 ms" "p99 ms" "CPU ms/req"
+printf '|%s|%s|%s|%s|%s|\n' ---------- ------------ ----------- ----------- -------------
+declare -A MRPS MP99
 for s in "${ORDER[@]}"; do
-  printf '| %-8s | %10s | %9s | %9s |\n' "$s" "${RPS[$s]}" "${P50[$s]}" "${P99[$s]}"
+  r=(); a=(); b=(); c=()
+  for run in $(seq 1 "$REPEAT"); do
+    r+=("${RPS[$s,$run]}"); a+=("${P50[$s,$run]}"); b+=("${P99[$s,$run]}"); c+=("${CPU[$s,$run]}")
+  done
+  MRPS[$s]="$(median "${r[@]}")"; MP99[$s]="$(median "${b[@]}")"
+  printf '| %-8s | %10s | %9s | %9s | %11s |\n' "$s" "${MRPS[$s]}" "$(median "${a[@]}")" "${MP99[$s]}" "$(median "${c[@]}")"
 done
+echo
+echo "every run (load = 1-minute load average when the run started):"
+printf '| %-8s | %3s | %10s | %9s | %9s | %11s | %5s |\n' server run "req/s" "p50 ms" "p99 ms" "CPU ms/req" load
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ----- ------------ ----------- ----------- ------------- -------
+for run in $(seq 1 "$REPEAT"); do
+  for s in "${ORDER[@]}"; do
+    printf '| %-8s | %3s | %10s | %9s | %9s | %11s | %5s |\n' "$s" "$run" "${RPS[$s,$run]}" "${P50[$s,$run]}" "${P99[$s,$run]}" "${CPU[$s,$run]}" "${LOAD[$s,$run]}"
+  done
+done
+awk -v a="${MRPS[edge]}" -v b="${MRPS[varnish]}" -v c="${MP99[edge]}" -v d="${MP99[varnish]}" \
+  'BEGIN{printf "edge/varnish: req/s %.2fx, p99 %.2fx (goal: req/s >= 1.00x at p99 <= 1.00x)\n", a/b, c/d}'
+[ -n "${HITS_ONLY:-}" ] && exit 0
 echo
 echo "cold burst ($BURST concurrent clients, one uncached object; 'warm' = the same burst again, all hits = delivery floor):"
 printf '| %-8s | %-7s | %8s | %8s | %8s | %13s | %11s |\n' server object upstream "p50 ms" "p99 ms" "warm p50 ms" "p50/1 fetch"
