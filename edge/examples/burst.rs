@@ -3,7 +3,9 @@
 //! ```text
 //! burst slow-origin --listen ADDR --upstream URL --delay-ms 200
 //!     A proxy in front of the real origin that waits DELAY before forwarding each request
-//!     (a slow first byte) and counts requests; `GET /__count` returns the count.
+//!     (a slow first byte) and counts requests and the body bytes it relays; `GET /__count`
+//!     returns the request count, `GET /__bytes` the byte count (also used, with
+//!     `--delay-ms 0`, as the upstream counter of `edge/bench/zipf_budget.sh`).
 //! burst run --url URL --n 100 [--counter URL]
 //!     Fires N concurrent GETs for URL at once, reads every body to the end, prints the
 //!     latency percentiles (and the upstream request count delta read from --counter).
@@ -18,6 +20,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use futures::StreamExt;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -30,11 +33,16 @@ struct Slow {
     upstream: String,
     delay: Duration,
     count: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
     client: reqwest::Client,
 }
 
 async fn count(State(s): State<Slow>) -> String {
     format!("{}\n", s.count.load(Ordering::SeqCst))
+}
+
+async fn bytes(State(s): State<Slow>) -> String {
+    format!("{}\n", s.bytes.load(Ordering::SeqCst))
 }
 
 async fn forward(State(s): State<Slow>, req: Request) -> Response {
@@ -59,7 +67,13 @@ async fn forward(State(s): State<Slow>, req: Request) -> Response {
                     res = res.header(k.as_str(), v.as_bytes());
                 }
             }
-            res.body(Body::from_stream(r.bytes_stream())).unwrap()
+            let relayed = s.bytes.clone();
+            let body = r.bytes_stream().inspect(move |chunk| {
+                if let Ok(c) = chunk {
+                    relayed.fetch_add(c.len() as u64, Ordering::SeqCst);
+                }
+            });
+            res.body(Body::from_stream(body)).unwrap()
         }
         Err(e) => Response::builder()
             .status(502)
@@ -74,10 +88,12 @@ async fn slow_origin(args: &[String]) -> anyhow::Result<()> {
         upstream: arg(args, "--upstream").expect("--upstream URL"),
         delay: Duration::from_millis(arg(args, "--delay-ms").map_or(200, |d| d.parse().unwrap())),
         count: Arc::new(AtomicU64::new(0)),
+        bytes: Arc::new(AtomicU64::new(0)),
         client: reqwest::Client::builder().no_proxy().build()?,
     };
     let app = Router::new()
         .route("/__count", get(count))
+        .route("/__bytes", get(bytes))
         .fallback(forward)
         .with_state(s);
     let listener = tokio::net::TcpListener::bind(&listen).await?;
