@@ -78,6 +78,7 @@ fi
 ZIPF_LOAD="${ZIPF_LOAD:-$TARGET/release/examples/zipf_load}"
 BURST_BIN="${BURST_BIN:-$TARGET/release/examples/burst}"
 
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 WL=(--objects "$OBJECTS" --requests "$REQUESTS" --alpha "$ALPHA" --seed "$SEED")
 WS="$("$ZIPF_LOAD" info "${WL[@]}" --field working_set_bytes)"
 B=$((WS * BUDGET_PCT / 100))
@@ -222,7 +223,8 @@ echo "== simulation of the edge's memory tier on the same sequence and budget"
 [ -n "${BENCH_JSONL:-}" ] && cat "$W/results.jsonl" >> "$BENCH_JSONL"
 
 echo
-echo "== results ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $CONNS connections)"
+echo "== results ($(date -u '+%F %H:%M') UTC; $(nproc) cores, load average $LOAD_BEFORE before," \
+  "$(cut -d' ' -f1-3 /proc/loadavg) after; $CONNS connections)"
 "$ZIPF_LOAD" table "$W/results.jsonl"
 echo
 cat "$W/extras.txt"
