@@ -11,6 +11,9 @@
 //! zipf_load table FILE                markdown table of those JSON lines
 //! ```
 //!
+//! Tests (workload determinism, byte-for-byte verification, simulation bounds):
+//! `cargo test -p edge --example zipf_load`.
+//!
 //! Data flow: every subcommand rebuilds the same [`Workload`] from the same flags (objects,
 //! requests, alpha, seed, size range): object sizes (log-uniform, independent of
 //! popularity), then the request sequence (Zipf ranks; rank 0 is the most popular object),
@@ -573,5 +576,69 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Table { file } => table(&file),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `cargo test -p edge --example zipf_load`
+    use super::*;
+
+    fn args(seed: u64) -> WorkloadArgs {
+        WorkloadArgs {
+            objects: 300,
+            requests: 5_000,
+            alpha: 0.9,
+            seed,
+            min_bytes: 20_000,
+            max_bytes: 400_000,
+        }
+    }
+
+    #[test]
+    fn same_flags_same_workload_and_bytes() {
+        let (a, b, c) = (
+            Workload::new(&args(1)).unwrap(),
+            Workload::new(&args(1)).unwrap(),
+            Workload::new(&args(2)).unwrap(),
+        );
+        assert_eq!((&a.sizes, &a.trace), (&b.sizes, &b.trace));
+        assert_ne!(a.trace, c.trace, "the seed changes the sequence");
+        assert!(a.sizes.iter().all(|s| (20_000..=400_000).contains(s)));
+        assert_eq!(a.content(7), b.content(7));
+        assert_ne!(a.content(7), a.content(8));
+        // Rank 0 is the most requested object.
+        let count = |k: u32| a.trace.iter().filter(|&&r| r == k).count();
+        assert!(count(0) > count(10) && count(10) > count(299));
+    }
+
+    #[test]
+    fn verify_accepts_the_object_and_nothing_else() {
+        let w = Workload::new(&args(1)).unwrap();
+        let body = w.content(3);
+        assert_eq!(body.len() as u64, w.sizes[3]);
+        assert!(w.verify(3, &body));
+        assert!(!w.verify(4, &body), "another object's name");
+        assert!(!w.verify(3, &body[..body.len() - 1]), "truncated");
+        let mut flipped = body.clone();
+        flipped[body.len() / 2] ^= 1;
+        assert!(!w.verify(3, &flipped), "one bit changed");
+    }
+
+    #[test]
+    fn simulation_is_bounded_by_the_floor_and_s3fifo_beats_lru_here() {
+        let w = Workload::new(&args(1)).unwrap();
+        let info = w.info();
+        let ws = info["working_set_bytes"].as_u64().unwrap();
+        let floor_misses = info["distinct_objects"].as_u64().unwrap();
+        let (s3, _, _) = simulate(&w, Policy::S3Fifo, ws / 10);
+        let (lru, _, _) = simulate(&w, Policy::Lru, ws / 10);
+        let (all, all_bytes, bytes) = simulate(&w, Policy::Lru, ws * 2);
+        // A cache larger than the working set misses each object exactly once.
+        assert_eq!(all, floor_misses);
+        assert_eq!(all_bytes, ws);
+        assert_eq!(bytes, info["request_bytes"].as_u64().unwrap());
+        assert!(s3 > floor_misses && lru > floor_misses);
+        assert!(s3 < lru, "S3-FIFO {s3} vs LRU {lru} misses");
     }
 }
