@@ -7,7 +7,8 @@
 //! cache it passes through to its upstream (a reverse proxy, never an open one).
 //!
 //! ## How a request flows
-//! 1. [`server`] (on [`serve::Server`]): [`metrics::track`] times the request; [`serve::http::cors`] answers
+//! 1. [`server`] (on [`serve::Server`]; plain HTTP/1.1 `GET`/`HEAD` on its direct path
+//!    [`serve::direct`], everything else on hyper): [`metrics::track`] times the request; [`serve::http::cors`] answers
 //!    preflights; the `finalize` layer adds CORS, `Access-Control-Expose-Headers` and
 //!    `X-Served-By`.
 //!    [`cmsd::layer`] adds `CMSD-Dynamic` (the edge's `etp`, `du`, `rd`) to every response

@@ -176,6 +176,10 @@ pub async fn bind_with_clock(
             idle: Some(Duration::from_millis(cfg.idle_timeout_ms)),
         },
         max_connections: cfg.max_connections,
+        // Plain HTTP/1.1 GET/HEAD on serve's direct path (no hyper on the hit path: one
+        // vectored write of head + body per response); HTTP/2, other methods and
+        // HTTP/1.0 stay on hyper. Measured in edge/bench/RESULTS.md ("hit path").
+        direct_http1: true,
         ..Default::default()
     };
     let server = bound.serve(router(state.clone()), options);
