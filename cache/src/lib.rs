@@ -41,7 +41,6 @@
 pub mod disk;
 pub mod fill;
 pub mod mem;
-pub mod memfile;
 mod store;
 
 pub use fill::{Acquire, FillBudget, FillError, FillLocks, FillReader, FillStats, FillWriter};

@@ -8,7 +8,6 @@ use bytes::Bytes;
 
 use crate::disk::DiskTier;
 use crate::mem::{MemTier, ENTRY_OVERHEAD};
-use crate::memfile;
 use crate::{CacheConfig, CacheError, CacheStats, Entry, Policy};
 
 /// Each shard gets at least this much budget (so segments of tens of MB stay admissible).
@@ -110,8 +109,7 @@ impl Cache {
             }
             shard.removals
         };
-        let mut entry = self.disk.as_ref()?.get(key)?;
-        entry.body = memfile::share(entry.body);
+        let entry = self.disk.as_ref()?.get(key)?;
         let w = weight(key, &entry);
         let mut shard = self.shard(key);
         if shard.removals == removals && !shard.tier.contains(key) {
@@ -124,10 +122,7 @@ impl Cache {
     /// Returns false if neither tier admitted it (heavier than the memory tier's
     /// [`Cache::max_object_bytes`] and than the disk budget). A refused object also removes
     /// any older version under the same key.
-    pub fn insert(&self, key: &str, mut entry: Entry) -> bool {
-        // Large bodies move into a memory file (same bytes, same weight), so hits on them
-        // can be sent with sendfile(2): see [`crate::memfile`].
-        entry.body = memfile::share(entry.body);
+    pub fn insert(&self, key: &str, entry: Entry) -> bool {
         let w = weight(key, &entry);
         let mem = self
             .shard(key)

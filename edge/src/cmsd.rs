@@ -245,14 +245,6 @@ pub async fn layer(State(state): State<EdgeState>, req: Request, next: Next) -> 
         }
     }
     let Some(peer) = peer else { return res };
-    if let Some(f) = res.extensions_mut().get_mut::<serve::direct::SendFile>() {
-        // Sent with sendfile(2) on the direct path (the body below is then never polled):
-        // the rate is observed when the last byte has been handed to the socket.
-        let state = state.clone();
-        f.on_sent(std::sync::Arc::new(move |bytes, took| {
-            state.inner.cmsd.observe(peer, bytes, took, Instant::now());
-        }));
-    }
     let (parts, body) = res.into_parts();
     if body.is_end_stream() {
         return Response::from_parts(parts, body);

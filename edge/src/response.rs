@@ -173,21 +173,6 @@ pub(crate) fn from_stored(
     if head.status == StatusCode::OK {
         h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     }
-    // A large stored body lives in a memory file (cache::memfile): on the direct path it
-    // leaves with sendfile(2), no copy into the socket; hyper's paths read the same bytes.
-    // Not under a rate limit, which paces an ordinary body frame by frame (ratelimit.rs).
-    let send_file = if req.method == Method::HEAD
-        || state
-            .inner
-            .limit_rate
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > 0
-    {
-        None
-    } else {
-        cache::memfile::file_range(&body)
-            .map(|(file, offset)| serve::direct::SendFile::new(file, offset, body.len() as u64))
-    };
     let body = if req.method == Method::HEAD {
         Body::empty()
     } else {
@@ -196,9 +181,6 @@ pub(crate) fn from_stored(
     let mut res = Response::new(body);
     *res.status_mut() = status;
     *res.headers_mut() = h;
-    if let Some(f) = send_file {
-        res.extensions_mut().insert(f);
-    }
     res
 }
 

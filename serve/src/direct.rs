@@ -69,29 +69,12 @@ pub const MAX_HEAD: usize = 16 * 1024;
 /// `len` bytes of `file` from `offset`. The response keeps an ordinary body with the same
 /// bytes for the paths that cannot send a file (HTTP/2, a connection handed to hyper);
 /// the direct path drops that body unread. The response's `Content-Length` must be `len`.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SendFile {
     file: Arc<std::fs::File>,
     offset: u64,
     len: u64,
     counters: Vec<Counter>,
-    on_sent: Vec<SentHook>,
-}
-
-/// Called once the whole range has been handed to the socket: bytes sent and the time from
-/// the first `sendfile` call (what a body wrapper measuring the send rate would observe).
-pub type SentHook = Arc<dyn Fn(u64, std::time::Duration) + Send + Sync>;
-
-impl std::fmt::Debug for SendFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SendFile")
-            .field("file", &self.file)
-            .field("offset", &self.offset)
-            .field("len", &self.len)
-            .field("counters", &self.counters.len())
-            .field("on_sent", &self.on_sent.len())
-            .finish()
-    }
 }
 
 impl SendFile {
@@ -103,14 +86,7 @@ impl SendFile {
             offset,
             len,
             counters: Vec::new(),
-            on_sent: Vec::new(),
         }
-    }
-
-    /// Adds a hook run when the whole range has been sent (not when the client went away
-    /// first): the edge measures its send rate per client with it (CMSD `etp`).
-    pub fn on_sent(&mut self, hook: SentHook) {
-        self.on_sent.push(hook);
     }
 
     /// Adds a counter of the bytes actually sent (what [`crate::metrics::count_sent_bytes`]
@@ -485,7 +461,6 @@ async fn send_file(tcp: &TcpStream, f: &SendFile) -> io::Result<()> {
     let file: RawFd = f.file.as_raw_fd();
     let end = f.offset + f.len;
     let mut offset = f.offset;
-    let start = std::time::Instant::now();
     while offset < end {
         tcp.writable().await?;
         let want = (end - offset).min(SENDFILE_CHUNK) as usize;
@@ -515,10 +490,6 @@ async fn send_file(tcp: &TcpStream, f: &SendFile) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
-    }
-    let took = start.elapsed();
-    for hook in &f.on_sent {
-        hook(f.len, took);
     }
     Ok(())
 }
