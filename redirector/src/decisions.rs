@@ -111,7 +111,18 @@ impl DecisionLog {
                 .candidates
                 .iter()
                 .map(|c| {
-                    let live = c.live.clone().unwrap_or_default();
+                    // A distance-mode answer leaves the figures out (route.rs): read them here.
+                    let live = c.live.clone().unwrap_or_else(|| {
+                        snap.topology
+                            .edge_index(&c.edge)
+                            .map(|i| {
+                                snap.live[i].figures(
+                                    snap.epoch.elapsed().as_millis() as u64,
+                                    &snap.topology.closed_loop,
+                                )
+                            })
+                            .unwrap_or_default()
+                    });
                     InputRecord {
                         edge: c.edge.clone(),
                         health: c.health,

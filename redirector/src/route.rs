@@ -43,14 +43,19 @@ impl Snapshot {
         if d.reason == Reason::Nearest && self.nearer_down(service, location, chosen) {
             d.reason = Reason::AvoidedDown;
         }
-        // Live figures of every candidate (both modes: /debug/route shows them).
         let idx: Vec<usize> = d
             .candidates
             .iter()
             .map(|c| t.edge_index(&c.edge).unwrap_or(chosen))
             .collect();
-        for (c, &e) in d.candidates.iter_mut().zip(&idx) {
-            c.live = Some(self.live[e].figures(now_ms, cfg));
+        // Live figures of every candidate: ranking needs them in closed-loop mode, and
+        // /debug/route (`commit == false`) shows them in both modes. A distance-mode answer
+        // does not read them, so it skips one lock per candidate (the DNS hot path: the
+        // decision log fills them in when it records an answer, see decisions.rs).
+        if cfg.mode == Mode::ClosedLoop || !commit {
+            for (c, &e) in d.candidates.iter_mut().zip(&idx) {
+                c.live = Some(self.live[e].figures(now_ms, cfg));
+            }
         }
         d.mode = cfg.mode;
         if cfg.mode == Mode::ClosedLoop {
@@ -205,12 +210,23 @@ lon = 8.0
             assert_eq!(d.reason, Reason::Nearest);
             starve(&s, home);
             let d = s.route(0, 0, None, b"c", b"/t1", None, true);
-            let cand = d
-                .candidates
-                .iter()
-                .find(|c| c.edge == s.topology.edges[home].id);
-            let live = cand.unwrap().live.clone().unwrap();
-            assert_eq!(live.starvation_rate, Some(0.5));
+            let live_of = |d: &Decision| {
+                d.candidates
+                    .iter()
+                    .find(|c| c.edge == s.topology.edges[home].id)
+                    .unwrap()
+                    .live
+                    .clone()
+            };
+            // The /debug/route view (no commit) shows the figures in both modes; a committed
+            // distance-mode answer does not read them.
+            let view = s.route(0, 0, None, b"c", b"/t1", None, false);
+            assert_eq!(live_of(&view).unwrap().starvation_rate, Some(0.5));
+            if mode == "distance" {
+                assert!(live_of(&d).is_none());
+            } else {
+                assert_eq!(live_of(&d).unwrap().starvation_rate, Some(0.5));
+            }
             if mode == "distance" {
                 assert_eq!((d.chosen, d.reason), (Some(home), Reason::Nearest));
             } else {
