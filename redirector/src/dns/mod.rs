@@ -83,7 +83,7 @@ pub async fn bind(addr: SocketAddr, shared: Arc<Shared>) -> Result<RunningDns, E
     let io = |what: &'static str| move |source| Error::Io { what, source };
     let mut attempt = 0;
     let (udp, tcp) = loop {
-        let udp = std::net::UdpSocket::bind(addr).map_err(|source| Error::Bind {
+        let udp = udp_socket(addr, addr.port() != 0).map_err(|source| Error::Bind {
             what: "DNS UDP",
             addr,
             source,
@@ -111,8 +111,26 @@ pub async fn bind(addr: SocketAddr, shared: Arc<Shared>) -> Result<RunningDns, E
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
-    for i in 0..threads {
-        let sock = udp.try_clone().map_err(io("DNS UDP socket clone"))?;
+    // A configured port: one socket per thread on it (SO_REUSEPORT; the kernel spreads
+    // clients over them by address), as Knot does: no shared socket lock, no thread woken for
+    // a packet another one takes. Port 0 (tests): one socket shared by the threads, because
+    // an ephemeral bind with SO_REUSEPORT may join another same-user group on a port it picks.
+    let mut socks = vec![udp];
+    for _ in 1..threads {
+        let s = if addr.port() != 0 {
+            udp_socket(local, true).map_err(|source| Error::Bind {
+                what: "DNS UDP",
+                addr: local,
+                source,
+            })?
+        } else {
+            socks[0].try_clone().map_err(io("DNS UDP socket clone"))?
+        };
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .map_err(io("DNS UDP read timeout"))?;
+        socks.push(s);
+    }
+    for (i, sock) in socks.into_iter().enumerate() {
         let shared = shared.clone();
         let stop = stop.clone();
         std::thread::Builder::new()
@@ -126,6 +144,19 @@ pub async fn bind(addr: SocketAddr, shared: Arc<Shared>) -> Result<RunningDns, E
         stop,
         tcp,
     })
+}
+
+/// A UDP socket bound to `addr`; with `reuse_port`, with `SO_REUSEPORT`, so each DNS thread
+/// can have its own socket on the same port (only processes of the same user can join the
+/// group).
+fn udp_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if reuse_port {
+        s.set_reuse_port(true)?;
+    }
+    s.bind(&addr.into())?;
+    Ok(s.into())
 }
 
 fn udp_loop(sock: std::net::UdpSocket, shared: Arc<Shared>, stop: StopFlag) {

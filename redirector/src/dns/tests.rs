@@ -396,3 +396,44 @@ fn general_path_rcodes() {
     bad.truncate(14);
     assert_eq!(rcode(&bad), ResponseCode::FormErr);
 }
+
+/// A configured port: one `SO_REUSEPORT` socket per thread. Queries from many client sockets
+/// (spread over the group by the kernel) are each answered, to their sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_port_serves_every_client_over_its_socket_group() {
+    let (_dir, shared) = shared();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let dns = super::bind(addr, std::sync::Arc::new(shared))
+        .await
+        .unwrap();
+    assert_eq!(dns.local_addr(), addr);
+    let query = q("cdn.example.test.", A).bytes(7);
+    let answered = tokio::task::spawn_blocking(move || {
+        let mut ok = 0;
+        for _ in 0..32 {
+            let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            c.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                .unwrap();
+            c.send_to(&query, addr).unwrap();
+            let mut buf = [0u8; 512];
+            let (n, from) = c.recv_from(&mut buf).unwrap();
+            let m = Message::from_vec(&buf[..n]).unwrap();
+            assert_eq!(
+                (from, m.metadata.id, m.metadata.response_code),
+                (addr, 7, ResponseCode::NoError)
+            );
+            assert_eq!(m.answers.len(), 1);
+            ok += 1;
+        }
+        ok
+    })
+    .await
+    .unwrap();
+    assert_eq!(answered, 32);
+    dns.stop();
+}
