@@ -122,9 +122,11 @@ if [ "$MODE" = transport ]; then
 fi
 
 "$BIN" --log warn redirector --topology "$W/topology.toml" --dns 127.0.0.1:$DNS_PORT --http 127.0.0.1:$HTTP_PORT > "$W/redirector.out" &
-PIDS+=($!)
+PIDS+=($!); REDIRECTOR_PID=$!
 knotd -c "$W/knot.conf" > "$W/knot.out" 2>&1 &
-PIDS+=($!)
+PIDS+=($!); KNOT_PID=$!
+# CPU seconds (user + system, all threads) of a server so far, from /proc.
+cpu_s() { sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($12 + $13) / hz}'; }
 sleep 2
 
 for port in $DNS_PORT $KNOT_PORT; do
@@ -137,11 +139,17 @@ jsonl() { [ -z "${BENCH_JSONL:-}" ] || echo "$1" >> "$BENCH_JSONL"; }
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) = 1 ]; then order="redirector knot"; else order="knot redirector"; fi
   for which in $order; do
-    port=$DNS_PORT; [ "$which" = knot ] && port=$KNOT_PORT
+    port=$DNS_PORT; pid=$REDIRECTOR_PID; [ "$which" = knot ] && { port=$KNOT_PORT; pid=$KNOT_PID; }
+    c0=$(cpu_s $pid)
     q=$(qps $port)
-    log "round $r: dnsperf ${SECS}s $which: $q qps"
+    c1=$(cpu_s $pid)
+    # server CPU microseconds per answered query (dnsperf and the server share the cores, so
+    # a leaner server also leaves dnsperf more CPU: the two figures move together)
+    us=$(awk -v a="$c0" -v b="$c1" -v q="$q" -v s="$SECS" 'BEGIN {printf "%.2f", (b - a) * 1e6 / (q * s)}')
+    log "round $r: dnsperf ${SECS}s $which: $q qps, $us CPU us/query"
     echo "$q" >> "$W/$which.qps"
-    jsonl "{\"block\":\"dns\",\"case\":\"A with ECS, 2003 subnets\",\"server\":\"$which\",\"run\":$r,\"qps\":$q}"
+    echo "$us" >> "$W/$which.us"
+    jsonl "{\"block\":\"dns\",\"case\":\"A with ECS, 2003 subnets\",\"server\":\"$which\",\"run\":$r,\"qps\":$q,\"cpu_us_per_query\":$us}"
   done
 done
 for r in $(seq "$ROUNDS"); do
@@ -157,5 +165,7 @@ R=$(median < "$W/redirector.qps"); K=$(median < "$W/knot.qps"); H=$(median < "$W
 printf '\n%-44s %12s  %s\n' "what (medians of $ROUNDS runs of ${SECS}s)" "per second" "runs"
 printf '%-44s %12s  %s\n' "DNS redirector (dnsperf, ECS)" "$R" "$(paste -sd' ' "$W/redirector.qps")"
 printf '%-44s %12s  %s\n' "DNS knot mod-geoip subnet (dnsperf, ECS)" "$K" "$(paste -sd' ' "$W/knot.qps")"
+printf '%-44s %12s  %s\n' "  redirector CPU us per query" "$(median < "$W/redirector.us")" "$(paste -sd' ' "$W/redirector.us")"
+printf '%-44s %12s  %s\n' "  knot CPU us per query" "$(median < "$W/knot.us")" "$(paste -sd' ' "$W/knot.us")"
 printf '%-44s %12s  %s\n' "HTTP 302 redirector (wrk -c64)" "$H" "$(paste -sd' ' "$W/http.rps")"
 python3 -c "print(f'redirector / knot DNS qps ratio: {float(\"$R\")/float(\"$K\"):.2f}')"
