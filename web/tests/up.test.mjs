@@ -12,33 +12,13 @@
 // replaces docs/up.png (the README's).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { contentDir, dashcdnBin, launchChromium, REPO_DIR, startServer, waitInPage, WEB_DIR } from './lib/harness.mjs';
+import { contentDir, launchChromium, REPO_DIR, startServer, startUp, waitInPage, WEB_DIR } from './lib/harness.mjs';
 
 const ARTIFACTS = join(WEB_DIR, 'test-artifacts');
 const IP_BASE = '127.0.77';
-
-/** Starts `dashcdn up ARGS` and resolves with the page URL once it prints `page: URL`. */
-function startUp(args, timeoutMs = 60000) {
-  const proc = spawn(dashcdnBin(), ['up', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', RUST_BACKTRACE: '0' } });
-  let output = '';
-  const kill = () => { if (proc.exitCode === null) proc.kill('SIGKILL'); };
-  process.on('exit', kill);
-  const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { kill(); reject(new Error(`dashcdn up: no page URL within ${timeoutMs} ms:\n${output}`)); }, timeoutMs);
-    proc.stdout.on('data', (c) => {
-      output += c.toString();
-      const m = output.match(/^page: (http:\/\/\S+)/m);
-      if (m) { clearTimeout(timer); resolve({ url: m[1], proc, exited, output: () => output }); }
-    });
-    proc.stderr.on('data', (c) => { output += c.toString(); });
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`dashcdn up exited with ${code} before the page URL:\n${output}`)); });
-  });
-}
 
 /** Installs a stall monitor in the page: the longest time currentTime did not advance. */
 function installStallMonitor() {

@@ -9,33 +9,14 @@
 // 4. SIGTERM stops up and every child (the encoder too), exit 0.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { contentDir, dashcdnBin, launchChromium, waitInPage, WEB_DIR } from './lib/harness.mjs';
+import { contentDir, launchChromium, startUp, waitInPage, WEB_DIR } from './lib/harness.mjs';
 
 const ARTIFACTS = join(WEB_DIR, 'test-artifacts');
 const IP_BASE = '127.0.78';
-
-/** Starts `dashcdn up ARGS` and resolves with the page URL once it prints `page: URL`. */
-function startUp(args, timeoutMs = 90000) {
-  const proc = spawn(dashcdnBin(), ['up', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', RUST_BACKTRACE: '0' } });
-  let output = '';
-  const kill = () => { if (proc.exitCode === null) proc.kill('SIGKILL'); };
-  process.on('exit', kill);
-  const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { kill(); reject(new Error(`dashcdn up: no page URL within ${timeoutMs} ms:\n${output}`)); }, timeoutMs);
-    proc.stdout.on('data', (c) => {
-      output += c.toString();
-      const m = output.match(/^page: (http:\/\/\S+)/m);
-      if (m) { clearTimeout(timer); resolve({ url: m[1], proc, exited, output: () => output }); }
-    });
-    proc.stderr.on('data', (c) => { output += c.toString(); });
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`dashcdn up exited with ${code} before the page URL:\n${output}`)); });
-  });
-}
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
@@ -69,7 +50,7 @@ describe('dashcdn up --live: a live stream through the CDN, latency on the page'
     const content = join(runDir, 'content');
     mkdirSync(content);
     try { execFileSync('cp', ['-al', join(contentDir(), 'default'), content]); } catch { cpSync(join(contentDir(), 'default'), join(content, 'default'), { recursive: true }); }
-    up = await startUp(['--live', '--port-offset', '3000', '--ip-base', IP_BASE, '--run-dir', runDir, '--content', content, '--web', WEB_DIR]);
+    up = await startUp(['--live', '--port-offset', '3000', '--ip-base', IP_BASE, '--run-dir', runDir, '--content', content, '--web', WEB_DIR], 90000);
     status = await (await fetch(new URL('/api/status', up.url))).json();
     browser = await launchChromium();
     page = await browser.context.newPage();

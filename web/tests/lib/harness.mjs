@@ -139,3 +139,24 @@ export async function waitInPage(page, fn, arg, { timeoutMs = 60000, what = 'con
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** Starts `dashcdn up ARGS` and resolves with the page URL once it prints `page: URL`
+ * (`{ url, proc, exited, output() }`); rejects if it exits first or prints none within
+ * `timeoutMs`. The process is SIGKILLed when the test process exits. */
+export function startUp(args, timeoutMs = 60000) {
+  const proc = spawn(dashcdnBin(), ['up', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', RUST_BACKTRACE: '0' } });
+  let output = '';
+  const kill = () => { if (proc.exitCode === null) proc.kill('SIGKILL'); };
+  process.on('exit', kill);
+  const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { kill(); reject(new Error(`dashcdn up: no page URL within ${timeoutMs} ms:\n${output}`)); }, timeoutMs);
+    proc.stdout.on('data', (c) => {
+      output += c.toString();
+      const m = output.match(/^page: (http:\/\/\S+)/m);
+      if (m) { clearTimeout(timer); resolve({ url: m[1], proc, exited, output: () => output }); }
+    });
+    proc.stderr.on('data', (c) => { output += c.toString(); });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`dashcdn up exited with ${code} before the page URL:\n${output}`)); });
+  });
+}
