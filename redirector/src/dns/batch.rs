@@ -158,27 +158,44 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// [`serve`] on `sock` in a thread, until [`Running::stop`].
+    struct Running {
+        addr: SocketAddr,
+        stop: Arc<AtomicBool>,
+        thread: std::thread::JoinHandle<()>,
+    }
+
+    impl Running {
+        fn start(
+            sock: std::net::UdpSocket,
+            answer: impl FnMut(&[u8], IpAddr) -> Option<Vec<u8>> + Send + 'static,
+        ) -> Running {
+            sock.set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            let addr = sock.local_addr().unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            let thread =
+                std::thread::spawn(move || serve(&sock, || flag.load(Ordering::Relaxed), answer));
+            Running { addr, stop, thread }
+        }
+
+        /// Stops the thread; fails the test if the answer function panicked.
+        fn stop(self) {
+            self.stop.store(true, Ordering::Relaxed);
+            self.thread.join().unwrap();
+        }
+    }
+
     /// Many datagrams from several sockets (v4), each answered to its own sender.
     #[test]
     fn every_query_is_answered_to_its_sender_in_batches() {
-        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        server
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let addr = server.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let s2 = stop.clone();
-        let t = std::thread::spawn(move || {
-            serve(
-                &server,
-                || s2.load(Ordering::Relaxed),
-                |q, _| {
-                    let mut a = q.to_vec();
-                    a.reverse();
-                    Some(a)
-                },
-            )
+        let server = Running::start(std::net::UdpSocket::bind("127.0.0.1:0").unwrap(), |q, _| {
+            let mut a = q.to_vec();
+            a.reverse();
+            Some(a)
         });
+        let addr = server.addr;
         let clients: Vec<_> = (0..4)
             .map(|_| {
                 let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -205,38 +222,24 @@ mod tests {
             got.sort_unstable();
             assert_eq!(got, (0..50u8).collect::<Vec<_>>());
         }
-        stop.store(true, Ordering::Relaxed);
-        t.join().unwrap();
+        server.stop();
     }
 
     #[test]
     fn v6_addresses_round_trip() {
-        let Ok(server) = std::net::UdpSocket::bind("[::1]:0") else {
+        let Ok(sock) = std::net::UdpSocket::bind("[::1]:0") else {
             return; // no IPv6 loopback here
         };
-        server
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let addr = server.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let s2 = stop.clone();
-        let t = std::thread::spawn(move || {
-            serve(
-                &server,
-                || s2.load(Ordering::Relaxed),
-                |q, ip| {
-                    assert_eq!(ip, IpAddr::V6(Ipv6Addr::LOCALHOST));
-                    Some(q.to_vec())
-                },
-            )
+        let server = Running::start(sock, |q, ip| {
+            assert_eq!(ip, IpAddr::V6(Ipv6Addr::LOCALHOST));
+            Some(q.to_vec())
         });
         let c = std::net::UdpSocket::bind("[::1]:0").unwrap();
         c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        c.send_to(b"hello", addr).unwrap();
+        c.send_to(b"hello", server.addr).unwrap();
         let mut buf = [0u8; 8];
         let (n, from) = c.recv_from(&mut buf).unwrap();
-        assert_eq!((&buf[..n], from), (&b"hello"[..], addr));
-        stop.store(true, Ordering::Relaxed);
-        t.join().unwrap();
+        assert_eq!((&buf[..n], from), (&b"hello"[..], server.addr));
+        server.stop();
     }
 }
