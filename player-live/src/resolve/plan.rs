@@ -67,7 +67,10 @@ impl AudioPlan {
     }
 }
 
-fn is_kind(set: &manifests::AdaptationSet, kind: &str) -> bool {
+/// The AdaptationSet carries `kind` (`video`, `audio`): its `@contentType` or a
+/// `@mimeType` starting with it (its own or a Representation's). Live sessions pick their
+/// sets with it too.
+pub fn is_kind(set: &manifests::AdaptationSet, kind: &str) -> bool {
     let mime = |m: &Option<String>| m.as_deref().is_some_and(|m| m.starts_with(kind));
     set.content_type.as_deref() == Some(kind)
         || mime(&set.common.mime_type)

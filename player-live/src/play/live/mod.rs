@@ -102,7 +102,7 @@ fn reps_of(mpd: &Mpd, mpd_url: &Url, kind: &str) -> Vec<Rep> {
     let Some(set) = period
         .adaptation_sets
         .iter()
-        .find(|s| timing::is_kind(s, kind))
+        .find(|s| crate::resolve::plan::is_kind(s, kind))
     else {
         return vec![];
     };

@@ -118,18 +118,6 @@ pub struct LiveTiming {
     pub utc_timings: Vec<(String, String)>,
 }
 
-/// The AdaptationSet carries `kind` (`video`, `audio`): its `@contentType` or a
-/// `@mimeType` starting with it.
-pub fn is_kind(set: &manifests::AdaptationSet, kind: &str) -> bool {
-    let mime = |m: &Option<String>| m.as_deref().is_some_and(|m| m.starts_with(kind));
-    set.content_type.as_deref() == Some(kind)
-        || mime(&set.common.mime_type)
-        || set
-            .representations
-            .iter()
-            .any(|r| mime(&r.common.mime_type))
-}
-
 impl LiveTiming {
     /// Reads the timing of `mpd`'s first Period's video (its lowest Representation's
     /// SegmentTemplate; a live ladder shares one template).
@@ -152,7 +140,7 @@ impl LiveTiming {
         let set = period
             .adaptation_sets
             .iter()
-            .find(|s| is_kind(s, kind))
+            .find(|s| crate::resolve::plan::is_kind(s, kind))
             .ok_or(LiveMpdError::NoVideo)?;
         let rep = set
             .representations
