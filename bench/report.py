@@ -121,6 +121,34 @@ class Results:
         return Stat(vals)
 
 
+# ----------------------------------------------------------------------------- placements
+
+# The end of a case name measured with wrk on CPU 0 and the servers on the other cores (the
+# bench scripts' PLACEMENT=split); other cases ran with everything on all cores.
+PLACED = ', wrk on its own core'
+SHARED = ', shared cores'
+
+
+def placement_label(case):
+    """' (wrk on its own core)' or ' (shared cores)' from a case name's end; '' when it does not
+    say (results from before both placements were measured)."""
+    if case.endswith(PLACED):
+        return ' (wrk on its own core)'
+    return ' (shared cores)' if case.endswith(SHARED) else ''
+
+
+def placement_note():
+    return ('**CPU placement.** Origin and edge figures are measured twice: with wrk and the servers sharing '
+            'every core (as scheduled by the kernel), and with wrk on CPU 0 and every server process and '
+            'thread on the other cores (`PLACEMENT=split`). wrk\'s latency clock runs from writing a request '
+            'to reading the end of its response, so time a request waits inside wrk is not counted. On '
+            'shared cores the kernel splits the CPU per thread: a server with hundreds of threads (Varnish) '
+            'takes it from wrk\'s two, and requests queue in wrk, unmeasured; a server with two event-loop '
+            'threads does not, and requests queue in the server, measured. The column *in window* (req/s × '
+            'mean latency) shows how many of the 64 always-outstanding requests were inside the measured '
+            'window. With wrk on its own core, each server gets the same CPU and the queue stays on its side.')
+
+
 # ----------------------------------------------------------------------------- headline goals
 
 def goal_rows(R):
@@ -134,17 +162,23 @@ def goal_rows(R):
         met = None if cmp is None else cmp(st.median)
         out.append((what, st.fmt(2, '×') + (f' {note}' if note else ''), goal, met))
 
-    for case, label in (('seg1m.m4s', '1 MiB segment'), ('seg4m.m4s', '4 MiB segment')):
-        add(f'Origin vs nginx, {label}: req/s', R.ratio('origin', case, 'origin', 'nginx', 'rps'), '≥ 1.0×', lambda v: v >= 1.0)
-        add(f'Origin vs nginx, {label}: p99', R.ratio('origin', case, 'origin', 'nginx', 'p99_ms'), '≤ 1.0×', lambda v: v <= 1.0)
-        add(f'Origin vs nginx, {label}: CPU s per GB', R.ratio('origin', case, 'origin', 'nginx', 'cpu_s_per_gb'), '< 1.0×', lambda v: v < 1.0)
-    add('Origin vs nginx, MPD: req/s', R.ratio('origin', 'manifest.mpd', 'origin', 'nginx', 'rps'), '(no goal)', None)
-    hit_case = next(iter(R.cases('edge_hits')), None)
-    if hit_case is not None:
-        add('Edge vs Varnish, cache hits: req/s', R.ratio('edge_hits', hit_case, 'edge', 'varnish', 'rps'), '≥ 1.0×', lambda v: v >= 1.0)
-        add('Edge vs Varnish, cache hits: p99', R.ratio('edge_hits', hit_case, 'edge', 'varnish', 'p99_ms'), '≤ 1.0×', lambda v: v <= 1.0)
-        add('Edge vs nginx proxy_cache, cache hits: req/s', R.ratio('edge_hits', hit_case, 'edge', 'nginx', 'rps'), '(no goal)', None)
-    else:
+    # Each HTTP comparison may be measured in two CPU placements (see placement_note): the case
+    # names end in PLACED for the load generator on its own core; both get goal rows.
+    origin_suffixes = [sfx for sfx in ('', PLACED) if f'seg1m.m4s{sfx}' in R.cases('origin')] or ['']
+    for sfx in origin_suffixes:
+        where = placement_label(sfx) or (' (shared cores)' if len(origin_suffixes) > 1 else '')
+        for case, label in (('seg1m.m4s', '1 MiB segment'), ('seg4m.m4s', '4 MiB segment')):
+            case += sfx
+            add(f'Origin vs nginx, {label}{where}: req/s', R.ratio('origin', case, 'origin', 'nginx', 'rps'), '≥ 1.0×', lambda v: v >= 1.0)
+            add(f'Origin vs nginx, {label}{where}: p99', R.ratio('origin', case, 'origin', 'nginx', 'p99_ms'), '≤ 1.0×', lambda v: v <= 1.0)
+            add(f'Origin vs nginx, {label}{where}: CPU s per GB', R.ratio('origin', case, 'origin', 'nginx', 'cpu_s_per_gb'), '< 1.0×', lambda v: v < 1.0)
+        add(f'Origin vs nginx, MPD{where}: req/s', R.ratio('origin', 'manifest.mpd' + sfx, 'origin', 'nginx', 'rps'), '(no goal)', None)
+    for hit_case in R.cases('edge_hits'):
+        where = placement_label(hit_case)
+        add(f'Edge vs Varnish, cache hits{where}: req/s', R.ratio('edge_hits', hit_case, 'edge', 'varnish', 'rps'), '≥ 1.0×', lambda v: v >= 1.0)
+        add(f'Edge vs Varnish, cache hits{where}: p99', R.ratio('edge_hits', hit_case, 'edge', 'varnish', 'p99_ms'), '≤ 1.0×', lambda v: v <= 1.0)
+        add(f'Edge vs nginx proxy_cache, cache hits{where}: req/s', R.ratio('edge_hits', hit_case, 'edge', 'nginx', 'rps'), '(no goal)', None)
+    if not R.cases('edge_hits'):
         add('Edge vs Varnish, cache hits', Stat([]), '≥ 1.0× req/s, p99 ≤', None)
     dns_case = next(iter(R.cases('dns')), None)
     add('Redirector vs Knot + geoip: DNS queries/s', R.ratio('dns', dns_case, 'redirector', 'knot', 'qps') if dns_case else Stat([]), '≥ 1.0×', lambda v: v >= 1.0)
@@ -169,6 +203,7 @@ LABELS = {
     'wall_s': 'wall s', 'cpu_s': 'CPU s', 'rss_mib': 'peak RSS MiB', 'cpu_us_per_query': 'CPU µs/query', 'playbacks_per_s': 'playbacks/s',
     'secs': 's', 'hit_ratio': 'hit ratio', 'byte_hit_ratio': 'byte hit ratio', 'origin_bytes': 'origin bytes',
     'upstream': 'upstream requests', 'cpu_ms_per_req': 'CPU ms/request', 'object_bytes': 'object bytes', 'upstream_requests': 'origin requests', 'self_hit_ratio': 'own header hit ratio',
+    'in_window': 'in window', 'mean_ms': 'mean ms',
     'cache_bytes_peak': 'cache bytes peak', 'cache_bytes_end': 'cache bytes end', 'warm_p50_ms': 'warm p50 ms', 'one_fetch_ms': '1 origin fetch ms',
 }
 SKIP = {'size_bytes', 'conns', 'input_mb', 'playbacks', 'cores', 'load1', 'duration_s', 'threads'}
@@ -367,16 +402,17 @@ def render(R, plot_files, plots_rel):
     section('Origin vs nginx', 'origin', [
         'Command: `origin/bench/origin_vs_nginx.sh` (`dashcdn origin` and Debian\'s nginx with sendfile, '
         'tcp_nopush, open_file_cache, one worker per core, on the same content directory; wrk -t2 -c64, 10 s after a '
-        '2 s warm-up, 3 interleaved runs). CPU s/GB: user + system seconds of the server (and nginx\'s workers) from '
+        '2 s warm-up, 3 interleaved runs; once on shared cores, then with `PLACEMENT=split`, see the CPU placement '
+        'note under the edge). CPU s/GB: user + system seconds of the server (and nginx\'s workers) from '
         '/proc per 10⁹ body bytes served.',
         '',
         block_table(R, 'origin', ['rps', 'p50_ms', 'p99_ms', 'cpu_s_per_gb'], ref='nginx', ratio_metrics=('rps', 'p99_ms', 'cpu_s_per_gb')),
         '', noisy_note(R, 'origin')], 'origin.png')
     section('Edge vs Varnish and nginx proxy_cache', 'edge', [
         'Command: `edge/bench/edge_vs_varnish_nginx.sh` (the same objects behind the same slow-first-byte origin proxy; '
-        'hits: wrk -t2 -c64 over 20 warm objects of 100 KB–2 MB; cold bursts: N concurrent clients for one uncached '
+        'hits: wrk -t2 -c64 over 20 warm objects of 100 KB–2 MB, in both CPU placements, interleaved; cold bursts: N concurrent clients for one uncached '
         'object, upstream requests counted at the origin proxy).',
-        '',
+        '', placement_note(), '',
         '**Hits**', '',
         block_table(R, 'edge_hits', ref='varnish', ratio_metrics=('rps', 'p99_ms')),
         '', '**Cold bursts**', '',

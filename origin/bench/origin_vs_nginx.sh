@@ -10,6 +10,9 @@
 #                                          # interleaved with the others (row "base")
 #   DASHCDN_BIN=target/release/dashcdn origin/bench/origin_vs_nginx.sh # `dashcdn origin` itself
 #   BENCH_JSONL=FILE ...                   # also append one JSON line per run (bench/run)
+#   PLACEMENT=split ...                    # wrk on CPU 0, the servers on CPUs 1..n-1 (default
+#                                          # shared: all on all cores; see edge/bench/
+#                                          # edge_vs_varnish_nginx.sh for why both are measured)
 #
 # Builds the origin (release, `--example serve`) unless ORIGIN_BIN is given, writes the
 # objects (random bytes) to a temp content dir, starts the origin and nginx (Debian's, temp
@@ -105,11 +108,25 @@ HZ="$(getconf CLK_TCK)"
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
 
+PLACEMENT="${PLACEMENT:-shared}"
+WRK=(wrk)
+CASE_SUFFIX=""
+if [[ "$PLACEMENT" == split ]]; then
+    [[ "$(nproc)" -ge 2 ]] || { echo "PLACEMENT=split needs 2 or more cores" >&2; exit 2; }
+    WRK=(taskset -c 0 wrk)
+    CASE_SUFFIX=", wrk on its own core"
+fi
+pin_server() { # pid: the server's processes and threads on CPUs 1..n-1 (PLACEMENT=split)
+    [[ "$PLACEMENT" == split ]] || return 0
+    local p
+    for p in "$1" $(pgrep -P "$1" || true); do taskset -a -p -c "1-$(($(nproc) - 1))" "$p" >/dev/null; done
+}
+
 run_wrk() { # server pid url object size run
     local name="$1" pid="$2" url="$3" object="$4" size="$5" run="$6" out t0 t1
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
+    "${WRK[@]}" -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
     t0="$(cpu_ticks "$pid")"
-    out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")"
+    out="$("${WRK[@]}" -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")"
     t1="$(cpu_ticks "$pid")"
     local rps p50 p99 reqs errs
     rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
@@ -124,7 +141,7 @@ run_wrk() { # server pid url object size run
     echo "$object $name $run $rps $(to_ms "$p50") $(to_ms "$p99") $cpu_gb ${errs:-}" | tee -a "$RESULTS" >&2
     if [[ -n "${BENCH_JSONL:-}" ]]; then
         printf '{"block":"origin","case":"%s","size_bytes":%s,"server":"%s","run":%s,"rps":%s,"p50_ms":%s,"p99_ms":%s,"cpu_s_per_gb":%s,"errors":"%s","conns":%s,"duration":"%s"}\n' \
-            "$object" "$size" "$name" "$run" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "${cpu_gb/-/null}" "${errs:-}" "$CONNECTIONS" "$DURATION" >>"$BENCH_JSONL"
+            "$object$CASE_SUFFIX" "$size" "$name" "$run" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "${cpu_gb/-/null}" "${errs:-}" "$CONNECTIONS" "$DURATION" >>"$BENCH_JSONL"
     fi
 }
 
@@ -184,6 +201,7 @@ if [[ -n "${BASE_BIN:-}" ]]; then
     wait_up "http://127.0.0.1:$BASE_PORT/healthz"
 fi
 [[ -n "$NGINX" ]] && start_nginx || echo "nginx not installed: origin only" >&2
+for pid in "$ORIGIN_PID" "${BASE_PID:-}" "${NGINX_PID:-}"; do if [[ -n "$pid" ]]; then pin_server "$pid"; fi; done
 # Interleaved, so that load from elsewhere falls on both servers alike.
 for object in $OBJECTS; do
     size="$(stat -c %s "$WORK/content/$object")"
@@ -196,7 +214,7 @@ done
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $REPEAT runs each, medians; $(nproc) cores, loopback"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $REPEAT runs each, medians; $(nproc) cores, loopback, placement $PLACEMENT"
 echo "load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
 printf '%-14s %-7s %10s %9s %9s %9s  %s\n' object server "req/s" "p50 ms" "p99 ms" "CPU s/GB" "runs (req/s)"
 median() { sort -g | awk '{a[NR]=$1} END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
