@@ -9,8 +9,8 @@ mod writer;
 
 pub use reader::{find_all, find_box, parse_box_header, BoxIter, BoxRef};
 pub use writer::{
-    init_segment, media_segment, media_segment_head, pack_language, unpack_language, Bitrates,
-    BoxWriter,
+    init_segment, init_segment_with_edit, media_segment, media_segment_head, pack_language,
+    unpack_language, Bitrates, BoxWriter,
 };
 
 /// `sample_flags` of a sync sample (sample_depends_on = 2: independent).

@@ -200,6 +200,16 @@ fn video_config_box(codec: &CodecConfig) -> Result<VideoConfig<'_>, MediaError> 
 
 /// Writes a CMAF header (`ftyp` + `moov`) for one track.
 pub fn init_segment(track: &Track) -> Result<Vec<u8>, MediaError> {
+    init_segment_with_edit(track, 0)
+}
+
+/// [`init_segment`] whose track has an edit list presenting from media time `media_time`
+/// (`elst` version 0, one edit to the end of the track, segment_duration 0 as in a
+/// fragmented file): the packager writes decode times later by the B-frame delay and
+/// cancels it here (see `package::plan`). No `edts` when `media_time` is 0.
+pub fn init_segment_with_edit(track: &Track, media_time: u32) -> Result<Vec<u8>, MediaError> {
+    let media_time = i32::try_from(media_time)
+        .map_err(|_| MediaError::Unsupported(format!("edit list media_time {media_time}")))?;
     let bitrates = Bitrates::measure(track);
     let mut w = BoxWriter::new();
     // ftyp
@@ -275,6 +285,18 @@ pub fn init_segment(track: &Track) -> Result<Vec<u8>, MediaError> {
         _ => width,
     };
     w.u32(display_width << 16).u32(height << 16).end();
+    if media_time > 0 {
+        w.begin(b"edts");
+        // One edit: whole track (0 = to the end in a fragmented file), rate 1.0.
+        w.begin_full(b"elst", 0, 0)
+            .u32(1)
+            .u32(0)
+            .i32(media_time)
+            .u16(1)
+            .u16(0)
+            .end();
+        w.end();
+    }
 
     w.begin(b"mdia");
     w.begin_full(b"mdhd", 0, 0)
@@ -617,6 +639,26 @@ mod tests {
         assert!(find_box(&init, &["moov", "mvex", "trex"]).is_some());
         let hdlr = find_box(&init, &["moov", "trak", "mdia", "hdlr"]).unwrap();
         assert_eq!(&hdlr.payload[8..12], b"vide");
+    }
+
+    #[test]
+    fn edit_list_only_when_asked() {
+        let t = video_track();
+        let plain = init_segment(&t).unwrap();
+        assert!(find_box(&plain, &["moov", "trak", "edts"]).is_none());
+        let init = init_segment_with_edit(&t, 1024).unwrap();
+        let total: usize = BoxIter::new(&init).map(|b| b.unwrap().size()).sum();
+        assert_eq!(total, init.len());
+        let elst = find_box(&init, &["moov", "trak", "edts", "elst"]).unwrap();
+        let (v, _, body) = elst.full().unwrap();
+        assert_eq!(v, 0);
+        // entry_count 1; segment_duration 0 (to the end), media_time 1024, rate 1.0.
+        assert_eq!(body, [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 4, 0, 0, 1, 0, 0]);
+        // Placed after tkhd (ISO/IEC 14496-12 box order: tkhd, edts, mdia).
+        let trak = find_box(&init, &["moov", "trak"]).unwrap();
+        let order: Vec<_> = trak.children().map(|b| b.unwrap().type_str()).collect();
+        assert_eq!(order, ["tkhd", "edts", "mdia"]);
+        assert!(init_segment_with_edit(&t, u32::MAX).is_err());
     }
 
     #[test]

@@ -12,17 +12,29 @@
 //! frames that would start at or after the end of the video (encoder padding) are dropped,
 //! so both end together.
 //!
-//! Exact A/V timing without edit lists: when a track presents its first media time late (an
-//! edit list), every track's media timeline is moved by the same whole number of seconds
-//! `K` (exact in every timescale), `tfdt = decode time + K − presentation offset`, and the
-//! MPD says `presentationTimeOffset = K`. The priming frames then sit just before K, the
-//! first real audio sample and the first video frame at K, composition offsets stay as
-//! encoded (positive, `trun` version 0). Why not an `elst` in the init segment, or negative
+//! Exact A/V timing without edit lists for the source's offsets: when a track presents its
+//! first media time late (an edit list), every track's media timeline is moved by the same
+//! whole number of seconds `K` (exact in every timescale), and the MPD says
+//! `presentationTimeOffset = K`. The priming frames then sit just before K, the first real
+//! audio sample and the first video frame at K, composition offsets stay as encoded
+//! (positive, `trun` version 0). Why not an `elst` that removes the offsets, or negative
 //! composition offsets: dash.js maps media to presentation time with
 //! `presentationTimeOffset` only, hls.js ignores `elst` and takes the first segments'
 //! `tfdt`s as the common origin, and ffmpeg moves negative composition offsets later by
 //! the most negative one; a plain shifted timeline is read the same way by all of them.
-//! Generated content (no priming, no B-frames) keeps `K = 0`.
+//!
+//! Decode times start where presentation starts. hls.js's origin is the first video
+//! segment's `tfdt`, a *decode* time, but the buffer begins at that segment's earliest
+//! *presented* frame; with B-frames that is the B-frame delay later (2 frames: 80 ms at
+//! 25 fps), a hole at the start that hls.js jumped with a `bufferSeekOverHole` error
+//! whenever it saw the stall before Chromium started by itself. So each track's decode
+//! times are written later by its *composition shift* (the first segment's earliest
+//! presentation minus its first decode time; 0 for audio and for video without B-frames),
+//! `tfdt = decode time + K − presentation offset + composition shift`, and its init segment
+//! cancels exactly that with an edit list (`elst` media_time = the shift, as Shaka Packager
+//! does): MSE in browsers and ffmpeg apply it and present every frame as before, and hls.js
+//! now finds its origin at the first presented frame. Generated content (no priming, no
+//! B-frames) keeps `K = 0` and no edit list.
 
 use std::collections::BTreeMap;
 
@@ -55,6 +67,10 @@ pub(crate) struct RepresentationPlan {
     pub segments: Vec<SegmentPlan>,
     /// `presentationTimeOffset`: the common timeline shift `K` in the track timescale.
     pub presentation_time_offset: u64,
+    /// How much later decode times are written (so the first segment's `tfdt` is its
+    /// earliest presentation time), cancelled by the init segment's edit list; 0 without
+    /// B-frames (see the module docs).
+    pub composition_shift: u32,
 }
 
 /// The outcome of [`plan`].
@@ -126,11 +142,30 @@ fn choose_cuts(
     (cuts, off_target)
 }
 
+/// The composition shift of a track (see the module docs): how much later than its first
+/// decode time the first segment (samples `start..first_end`) presents its earliest sample;
+/// 0 when it presents one at or before its first decode time.
+fn composition_shift(t: &Track, start: usize, first_end: usize) -> u32 {
+    times(t, start)
+        .take(first_end - start)
+        .map(|(_, s, dts, _)| dts as i64 + i64::from(s.composition_offset))
+        .min()
+        .unwrap_or(0)
+        .clamp(0, i64::from(i32::MAX)) as u32
+}
+
 /// Segment plans from cut indices, in one pass over the tables; `end` is one past the last
 /// sample packaged, `shift` the common timeline shift in the track timescale (at least the
-/// track's presentation offset).
-fn plan_segments(t: &Track, cuts: &[usize], end: usize, shift: u64) -> Vec<SegmentPlan> {
-    let media_shift = shift - u64::from(t.samples.presentation_offset());
+/// track's presentation offset), `composition_shift` what decode times move later by.
+fn plan_segments(
+    t: &Track,
+    cuts: &[usize],
+    end: usize,
+    shift: u64,
+    composition_shift: u32,
+) -> Vec<SegmentPlan> {
+    let media_shift =
+        shift - u64::from(t.samples.presentation_offset()) + u64::from(composition_shift);
     let start = cuts[0];
     let mut segs: Vec<SegmentPlan> = Vec::with_capacity(cuts.len());
     let mut k = 0;
@@ -324,11 +359,14 @@ pub(crate) fn plan(mut tracks: Vec<Track>, segment_duration: f64) -> Result<Plan
         };
         t.samples.truncate(end);
         let shift = shift_secs * u64::from(t.timescale);
-        let segments = plan_segments(&t, &cuts, end, shift);
+        let first_end = cuts.get(1).copied().unwrap_or(end);
+        let composition_shift = composition_shift(&t, cuts[0], first_end);
+        let segments = plan_segments(&t, &cuts, end, shift, composition_shift);
         reps.push(RepresentationPlan {
             track: t,
             segments,
             presentation_time_offset: shift,
+            composition_shift,
         });
     }
     Ok(Plan {
@@ -496,6 +534,34 @@ mod tests {
         assert_eq!(p.reps[0].segments[0].base_decode_time, 12800);
         // Frames presenting from 6 s on are dropped: (k - 1) × 1024 < 288000 → k ≤ 282.
         assert_eq!(a.segments.last().unwrap().end, 283);
+    }
+
+    #[test]
+    fn b_frame_delay_moves_decode_times_so_each_tfdt_is_its_segment_start() {
+        // 25 fps, IDR every 2 s, decode order I P B P B …: the IDR presents one B-frame
+        // delay (2 frames, 1024) after its decode time, as libx264 writes it.
+        let mut v = video("v", 150, 50);
+        let mut i = 0;
+        each_sample(&mut v, |s| {
+            s.composition_offset = match i % 50 {
+                0 => 1024,
+                k if k % 2 == 1 => 1536,
+                _ => 512,
+            };
+            i += 1;
+        });
+        let p = plan(vec![audio(282), v], 2.0).unwrap();
+        let (v, a) = (&p.reps[0], &p.reps[1]);
+        assert_eq!(v.composition_shift, 1024);
+        assert_eq!(a.composition_shift, 0, "audio decodes where it presents");
+        // hls.js takes the first tfdt as time 0: it must be where presentation starts.
+        let tfdts: Vec<_> = v.segments.iter().map(|s| s.base_decode_time).collect();
+        let starts: Vec<_> = v.segments.iter().map(|s| s.start).collect();
+        assert_eq!(tfdts, [1024, 26624, 52224]);
+        assert_eq!(tfdts, starts);
+        // Durations (MPD, EXTINF) are unchanged: 2 s each, the last to the end of the media.
+        assert!(v.segments.iter().all(|s| s.duration == 25600));
+        assert_eq!(a.segments[0].base_decode_time, 0);
     }
 
     #[test]

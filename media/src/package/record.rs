@@ -113,6 +113,10 @@ struct OptionsRecord {
     /// HLS playlists written beside the MPD (packages from before HLS lack them: redone).
     #[serde(default)]
     hls: bool,
+    /// Decode times start at the first presented frame, the B-frame delay cancelled by an
+    /// edit list (see `plan`; packages from before start with a hole in hls.js: redone).
+    #[serde(default)]
+    tfdt_at_first_frame: bool,
 }
 
 /// The `package.json` of an asset.
@@ -147,6 +151,7 @@ pub(super) fn job_record(input: InputRecord, opts: &PackageOptions) -> PackageRe
             segment_duration_secs: opts.segment_duration_secs,
             encryption: opts.encryption.as_ref().map(|e| e.record()),
             hls: true,
+            tfdt_at_first_frame: true,
         },
         duration_secs: 0.0,
         packaged_at_unix_secs: SystemTime::now()

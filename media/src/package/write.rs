@@ -255,8 +255,9 @@ fn write_representation(
         .map(|e| e.for_track(t))
         .transpose()
         .with_context(|| format!("track {}: encryption", t.id))?;
-    let mut init =
-        fmp4::init_segment(t).with_context(|| format!("track {}: init segment", t.id))?;
+    // The edit list cancels the decode times' composition shift (see `plan`).
+    let mut init = fmp4::init_segment_with_edit(t, p.composition_shift)
+        .with_context(|| format!("track {}: init segment", t.id))?;
     if let Some(pr) = &protection {
         init = pr
             .protect_init(&init, t.kind)

@@ -211,6 +211,78 @@ fn imported_file_gets_playlists_over_the_same_segments() {
     assert!(extra.is_empty(), "{extra:?}");
 }
 
+/// `(first presentation time, end of the last sample)` in seconds of a file's first stream,
+/// as ffprobe reads it: applying the init segment's edit list, as MSE in browsers does.
+fn presented(path: &Path) -> (f64, f64) {
+    let v = common::ffprobe_json(path, &["-show_entries", "packet=pts_time,duration_time"]);
+    let mut span = (f64::MAX, f64::MIN);
+    for p in v["packets"].as_array().unwrap() {
+        // ffmpeg gives the AAC priming frame no duration.
+        let f = |k: &str| p[k].as_str().map_or(0.0, |s| s.parse::<f64>().unwrap());
+        let pts = p["pts_time"].as_str().unwrap().parse::<f64>().unwrap();
+        span = (span.0.min(pts), span.1.max(pts + f("duration_time")));
+    }
+    span
+}
+
+/// hls.js takes the first video segment's `tfdt` (a decode time) as presentation time 0 and
+/// ignores edit lists. With B-frames the first frame presents later than it decodes; if
+/// the media starts after that origin, the buffer has a hole at 0 that hls.js jumps with a
+/// `bufferSeekOverHole` error (seen, now and then, in web/tests/hls_playback.test.mjs: 80 ms
+/// at 25 fps). Every video segment must present from where the previous one ended, the
+/// first from the origin, and the audio must cover the origin.
+#[test]
+fn imported_b_frames_present_from_the_first_tfdt() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = common::make_input(dir.path(), "clip.mp4", 6, "320x240", 25);
+    let root = dir.path().join("content");
+    let report = package_file(&input, &PackageOptions::new(&root, ""), &Silent).unwrap();
+    let asset = &report.asset_dir;
+    let rep = |kind| {
+        report
+            .representations
+            .iter()
+            .find(|r| r.kind == kind)
+            .unwrap()
+    };
+    let (v, a) = (rep(MediaKind::Video), rep(MediaKind::Audio));
+    let (ts, tfdts, _) = common::segment_times(asset, v);
+    let origin = tfdts[0] as f64 / f64::from(ts);
+    let (init, segs) = common::rep_files(asset, v);
+    assert_eq!(segs.len(), 3);
+    let mut from = origin;
+    for (k, s) in segs.iter().enumerate() {
+        let one = dir.path().join(format!("v{k}.mp4"));
+        let (first, end) = presented(&common::concat(&one, &init, std::slice::from_ref(s)));
+        assert!(
+            (first - from).abs() < 1e-6,
+            "video segment {}: presents from {first} s, expected {from} s (hls.js origin: \
+             first tfdt, {origin} s)",
+            k + 1
+        );
+        from = end;
+    }
+    let (init, segs) = common::rep_files(asset, a);
+    let one = dir.path().join("a0.mp4");
+    let (first, _) = presented(&common::concat(&one, &init, &segs[..1]));
+    // The AAC priming frame starts just before the origin, the first real frame at it.
+    assert!(
+        first <= origin + 1e-6 && origin - first <= 1024.0 / 48000.0 + 1e-6,
+        "audio presents from {first} s, hls.js origin {origin} s"
+    );
+
+    // A package from before this rule (no such option in its record) is redone.
+    let record_path = asset.join(layout::PACKAGE_RECORD_FILE);
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    let options = record["options"].as_object_mut().unwrap();
+    assert_eq!(options.remove("tfdt_at_first_frame"), Some(true.into()));
+    std::fs::write(&record_path, serde_json::to_vec(&record).unwrap()).unwrap();
+    let opts = PackageOptions::new(&root, "");
+    assert!(!package_file(&input, &opts, &Silent).unwrap().skipped);
+    assert!(package_file(&input, &opts, &Silent).unwrap().skipped);
+}
+
 #[test]
 fn default_content_gets_playlists_and_old_packages_are_redone() {
     let dir = tempfile::tempdir().unwrap();
