@@ -23,6 +23,10 @@
 # latency = requests inside the measured window, of the CONNS that are always outstanding
 # (reported as "in window"): on 2 shared cores about 35 of 64 for Varnish, 56 of 64 for the edge.
 # Split placement gives each server the same CPU and keeps the queue on the server's side.
+# For it the edge runs a second time, started on CPUs 1..n-1, so that its runtime sizes
+# itself for the cores it has (one worker per core, as on a machine that size; pinned after
+# start, two workers would share one core). Varnish's and nginx's thread and process counts do
+# not depend on the cores, so they are moved where they run.
 #
 # Prints, per server: hit req/s, p50/p99 latency (wrk --latency over the warm object set)
 # and the server's CPU milliseconds per request (user + system from /proc/PID/stat, with
@@ -33,7 +37,7 @@
 # direct origin fetch, next to the same burst repeated warm (the cost of delivering
 # BURST copies on this machine, which no amount of coalescing removes).
 # Installs varnish, nginx-light and wrk with apt-get if missing. Everything runs on
-# 127.0.0.1 ports BASE_PORT..BASE_PORT+4 and is stopped on exit.
+# 127.0.0.1 ports BASE_PORT..BASE_PORT+5 and is stopped on exit.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -49,6 +53,10 @@ SLOW_PORT=$((BASE_PORT + 1))
 EDGE_PORT=$((BASE_PORT + 2))
 VARNISH_PORT=$((BASE_PORT + 3))
 NGINX_PORT=$((BASE_PORT + 4))
+EDGE_SPLIT_PORT=$((BASE_PORT + 5))
+NCPU="$(nproc)"
+read -r -a PLACES <<< "${PLACEMENTS:-split shared}"
+if [ "$NCPU" -lt 2 ]; then PLACES=(shared); fi
 W="$(mktemp -d /tmp/edge-bench.XXXXXX)"
 SHM="$(mktemp -d /dev/shm/edge-bench-nginx.XXXXXX 2>/dev/null || mktemp -d)"
 PIDS=()
@@ -120,6 +128,11 @@ start slow $SLOW_PORT "$BURSTBIN" slow-origin --listen 127.0.0.1:$SLOW_PORT \
 UP="http://127.0.0.1:$SLOW_PORT"
 start edge $EDGE_PORT env RUST_LOG=warn ${EDGE_ENV:-} "$BIN" edge --upstream "$UP" --listen 127.0.0.1:$EDGE_PORT \
   --id bench-edge --mem 1GiB ${EDGE_ARGS:-}
+if [[ " ${PLACES[*]} " == *" split "* ]]; then
+  start edge_split $EDGE_SPLIT_PORT taskset -c 1-$((NCPU - 1)) env RUST_LOG=warn ${EDGE_ENV:-} "$BIN" edge --upstream "$UP" \
+    --listen 127.0.0.1:$EDGE_SPLIT_PORT --id bench-edge --mem 1GiB ${EDGE_ARGS:-}
+  EDGE_SPLIT_PID="${PIDS[-1]}"
+fi
 "$VARNISHD" -n "$W/varnish" -a 127.0.0.1:$VARNISH_PORT -b 127.0.0.1:$SLOW_PORT -s malloc,1G \
   -P "$W/varnish.pid" > "$W/varnish.log" 2>&1
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$VARNISH_PORT") 2>/dev/null && break; sleep 0.1; done
@@ -155,11 +168,12 @@ EOF
 "$NGINX" -c "$W/nginx.conf" -p "$W" > "$W/nginx.log" 2>&1
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_PORT") 2>/dev/null && break; sleep 0.1; done
 
-declare -A PORT=([edge]=$EDGE_PORT [varnish]=$VARNISH_PORT [nginx]=$NGINX_PORT)
+declare -A PORT=([edge]=$EDGE_PORT [varnish]=$VARNISH_PORT [nginx]=$NGINX_PORT [edge_split]=$EDGE_SPLIT_PORT)
 ORDER=(edge varnish nginx)
 
 echo "== warming each cache with the ${#PATHS[@]} objects"
-for s in "${ORDER[@]}"; do
+WARM=("${ORDER[@]}"); [ -n "${EDGE_SPLIT_PID:-}" ] && WARM+=(edge_split)
+for s in "${WARM[@]}"; do
   for p in "${PATHS[@]}"; do
     curl -sf -o /dev/null "http://127.0.0.1:${PORT[$s]}$p"
     curl -sf -o /dev/null "http://127.0.0.1:${PORT[$s]}$p"
@@ -169,7 +183,10 @@ edge_xc="$(curl -s -D - -o /dev/null "http://127.0.0.1:$EDGE_PORT${PATHS[0]}" | 
 echo "edge X-Cache after warm-up: $edge_xc"
 
 # the server's main process id (varnishd and nginx: the parent, whose children do the work)
-declare -A SPID=([edge]="${PIDS[2]}" [varnish]="$(cat "$W/varnish.pid")" [nginx]="$(cat "$W/nginx.pid")")
+declare -A SPID=([edge]="${PIDS[2]}" [varnish]="$(cat "$W/varnish.pid")" [nginx]="$(cat "$W/nginx.pid")" [edge_split]="${EDGE_SPLIT_PID:-}")
+instance() { # server placement -> the key of the instance measured (the edge started on CPUs 1..n-1 for split)
+  if [ "$1" = edge ] && [ "$2" = split ]; then echo edge_split; else echo "$1"; fi
+}
 HZ="$(getconf CLK_TCK)"
 cpu_ticks() { # pid -> utime+stime ticks of pid and its children
   local total=0 p
@@ -189,9 +206,6 @@ to_ms() { # wrk latency (812.00us, 11.25ms, 1.02s) -> ms
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
-NCPU="$(nproc)"
-read -r -a PLACES <<< "${PLACEMENTS:-split shared}"
-if [ "$NCPU" -lt 2 ]; then PLACES=(shared); fi
 declare -A CASE=([split]="20 objects 100KB-2MB, wrk on its own core" [shared]="20 objects 100KB-2MB, shared cores")
 place() { # split|shared: sets every server's processes and threads on their CPUs; prints wrk's prefix
   local cpus=0-$((NCPU - 1)) s p
@@ -209,9 +223,10 @@ for run in $(seq 1 "$REPEAT"); do
     k="$s,$pl,$run"
     load="$(cut -d' ' -f1 /proc/loadavg)"
     echo "== wrk run $run/$REPEAT, $pl: $s (hits, ${DURATION}s, $CONNS connections, $THREADS threads; load $load)"
-    t0="$(cpu_ticks "${SPID[$s]}")"
-    out="$($prefix wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$W/paths.lua" "http://127.0.0.1:${PORT[$s]}")"
-    t1="$(cpu_ticks "${SPID[$s]}")"
+    i="$(instance "$s" "$pl")"
+    t0="$(cpu_ticks "${SPID[$i]}")"
+    out="$($prefix wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$W/paths.lua" "http://127.0.0.1:${PORT[$i]}")"
+    t1="$(cpu_ticks "${SPID[$i]}")"
     echo "$out" | sed -n '/Thread Stats/,/requests in/p'
     reqs="$(echo "$out" | awk '/requests in/{print $1}')"
     RPS[$k]="$(echo "$out" | awk '/Requests\/sec/{print $2}')"

@@ -10,9 +10,11 @@
 #                                          # interleaved with the others (row "base")
 #   DASHCDN_BIN=target/release/dashcdn origin/bench/origin_vs_nginx.sh # `dashcdn origin` itself
 #   BENCH_JSONL=FILE ...                   # also append one JSON line per run (bench/run)
-#   PLACEMENT=split ...                    # wrk on CPU 0, the servers on CPUs 1..n-1 (default
-#                                          # shared: all on all cores; see edge/bench/
-#                                          # edge_vs_varnish_nginx.sh for why both are measured)
+#   PLACEMENT=split ...                    # wrk on CPU 0, the servers started on CPUs 1..n-1
+#                                          # and sized for them (origin: one worker per core;
+#                                          # nginx: worker_processes n-1). Default shared: all
+#                                          # on all cores. edge/bench/edge_vs_varnish_nginx.sh
+#                                          # says why both are measured.
 #
 # Builds the origin (release, `--example serve`) unless ORIGIN_BIN is given, writes the
 # objects (random bytes) to a temp content dir, starts the origin and nginx (Debian's, temp
@@ -110,17 +112,16 @@ RESULTS="$WORK/results.txt"
 
 PLACEMENT="${PLACEMENT:-shared}"
 WRK=(wrk)
+ON_SERVER_CPUS=()
+SERVER_CORES="$(nproc)"
 CASE_SUFFIX=""
 if [[ "$PLACEMENT" == split ]]; then
     [[ "$(nproc)" -ge 2 ]] || { echo "PLACEMENT=split needs 2 or more cores" >&2; exit 2; }
     WRK=(taskset -c 0 wrk)
+    ON_SERVER_CPUS=(taskset -c "1-$(($(nproc) - 1))")
+    SERVER_CORES=$(($(nproc) - 1))
     CASE_SUFFIX=", wrk on its own core"
 fi
-pin_server() { # pid: the server's processes and threads on CPUs 1..n-1 (PLACEMENT=split)
-    [[ "$PLACEMENT" == split ]] || return 0
-    local p
-    for p in "$1" $(pgrep -P "$1" || true); do taskset -a -p -c "1-$(($(nproc) - 1))" "$p" >/dev/null; done
-}
 
 run_wrk() { # server pid url object size run
     local name="$1" pid="$2" url="$3" object="$4" size="$5" run="$6" out t0 t1
@@ -154,14 +155,14 @@ to_ms() { # wrk latency (e.g. 812.00us, 11.25ms, 1.02s) -> ms
 }
 
 start_origin() {
-    "$ORIGIN_BIN" "${ORIGIN_SUB[@]}" --content "$WORK/content" --listen "127.0.0.1:$ORIGIN_PORT" &
+    "${ON_SERVER_CPUS[@]}" "$ORIGIN_BIN" "${ORIGIN_SUB[@]}" --content "$WORK/content" --listen "127.0.0.1:$ORIGIN_PORT" &
     ORIGIN_PID=$!
     wait_up "http://127.0.0.1:$ORIGIN_PORT/healthz"
 }
 
 start_nginx() {
     cat >"$WORK/nginx.conf" <<CONF
-worker_processes $(nproc);
+worker_processes $SERVER_CORES;
 daemon off;
 pid $WORK/nginx.pid;
 error_log $WORK/nginx-error.log warn;
@@ -187,7 +188,7 @@ http {
     }
 }
 CONF
-    "$NGINX" -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf" &
+    "${ON_SERVER_CPUS[@]}" "$NGINX" -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf" &
     NGINX_PID=$!
     wait_up "http://127.0.0.1:$NGINX_PORT/seg1m.m4s"
 }
@@ -196,12 +197,11 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 start_origin
 if [[ -n "${BASE_BIN:-}" ]]; then
-    "$BASE_BIN" --content "$WORK/content" --listen "127.0.0.1:$BASE_PORT" &
+    "${ON_SERVER_CPUS[@]}" "$BASE_BIN" --content "$WORK/content" --listen "127.0.0.1:$BASE_PORT" &
     BASE_PID=$!
     wait_up "http://127.0.0.1:$BASE_PORT/healthz"
 fi
 [[ -n "$NGINX" ]] && start_nginx || echo "nginx not installed: origin only" >&2
-for pid in "$ORIGIN_PID" "${BASE_PID:-}" "${NGINX_PID:-}"; do if [[ -n "$pid" ]]; then pin_server "$pid"; fi; done
 # Interleaved, so that load from elsewhere falls on both servers alike.
 for object in $OBJECTS; do
     size="$(stat -c %s "$WORK/content/$object")"
