@@ -137,19 +137,30 @@ def placement_label(case):
     return ' (shared cores)' if case.endswith(SHARED) else ''
 
 
-def placement_note():
-    return ('**CPU placement.** Origin and edge figures are measured twice: with wrk and the servers sharing '
+def placement_note(R):
+    """Why both placements are measured, with the edge/Varnish figures of this run's shared-core
+    hits (req/s, CPU per request, and how many connections wrk's latency clock held)."""
+    text = ('**CPU placement.** Origin and edge figures are measured twice: with wrk and the servers sharing '
             'every core, as the kernel schedules them, and with wrk on CPU 0 and every server started on the other '
             'cores (`PLACEMENT=split`; the servers size themselves for those cores). On shared cores the latency wrk '
             'reports depends on how the kernel interleaves wrk with the server\'s threads, not only on the server\'s '
             'work. wrk\'s clock runs from writing a request to reading the end of its response; *in window* '
-            '(req/s × mean latency) estimates how many of the 64 connections are on that clock at a time. For edge '
-            'hits on shared cores the edge and Varnish serve the same req/s with the same CPU per request (theirs and '
-            'wrk\'s), yet about 35 of 64 connections are on the clock with Varnish against 55 with the edge: with '
-            'Varnish, whose hundreds of threads answer each request as soon as the kernel wakes them, the rest of the '
-            'cycle passes in wrk between one response and the next request, off the clock. With wrk on its own core '
-            'that difference goes away for the edge and the queue stays on the server\'s side. *in window* is only '
-            'indicative: wrk\'s accounting lets it pass 64 when latencies have long tails (Varnish on one core).')
+            '(req/s × mean latency) estimates how many of the connections are on that clock at a time.')
+    shared = next((c for c in R.cases('edge_hits') if c.endswith(SHARED)), None)
+    if shared is not None:
+        def med(server, metric):
+            return R.stat('edge_hits', shared, server, metric).median
+        figures = [med(s, m) for s in ('edge', 'varnish') for m in ('in_window', 'cpu_ms_per_req')]
+        if None not in figures:
+            e_win, e_cpu, v_win, v_cpu = figures
+            text += (f' In this run, for edge hits on shared cores, the edge served {R.ratio("edge_hits", shared, "edge", "varnish", "rps").fmt(2, "×")} '
+                     f'Varnish\'s req/s with {num(e_cpu, 3)} against {num(v_cpu, 3)} CPU ms per request, yet {num(e_win, 0)} '
+                     f'connections were on the clock with the edge against {num(v_win, 0)} with Varnish: with Varnish, whose '
+                     'hundreds of threads answer each request as soon as the kernel wakes them, more of the cycle passes in '
+                     'wrk between one response and the next request, off the clock.')
+    return text + (' With wrk on its own core the queue stays on the server\'s side for every server. *in window* is '
+                   'only indicative: wrk\'s accounting lets it pass the number of connections when latencies have long '
+                   'tails (Varnish on one core).')
 
 
 # ----------------------------------------------------------------------------- headline goals
@@ -415,7 +426,7 @@ def render(R, plot_files, plots_rel):
         'Command: `edge/bench/edge_vs_varnish_nginx.sh` (the same objects behind the same slow-first-byte origin proxy; '
         'hits: wrk -t2 -c64 over 20 warm objects of 100 KB–2 MB, in both CPU placements, interleaved; cold bursts: N concurrent clients for one uncached '
         'object, upstream requests counted at the origin proxy).',
-        '', placement_note(), '',
+        '', placement_note(R), '',
         '**Hits**', '',
         block_table(R, 'edge_hits', ref='varnish', ratio_metrics=('rps', 'p99_ms')),
         '', '**Cold bursts**', '',
