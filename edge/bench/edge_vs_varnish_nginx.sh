@@ -209,10 +209,12 @@ to_ms() { # wrk latency (812.00us, 11.25ms, 1.02s) -> ms
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 declare -A CASE=([split]="20 objects 100KB-2MB, wrk on its own core" [shared]="20 objects 100KB-2MB, shared cores")
-place() { # split|shared: sets every server's processes and threads on their CPUs; prints wrk's prefix
+place() { # split|shared: moves Varnish's and nginx's processes and threads to their CPUs (the
+  # edge has an instance per placement, started there); prints wrk's prefix
   local cpus=0-$((NCPU - 1)) s p
   [ "$1" = split ] && cpus=1-$((NCPU - 1))
   for s in "${ORDER[@]}"; do
+    [ "$s" = edge ] && continue
     for p in "${SPID[$s]}" $(pgrep -P "${SPID[$s]}" || true); do taskset -a -p -c "$cpus" "$p" > /dev/null; done
   done
   [ "$1" = split ] && echo "taskset -c 0" || true
