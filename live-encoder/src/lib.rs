@@ -290,7 +290,13 @@ async fn stop(child: &mut Child, grace: Duration) {
 }
 
 /// Runs the live encoder until `cancel` (or `duration`); see the crate docs.
-pub async fn run(config: EncoderConfig, cancel: CancellationToken) -> Result<Report, EncoderError> {
+/// `on_published` is called once, when the origin has stored the first MPD: from then on
+/// the stream's MPD URL answers (before it, the origin has nothing to serve there).
+pub async fn run(
+    config: EncoderConfig,
+    cancel: CancellationToken,
+    on_published: impl FnOnce() + Send + 'static,
+) -> Result<Report, EncoderError> {
     config.check()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let local = listener.local_addr()?;
@@ -303,6 +309,13 @@ pub async fn run(config: EncoderConfig, cancel: CancellationToken) -> Result<Rep
         capture0: capture_rx,
     };
     let relay_stop = CancellationToken::new();
+    let announce = {
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            stats.first_mpd.notified().await;
+            on_published();
+        })
+    };
     let server = {
         let stop = relay_stop.clone();
         let app = publish::router(target, stats.clone());
@@ -349,6 +362,7 @@ pub async fn run(config: EncoderConfig, cancel: CancellationToken) -> Result<Rep
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut reader).await;
     reader.abort();
     log.abort();
+    announce.abort();
     relay_stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     let mut r = report.lock().unwrap_or_else(|e| e.into_inner()).clone();

@@ -148,8 +148,8 @@ pub async fn start(spec: &ComponentSpec) -> Result<Started, UpError> {
     }
 }
 
-/// Whether the log has a `listening on http://` (or, for the encoder, `publishing http://`)
-/// line after `offset`.
+/// Whether the log has a `listening on http://` (or, for the encoder, `publishing http://`,
+/// printed once the origin has stored its first MPD) line after `offset`.
 fn listening_since(log: &Path, offset: u64) -> bool {
     read_from(log, offset).lines().any(|l| {
         let l = l.trim_start();

@@ -134,7 +134,8 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     config.playback_rate = (args.playback_rate[0], args.playback_rate[1]);
     config.window_segments = args.window;
     config.duration = args.duration.map(Duration::from_secs_f64);
-    println!("publishing {}", config.mpd_url());
+    let mpd_url = config.mpd_url();
+    println!("encoding; the stream will be at {mpd_url} once the origin has its first MPD");
     let report = runtime.block_on(async {
         let cancel = tokio_util::sync::CancellationToken::new();
         let on_signal = cancel.clone();
@@ -142,7 +143,9 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
             serve::shutdown_signal().await;
             on_signal.cancel();
         });
-        live_encoder::run(config, cancel).await
+        // `up --live` waits for this line: printed once the origin has the first MPD, so
+        // the URL answers when it is shown.
+        live_encoder::run(config, cancel, move || println!("publishing {mpd_url}")).await
     })?;
     println!(
         "live: {} frames ({} dropped), last speed {}, min speed {}, {} objects ({} bytes of segments) published, {} failed requests",

@@ -89,7 +89,7 @@ async fn live_encoder_chunks_reach_edge_readers_as_they_are_encoded() {
     let (_origin, origin_url) = start_ingest_origin(dir.path());
     let (_edge, edge_url) = start_edge(&origin_url, "127.0.0.1:0", "edge-ll", "64MiB");
     let token = dir.path().join("token");
-    let live = Process::spawn(Command::new(BIN).args([
+    let mut live = Process::spawn(Command::new(BIN).args([
         "live",
         "--origin",
         &origin_url,
@@ -101,21 +101,22 @@ async fn live_encoder_chunks_reach_edge_readers_as_they_are_encoded() {
     .unwrap();
     let client = reqwest::Client::new();
 
-    // The MPD through the edge, once ffmpeg has written it.
+    // `publishing URL` is the encoder's word that the origin has the MPD (`up --live` waits
+    // for it): from that line on, the MPD answers through the edge at the first request.
+    let (published, before) = live
+        .wait_for_line(Duration::from_secs(20), "`publishing URL` line", |l| {
+            l.strip_prefix("publishing ").map(str::to_owned)
+        })
+        .unwrap();
+    assert_eq!(published, format!("{origin_url}/ingest/live/manifest.mpd"));
+    assert!(
+        before.iter().any(|l| l.starts_with("encoding;")),
+        "{before:?}"
+    );
     let mpd_url = format!("{edge_url}/ingest/live/manifest.mpd");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mpd = loop {
-        let r = client.get(&mpd_url).send().await.unwrap();
-        if r.status() == 200 {
-            break r.text().await.unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no MPD after 20 s: {}",
-            live.output_report()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let r = client.get(&mpd_url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the MPD right after `publishing`");
+    let mpd = r.text().await.unwrap();
     manifests::schema::validate_xml_with_xmllint(&mpd)
         .unwrap_or_else(|e| panic!("the live MPD does not validate: {e}\n{mpd}"));
     for want in [
