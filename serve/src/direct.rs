@@ -196,6 +196,7 @@ pub(crate) async fn serve_http1<IO: DirectIo>(
     activity: &Arc<Activity>,
 ) -> Ended {
     let mut buf = BytesMut::with_capacity(4096);
+    let mut send_buffer_raised = false;
     loop {
         let (n, mut req, close) = loop {
             match parse(&buf) {
@@ -230,7 +231,7 @@ pub(crate) async fn serve_http1<IO: DirectIo>(
             tracing::debug!(%remote, ?host, "400: Host header (RFC 9112 section 3.2)");
             crate::host::bad_request(host)
         };
-        let keep = write_response(io, res, head_only, close).await;
+        let keep = write_response(io, res, head_only, close, &mut send_buffer_raised).await;
         drop(guard);
         match keep {
             Ok(true) => {}
@@ -244,12 +245,14 @@ pub(crate) async fn serve_http1<IO: DirectIo>(
 }
 
 /// Writes `res` as an HTTP/1.1 response. Returns whether the connection may carry another
-/// request.
+/// request. `send_buffer_raised` is the connection's: whether a file body has already
+/// raised its send buffer ([`crate::sndbuf`]).
 async fn write_response<IO: DirectIo>(
     io: &mut IO,
     res: Response<Body>,
     head_only: bool,
     client_close: bool,
+    send_buffer_raised: &mut bool,
 ) -> io::Result<bool> {
     let (mut parts, body) = res.into_parts();
     let status = parts.status;
@@ -304,6 +307,9 @@ async fn write_response<IO: DirectIo>(
     }
     if let Some(f) = file {
         drop(body);
+        if !std::mem::replace(send_buffer_raised, true) {
+            crate::sndbuf::raise_for_file(io.tcp().as_raw_fd());
+        }
         send_head_more(io.tcp(), &head).await?;
         send_file(io.tcp(), &f).await?;
         return Ok(!close);

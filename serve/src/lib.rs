@@ -17,7 +17,9 @@
 //!    [`server::Server::stop`] drains in-flight requests.
 //!    With [`ServerOptions::direct_http1`] (the origin), plain HTTP/1.1 `GET`/`HEAD`
 //!    requests are read and answered by [`direct`] instead, which sends bodies marked
-//!    [`direct::SendFile`] with `sendfile(2)`; anything else goes to hyper as above.
+//!    [`direct::SendFile`] with `sendfile(2)` (the connection's send buffer raised to the
+//!    kernel's ceiling first where the host allows it, [`sndbuf`]); anything else goes to
+//!    hyper as above.
 //! 3. **Router**: the role's own `axum::Router` (files, cache, redirects), wrapped in
 //!    [`http::cors::CorsLayer`] and the role's metrics middleware.
 //! 4. **Helpers** the handlers call: [`path::sanitize`] (raw path → safe relative path),
@@ -60,6 +62,7 @@ pub mod metrics;
 pub mod path;
 pub mod prom;
 pub mod server;
+pub mod sndbuf;
 pub mod wire;
 
 pub use class::CacheClass;
