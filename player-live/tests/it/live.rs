@@ -37,6 +37,14 @@ fn local_ms() -> f64 {
 fn live_session_on_a_skewed_server_clock_with_a_not_yet_answer() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let o = rt.block_on(ScriptedOrigin::start());
+    // Start 0.3 s into a segment on the server's clock. The join point (live edge - 4 s)
+    // then leaves ~1.7 s of the join segment buffered, so the scripted 425 on the next
+    // segment (retried after a 100 ms tick) cannot stall playback. Started just before a
+    // boundary, the buffer would be a few ms, and the retry a rebuffer: CI saw one.
+    let phase_ms = (local_ms() + SKEW_MS - 4000.0).rem_euclid(2000.0);
+    std::thread::sleep(std::time::Duration::from_millis(
+        ((2300.0 - phase_ms) % 2000.0) as u64,
+    ));
     let server_now = local_ms() + SKEW_MS;
     let time = manifests::DateTime::from_unix_millis(server_now as i64);
     o.script("/time", Reply::ok(time.as_str().to_string()));
