@@ -312,7 +312,7 @@ pub async fn run(
     let announce = {
         let stats = stats.clone();
         tokio::spawn(async move {
-            stats.first_mpd.notified().await;
+            stats.mpd_stored.notified().await;
             on_published();
         })
     };

@@ -115,11 +115,9 @@ pub struct PublishStats {
     pub bytes: AtomicU64,
     /// Requests the origin refused or that failed.
     pub failed: AtomicU64,
-    /// MPDs the origin stored.
-    pub mpds: AtomicU64,
-    /// Signalled (one stored permit) when the origin has stored the first MPD: from then
-    /// on the stream can be played.
-    pub first_mpd: tokio::sync::Notify,
+    /// Signalled each time the origin stores an MPD (one permit is kept until a waiter
+    /// takes it): the first signal means the stream can be played.
+    pub mpd_stored: tokio::sync::Notify,
 }
 
 /// Where the publisher forwards to.
@@ -211,12 +209,9 @@ async fn forward(State(relay): State<Relay>, req: Request) -> Response {
         Ok(res) if res.status().is_success() => {
             if method != Method::DELETE {
                 relay.stats.stored.fetch_add(1, Ordering::Relaxed);
-            }
-            if method != Method::DELETE
-                && path.ends_with(".mpd")
-                && relay.stats.mpds.fetch_add(1, Ordering::Relaxed) == 0
-            {
-                relay.stats.first_mpd.notify_one();
+                if path.ends_with(".mpd") {
+                    relay.stats.mpd_stored.notify_one();
+                }
             }
             tracing::debug!(%method, path, status = %res.status(), "published");
             status(res.status())

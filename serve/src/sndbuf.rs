@@ -33,13 +33,11 @@ use std::sync::OnceLock;
 /// The `SO_SNDBUF` value to set before sending a file, given `net.core.wmem_max` and the
 /// maximum of `net.ipv4.tcp_wmem` (bytes): the autotuning ceiling, if the kernel lets a
 /// socket have a buffer that large; `None` (leave autotuning on) otherwise.
-pub fn raised_send_buffer(wmem_max: u64, tcp_wmem_max: u64) -> Option<u32> {
+pub fn raised_send_buffer(wmem_max: u64, tcp_wmem_max: u64) -> Option<libc::c_int> {
     if tcp_wmem_max == 0 || wmem_max < tcp_wmem_max {
         return None;
     }
-    u32::try_from(tcp_wmem_max)
-        .ok()
-        .filter(|&n| n <= i32::MAX as u32)
+    libc::c_int::try_from(tcp_wmem_max).ok()
 }
 
 /// The third field of `net.ipv4.tcp_wmem` ("min default max").
@@ -48,8 +46,8 @@ fn tcp_wmem_max(text: &str) -> Option<u64> {
 }
 
 /// This host's policy, read once from `/proc/sys` (`None` if a file cannot be read).
-fn policy() -> Option<u32> {
-    static POLICY: OnceLock<Option<u32>> = OnceLock::new();
+fn policy() -> Option<libc::c_int> {
+    static POLICY: OnceLock<Option<libc::c_int>> = OnceLock::new();
     *POLICY.get_or_init(|| {
         let read = |p: &str| std::fs::read_to_string(p).ok();
         let wmem_max = read("/proc/sys/net/core/wmem_max")?.trim().parse().ok()?;
@@ -64,7 +62,6 @@ fn policy() -> Option<u32> {
 /// where the policy declines. A failing `setsockopt` only leaves autotuning on.
 pub fn raise_for_file(sock: RawFd) {
     if let Some(n) = policy() {
-        let n = n as libc::c_int;
         // SAFETY: `sock` is an open socket; the option value is a live `c_int` of the
         // length given.
         unsafe {
@@ -124,6 +121,6 @@ mod tests {
             )
         };
         assert_eq!(r, 0);
-        assert!(got as u64 >= n as u64, "SO_SNDBUF {got} < {n}");
+        assert!(got >= n, "SO_SNDBUF {got} < {n}");
     }
 }
