@@ -33,18 +33,22 @@ fn local_ms() -> f64 {
         * 1000.0
 }
 
+/// Sleeps until the join point (live edge − 4 s, 2 s segments) on a server clock `skew_ms`
+/// ahead is 0.3 s into a segment. The join segment then leaves ~1.7 s buffered, so the next
+/// segment's fetch (and a scripted 425's 100 ms retry) cannot stall playback. Started just
+/// before a boundary, the buffer would be a few ms, and the retry a rebuffer: CI saw one.
+fn wait_until_early_in_a_segment(skew_ms: f64) {
+    let phase_ms = (local_ms() + skew_ms - 4000.0).rem_euclid(2000.0);
+    std::thread::sleep(std::time::Duration::from_millis(
+        ((2300.0 - phase_ms) % 2000.0) as u64,
+    ));
+}
+
 #[test]
 fn live_session_on_a_skewed_server_clock_with_a_not_yet_answer() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let o = rt.block_on(ScriptedOrigin::start());
-    // Start 0.3 s into a segment on the server's clock. The join point (live edge - 4 s)
-    // then leaves ~1.7 s of the join segment buffered, so the scripted 425 on the next
-    // segment (retried after a 100 ms tick) cannot stall playback. Started just before a
-    // boundary, the buffer would be a few ms, and the retry a rebuffer: CI saw one.
-    let phase_ms = (local_ms() + SKEW_MS - 4000.0).rem_euclid(2000.0);
-    std::thread::sleep(std::time::Duration::from_millis(
-        ((2300.0 - phase_ms) % 2000.0) as u64,
-    ));
+    wait_until_early_in_a_segment(SKEW_MS);
     let server_now = local_ms() + SKEW_MS;
     let time = manifests::DateTime::from_unix_millis(server_now as i64);
     o.script("/time", Reply::ok(time.as_str().to_string()));
@@ -131,6 +135,7 @@ fn live_session_on_a_skewed_server_clock_with_a_not_yet_answer() {
 fn a_late_segment_stalls_and_catch_up_returns_to_the_target() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let o = rt.block_on(ScriptedOrigin::start());
+    wait_until_early_in_a_segment(0.0);
     let server_now = local_ms();
     o.script(
         "/time",
